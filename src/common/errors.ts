@@ -1,0 +1,65 @@
+/**
+ * Error classes that carry the exit code of SPEC §2.2 so that the Action and the CLI map any failure
+ * the same way: 3 for usage/config mistakes, 2 for pipeline failures (build, bake, launch, SSH).
+ */
+export const ExitCode = {
+  ok: 0,
+  testsFailed: 1,
+  pipelineError: 2,
+  usageError: 3,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A mistake in the user's configuration, flags or input files. */
+export class ConfigError extends Error {
+  readonly exitCode = ExitCode.usageError;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** A failure of one pipeline stage; `stage` names it in the result JSON and the check run. */
+export class PipelineError extends Error {
+  readonly exitCode = ExitCode.pipelineError;
+  constructor(
+    readonly stage: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'PipelineError';
+  }
+}
+
+/** The host key offered by a server is not the one ovenproof generated: never retried. */
+export class HostKeyMismatchError extends Error {
+  readonly exitCode = ExitCode.pipelineError;
+  constructor(message: string) {
+    super(message);
+    this.name = 'HostKeyMismatchError';
+  }
+}
+
+/** Raised inside steps when the run was cancelled (SIGINT/SIGTERM) or timed out. */
+export class CancelledError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'cancelled' | 'timed_out' = 'cancelled',
+  ) {
+    super(message);
+    this.name = 'CancelledError';
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function exitCodeOf(error: unknown): ExitCode {
+  if (error && typeof error === 'object' && 'exitCode' in error) {
+    const code = (error as { exitCode: unknown }).exitCode;
+    if (code === ExitCode.usageError || code === ExitCode.pipelineError) return code;
+  }
+  return ExitCode.pipelineError;
+}

@@ -1,0 +1,194 @@
+/**
+ * The Provider contract (SPEC §1.2). `local` (QEMU + files) and `ec2` implement it; the baker and the
+ * pipeline only ever talk to this interface. Providers never import the pipeline: the resource ledger
+ * reaches them as a `ResourceJournal`, progress and logs through `RunContext`.
+ */
+import type { Logger, ProgressSink } from '../common/log.js';
+
+export type ProviderName = 'local' | 'ec2';
+
+export type ResourceKind =
+  | 'instance'
+  | 'volume'
+  | 'attachment' // a volume attached to the baker host: a loop device locally, an EBS attachment on EC2
+  | 'mount'
+  | 'snapshot'
+  | 'image'
+  | 'key'
+  | 'security-group'
+  | 'file'
+  | 'process';
+
+export type ResourceState = 'creating' | 'live' | 'deleted' | 'kept';
+
+/** One line of the durable ledger (SPEC §1.1). */
+export interface LedgerEntry {
+  /** Unique within the run, chosen before creation (e.g. the ClientToken, or a file path). */
+  key: string;
+  provider: ProviderName;
+  kind: ResourceKind;
+  /** Provider id once known; null while the create call has not returned. */
+  id: string | null;
+  region?: string;
+  state: ResourceState;
+  createdAt: string;
+  deletedAt: string | null;
+  /** Whatever the provider needs to find and delete it later (client token, backing file, pid…). */
+  data: Record<string, string>;
+}
+
+/**
+ * Durable record of every resource a run creates. `intend` MUST be awaited before the call that
+ * creates the resource, so that a crash at any point leaves a trace that `post`/`sweep` can clean.
+ */
+export interface ResourceJournal {
+  intend(entry: {
+    key: string;
+    provider: ProviderName;
+    kind: ResourceKind;
+    region?: string;
+    data?: Record<string, string>;
+  }): Promise<void>;
+  created(key: string, id: string, data?: Record<string, string>): Promise<void>;
+  deleted(key: string): Promise<void>;
+  kept(key: string): Promise<void>;
+}
+
+/** Everything a provider call needs about the run it serves. */
+export interface RunContext {
+  runId: string;
+  /** Goes on every resource as `ovenproof:expires-at`; the dead-man switch of SPEC §1.1. */
+  expiresAt: Date;
+  journal: ResourceJournal;
+  signal: AbortSignal;
+  log: Logger;
+  progress: ProgressSink;
+  /** Extra tags for every resource (repository, commit). */
+  tags: Record<string, string>;
+}
+
+export type Architecture = 'x86_64' | 'arm64';
+
+/** Image description shared by both providers; the local store keeps it as manifest JSON, EC2 as tags. */
+export interface ImageManifest {
+  id: string;
+  name: string;
+  /** Distribution id, e.g. `debian-12`. */
+  os: string;
+  arch: Architecture;
+  /** Image this one was baked from; null for a base image. */
+  parent: string | null;
+  createdAt: string;
+  /** Installed package set, name → version (dpkg-query). */
+  packages: Record<string, string>;
+  /** SPEC §1.3 bake key; null for a base image. */
+  bakeKey: string | null;
+  /** Free-form tags (`ovenproof:tested=true`, `ovenproof:kept=true`, …). */
+  tags: Record<string, string>;
+  /** Bytes on disk and the filesystem's nominal size, where known. */
+  sizes?: { diskBytes?: number; allocatedBytes?: number };
+}
+
+export interface ImageQuery {
+  /** Exact id, or a name, or `key=value` filters matched against the manifest / tags. */
+  idOrName?: string;
+  filters?: Record<string, string>;
+  bakeKey?: string;
+}
+
+/** Ephemeral per-run identity delivered on the seed disk (local) or in user data (ec2). SPEC §1.4 */
+export interface InstanceIdentity {
+  hostname: string;
+  /** OpenSSH public key line of the run's client key. */
+  authorizedKey: string;
+  /** The run's host key in OpenSSH private-key format, and its public line. */
+  hostKeyPrivate: string;
+  hostKeyPublic: string;
+}
+
+export interface LaunchSpec {
+  imageId: string;
+  /** `test` instances and bake `builder`s differ in tags and defaults only. */
+  purpose: 'test' | 'builder';
+  identity: InstanceIdentity;
+  /** Dead-man switch: the instance powers itself off after this long. */
+  ttlMs: number;
+  sshUser: string;
+  /** EC2: fallback order on capacity errors. */
+  instanceTypes?: string[];
+  spot?: boolean;
+}
+
+export interface InstanceInfo {
+  id: string;
+  /** Address SSH connects to (127.0.0.1 locally). */
+  host: string;
+  port: number;
+  user: string;
+  /** The host key the instance must present (the public line of identity.hostKeyPublic). */
+  hostKeyPublic: string;
+  /**
+   * Optional early "network is up" probe: a port that the guest answers with a TCP reset as soon as
+   * its network is configured (see FIELD-NOTES on user-mode networking). SSH readiness polls it first.
+   */
+  networkProbe?: { host: string; port: number };
+}
+
+export interface SweepOptions {
+  /** Only resources created more than this long ago (in addition to an expiry in the past). */
+  olderThanMs?: number;
+  dryRun: boolean;
+  regions?: string[];
+}
+
+export interface SweptResource {
+  kind: ResourceKind;
+  id: string;
+  region?: string;
+  reason: string;
+  deleted: boolean;
+}
+
+export interface Provider {
+  readonly name: ProviderName;
+
+  // --- images
+  listImages(query?: ImageQuery): Promise<ImageManifest[]>;
+  describeImage(id: string): Promise<ImageManifest | null>;
+  /** Adds or replaces tags on an image (e.g. `ovenproof:tested`, `ovenproof:kept`). */
+  tagImage(ctx: RunContext, id: string, tags: Record<string, string>): Promise<void>;
+  /** Deregisters the image and deletes its snapshots / files. */
+  deregisterImage(ctx: RunContext, id: string): Promise<void>;
+
+  // --- volume bake (SPEC §1.3). `volumeBakeUnsupported` returns why it can't be used here, or null.
+  volumeBakeUnsupported(): Promise<string | null>;
+  createVolume(ctx: RunContext, imageId: string): Promise<{ id: string }>;
+  /** Attaches the volume to this host and returns its block device path (e.g. /dev/loop3, /dev/nvme1n1). */
+  attachVolume(ctx: RunContext, volumeId: string): Promise<{ device: string }>;
+  detachVolume(ctx: RunContext, volumeId: string): Promise<void>;
+  snapshotVolume(ctx: RunContext, volumeId: string): Promise<{ id: string }>;
+  deleteVolume(ctx: RunContext, volumeId: string): Promise<void>;
+  registerImage(
+    ctx: RunContext,
+    from: { snapshotId: string; manifest: Omit<ImageManifest, 'id' | 'createdAt'> },
+  ): Promise<ImageManifest>;
+
+  // --- instances
+  launch(ctx: RunContext, spec: LaunchSpec): Promise<InstanceInfo>;
+  /** Clean power-off, waiting until stopped (instance bake). */
+  stopInstance(ctx: RunContext, id: string): Promise<void>;
+  /** Image a stopped builder instance (instance bake). */
+  createImageFromInstance(
+    ctx: RunContext,
+    instanceId: string,
+    manifest: Omit<ImageManifest, 'id' | 'createdAt'>,
+  ): Promise<ImageManifest>;
+  terminate(ctx: RunContext, id: string): Promise<void>;
+  consoleOutput(id: string): Promise<string>;
+
+  // --- cleanup
+  /** Deletes whatever a ledger entry describes; idempotent, "already gone" is success. */
+  deleteResource(entry: LedgerEntry, log: Logger): Promise<void>;
+  /** Deletes resources tagged by ovenproof whose expiry is past (SPEC §1.1); never untagged ones. */
+  sweep(options: SweepOptions, log: Logger): Promise<SweptResource[]>;
+}
