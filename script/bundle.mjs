@@ -1,29 +1,52 @@
 // Bundles the three entry points (Action main, Action post, CLI) into dist/.
-// Code splitting keeps the shared pipeline and the AWS SDK in one chunk instead of three copies.
+// `node script/bundle.mjs` writes dist/; the check-dist test imports bundleFiles() and compares the
+// in-memory result with what is committed.
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-await rm('dist', { recursive: true, force: true });
-await build({
-  entryPoints: {
-    index: 'src/action/main.ts',
-    post: 'src/action/post.ts',
-    cli: 'src/cli/main.ts',
-  },
-  outdir: 'dist',
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  sourcemap: true,
-  legalComments: 'none',
-  chunkNames: 'chunks/[name]-[hash]',
-  // CommonJS dependencies (ssh2, the AWS SDK) call require() for Node built-ins.
-  banner: {
-    js: "import { createRequire as __ovenproofCreateRequire } from 'node:module'; const require = __ovenproofCreateRequire(import.meta.url);",
-  },
-  // ssh2 and cpu-features try optional native add-ons inside try/catch; the pure-JS paths are used.
-  external: ['*.node', 'cpu-features'],
-  logLevel: 'warning',
-});
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Returns dist/ as { 'dist/index.js': Uint8Array, … } without touching the disk. */
+export async function bundleFiles() {
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: {
+      index: 'src/action/main.ts',
+      post: 'src/action/post.ts',
+      cli: 'src/cli/main.ts',
+    },
+    outdir: 'dist',
+    write: false,
+    bundle: true,
+    // One shared chunk keeps the pipeline and the AWS SDK out of three separate copies.
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: true,
+    legalComments: 'none',
+    chunkNames: 'chunks/[name]-[hash]',
+    // CommonJS dependencies (ssh2, the AWS SDK) call require() for Node built-ins.
+    banner: {
+      js: "import { createRequire as __ovenproofCreateRequire } from 'node:module'; const require = __ovenproofCreateRequire(import.meta.url);",
+    },
+    // ssh2 tries optional native add-ons inside try/catch; its pure-JS code paths are used instead.
+    external: ['*.node', 'cpu-features'],
+    logLevel: 'warning',
+  });
+  return new Map(result.outputFiles.map((file) => [relative(root, file.path), file.contents]));
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const files = await bundleFiles();
+  await rm(resolve(root, 'dist'), { recursive: true, force: true });
+  for (const [path, contents] of files) {
+    const target = resolve(root, path);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, contents);
+  }
+  await chmod(resolve(root, 'dist/cli.js'), 0o755);
+  console.error(`bundled ${files.size} files into dist/`);
+}
