@@ -16,7 +16,9 @@ describe('action.yml', () => {
 
   it('declares no default (the runner would override ovenproof.yml) but states one in each description', () => {
     for (const [key, input] of Object.entries(action.inputs)) {
-      expect(input.default, key).toBeUndefined();
+      // The workflow token reaches an action only through a default expression.
+      if (key === 'github-token') expect(input.default).toBe('${{ github.token }}');
+      else expect(input.default, key).toBeUndefined();
       expect(input.description, key).toMatch(/Default:|Required/);
     }
   });
@@ -26,5 +28,21 @@ describe('action.yml', () => {
       ['bake-cache-hit', 'check-run-url', 'image-id', 'instance-id', 'result-json', 'tests-failed', 'tests-total'].sort(),
     );
     expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js', post: 'dist/post.js' });
+  });
+});
+
+describe('example workflows', () => {
+  it('pass only inputs that action.yml declares', () => {
+    for (const file of ['examples/workflows/ovenproof.yml', 'examples/workflows/publish-fork-results.yml']) {
+      const workflow = parse(readFileSync(file, 'utf8')) as {
+        jobs: Record<string, { steps: Array<{ uses?: string; with?: Record<string, unknown> }> }>;
+      };
+      const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
+      const ours = steps.filter((step) => step.uses?.startsWith('ovenproof/ovenproof'));
+      expect(ours.length, file).toBeGreaterThan(0);
+      for (const step of ours) {
+        for (const input of Object.keys(step.with ?? {})) expect(Object.keys(action.inputs), `${file}: ${input}`).toContain(input);
+      }
+    }
   });
 });
