@@ -1,0 +1,224 @@
+import { connect as tcpConnect } from 'node:net';
+import ssh2 from 'ssh2';
+import type { Client as ClientType, ConnectConfig } from 'ssh2';
+import {
+  CancelledError,
+  ConfigError,
+  HostKeyMismatchError,
+  PipelineError,
+  errorMessage,
+} from '../common/errors.js';
+import { silentLogger, type Logger } from '../common/log.js';
+import { checkPrivateKey, fingerprint, publicKeyBlob } from './keys.js';
+import { OpenSshSession, type SshSession } from './session.js';
+
+const { Client } = ssh2;
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  user: string;
+  /** Client key (OpenSSH format). Never logged, never part of an error message. */
+  privateKey: string;
+  /** The ONLY host key accepted ("ssh-ed25519 AAAA…"); any other key → HostKeyMismatchError, never retried. */
+  hostKeyPublic: string;
+  /**
+   * A forwarded port to a CLOSED guest port. Under QEMU user-mode networking a TCP connect is accepted
+   * by QEMU at once and then closed/reset as soon as the guest's network answers; polling it first
+   * avoids SSH attempts stuck in QEMU's SYN retry backoff.
+   */
+  networkProbe?: { host: string; port: number };
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  log?: Logger;
+  /** Stage named in the timeout error (SPEC §2.3 `error.stage`); default `test`. */
+  stage?: string;
+}
+
+/** Keepalives detect a dead peer (instance gone, NAT dropped) within about a minute instead of hanging. */
+const KEEPALIVE_INTERVAL_MS = 15_000;
+const KEEPALIVE_COUNT_MAX = 4;
+const FIRST_DELAY_MS = 250;
+const MAX_DELAY_MS = 3_000;
+const ATTEMPT_TIMEOUT_MS = 20_000;
+
+/**
+ * One SSH connection attempt with the pinned host key. Rejects with HostKeyMismatchError when the server
+ * offers any other key, otherwise with an Error describing why the attempt failed.
+ */
+export function connectOnce(
+  target: SshTarget,
+  readyTimeoutMs: number,
+  log: Logger = silentLogger,
+): Promise<SshSession> {
+  const expected = publicKeyBlob(target.hostKeyPublic);
+  const keyType = target.hostKeyPublic.trim().split(/\s+/)[0]!;
+  checkPrivateKey(target.privateKey);
+  return new Promise((resolve, reject) => {
+    const client: ClientType = new Client();
+    let offered: Buffer | null = null;
+    let settled = false;
+    const fail = (error: Error): void => {
+      if (settled) return;
+      settled = true;
+      client.removeAllListeners('ready');
+      client.on('error', () => undefined);
+      client.destroy();
+      reject(error);
+    };
+    client.once('ready', () => {
+      if (settled) return;
+      settled = true;
+      resolve(new OpenSshSession(client, target, log));
+    });
+    client.on('error', (error: Error & { level?: string }) => {
+      if (offered && !offered.equals(expected)) {
+        fail(
+          new HostKeyMismatchError(
+            `${target.host}:${target.port} offered host key ${fingerprint(offered)} but only ${fingerprint(expected)} ` +
+              'is trusted: refusing to connect (possible man-in-the-middle or wrong instance)',
+          ),
+        );
+        return;
+      }
+      fail(new Error(describeSshError(error)));
+    });
+    client.on('close', () => fail(new Error('connection closed before the SSH handshake completed')));
+    const config: ConnectConfig = {
+      host: target.host,
+      port: target.port,
+      username: target.user,
+      privateKey: target.privateKey,
+      readyTimeout: Math.max(1, Math.round(readyTimeoutMs)),
+      keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+      keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+      // Ask only for the pinned key's algorithm so that a server holding several host keys presents it.
+      algorithms: { serverHostKey: [keyType as never] },
+      hostVerifier: (key: Buffer): boolean => {
+        offered = Buffer.from(key);
+        return key.equals(expected);
+      },
+    };
+    try {
+      client.connect(config);
+    } catch (error) {
+      fail(new Error(describeSshError(error as Error)));
+    }
+  });
+}
+
+function describeSshError(error: Error & { level?: string; code?: string }): string {
+  if (error.level === 'client-authentication')
+    return 'authentication failed (the client key was not accepted)';
+  if (error.level === 'client-timeout') return 'timed out waiting for the SSH handshake';
+  if (error.code) return `${error.code} (${error.message})`;
+  return error.message;
+}
+
+/**
+ * Waits until the instance accepts SSH with the pinned host key: optional network probe, then TCP +
+ * handshake attempts with exponential backoff under one overall deadline. "Not up yet" failures are
+ * retried; a host-key mismatch aborts at once.
+ */
+export async function waitForSsh(target: SshTarget, options: WaitOptions): Promise<SshSession> {
+  const log = options.log ?? silentLogger;
+  log.mask(target.privateKey);
+  const where = `${target.host}:${target.port}`;
+  const deadline = Date.now() + options.timeoutMs;
+  let delay = FIRST_DELAY_MS;
+  let lastFailure = 'no attempt finished';
+  let attempts = 0;
+  let networkUp = !target.networkProbe;
+
+  while (true) {
+    throwIfAborted(options.signal, where);
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) break;
+    attempts += 1;
+    try {
+      if (!networkUp && target.networkProbe) {
+        networkUp = await probeNetwork(target.networkProbe, Math.min(remaining, 2_000), options.signal);
+        if (networkUp) {
+          log.debug(`guest network up (probe ${target.networkProbe.host}:${target.networkProbe.port})`);
+          delay = FIRST_DELAY_MS;
+          continue;
+        }
+        lastFailure = `guest network not up yet (probe port ${target.networkProbe.port} did not answer)`;
+      } else {
+        const session = await connectOnce(target, Math.min(remaining, ATTEMPT_TIMEOUT_MS), log);
+        log.debug(`SSH ready at ${where} after ${attempts} attempt(s)`);
+        return session;
+      }
+    } catch (error) {
+      // Not "not up yet": retrying cannot help and, for a host key, must not happen.
+      if (
+        error instanceof HostKeyMismatchError ||
+        error instanceof CancelledError ||
+        error instanceof ConfigError
+      ) {
+        throw error;
+      }
+      lastFailure = errorMessage(error);
+      log.debug(`SSH not ready at ${where}: ${lastFailure}`);
+    }
+    const wait = Math.min(delay, deadline - Date.now());
+    if (wait > 0) await sleep(wait, options.signal, where);
+    delay = Math.min(MAX_DELAY_MS, Math.round(delay * 1.6));
+  }
+  throw new PipelineError(
+    options.stage ?? 'test',
+    `SSH to ${target.user}@${where} not ready after ${Math.round(options.timeoutMs / 1000)}s ` +
+      `(${attempts} attempts); last failure: ${lastFailure}`,
+  );
+}
+
+/**
+ * True when the probe port answers with a close or reset (guest network up), false while the connection
+ * is refused or sits unanswered.
+ */
+export function probeNetwork(
+  probe: { host: string; port: number },
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ host: probe.host, port: probe.port });
+    let connected = false;
+    const finish = (up: boolean): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      resolve(up);
+    };
+    const onAbort = (): void => finish(false);
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.on('connect', () => {
+      connected = true;
+    });
+    socket.on('data', () => finish(true));
+    socket.on('error', (error: NodeJS.ErrnoException) => finish(connected || error.code === 'ECONNRESET'));
+    socket.on('close', () => finish(connected));
+  });
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, where: string): void {
+  if (signal?.aborted) throw new CancelledError(`cancelled while waiting for SSH at ${where}`);
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined, where: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new CancelledError(`cancelled while waiting for SSH at ${where}`));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
