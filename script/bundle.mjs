@@ -28,9 +28,16 @@ export async function bundleFiles() {
     sourcemap: true,
     legalComments: 'none',
     chunkNames: 'chunks/[name]-[hash]',
-    // CommonJS dependencies (ssh2, the AWS SDK) call require() for Node built-ins.
+    // CommonJS dependencies (ssh2, the AWS SDK) call require() for Node built-ins and use __dirname.
     banner: {
-      js: "import { createRequire as __ovenproofCreateRequire } from 'node:module'; const require = __ovenproofCreateRequire(import.meta.url);",
+      js: [
+        "import { createRequire as __opCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __opFileURLToPath } from 'node:url';",
+        "import { dirname as __opDirname } from 'node:path';",
+        'const require = __opCreateRequire(import.meta.url);',
+        'const __filename = __opFileURLToPath(import.meta.url);',
+        'const __dirname = __opDirname(__filename);',
+      ].join(' '),
     },
     // ssh2 tries optional native add-ons inside try/catch; its pure-JS code paths are used instead.
     external: ['*.node', 'cpu-features'],

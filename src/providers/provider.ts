@@ -168,6 +168,12 @@ export interface Provider {
   detachVolume(ctx: RunContext, volumeId: string): Promise<void>;
   snapshotVolume(ctx: RunContext, volumeId: string): Promise<{ id: string }>;
   deleteVolume(ctx: RunContext, volumeId: string): Promise<void>;
+  /**
+   * Optional: a new, empty scratch folder on this host owned by the calling process, for a volume bake's
+   * mount points. The provider's sweep unmounts whatever is left below it and deletes it once its owner
+   * process is gone. Without it the baker uses `$OVENPROOF_HOME/work` and the run's ledger.
+   */
+  createWorkDir?(ctx: RunContext, purpose: string): Promise<string>;
   registerImage(
     ctx: RunContext,
     from: { snapshotId: string; manifest: Omit<ImageManifest, 'id' | 'createdAt'> },

@@ -8,9 +8,16 @@ import { join } from 'node:path';
 import { Ledger } from '../../src/pipeline/ledger.js';
 import { abortOnSignals, runSteps, type Step } from '../../src/pipeline/runner.js';
 import { silentLogger } from '../../src/common/log.js';
+import { saveLedgerPath } from '../../src/action/state.js';
 
 const dir = process.argv[2]!;
-const ledger = await Ledger.create(join(dir, 'ledger.json'), 'run-test');
+// Provider settings as the pipeline stores them, so the post step can rebuild the local provider.
+const ledger = await Ledger.create(join(dir, 'ledger.json'), 'run-test', {
+  name: 'local',
+  local: { home: join(dir, 'home') },
+});
+// As the Action's main step does: the post step finds the ledger through the saved state.
+if (process.env.GITHUB_STATE) saveLedgerPath(ledger.path);
 const orderFile = join(dir, 'cleanup-order');
 
 function fileStep(name: string, waitForever = false): Step<null> {

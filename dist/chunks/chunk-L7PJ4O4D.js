@@ -1,0 +1,35 @@
+import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
+import {
+  debug,
+  getState,
+  info,
+  saveState,
+  setSecret,
+  warning
+} from "./chunk-M2T5PPIR.js";
+
+// src/action/logger.ts
+var actionsLogger = {
+  info: (message) => info(message),
+  warn: (message) => warning(message),
+  debug: (message) => debug(message),
+  mask: (secret) => {
+    for (const line of secret.split(/\r?\n/)) if (line.trim().length >= 4) setSecret(line.trim());
+  }
+};
+
+// src/action/state.ts
+var LEDGER_PATH = "ledgerPath";
+function saveLedgerPath(path) {
+  saveState(LEDGER_PATH, path);
+}
+function savedLedgerPath() {
+  return getState(LEDGER_PATH) || null;
+}
+
+export {
+  actionsLogger,
+  saveLedgerPath,
+  savedLedgerPath
+};
+//# sourceMappingURL=chunk-L7PJ4O4D.js.map

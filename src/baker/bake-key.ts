@@ -1,0 +1,57 @@
+/**
+ * The bake key of SPEC §1.3: one sha256 over everything that decides what a baked image contains, so
+ * that an image carrying the same key can be reused instead of baked again.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+
+/**
+ * Bumped whenever the baker changes what it writes into an image (steps, hygiene, identity init), so
+ * that images baked by an older ovenproof are not reused for a request they no longer match.
+ */
+export const BAKE_FORMAT_VERSION = 1;
+
+export interface BakeKeyInput {
+  baseImageId: string;
+  /** OS packages from the distribution; order and duplicates do not matter. */
+  packages: readonly string[];
+  /** sha256 hex digests of the package files; order does not matter (the package manager resolves it). */
+  packageFileDigests: readonly string[];
+  provisionScript?: string | null;
+  /** The strategy that will actually bake (auto resolved), since the two differ in what they leave behind. */
+  strategy: 'volume' | 'instance';
+  formatVersion?: number;
+}
+
+const sortedUnique = (values: readonly string[]): string[] =>
+  [...new Set(values.map((v) => v.trim()))].sort();
+
+export function computeBakeKey(input: BakeKeyInput): string {
+  if (!input.baseImageId) throw new Error('computeBakeKey: baseImageId is empty');
+  for (const digest of input.packageFileDigests) {
+    if (!/^[0-9a-f]{64}$/.test(digest))
+      throw new Error(`computeBakeKey: "${digest}" is not a sha256 hex digest`);
+  }
+  // A canonical JSON document (fixed field order, sorted lists) so that equal requests hash equally.
+  const canonical = JSON.stringify({
+    format: input.formatVersion ?? BAKE_FORMAT_VERSION,
+    base: input.baseImageId,
+    packages: sortedUnique(input.packages).filter(Boolean),
+    files: sortedUnique(input.packageFileDigests),
+    provision: input.provisionScript ?? null,
+    strategy: input.strategy,
+  });
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'ENOENT' ? new Error(`package file ${path} does not exist`) : error),
+      )
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}

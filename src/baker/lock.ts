@@ -1,0 +1,126 @@
+/**
+ * A per-key lock between ovenproof processes on one host: a file created with O_EXCL holding the owner's
+ * pid and process start time. A lock whose owner is gone (killed bake) is stale and taken over, so a
+ * SIGKILL never blocks later bakes.
+ */
+import { open, readFile, rename, unlink, mkdir, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { CancelledError } from '../common/errors.js';
+
+export interface HeldLock {
+  path: string;
+  release(): Promise<void>;
+}
+
+interface Owner {
+  pid: number;
+  host: string;
+  /** Field 22 of /proc/PID/stat: tells a live owner from a new process that reused its pid. */
+  start: string;
+}
+
+async function processStart(pid: number): Promise<string | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: count fields after its last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+async function ownerAlive(owner: Owner): Promise<boolean> {
+  if (owner.host !== hostname()) return true; // another machine sharing the directory: cannot tell, wait
+  return (await processStart(owner.pid)) === owner.start;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(new CancelledError('cancelled while waiting for a lock'));
+      },
+      { once: true },
+    );
+  });
+
+export interface LockOptions {
+  signal?: AbortSignal;
+  pollMs?: number;
+  /** Called once when the lock is held by someone else, with the holder's pid. */
+  onWait?: (holderPid: number) => void;
+}
+
+export async function acquireLock(dir: string, name: string, options: LockOptions = {}): Promise<HeldLock> {
+  if (!/^[A-Za-z0-9._-]+$/.test(name))
+    throw new Error(`lock name "${name}" has characters not allowed in a file name`);
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `${name}.lock`);
+  const me: Owner = { pid: process.pid, host: hostname(), start: (await processStart(process.pid)) ?? '' };
+  let reportedWait = false;
+  for (;;) {
+    if (options.signal?.aborted) throw new CancelledError('cancelled while waiting for a lock');
+    try {
+      const handle = await open(path, 'wx', 0o644);
+      try {
+        await handle.writeFile(JSON.stringify(me));
+      } finally {
+        await handle.close();
+      }
+      return { path, release: () => releaseIfOwned(path, me) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = await readOwner(path);
+    if (owner ? !(await ownerAlive(owner)) : await abandonedEmpty(path)) {
+      // Rename first so that of two waiters only one removes the stale file; the other sees ENOENT.
+      const stale = `${path}.stale-${process.pid}`;
+      if (
+        await rename(path, stale).then(
+          () => true,
+          () => false,
+        )
+      )
+        await unlink(stale).catch(() => undefined);
+      continue;
+    }
+    if (!reportedWait && owner) {
+      reportedWait = true;
+      options.onWait?.(owner.pid);
+    }
+    await sleep(options.pollMs ?? 200, options.signal);
+  }
+}
+
+/** An owner killed between creating the file and writing its pid leaves it empty; after a while it is stale. */
+async function abandonedEmpty(path: string): Promise<boolean> {
+  const info = await stat(path).catch(() => null);
+  return info !== null && info.size === 0 && Date.now() - info.mtimeMs > 10_000;
+}
+
+async function readOwner(path: string): Promise<Owner | null> {
+  try {
+    const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<Owner>;
+    if (
+      typeof parsed.pid === 'number' &&
+      typeof parsed.host === 'string' &&
+      typeof parsed.start === 'string'
+    ) {
+      return parsed as Owner;
+    }
+  } catch {
+    // Missing (released meanwhile) or half-written by an owner that is creating it right now.
+  }
+  return null;
+}
+
+async function releaseIfOwned(path: string, me: Owner): Promise<void> {
+  const owner = await readOwner(path);
+  if (owner && owner.pid === me.pid && owner.host === me.host && owner.start === me.start) {
+    await unlink(path).catch(() => undefined);
+  }
+}

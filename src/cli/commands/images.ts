@@ -1,0 +1,120 @@
+import type { CliCommand } from '../command.js';
+import { parseCommandArgs } from '../args.js';
+import { createStderrLogger } from '../logger.js';
+import { ConfigError, ExitCode } from '../../common/errors.js';
+import { createProvider, ovenproofHome, providerSettingsFor } from '../../pipeline/providers.js';
+import type { ImageManifest, Provider, ProviderName } from '../../providers/provider.js';
+import { parseImageQuery } from '../../providers/local/store.js';
+
+const HELP = `Usage: ovenproof images [--provider P] [--json] [QUERY...]
+
+Lists the images ovenproof knows with their manifests: base images and bakes, newest first.
+QUERY is an image id or name and/or key=value filters (manifest fields such as os=debian-12,
+tags such as ovenproof:kept=true, package:jq=* for "has jq installed").
+
+Options:
+  --provider P  local or ec2 (default: local)
+  --json        print the manifests as a JSON array on stdout
+
+Examples:
+  ovenproof images
+  ovenproof images --json debian-12
+  ovenproof images --provider ec2 os=debian-12 package:nginx=*
+`;
+
+function humanSize(bytes: number | undefined): string {
+  if (bytes === undefined) return '-';
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)}G` : `${Math.round(bytes / 2 ** 20)}M`;
+}
+
+function table(images: ImageManifest[]): string {
+  const rows = [['ID', 'NAME', 'OS', 'PARENT', 'CREATED', 'PKGS', 'SIZE', 'KEPT']];
+  for (const i of images) {
+    rows.push([
+      i.id,
+      i.name,
+      i.os,
+      i.parent ?? '-',
+      i.createdAt.replace(/\.\d+Z$/, 'Z'),
+      String(Object.keys(i.packages).length),
+      humanSize(i.sizes?.allocatedBytes ?? i.sizes?.diskBytes),
+      i.tags['ovenproof:kept'] === 'true' ? 'yes' : 'no',
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((cell, c) => cell.padEnd(widths[c]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}
+
+/** `ovenproof images`, with the provider made by `createProvider` (the ec2 provider plugs in here). */
+export function makeImagesCommand(
+  createProviderFor: (name: ProviderName, env: NodeJS.ProcessEnv) => Promise<Provider>,
+): CliCommand {
+  return {
+    name: 'images',
+    summary: 'List images and their manifests',
+    help: HELP,
+    async run(args, io) {
+      const { values, positionals } = parseCommandArgs(
+        'images',
+        args,
+        { provider: { type: 'string' }, json: { type: 'boolean' } },
+        true,
+      );
+      if (values.help) {
+        io.stdout.write(HELP);
+        return ExitCode.ok;
+      }
+      const name = values.provider ?? 'local';
+      if (name !== 'local' && name !== 'ec2') {
+        throw new ConfigError(`images: --provider "${name}" is not a provider (use local or ec2)`);
+      }
+      let query;
+      try {
+        query = positionals.length ? parseImageQuery(positionals.join(' ')) : {};
+      } catch (error) {
+        throw new ConfigError(`images: ${(error as Error).message}`);
+      }
+      const provider = await createProviderFor(name, io.env);
+      const images = await provider.listImages(query);
+      if (values.json) io.stdout.write(JSON.stringify(images, null, 2) + '\n');
+      else if (images.length === 0) {
+        io.stderr.write(
+          `no ${name} images${positionals.length ? ' match' : ''}` +
+            (name === 'local' ? ' (build the base with `ovenproof base build`)\n' : '\n'),
+        );
+      } else io.stdout.write(table(images));
+      return ExitCode.ok;
+    },
+  };
+}
+
+/** The default wiring: the pipeline's provider factory, configured from the environment. */
+async function providerFromEnv(name: ProviderName, env: NodeJS.ProcessEnv): Promise<Provider> {
+  const log = createStderrLogger(process.stderr);
+  if (name === 'local') return createProvider({ name, local: { home: ovenproofHome(env) } }, log);
+  const settings = providerSettingsFor(
+    {
+      provider: name,
+      region: null,
+      regions: [],
+      subnetId: null,
+      securityGroupId: null,
+      sshCidr: null,
+      instanceType: ['t3.small'],
+      spot: false,
+    },
+    env,
+  );
+  return createProvider(settings, log);
+}
+
+export const imagesCommand: CliCommand = makeImagesCommand(providerFromEnv);

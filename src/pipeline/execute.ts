@@ -1,0 +1,69 @@
+/**
+ * What both shells (Action and CLI) do around the pipeline: build the provider from the config, find
+ * the repository and commit, pick a work directory, run, and write the result JSON.
+ */
+import { mkdtemp, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import { ExitCode } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { RunResult } from '../common/run-result.js';
+import type { Config } from './config.js';
+import type { PipelineEvents } from './events.js';
+import { gitHead, gitTopLevel } from './git.js';
+import { runPipeline, type PipelineMode, type PipelineOutcome } from './pipeline.js';
+import { createProvider, providerSettingsFor } from './providers.js';
+
+export interface ExecuteOptions {
+  config: Config;
+  mode: PipelineMode;
+  events: PipelineEvents;
+  log: Logger;
+  signal: AbortSignal;
+  env: NodeJS.ProcessEnv;
+  /** Known commit (the Action's head SHA for the event); otherwise `git rev-parse HEAD`. */
+  commit?: string | null;
+  repository?: string | null;
+  /** Parent for the per-run work directory; default the OS temp dir (RUNNER_TEMP in Actions). */
+  tempRoot?: string;
+  onLedger?: (path: string) => void;
+}
+
+export async function executePipeline(options: ExecuteOptions): Promise<PipelineOutcome> {
+  const { config } = options;
+  const settings = providerSettingsFor(config, options.env);
+  const provider = await createProvider(settings, options.log);
+  const repoRoot = await gitTopLevel(config.projectDir);
+  const commit = options.commit ?? (repoRoot ? await gitHead(repoRoot) : null);
+  const tempRoot = options.tempRoot ?? tmpdir();
+  await mkdir(tempRoot, { recursive: true });
+  const workDir = await mkdtemp(join(tempRoot, 'ovenproof-'));
+  return runPipeline(
+    {
+      config,
+      provider,
+      providerSettings: settings as unknown as Record<string, unknown>,
+      events: options.events,
+      log: options.log,
+      signal: options.signal,
+      workDir,
+      commit,
+      repoRoot,
+      repository: options.repository ?? null,
+      onLedger: options.onLedger,
+    },
+    options.mode,
+  );
+}
+
+export async function writeResultJson(path: string, result: RunResult): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(result, null, 2)}\n`, 0o644);
+}
+
+/** SPEC §2.2 exit codes. */
+export function exitCodeFor(result: RunResult): number {
+  if (result.status === 'passed') return ExitCode.ok;
+  if (result.status === 'failed') return ExitCode.testsFailed;
+  return ExitCode.pipelineError;
+}

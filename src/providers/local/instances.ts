@@ -1,0 +1,341 @@
+/**
+ * Local instances: QEMU booting a throw-away qcow2 overlay over an image's read-only raw disk, with the
+ * image's kernel and tiny initrd, a seed disk carrying the identity document, user-mode networking that
+ * forwards SSH and a closed-port probe to 127.0.0.1 only, and the serial console in a file. QEMU runs
+ * detached under `timeout`, which kills it after the TTL even if ovenproof is gone.
+ */
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, open, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileAtomic } from '../../common/atomic-file.js';
+import { PipelineError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import type { InstanceInfo, LaunchSpec, RunContext } from '../provider.js';
+import { formatIdentityDocument, IDENTITY_DOCUMENT_NAME } from '../identity/index.js';
+import { mustRun } from './exec.js';
+import { currentOwner, isAlive, readJson, type Owner } from './owner.js';
+import { assertSafeId, type LocalPaths } from './paths.js';
+import { chooseAccel, freePort, qmpCommand } from './qemu.js';
+import type { ImageStore } from './store.js';
+import { KERNEL_CMDLINE } from './base-image.js';
+
+export interface InstanceRecord {
+  id: string;
+  imageId: string;
+  purpose: LaunchSpec['purpose'];
+  runId: string;
+  owner: Owner;
+  state: 'launching' | 'running' | 'stopped';
+  createdAt: string;
+  expiresAt: string;
+  accel?: 'kvm' | 'tcg';
+  sshPort?: number;
+  probePort?: number;
+  /** `timeout` watchdog process and the QEMU process under it. */
+  watchdogPid?: number;
+  qemuPid?: number;
+  user: string;
+  hostKeyPublic: string;
+  /** Kept on purpose (keep-instance): sweep removes it only after its expiry, not when its owner exits. */
+  kept?: boolean;
+}
+
+export interface InstanceOptions {
+  memoryMiB: number;
+  cpus: number;
+  /** How long terminate waits for a graceful power-off before killing QEMU. */
+  terminateGraceMs: number;
+  stopTimeoutMs: number;
+}
+
+/** Guest port forwarded as the network probe: nothing listens there, so the guest answers with a reset. */
+const CLOSED_GUEST_PORT = 9;
+
+export const instanceKey = (id: string) => `instance:${id}`;
+
+export function instanceDir(paths: LocalPaths, id: string): string {
+  assertSafeId('instance', id);
+  return join(paths.instances, id);
+}
+
+export function instanceFiles(paths: LocalPaths, id: string) {
+  const dir = instanceDir(paths, id);
+  return {
+    dir,
+    record: join(dir, 'instance.json'),
+    overlay: join(dir, 'overlay.qcow2'),
+    seed: join(dir, 'seed.tar'),
+    console: join(dir, 'console.log'),
+    qemuLog: join(dir, 'qemu.log'),
+    qmp: join(dir, 'qmp.sock'),
+    pidfile: join(dir, 'qemu.pid'),
+  };
+}
+
+export async function readInstance(paths: LocalPaths, id: string): Promise<InstanceRecord | null> {
+  return readJson<InstanceRecord>(instanceFiles(paths, id).record);
+}
+
+export async function writeInstance(paths: LocalPaths, record: InstanceRecord): Promise<void> {
+  await writeFileAtomic(instanceFiles(paths, record.id).record, JSON.stringify(record, null, 2));
+}
+
+/** Writes the seed tar: one file, the identity document (it holds the host private key: mode 0600). */
+async function writeSeed(dir: string, document: string): Promise<string> {
+  const seedDir = join(dir, 'seed');
+  await mkdir(seedDir, { mode: 0o700 });
+  const doc = join(seedDir, IDENTITY_DOCUMENT_NAME);
+  await writeFile(doc, document, { mode: 0o600 });
+  const tar = join(dir, 'seed.tar');
+  try {
+    await mustRun('launch', 'tar', [
+      '-cf',
+      tar,
+      '-C',
+      seedDir,
+      '--owner=0',
+      '--group=0',
+      IDENTITY_DOCUMENT_NAME,
+    ]);
+    await chmod(tar, 0o600);
+  } finally {
+    await rm(seedDir, { recursive: true, force: true });
+  }
+  return tar;
+}
+
+export async function launchInstance(
+  paths: LocalPaths,
+  store: ImageStore,
+  options: InstanceOptions,
+  ctx: RunContext,
+  spec: LaunchSpec,
+): Promise<InstanceInfo> {
+  const image = await store.require(spec.imageId);
+  const imageFiles = store.files(image.id);
+  const id = `i-${randomBytes(6).toString('hex')}`;
+  const files = instanceFiles(paths, id);
+  const ttlMs = Math.max(60_000, spec.ttlMs);
+  const expiresAt = new Date(
+    Math.min(Date.now() + ttlMs, Math.max(ctx.expiresAt.getTime(), Date.now() + 60_000)),
+  );
+  ctx.log.mask(spec.identity.hostKeyPrivate);
+
+  await ctx.journal.intend({
+    key: instanceKey(id),
+    provider: 'local',
+    kind: 'instance',
+    data: { id, dir: files.dir, home: paths.home },
+  });
+  await mkdir(files.dir, { recursive: true, mode: 0o700 });
+  const record: InstanceRecord = {
+    id,
+    imageId: image.id,
+    purpose: spec.purpose,
+    runId: ctx.runId,
+    owner: currentOwner(ctx.runId),
+    state: 'launching',
+    createdAt: new Date().toISOString(),
+    expiresAt: expiresAt.toISOString(),
+    user: spec.sshUser,
+    hostKeyPublic: spec.identity.hostKeyPublic.trim(),
+  };
+  await writeInstance(paths, record);
+
+  ctx.progress({ label: 'Creating instance disk' });
+  await mustRun('launch', 'qemu-img', [
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '-F',
+    'raw',
+    '-b',
+    imageFiles.disk,
+    files.overlay,
+  ]);
+  await writeSeed(
+    files.dir,
+    formatIdentityDocument({ instanceId: id, identity: spec.identity, sshUser: spec.sshUser, ttlMs }),
+  );
+  const accel = await chooseAccel(paths.hostCache);
+  const cmdline = image.tags['ovenproof:cmdline'] ?? KERNEL_CMDLINE;
+
+  ctx.progress({ label: `Booting instance ${id} (${accel})` });
+  for (let attempt = 1; ; attempt++) {
+    const sshPort = await freePort();
+    let probePort = await freePort();
+    while (probePort === sshPort) probePort = await freePort();
+    const args = [
+      '-name',
+      `ovenproof-${id}`,
+      '-accel',
+      accel,
+      '-cpu',
+      accel === 'kvm' ? 'host' : 'qemu64,+rdrand',
+      '-smp',
+      String(options.cpus),
+      '-m',
+      String(options.memoryMiB),
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-chardev',
+      `file,id=console,path=${files.console}`,
+      '-serial',
+      'chardev:console',
+      '-kernel',
+      imageFiles.kernel,
+      '-initrd',
+      imageFiles.initrd,
+      '-append',
+      `${cmdline} ovenproof.seed=/dev/vdb`,
+      '-drive',
+      `file=${files.overlay},if=virtio,format=qcow2,discard=unmap`,
+      '-drive',
+      `file=${files.seed},if=virtio,format=raw,readonly=on`,
+      '-netdev',
+      `user,id=net0,hostfwd=tcp:127.0.0.1:${sshPort}-:22,hostfwd=tcp:127.0.0.1:${probePort}-:${CLOSED_GUEST_PORT}`,
+      '-device',
+      'virtio-net-pci,netdev=net0',
+      '-device',
+      'virtio-rng-pci',
+      '-qmp',
+      `unix:${files.qmp},server=on,wait=off`,
+      '-pidfile',
+      files.pidfile,
+    ];
+    const logHandle = await open(files.qemuLog, 'w');
+    // `timeout` is the host-side dead-man switch: TERM at the TTL, KILL 10 s later. Detached into its own
+    // session so that neither a terminal's signals nor our death reach it.
+    const watchdog = spawn(
+      'timeout',
+      ['--kill-after=10', `${Math.ceil(ttlMs / 1000)}s`, 'qemu-system-x86_64', ...args],
+      { detached: true, stdio: ['ignore', logHandle.fd, logHandle.fd] },
+    );
+    await logHandle.close();
+    const exited = new Promise<number>((resolve) => watchdog.on('exit', (code) => resolve(code ?? 1)));
+    watchdog.unref();
+    record.watchdogPid = watchdog.pid;
+    record.sshPort = sshPort;
+    record.probePort = probePort;
+    record.accel = accel;
+    await writeInstance(paths, record);
+    await ctx.journal.created(instanceKey(id), id, { watchdogPid: String(watchdog.pid ?? '') });
+
+    const started = await Promise.race([waitForFile(files.pidfile, ctx.signal), exited.then(() => false)]);
+    if (started) {
+      const qemuPid = Number((await readFile(files.pidfile, 'utf8')).trim());
+      record.qemuPid = qemuPid;
+      record.state = 'running';
+      await writeInstance(paths, record);
+      await ctx.journal.created(instanceKey(id), id, { qemuPid: String(qemuPid) });
+      ctx.log.info(`instance ${id}: QEMU ${accel} pid ${qemuPid}, ssh 127.0.0.1:${sshPort}`);
+      return {
+        id,
+        host: '127.0.0.1',
+        port: sshPort,
+        user: spec.sshUser,
+        hostKeyPublic: record.hostKeyPublic,
+        networkProbe: { host: '127.0.0.1', port: probePort },
+      };
+    }
+    const log = await readFile(files.qemuLog, 'utf8').catch(() => '');
+    if (/host forwarding rule|Address already in use/i.test(log) && attempt < 4) {
+      ctx.log.debug(`instance ${id}: port clash, retrying (${log.trim()})`);
+      continue;
+    }
+    throw new PipelineError('launch', `QEMU for instance ${id} exited at start: ${log.trim().slice(-2000)}`);
+  }
+}
+
+async function waitForFile(path: string, signal: AbortSignal): Promise<boolean> {
+  for (;;) {
+    signal.throwIfAborted();
+    const text = await readFile(path, 'utf8').catch(() => '');
+    if (/^\d+\s*$/.test(text)) return true;
+    await sleep(20);
+  }
+}
+
+async function waitForExit(pid: number | undefined, timeoutMs: number): Promise<boolean> {
+  if (!pid) return true;
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+/** QEMU's pid, checked against its command line so a reused pid is never signalled. */
+export async function liveQemuPid(paths: LocalPaths, record: InstanceRecord): Promise<number | null> {
+  // The pid file exists before the record is updated: a launch killed in between has only the file.
+  const fromFile = async () =>
+    Number((await readFile(instanceFiles(paths, record.id).pidfile, 'utf8').catch(() => '')).trim());
+  const pid = record.qemuPid ?? (await fromFile());
+  if (!pid || !isAlive(pid)) return null;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes(instanceDir(paths, record.id)) ? pid : null;
+}
+
+export async function powerOff(paths: LocalPaths, record: InstanceRecord, timeoutMs: number, log: Logger) {
+  const pid = await liveQemuPid(paths, record);
+  if (!pid) return true;
+  try {
+    await qmpCommand(instanceFiles(paths, record.id).qmp, 'system_powerdown', 3000);
+  } catch (error) {
+    log.debug(`instance ${record.id}: QMP power-off failed: ${(error as Error).message}`);
+    return false;
+  }
+  return waitForExit(pid, timeoutMs);
+}
+
+/** Graceful power-off with a short deadline, then kill, then delete overlay, seed and console. */
+export async function destroyInstance(
+  paths: LocalPaths,
+  id: string,
+  graceMs: number,
+  log: Logger,
+): Promise<void> {
+  const files = instanceFiles(paths, id);
+  const record = await readInstance(paths, id);
+  if (record) {
+    if (!(await powerOff(paths, record, graceMs, log))) {
+      const pid = await liveQemuPid(paths, record);
+      if (pid) {
+        log.debug(`instance ${id}: no clean power-off within ${graceMs} ms, killing QEMU ${pid}`);
+        process.kill(pid, 'SIGKILL');
+        await waitForExit(pid, 10_000);
+      }
+    }
+    // The watchdog exits with its child; kill it anyway in case QEMU never started under it.
+    if (record.watchdogPid && isAlive(record.watchdogPid)) {
+      const cmd = await readFile(`/proc/${record.watchdogPid}/cmdline`, 'utf8').catch(() => '');
+      if (cmd.includes(files.dir)) process.kill(record.watchdogPid, 'SIGKILL');
+    }
+  }
+  await unlink(files.seed).catch(() => undefined);
+  await rm(files.dir, { recursive: true, force: true });
+}
+
+export async function stopInstance(
+  paths: LocalPaths,
+  id: string,
+  timeoutMs: number,
+  log: Logger,
+): Promise<void> {
+  const record = await readInstance(paths, id);
+  if (!record) throw new PipelineError('bake', `local instance ${id} does not exist`);
+  if (!(await powerOff(paths, record, timeoutMs, log))) {
+    throw new PipelineError(
+      'bake',
+      `instance ${id} did not power off within ${Math.round(timeoutMs / 1000)} s`,
+    );
+  }
+  record.state = 'stopped';
+  await writeInstance(paths, record);
+}

@@ -1,0 +1,65 @@
+/**
+ * Who owns a local resource: the pid and kernel start time of the ovenproof process that created it,
+ * so sweep can tell a live bake's files from a dead one's leftovers even when pids are reused.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+
+export interface Owner {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since boot); null where /proc is unavailable. */
+  start: string | null;
+  runId?: string;
+}
+
+function procStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: count fields after its last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function currentOwner(runId?: string): Owner {
+  return { pid: process.pid, start: procStart(process.pid), ...(runId ? { runId } : {}) };
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** True while the very process that created the resource is still running. */
+export function ownerAlive(owner: Owner | undefined | null): boolean {
+  if (!owner || !Number.isInteger(owner.pid) || owner.pid <= 0) return false;
+  if (!isAlive(owner.pid)) return false;
+  if (owner.start === null) return true;
+  return procStart(owner.pid) === owner.start;
+}
+
+export async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+/** Mount points (decoded) currently mounted at or below `dir`, deepest first. */
+export async function mountsBelow(dir: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const points = text
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))))
+    .filter((p) => p === dir || p.startsWith(prefix));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}

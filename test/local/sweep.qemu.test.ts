@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
+import { Ledger } from '../../src/pipeline/ledger.js';
+import { mountsBelow } from '../../src/providers/local/owner.js';
+import { runCommand } from '../../src/providers/local/exec.js';
+import { silentLogger } from '../../src/common/log.js';
+import { listQemu } from './helpers.js';
+
+const provider = localTestProvider();
+const home = provider.paths.home;
+const child = new URL('./fixtures/crash-child.ts', import.meta.url).pathname;
+
+interface Leftovers {
+  qemu: number[];
+  loops: string[];
+  mounts: string[];
+  files: string[];
+}
+
+async function leftovers(): Promise<Leftovers> {
+  const loops = await runCommand('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']);
+  const files: string[] = [];
+  for (const dir of [
+    provider.paths.volumes,
+    provider.paths.snapshots,
+    provider.paths.instances,
+    provider.paths.work,
+  ]) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) files.push(join(dir, name));
+  }
+  for (const name of await readdir(provider.paths.images).catch(() => [] as string[])) {
+    if (name.endsWith('.tmp') || name.startsWith('.staging')) files.push(join(provider.paths.images, name));
+  }
+  return {
+    qemu: await listQemu(provider.paths.instances),
+    loops: loops.stdout
+      .split('\n')
+      .filter((l) => l.includes(`${home}/`))
+      .map((l) => l.trim()),
+    mounts: await mountsBelow(home),
+    files,
+  };
+}
+
+const clean: Leftovers = { qemu: [], loops: [], mounts: [], files: [] };
+
+/** Runs the crash child until it reports `step`, then SIGKILLs it; resolves with its ledger path. */
+async function crashAt(step: string, imageId: string): Promise<string> {
+  const ledgerPath = join(await mkdtemp(join(tmpdir(), 'ovenproof-crash-')), 'ledger.json');
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, ledgerPath, imageId, step], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.split('\n').includes(step)) resolve();
+    });
+    proc.on('close', (code) => reject(new Error(`crash child exited (${code}) before "${step}": ${stderr}`)));
+  });
+  proc.kill('SIGKILL');
+  await new Promise((r) => proc.on('close', r));
+  return ledgerPath;
+}
+
+describe('local sweep after a crash', () => {
+  it.each(['volume', 'attach', 'mount', 'launch'])(
+    '(QEMU) (root) SIGKILL after the %s step, then sweep leaves no QEMU, loop device, mount or temp file',
+    async (step) => {
+      const base = await ensureBaseImage();
+      expect(await leftovers()).toEqual(clean);
+      await crashAt(step, base.id);
+
+      const left = await leftovers();
+      expect(left.files.some((f) => f.startsWith(provider.paths.volumes))).toBe(true);
+      if (step !== 'volume') expect(left.loops.length).toBe(1);
+      if (step === 'mount' || step === 'launch') expect(left.mounts.length).toBe(2);
+      if (step === 'launch') expect(left.qemu.length).toBe(1);
+
+      const dry = await provider.sweep({ dryRun: true }, silentLogger);
+      expect(dry.length).toBeGreaterThan(0);
+      expect(dry.every((r) => !r.deleted)).toBe(true);
+      expect(await leftovers()).toEqual(left);
+
+      const swept = await provider.sweep({ dryRun: false }, silentLogger);
+      expect(swept.filter((r) => !r.deleted)).toEqual([]);
+      expect(await leftovers()).toEqual(clean);
+      expect((await provider.listImages({ idOrName: base.id })).length).toBe(1);
+    },
+  );
+
+  it('(QEMU) (root) the ledger of a killed run is enough to delete everything it created', async () => {
+    const base = await ensureBaseImage();
+    const ledgerPath = await crashAt('launch', base.id);
+    const ledger = await Ledger.open(ledgerPath);
+    const live = ledger.live();
+    expect(live.map((e) => e.kind)).toEqual(['instance', 'mount', 'mount', 'file', 'attachment', 'volume']);
+    for (const entry of live) {
+      await provider.deleteResource(entry, silentLogger);
+      await provider.deleteResource(entry, silentLogger); // idempotent
+    }
+    expect(await leftovers()).toEqual(clean);
+    expect(JSON.parse(await readFile(ledgerPath, 'utf8')).runId).toBe(ledger.runId);
+  });
+});
