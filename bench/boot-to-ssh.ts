@@ -110,7 +110,11 @@ for (let round = 0; round < rounds; round++) {
     `round ${round + 1}: ssh-ready ${(ssh.at(-1)! / 1000).toFixed(1)} s, console sshd ${(bare.at(-1)! / 1000).toFixed(1)} s\n`,
   );
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 const s = median(ssh);
 const b = median(bare);
 console.log(

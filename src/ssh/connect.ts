@@ -140,7 +140,7 @@ export async function waitForSsh(target: SshTarget, options: WaitOptions): Promi
     attempts += 1;
     try {
       if (!networkUp && target.networkProbe) {
-        networkUp = await probeNetwork(target.networkProbe, Math.min(remaining, 2_000), options.signal);
+        networkUp = await waitForNetwork(target.networkProbe, deadline, options.signal);
         if (networkUp) {
           log.debug(`guest network up (probe ${target.networkProbe.host}:${target.networkProbe.port})`);
           delay = FIRST_DELAY_MS;
@@ -173,6 +173,56 @@ export async function waitForSsh(target: SshTarget, options: WaitOptions): Promi
     `SSH to ${target.user}@${where} not ready after ${Math.round(options.timeoutMs / 1000)}s ` +
       `(${attempts} attempts); last failure: ${lastFailure}`,
   );
+}
+
+const PROBE_INTERVAL_MS = 200;
+const PROBE_TIMEOUT_MS = 1_500;
+const PROBES_IN_FLIGHT = 8;
+
+/**
+ * Polls the network probe until the guest answers or the deadline passes. A probe opened before the
+ * guest network is up sits in QEMU's SYN retry backoff (1 s, 2 s, …), so instead of waiting for each
+ * one a new probe starts every 200 ms while earlier ones are still pending: whichever sees the reset
+ * first ends the wait, within about 200 ms of the network coming up. Probes to a closed port are cheap
+ * for the guest, unlike SSH attempts, which make sshd drop connections when they pile up.
+ */
+function waitForNetwork(
+  probe: { host: string; port: number },
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    let inFlight = 0;
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (up: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(up);
+    };
+    const onAbort = (): void => finish(false);
+    const launch = (): void => {
+      if (done) return;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        if (inFlight === 0) finish(false);
+        return;
+      }
+      if (inFlight < PROBES_IN_FLIGHT) {
+        inFlight += 1;
+        void probeNetwork(probe, Math.min(remaining, PROBE_TIMEOUT_MS), signal).then((up) => {
+          inFlight -= 1;
+          if (up) finish(true);
+          else if (deadline - Date.now() <= 0 && inFlight === 0) finish(false);
+        });
+      }
+      timer = setTimeout(launch, PROBE_INTERVAL_MS);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    launch();
+  });
 }
 
 /**

@@ -121,7 +121,9 @@ describe('local provider instances', () => {
     for (const info of [infoA, infoB]) {
       await expect(access(`${provider.paths.instances}/${info.id}`)).rejects.toThrow();
     }
-    expect(await listQemu(provider.paths.instances)).toEqual([]);
+    for (const info of [infoA, infoB]) {
+      expect(await listQemu(`${provider.paths.instances}/${info.id}/`)).toEqual([]);
+    }
     expect(ledger.live()).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
@@ -11,7 +11,6 @@ import { silentLogger } from '../../src/common/log.js';
 import { listQemu } from './helpers.js';
 
 const provider = localTestProvider();
-const home = provider.paths.home;
 const child = new URL('./fixtures/crash-child.ts', import.meta.url).pathname;
 
 interface Leftovers {
@@ -21,27 +20,42 @@ interface Leftovers {
   files: string[];
 }
 
-async function leftovers(): Promise<Leftovers> {
-  const loops = await runCommand('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']);
+/** What a run left on this host, found from its ledger (other suites may share the home meanwhile). */
+async function leftovers(ledgerPath: string): Promise<Leftovers> {
+  const entries = (await Ledger.open(ledgerPath)).entries();
+  const ids = (kind: string) => entries.filter((e) => e.kind === kind).map((e) => e.data.id!);
+  const dirs = [
+    ...ids('volume').map((id) => join(provider.paths.volumes, id)),
+    ...ids('instance').map((id) => join(provider.paths.instances, id)),
+    ...entries.filter((e) => e.kind === 'file').map((e) => e.data.path!),
+  ];
   const files: string[] = [];
-  for (const dir of [
-    provider.paths.volumes,
-    provider.paths.snapshots,
-    provider.paths.instances,
-    provider.paths.work,
-  ]) {
-    for (const name of await readdir(dir).catch(() => [] as string[])) files.push(join(dir, name));
+  for (const dir of dirs) {
+    if (
+      await access(dir).then(
+        () => true,
+        () => false,
+      )
+    )
+      files.push(dir);
   }
-  for (const name of await readdir(provider.paths.images).catch(() => [] as string[])) {
+  for (const name of await readdir(provider.paths.images)) {
     if (name.endsWith('.tmp') || name.startsWith('.staging')) files.push(join(provider.paths.images, name));
   }
+  const loops = await runCommand('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']);
+  const qemu: number[] = [];
+  const mounts: string[] = [];
+  for (const dir of dirs) {
+    qemu.push(...(await listQemu(`${dir}/`)));
+    mounts.push(...(await mountsBelow(dir)));
+  }
   return {
-    qemu: await listQemu(provider.paths.instances),
+    qemu,
     loops: loops.stdout
       .split('\n')
-      .filter((l) => l.includes(`${home}/`))
+      .filter((l) => dirs.some((d) => l.includes(`${d}/`)))
       .map((l) => l.trim()),
-    mounts: await mountsBelow(home),
+    mounts,
     files,
   };
 }
@@ -74,10 +88,9 @@ describe('local sweep after a crash', () => {
     '(QEMU) (root) SIGKILL after the %s step, then sweep leaves no QEMU, loop device, mount or temp file',
     async (step) => {
       const base = await ensureBaseImage();
-      expect(await leftovers()).toEqual(clean);
-      await crashAt(step, base.id);
+      const ledgerPath = await crashAt(step, base.id);
 
-      const left = await leftovers();
+      const left = await leftovers(ledgerPath);
       expect(left.files.some((f) => f.startsWith(provider.paths.volumes))).toBe(true);
       if (step !== 'volume') expect(left.loops.length).toBe(1);
       if (step === 'mount' || step === 'launch') expect(left.mounts.length).toBe(2);
@@ -86,11 +99,11 @@ describe('local sweep after a crash', () => {
       const dry = await provider.sweep({ dryRun: true }, silentLogger);
       expect(dry.length).toBeGreaterThan(0);
       expect(dry.every((r) => !r.deleted)).toBe(true);
-      expect(await leftovers()).toEqual(left);
+      expect(await leftovers(ledgerPath)).toEqual(left);
 
       const swept = await provider.sweep({ dryRun: false }, silentLogger);
       expect(swept.filter((r) => !r.deleted)).toEqual([]);
-      expect(await leftovers()).toEqual(clean);
+      expect(await leftovers(ledgerPath)).toEqual(clean);
       expect((await provider.listImages({ idOrName: base.id })).length).toBe(1);
     },
   );
@@ -105,7 +118,7 @@ describe('local sweep after a crash', () => {
       await provider.deleteResource(entry, silentLogger);
       await provider.deleteResource(entry, silentLogger); // idempotent
     }
-    expect(await leftovers()).toEqual(clean);
+    expect(await leftovers(ledgerPath)).toEqual(clean);
     expect(JSON.parse(await readFile(ledgerPath, 'utf8')).runId).toBe(ledger.runId);
   });
 });

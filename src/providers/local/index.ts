@@ -300,7 +300,9 @@ export class LocalProvider implements Provider {
             `${path} still has mounts below it; delete the mount entries first`,
           );
         }
-        await removeWorkDir(path, this.privileged);
+        // Root-owned scratch (a rootfs) is removed with privileges, but only inside the provider's home.
+        if (path.startsWith(`${this.paths.home}/`)) await removeWorkDir(path, this.privileged);
+        else await rm(path, { recursive: true, force: true });
         return;
       }
       case 'process': {

@@ -113,8 +113,7 @@ export async function launchInstance(
   ctx: RunContext,
   spec: LaunchSpec,
 ): Promise<InstanceInfo> {
-  const image = await store.require(spec.imageId);
-  const imageFiles = store.files(image.id);
+  await store.require(spec.imageId);
   const id = `i-${randomBytes(6).toString('hex')}`;
   const files = instanceFiles(paths, id);
   const ttlMs = Math.max(60_000, spec.ttlMs);
@@ -129,6 +128,29 @@ export async function launchInstance(
     kind: 'instance',
     data: { id, dir: files.dir, home: paths.home },
   });
+  try {
+    return await start(paths, store, options, ctx, spec, id, ttlMs, expiresAt);
+  } catch (error) {
+    // A launch that failed half-way leaves nothing behind: no QEMU, no overlay, no seed with keys.
+    await destroyInstance(paths, id, 0, ctx.log).catch(() => undefined);
+    await ctx.journal.deleted(instanceKey(id)).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function start(
+  paths: LocalPaths,
+  store: ImageStore,
+  options: InstanceOptions,
+  ctx: RunContext,
+  spec: LaunchSpec,
+  id: string,
+  ttlMs: number,
+  expiresAt: Date,
+): Promise<InstanceInfo> {
+  const image = await store.require(spec.imageId);
+  const imageFiles = store.files(image.id);
+  const files = instanceFiles(paths, id);
   await mkdir(files.dir, { recursive: true, mode: 0o700 });
   const record: InstanceRecord = {
     id,
@@ -226,7 +248,14 @@ export async function launchInstance(
     await writeInstance(paths, record);
     await ctx.journal.created(instanceKey(id), id, { watchdogPid: String(watchdog.pid ?? '') });
 
-    const started = await Promise.race([waitForFile(files.pidfile, ctx.signal), exited.then(() => false)]);
+    let gone = false;
+    const started = await Promise.race([
+      waitForQmp(files.qmp, ctx.signal, () => gone),
+      exited.then(() => {
+        gone = true;
+        return false;
+      }),
+    ]);
     if (started) {
       const qemuPid = Number((await readFile(files.pidfile, 'utf8')).trim());
       record.qemuPid = qemuPid;
@@ -252,12 +281,17 @@ export async function launchInstance(
   }
 }
 
-async function waitForFile(path: string, signal: AbortSignal): Promise<boolean> {
+/** QMP answers only once the machine is built (kernel and initrd loaded): QEMU has really started. */
+async function waitForQmp(socket: string, signal: AbortSignal, exited: () => boolean): Promise<boolean> {
   for (;;) {
+    if (exited()) return false;
     signal.throwIfAborted();
-    const text = await readFile(path, 'utf8').catch(() => '');
-    if (/^\d+\s*$/.test(text)) return true;
-    await sleep(20);
+    try {
+      await qmpCommand(socket, 'query-status', 2000);
+      return true;
+    } catch {
+      await sleep(20);
+    }
   }
 }
 

@@ -45,7 +45,8 @@ export async function acquireLock(path: string, timeoutMs = 120_000): Promise<He
       ),
     );
   });
-  child.unref();
+  // The child stays referenced while the lock is held: an unreferenced child lets Node exit (code 13,
+  // unsettled top-level await) while release() is still waiting for it to close.
   let released = false;
   return {
     async release() {
