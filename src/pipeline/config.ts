@@ -166,8 +166,9 @@ export interface ConfigSources {
 
 const DEFAULT_BASE_IMAGE: Record<Config['provider'], string> = {
   local: 'debian-12',
-  // Debian's official bookworm AMIs, published by the Debian cloud team's account.
-  ec2: 'name=debian-12-amd64-*,owner-id=136693071363',
+  // Debian's official bookworm AMIs, published by the Debian cloud team's account (`owner` is the
+  // EC2 provider's owner filter; other keys would be matched as tags).
+  ec2: 'name=debian-12-amd64-*,owner=136693071363',
 };
 const DEFAULT_SSH_USER: Record<Config['provider'], string> = { local: 'root', ec2: 'admin' };
 

@@ -221,6 +221,9 @@ export class Ec2Provider implements Provider {
   }
 
   async describeImage(id: string): Promise<ImageManifest | null> {
+    // A name such as `debian-12` is not an AMI id: EC2 would answer InvalidAMIID.Malformed, which is
+    // "no such image" for callers that try an id before a name lookup.
+    if (!/^ami-[0-9a-f]+$/.test(id)) return null;
     const image = await this.rawImage(id);
     return image && image.State !== 'deregistered' ? manifestFromImage(image) : null;
   }

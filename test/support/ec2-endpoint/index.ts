@@ -61,6 +61,14 @@ export interface VmHookResult {
   port: number;
   stop(): Promise<void>;
   consoleOutput?(): Promise<string>;
+  /** StopInstances: a clean power-off; the instance reports `stopped` once it resolves. */
+  powerOff?(): Promise<void>;
+  /**
+   * CreateImage of this (stopped) instance as `imageId`: the image stays `pending` until it resolves
+   * and turns `failed` if it rejects. A test maps `imageId` to the real disk image it made, so that a
+   * later RunInstances of that AMI boots what the bake installed.
+   */
+  createImage?(imageId: string): Promise<void>;
 }
 
 export interface Ec2EndpointOptions {
@@ -159,10 +167,18 @@ export interface Ec2Endpoint {
   /** Adds resources the way other tools or the console would (no ovenproof tags unless given). */
   /** Terminates an instance from outside (a failed boot, a spot interruption) with this reason. */
   killInstance(region: string, id: string, reason: string): void;
+  /**
+   * Lets `ms` of time pass for every resource: creation times and the `ovenproof:created-at` /
+   * `ovenproof:expires-at` tags move `ms` into the past, so a test can see `sweep` act on expired
+   * resources without waiting for the expiry.
+   */
+  advanceClock(ms: number): void;
   seedImage(
     region: string,
     input: {
       name: string;
+      /** A fixed id (e.g. the same image in several endpoints); default a random `ami-…`. */
+      id?: string;
       owner?: string;
       tags?: Record<string, string>;
       architecture?: string;
@@ -585,7 +601,18 @@ export async function startEc2Endpoint(options: Ec2EndpointOptions = {}): Promis
             `The instance '${id}' is not in a state from which it can be stopped.`,
           );
         i.state = 'stopping';
-        schedule(i, 'instance', 'stopped');
+        if (i.vm?.powerOff) {
+          // A VM-backed instance reports `stopped` only once its VM has really powered off.
+          void i.vm.powerOff().then(
+            () => {
+              if (i.state === 'stopping') schedule(i, 'instance', 'stopped');
+            },
+            (error: unknown) => {
+              i.stateReason = `power-off failed: ${error instanceof Error ? error.message : String(error)}`;
+              if (i.state === 'stopping') schedule(i, 'instance', 'stopped');
+            },
+          );
+        } else schedule(i, 'instance', 'stopped');
         return {
           instanceId: id,
           previousState: { code: 16, name: 'running' },
@@ -679,6 +706,20 @@ export async function startEc2Endpoint(options: Ec2EndpointOptions = {}): Promis
         virtualizationType: 'hvm',
         tags: tagSpecs(p, 'image'),
       });
+      if (i.vm?.createImage) {
+        // The image of a VM-backed instance is the VM's real disk: available once the test has saved it.
+        img.pending = [];
+        void i.vm.createImage(img.id).then(
+          () => {
+            if (img.state === 'pending') schedule(img, 'image', 'available');
+          },
+          (error: unknown) => {
+            img.pending = [];
+            img.state = 'failed';
+            img.stateReason = `saving the instance disk failed: ${error instanceof Error ? error.message : String(error)}`;
+          },
+        );
+      }
       takeHidden('CreateImage', img);
       return { imageId: img.id };
     },
@@ -1058,6 +1099,28 @@ export async function startEc2Endpoint(options: Ec2EndpointOptions = {}): Promis
       i.pending = [{ state: 'terminated', at: Date.now() }];
       i.stateReason = reason;
     },
+    advanceClock(ms) {
+      const shift = (value: string) => {
+        const at = Date.parse(value);
+        return Number.isNaN(at) ? value : new Date(at - ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      };
+      for (const r of regions.values()) {
+        const all: Resource[] = [
+          ...r.instances.values(),
+          ...r.images.values(),
+          ...r.snapshots.values(),
+          ...r.volumes.values(),
+          ...r.groups.values(),
+        ];
+        for (const res of all) {
+          res.created = new Date(res.created.getTime() - ms);
+          for (const key of ['ovenproof:created-at', 'ovenproof:expires-at']) {
+            const value = res.tags.get(key);
+            if (value !== undefined) res.tags.set(key, shift(value));
+          }
+        }
+      }
+    },
     seedImage(regionName, input) {
       const r = region(regionName);
       const owner = input.owner ?? DEBIAN_OWNER;
@@ -1075,6 +1138,7 @@ export async function startEc2Endpoint(options: Ec2EndpointOptions = {}): Promis
         ...(input.bootMode ? { bootMode: input.bootMode } : {}),
         virtualizationType: 'hvm',
       };
+      if (input.id) img.id = input.id;
       if (input.created) img.created = input.created;
       r.images.set(img.id, img);
       return img.id;
