@@ -20,7 +20,15 @@ export interface RunResult {
   error: null | { stage: string; message: string };
   provider: ProviderName;
   commit: string | null;
-  image: null | { id: string; baseImageId: string; bakeKey: string; cacheHit: boolean; kept: boolean };
+  image: null | {
+    id: string;
+    baseImageId: string;
+    bakeKey: string;
+    cacheHit: boolean;
+    kept: boolean;
+    /** Copies of a kept image in the extra `regions` (EC2). */
+    copies?: Array<{ region: string; id: string }>;
+  };
   instance: null | { id: string; address: string };
   stages: StageRecord[];
   tests: TestsSummary;

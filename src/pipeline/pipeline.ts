@@ -63,6 +63,7 @@ interface RunState {
   buildTail: OutputTail;
   buildFailed: boolean;
   bake: BakeOutcome | null;
+  imageCopies: Array<{ region: string; id: string }>;
   instance: InstanceInfo | null;
   instanceKey: string | null;
   clientKey: KeyPair | null;
@@ -102,6 +103,7 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
     buildTail: new OutputTail(),
     buildFailed: false,
     bake: null,
+    imageCopies: [],
     instance: null,
     instanceKey: null,
     clientKey: null,
@@ -136,6 +138,7 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
     stage('build', { run: (s) => buildStage(deps, s) }),
     stage('bake', {
       run: async (s) => {
+        await provider.prepareBaseImage?.(ctx, config.baseImage);
         s.bake = await bakeImage(
           provider,
           {
@@ -223,6 +226,7 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
           bakeKey: state.bake.bakeKey,
           cacheHit: state.bake.cacheHit,
           kept: imageKept(ledger, state.bake),
+          ...(state.imageCopies.length ? { copies: state.imageCopies } : {}),
         }
       : null,
     instance: state.instance ? { id: state.instance.id, address: `${state.instance.host}:${state.instance.port}` } : null,
@@ -292,6 +296,12 @@ async function settleImage(
     await deps.provider.tagImage(ctx, s.bake.image.id, tags);
     await ledger.kept(entry.key);
     deps.log.info(`kept image ${s.bake.image.id} (keep-image: ${mode === 'bake' ? 'bake command' : policy})`);
+    const regions = deps.config.regions;
+    if (regions.length > 0) {
+      if (!deps.provider.copyImage) throw new PipelineError('teardown', `regions: the ${deps.provider.name} provider cannot copy images`);
+      s.imageCopies = await deps.provider.copyImage(ctx, s.bake.image.id, regions);
+      for (const copy of s.imageCopies) deps.log.info(`copied image ${s.bake.image.id} to ${copy.region}: ${copy.id}`);
+    }
   } else {
     await deps.provider.deregisterImage(ctx, s.bake.image.id);
     await ledger.deleted(entry.key);

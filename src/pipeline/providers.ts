@@ -33,8 +33,10 @@ export function providerSettingsFor(
   return {
     name: 'ec2',
     ec2: {
+      // Advanced EC2 settings that have no config key (a custom endpoint, the IMDS address, timeouts):
+      // a JSON object in OVENPROOF_EC2_SETTINGS, validated by the EC2 provider like every other setting.
+      ...advancedEc2Settings(env),
       region,
-      ...(env.OVENPROOF_EC2_ENDPOINT ? { endpoint: env.OVENPROOF_EC2_ENDPOINT } : {}),
       ...(config.subnetId ? { subnetId: config.subnetId } : {}),
       ...(config.securityGroupId ? { securityGroupId: config.securityGroupId } : {}),
       ...(config.sshCidr ? { sshCidr: config.sshCidr } : {}),
@@ -43,6 +45,18 @@ export function providerSettingsFor(
       regions: config.regions,
     },
   };
+}
+
+function advancedEc2Settings(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const text = env.OVENPROOF_EC2_SETTINGS;
+  if (!text) return {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new ConfigError('OVENPROOF_EC2_SETTINGS: expected a JSON object, e.g. {"endpoint":"http://127.0.0.1:4566"}');
 }
 
 export async function createProvider(settings: ProviderSettings, log: Logger): Promise<Provider> {

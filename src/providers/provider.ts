@@ -157,6 +157,8 @@ export interface Provider {
   describeImage(id: string): Promise<ImageManifest | null>;
   /** Adds or replaces tags on an image (e.g. `ovenproof:tested`, `ovenproof:kept`). */
   tagImage(ctx: RunContext, id: string, tags: Record<string, string>): Promise<void>;
+  /** Optional: makes a missing base image available before selection (local: builds the host's own distribution). */
+  prepareBaseImage?(ctx: RunContext, baseImage: string): Promise<void>;
   /** Deregisters the image and deletes its snapshots / files. */
   deregisterImage(ctx: RunContext, id: string): Promise<void>;
 
@@ -178,6 +180,9 @@ export interface Provider {
     ctx: RunContext,
     from: { snapshotId: string; manifest: Omit<ImageManifest, 'id' | 'createdAt'> },
   ): Promise<ImageManifest>;
+
+  /** Optional: copies a kept image to other regions (EC2 `regions`), returning each copy's id. */
+  copyImage?(ctx: RunContext, imageId: string, regions: string[]): Promise<Array<{ region: string; id: string }>>;
 
   // --- instances
   launch(ctx: RunContext, spec: LaunchSpec): Promise<InstanceInfo>;

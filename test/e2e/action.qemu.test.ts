@@ -68,9 +68,9 @@ function qemuProcessesFor(instanceId: string): string[] {
 describe('the Action on the local provider (QEMU)', () => {
   it('(QEMU) a passing suite: exit 0, check run success on the push SHA, image kept and tagged', async () => {
     const run = await action({});
-    expect(run.main.code, run.main.stdout).toBe(0);
-    expect(run.post?.code).toBe(0);
     const result = await resultOf(run);
+    expect(run.main.code, JSON.stringify(result.error)).toBe(0);
+    expect(run.post?.code).toBe(0);
     expect(result.status).toBe('passed');
     expect(result.tests.total).toBe(12);
     expect(run.outputs['tests-failed']).toBe('0');
@@ -92,8 +92,8 @@ describe('the Action on the local provider (QEMU)', () => {
 
   it('(QEMU) one failing test: exit 1, an annotation on the bats file and line, listed in the result JSON', async () => {
     const run = await action({ test: 'HELLO_DEB_FAIL=1 /usr/share/hello-deb/run-tests' });
-    expect(run.main.code, run.main.stdout).toBe(1);
     const result = await resultOf(run);
+    expect(run.main.code, JSON.stringify(result.error)).toBe(1);
     expect(result.status).toBe('failed');
     expect(result.tests.failed).toBe(1);
     expect(result.tests.failures[0]).toMatchObject({

@@ -21,7 +21,7 @@ import type {
 } from '../provider.js';
 import { buildBaseImage, type BaseBuildOptions, type BaseBuildResult } from './base-image.js';
 import { Privileged, mustRun } from './exec.js';
-import { INSTANCE_TOOLS, VOLUME_TOOLS, requireTools } from './host.js';
+import { INSTANCE_TOOLS, VOLUME_TOOLS, osNameFor, readOsRelease, requireTools } from './host.js';
 import {
   destroyInstance,
   instanceFiles,
@@ -88,6 +88,19 @@ export class LocalProvider implements Provider {
   }
 
   /** Builds (or finds in the cache) the base image; see `ovenproof base build`. */
+  /**
+   * First-run convenience: when the base image is this host's own distribution by name (`debian-12` on
+   * Debian 12) and the store has none yet, build it, so `ovenproof run` works on a fresh machine without
+   * a separate `ovenproof base build`. Any other missing base is left to the baker's clear error.
+   */
+  async prepareBaseImage(ctx: RunContext, baseImage: string): Promise<void> {
+    if ((await this.store.list({ idOrName: baseImage })).length > 0) return;
+    const host = await readOsRelease();
+    if (!host.codename || osNameFor(host, host.codename) !== baseImage) return;
+    ctx.log.info(`no ${baseImage} base image yet: building it once (cached under ${this.paths.home})`);
+    await this.buildBaseImage({ name: baseImage, log: ctx.log, progress: ctx.progress });
+  }
+
   buildBaseImage(options: Omit<BaseBuildOptions, 'log'> & { log?: Logger }): Promise<BaseBuildResult> {
     return buildBaseImage(this.paths, this.store, { ...options, log: options.log ?? this.log });
   }
