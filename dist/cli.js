@@ -21,7 +21,7 @@ import {
   summarizeResults,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-7UP33GLH.js";
+} from "./chunks/chunk-CLXBAETF.js";
 import {
   cleanupLedger
 } from "./chunks/chunk-JESN4FUZ.js";
@@ -30,11 +30,11 @@ import {
   createProvider,
   ovenproofHome,
   providerSettingsFor
-} from "./chunks/chunk-M2T5PPIR.js";
+} from "./chunks/chunk-OPMDEEYX.js";
 import {
   createLocalProvider,
   parseImageQuery
-} from "./chunks/chunk-XSX5E47I.js";
+} from "./chunks/chunk-JH5US6MR.js";
 import "./chunks/chunk-U4BSFJDG.js";
 import "./chunks/chunk-QRG2MM2V.js";
 import {

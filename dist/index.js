@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-L7PJ4O4D.js";
+} from "./chunks/chunk-P7H22VEB.js";
 import {
   CONFIG_KEY_NAMES,
   ConsoleReporter,
@@ -19,14 +19,14 @@ import {
   resolveConfig,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-7UP33GLH.js";
+} from "./chunks/chunk-CLXBAETF.js";
 import {
   error,
   getInput,
   setFailed,
   setOutput,
   setSecret
-} from "./chunks/chunk-M2T5PPIR.js";
+} from "./chunks/chunk-OPMDEEYX.js";
 import "./chunks/chunk-U4BSFJDG.js";
 import "./chunks/chunk-QRG2MM2V.js";
 import "./chunks/chunk-7YPUPIR6.js";

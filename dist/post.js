@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-L7PJ4O4D.js";
+} from "./chunks/chunk-P7H22VEB.js";
 import {
   cleanupLedger
 } from "./chunks/chunk-JESN4FUZ.js";
@@ -11,7 +11,7 @@ import {
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-M2T5PPIR.js";
+} from "./chunks/chunk-OPMDEEYX.js";
 import "./chunks/chunk-QRG2MM2V.js";
 import {
   errorMessage

@@ -42,7 +42,7 @@ export class CommandError extends Error {
   ) {
     const tail = stderr.trim().split('\n').slice(-6).join('\n');
     super(
-      `${argv.join(' ')} failed (${code === null ? 'killed' : `exit ${code}`})${tail ? `: ${tail}` : ''}`,
+      `${describeArgv(argv)} failed (${code === null ? 'killed' : `exit ${code}`})${tail ? `: ${tail}` : ''}`,
     );
     this.name = 'CommandError';
   }

@@ -167,6 +167,7 @@ export async function bakeImage(
   durationsMs.resolve = Math.round(performance.now() - started);
   const outcome = (image: ImageManifest, cacheHit: boolean): BakeOutcome => {
     durationsMs.total = Math.round(performance.now() - started);
+    if (cacheHit) ctx.progress({ label: `Reusing baked image ${image.id}`, fraction: 1 });
     return {
       image,
       baseImageId: bake.base.id,

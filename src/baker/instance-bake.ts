@@ -159,6 +159,9 @@ function instanceSteps(provider: Provider): Step<InstanceState>[] {
       weight: 0.3,
       async run(state) {
         const target = need(state.target, 'the SSH session');
+        // A live system keeps logging until it is off: move the journal to /run (tmpfs) first, so the
+        // shutdown that follows writes nothing into the image's /var/log.
+        await target.sh('journalctl --relinquish-var >/dev/null 2>&1 || true');
         await cleanImage(target, state.bake.plugin);
         await target.sh('sync');
       },

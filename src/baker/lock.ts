@@ -3,7 +3,7 @@
  * pid and process start time. A lock whose owner is gone (killed bake) is stale and taken over, so a
  * SIGKILL never blocks later bakes.
  */
-import { open, readFile, rename, unlink, mkdir, stat } from 'node:fs/promises';
+import { open, readFile, readdir, rename, unlink, mkdir, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError } from '../common/errors.js';
@@ -61,6 +61,7 @@ export async function acquireLock(dir: string, name: string, options: LockOption
   await mkdir(dir, { recursive: true });
   const path = join(dir, `${name}.lock`);
   const me: Owner = { pid: process.pid, host: hostname(), start: (await processStart(process.pid)) ?? '' };
+  await pruneStaleLocks(dir, path);
   let reportedWait = false;
   for (;;) {
     if (options.signal?.aborted) throw new CancelledError('cancelled while waiting for a lock');
@@ -93,6 +94,27 @@ export async function acquireLock(dir: string, name: string, options: LockOption
       options.onWait?.(owner.pid);
     }
     await sleep(options.pollMs ?? 200, options.signal);
+  }
+}
+
+/**
+ * Removes lock files of other keys whose owners died (a killed bake leaves one behind, and a key may
+ * never be baked again to take it over), so the folder does not grow without bound.
+ */
+async function pruneStaleLocks(dir: string, except: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const path = join(dir, name);
+    if (!name.endsWith('.lock') || path === except) continue;
+    const owner = await readOwner(path);
+    if (owner ? await ownerAlive(owner) : !(await abandonedEmpty(path))) continue;
+    const stale = `${path}.stale-${process.pid}`;
+    if (
+      await rename(path, stale).then(
+        () => true,
+        () => false,
+      )
+    )
+      await unlink(stale).catch(() => undefined);
   }
 }
 

@@ -22,6 +22,21 @@ export async function mountPoints(): Promise<string[]> {
   return parseMountPoints(await readFile('/proc/self/mountinfo', 'utf8'));
 }
 
+/** True when the mount at `path` is in a shared peer group (its optional fields carry `shared:N`). */
+export function isSharedIn(mountinfo: string, path: string): boolean {
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    if (fields[4] === undefined || unescapeMount(fields[4]) !== path) continue;
+    const dash = fields.indexOf('-');
+    return fields.slice(6, dash < 0 ? undefined : dash).some((f) => f.startsWith('shared:'));
+  }
+  return false;
+}
+
+export async function isSharedMount(path: string): Promise<boolean> {
+  return isSharedIn(await readFile('/proc/self/mountinfo', 'utf8'), path);
+}
+
 export async function isMounted(path: string): Promise<boolean> {
   return (await mountPoints()).includes(path);
 }

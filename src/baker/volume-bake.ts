@@ -12,7 +12,7 @@ import { PipelineError, errorMessage } from '../common/errors.js';
 import type { ImageManifest, Provider, RunContext } from '../providers/provider.js';
 import { runCommand, type CommandRunner } from './command.js';
 import { IndexCache, sourcesDigest } from './index-cache.js';
-import { describeHolders, mountsUnder, processesInRoot, unmountWithRetry } from './mounts.js';
+import { describeHolders, isSharedMount, mountsUnder, processesInRoot, unmountWithRetry } from './mounts.js';
 import {
   bakedManifest,
   cleanImage,
@@ -226,14 +226,18 @@ function volumeSteps(provider: Provider): Step<VolumeState>[] {
           await mountJournaled(ctx, state, provider, path, ['mount', '--bind', source, path]);
           // A slave mount receives the host's changes but never sends its own back: with shared
           // propagation (systemd hosts) a mount inside the chroot would otherwise appear on the host.
-          await state.run(['mount', '--make-slave', path], { privileged: true });
+          if (await isSharedMount(path))
+            await state.run(['mount', '--make-slave', path], { privileged: true });
         }
         state.target = new ChrootTarget(root, state.bake.plugin.env, state.run);
-        const resolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-        await state.target.sh(
-          `if [ -e ${RESOLV} ] || [ -L ${RESOLV} ]; then mv -f ${RESOLV} ${RESOLV_SAVED}; fi`,
+        // The host's resolver for apt inside the chroot; the image's own file (often a symlink) is kept aside.
+        const resolv = Buffer.from(await readFile('/etc/resolv.conf', 'utf8').catch(() => '')).toString(
+          'base64',
         );
-        await state.target.writeFile(RESOLV, resolv, 0o644);
+        await state.target.sh(
+          `if [ -e ${RESOLV} ] || [ -L ${RESOLV} ]; then mv -f ${RESOLV} ${RESOLV_SAVED}; fi\n` +
+            `printf %s '${resolv}' | base64 -d > ${RESOLV} && chmod 644 ${RESOLV}`,
+        );
       },
       async cleanup(state, ctx) {
         await unmountAll(ctx, state);

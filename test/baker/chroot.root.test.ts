@@ -22,6 +22,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   isMounted,
   mountsUnder,
+  isSharedIn,
   parseMountPoints,
   processesInRoot,
   unmountWithRetry,
@@ -65,6 +66,18 @@ function busyboxRoot(): string {
 }
 
 describe('mount bookkeeping (root)', () => {
+  it('tells shared mounts from private ones', () => {
+    const info = [
+      '36 35 98:0 / /mnt/a rw,relatime shared:7 - ext4 /dev/root rw',
+      '37 35 98:0 / /mnt/b rw,relatime master:1 - ext4 /dev/root rw',
+      '38 35 98:0 / /mnt/c rw,relatime - ext4 /dev/root rw',
+    ].join('\n');
+    expect(isSharedIn(info, '/mnt/a')).toBe(true);
+    expect(isSharedIn(info, '/mnt/b')).toBe(false);
+    expect(isSharedIn(info, '/mnt/c')).toBe(false);
+    expect(isSharedIn(info, '/mnt/none')).toBe(false);
+  });
+
   it('decodes escaped mount points', () => {
     const line = '36 35 98:0 / /mnt/with\\040space rw - ext4 /dev/root rw';
     expect(parseMountPoints(line)).toEqual(['/mnt/with space']);

@@ -29,7 +29,7 @@ describe('acquireLock', () => {
     expect(existsSync(join(d, 'bake-k.lock'))).toBe(false);
   });
 
-  it('takes over the lock of a killed process', async () => {
+  it('takes over or prunes the lock of a killed process', async () => {
     const d = dir();
     const child = spawn(
       process.execPath,
@@ -45,8 +45,13 @@ describe('acquireLock', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect(existsSync(join(d, 'bake-k.lock'))).toBe(true);
-    const lock = await acquireLock(d, 'bake-k', { pollMs: 20 });
-    await lock.release();
+    const live = await acquireLock(d, 'bake-live');
+    // Taking any other key prunes the dead owner's file, and never a live one.
+    const other = await acquireLock(d, 'bake-other');
+    expect(existsSync(join(d, 'bake-k.lock'))).toBe(false);
+    expect(existsSync(join(d, 'bake-live.lock'))).toBe(true);
+    await other.release();
+    await live.release();
   });
 
   it('can be cancelled while waiting', async () => {

@@ -5,7 +5,7 @@
  * lock between two processes, and the service block that keeps packages from starting daemons.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,7 +64,12 @@ describe('volume bake (root)', () => {
     expect(baked.image.packages['ovenproof-marker']).toBe('1.0');
     for (const step of VOLUME_STEP_NAMES) expect(baked.durationsMs[step], step).toBeGreaterThanOrEqual(0);
     expect(first.labels).toEqual(
-      expect.arrayContaining(['Copying base volume', 'Mounting volume', 'Installing packages', 'Unmounting volume']),
+      expect.arrayContaining([
+        'Copying base volume',
+        'Mounting volume',
+        'Installing packages',
+        'Unmounting volume',
+      ]),
     );
     // Nothing of the bake stays live in its ledger: volume, loop device, mounts, work dir.
     expect(first.ledger.live().filter((e) => e.kind !== 'image')).toEqual([]);
@@ -97,9 +102,12 @@ describe('volume bake (root)', () => {
     const { ctx } = await testContext(join(work, 'block.json'));
     const volume = await provider.createVolume(ctx, base.id);
     const { device } = await provider.attachVolume(ctx, volume.id);
-    const root = join(await provider.createWorkDir!(ctx, 'bake-test'), 'root');
+    const dir = await provider.createWorkDir!(ctx, 'bake-test');
+    const root = join(dir, 'root');
     execFileSync('mkdir', ['-p', root]);
     execFileSync('mount', [device, root]);
+    // start-stop-daemon scans /proc, as it does in the real bake's chroot.
+    execFileSync('mount', ['--bind', '/proc', join(root, 'proc')]);
     try {
       execFileSync('cp', [deb, join(root, 'tmp/marker.deb')]);
       const target = new ChrootTarget(root, aptPlugin.env);
@@ -114,26 +122,36 @@ describe('volume bake (root)', () => {
       await target.sh('dpkg -i /tmp/marker.deb');
       expect(execFileSync('cat', [marker], { encoding: 'utf8' }).trim()).not.toBe('');
     } finally {
+      execFileSync('umount', [join(root, 'proc')]);
       execFileSync('umount', [root]);
       await provider.detachVolume(ctx, volume.id);
       await provider.deleteVolume(ctx, volume.id);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it.each(VOLUME_STEP_NAMES)('leaves nothing behind when SIGKILLed after step "%s" and swept (root)', async (step) => {
-    const ledgerPath = join(work, `kill-${step}.json`);
-    const bake = startBakeChild({ ledger: ledgerPath, request: request(`kill-${step}`), holdAfter: step });
-    await bake.waitFor([`HOLD ${step}`]);
-    bake.child.kill('SIGKILL');
-    await bake.exited;
-    const entries = (await Ledger.open(ledgerPath)).entries();
-    made.push(...entries.filter((e) => e.kind === 'image' && e.id).map((e) => e.id!));
-    // The step's own resources were journaled before they existed.
-    expect(entries.length).toBeGreaterThan(0);
+  it.each(VOLUME_STEP_NAMES)(
+    'leaves nothing behind when SIGKILLed after step "%s" and swept (root)',
+    async (step) => {
+      const ledgerPath = join(work, `kill-${step}.json`);
+      const bake = startBakeChild({ ledger: ledgerPath, request: request(`kill-${step}`), holdAfter: step });
+      await bake.waitFor([`HOLD ${step}`]);
+      bake.child.kill('SIGKILL');
+      await bake.exited;
+      const entries = (await Ledger.open(ledgerPath)).entries();
+      made.push(...entries.filter((e) => e.kind === 'image' && e.id).map((e) => e.id!));
+      // The step's own resources were journaled before they existed.
+      expect(entries.length).toBeGreaterThan(0);
 
-    await provider.sweep({ dryRun: false }, ctxLog);
-    expect(leftovers(home, entries, bake.child.pid!)).toEqual([]);
-  });
+      await provider.sweep({ dryRun: false }, ctxLog);
+      expect(leftovers(home, entries, bake.child.pid!)).toEqual([]);
+    },
+  );
 });
 
-const ctxLog = { info: () => undefined, warn: (m: string) => process.stderr.write(`sweep: ${m}\n`), debug: () => undefined, mask: () => undefined };
+const ctxLog = {
+  info: () => undefined,
+  warn: (m: string) => process.stderr.write(`sweep: ${m}\n`),
+  debug: () => undefined,
+  mask: () => undefined,
+};

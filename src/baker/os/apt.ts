@@ -96,6 +96,8 @@ export const aptPlugin: OsPlugin = {
       `  ssd=$(cat ${DIVERTED_NOTE})`,
       '  rm -f "$ssd"',
       '  dpkg-divert --quiet --local --rename --remove "$ssd"',
+      // dpkg-divert keeps a backup of its database; the image does not need it.
+      '  rm -f /var/lib/dpkg/diversions-old',
       `  rm -f ${DIVERTED_NOTE}`,
       'fi',
     ].join('\n');

@@ -18,7 +18,7 @@ interface ChildConfig {
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 const say = (line: string) => process.stdout.write(`${line}\n`);
-// Keeps the event loop alive while a step waits on a child process only, and while holding.
+// Keeps the process alive while it holds at a step (an unresolved promise alone would let Node exit).
 const keepAlive = setInterval(() => undefined, 60_000);
 
 async function main(): Promise<void> {
@@ -30,7 +30,9 @@ async function main(): Promise<void> {
       await new Promise(() => undefined);
     },
   });
-  say(`DONE ${JSON.stringify({ imageId: outcome.image.id, cacheHit: outcome.cacheHit, bakeKey: outcome.bakeKey })}`);
+  say(
+    `DONE ${JSON.stringify({ imageId: outcome.image.id, cacheHit: outcome.cacheHit, bakeKey: outcome.bakeKey })}`,
+  );
   clearInterval(keepAlive);
 }
 

@@ -12,11 +12,19 @@ export interface RunningBake {
   output(): string;
 }
 
-export function startBakeChild(config: { ledger: string; request: BakeRequest; holdAfter?: string }): RunningBake {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'bake-child.ts'), JSON.stringify(config)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: process.env,
-  });
+export function startBakeChild(config: {
+  ledger: string;
+  request: BakeRequest;
+  holdAfter?: string;
+}): RunningBake {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'bake-child.ts'), JSON.stringify(config)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: process.env,
+    },
+  );
   const lines: string[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -41,7 +49,9 @@ export function startBakeChild(config: { ledger: string; request: BakeRequest; h
         const seen = lines.find((line) => prefixes.some((p) => line.startsWith(p)));
         if (seen) return resolve(seen);
         waiters.push({ prefixes, resolve });
-        void exited.then((code) => reject(new Error(`bake child exited (${code}) before ${prefixes.join('/')}:\n${output()}`)));
+        void exited.then((code) =>
+          reject(new Error(`bake child exited (${code}) before ${prefixes.join('/')}:\n${output()}`)),
+        );
       }),
   };
 }

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import type { LedgerEntry } from '../../../src/providers/provider.js';
 
 function loopBackFiles(): string[] {
-  const out = execFileSync('losetup', ['--list', '--json', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' });
+  const out = execFileSync('losetup', ['--list', '--json', '--output', 'NAME,BACK-FILE'], {
+    encoding: 'utf8',
+  });
   if (!out.trim()) return [];
   const parsed = JSON.parse(out) as { loopdevices?: Array<{ name: string; 'back-file': string | null }> };
   return (parsed.loopdevices ?? []).map((d) => `${d.name} ${d['back-file'] ?? ''}`);
@@ -39,8 +41,9 @@ function tempFilesOf(dir: string, pid: number, depth = 3): string[] {
   const found: string[] = [];
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
-    if (name.includes(`.${pid}.`) || name.includes(`.tmp-${pid}-`) || name.includes(`.stale-${pid}`)) found.push(path);
-    let isDir = false;
+    if (name.includes(`.${pid}.`) || name.includes(`.tmp-${pid}-`) || name.includes(`.stale-${pid}`))
+      found.push(path);
+    let isDir: boolean;
     try {
       isDir = statSync(path).isDirectory();
     } catch {
@@ -68,7 +71,8 @@ export function leftovers(home: string, entries: readonly LedgerEntry[], childPi
         break;
       case 'instance':
         paths.push(join(home, 'instances', id));
-        for (const p of processes) if (p.includes('qemu-system') && p.includes(id)) problems.push(`QEMU still running: ${p}`);
+        for (const p of processes)
+          if (p.includes('qemu-system') && p.includes(id)) problems.push(`QEMU still running: ${p}`);
         break;
       case 'mount':
       case 'file':
@@ -81,7 +85,8 @@ export function leftovers(home: string, entries: readonly LedgerEntry[], childPi
   for (const path of paths) {
     if (existsSync(path)) problems.push(`still exists: ${path}`);
     for (const loop of loops) if (loop.includes(path)) problems.push(`loop device still attached: ${loop}`);
-    for (const point of mounts) if (point === path || point.startsWith(`${path}/`)) problems.push(`still mounted: ${point}`);
+    for (const point of mounts)
+      if (point === path || point.startsWith(`${path}/`)) problems.push(`still mounted: ${point}`);
   }
   for (const file of tempFilesOf(home, childPid)) problems.push(`temp file left: ${file}`);
   return problems;

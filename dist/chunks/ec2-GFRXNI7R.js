@@ -95708,6 +95708,7 @@ var Ec2Provider = class {
     }
   }
   async describeImage(id) {
+    if (!/^ami-[0-9a-f]+$/.test(id)) return null;
     const image = await this.rawImage(id);
     return image && image.State !== "deregistered" ? manifestFromImage(image) : null;
   }
@@ -96574,4 +96575,4 @@ export {
   parseEc2Settings,
   parseUserData
 };
-//# sourceMappingURL=ec2-GFDHCXJQ.js.map
+//# sourceMappingURL=ec2-GFRXNI7R.js.map

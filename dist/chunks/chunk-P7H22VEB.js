@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-M2T5PPIR.js";
+} from "./chunk-OPMDEEYX.js";
 
 // src/action/logger.ts
 var actionsLogger = {
@@ -32,4 +32,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-L7PJ4O4D.js.map
+//# sourceMappingURL=chunk-P7H22VEB.js.map

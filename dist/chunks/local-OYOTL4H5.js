@@ -12,7 +12,7 @@ import {
   localPaths,
   parseImageQuery,
   runCommand
-} from "./chunk-XSX5E47I.js";
+} from "./chunk-JH5US6MR.js";
 import "./chunk-U4BSFJDG.js";
 import "./chunk-QRG2MM2V.js";
 import "./chunk-D6AMY7HW.js";
@@ -32,4 +32,4 @@ export {
   parseImageQuery,
   runCommand
 };
-//# sourceMappingURL=local-G6O4NMV4.js.map
+//# sourceMappingURL=local-OYOTL4H5.js.map

@@ -396,7 +396,6 @@ async function acquireLock(path, timeoutMs = 12e4) {
       )
     );
   });
-  child.unref();
   let released = false;
   return {
     async release() {
@@ -1049,8 +1048,7 @@ async function writeSeed(dir, document) {
   return tar;
 }
 async function launchInstance(paths, store, options, ctx, spec) {
-  const image = await store.require(spec.imageId);
-  const imageFiles2 = store.files(image.id);
+  await store.require(spec.imageId);
   const id = `i-${randomBytes3(6).toString("hex")}`;
   const files = instanceFiles(paths, id);
   const ttlMs = Math.max(6e4, spec.ttlMs);
@@ -1064,6 +1062,18 @@ async function launchInstance(paths, store, options, ctx, spec) {
     kind: "instance",
     data: { id, dir: files.dir, home: paths.home }
   });
+  try {
+    return await start(paths, store, options, ctx, spec, id, ttlMs, expiresAt);
+  } catch (error) {
+    await destroyInstance(paths, id, 0, ctx.log).catch(() => void 0);
+    await ctx.journal.deleted(instanceKey(id)).catch(() => void 0);
+    throw error;
+  }
+}
+async function start(paths, store, options, ctx, spec, id, ttlMs, expiresAt) {
+  const image = await store.require(spec.imageId);
+  const imageFiles2 = store.files(image.id);
+  const files = instanceFiles(paths, id);
   await mkdir5(files.dir, { recursive: true, mode: 448 });
   const record = {
     id,
@@ -1156,7 +1166,14 @@ async function launchInstance(paths, store, options, ctx, spec) {
     record.accel = accel;
     await writeInstance(paths, record);
     await ctx.journal.created(instanceKey(id), id, { watchdogPid: String(watchdog.pid ?? "") });
-    const started = await Promise.race([waitForFile(files.pidfile, ctx.signal), exited.then(() => false)]);
+    let gone = false;
+    const started = await Promise.race([
+      waitForQmp(files.qmp, ctx.signal, () => gone),
+      exited.then(() => {
+        gone = true;
+        return false;
+      })
+    ]);
     if (started) {
       const qemuPid = Number((await readFile7(files.pidfile, "utf8")).trim());
       record.qemuPid = qemuPid;
@@ -1181,12 +1198,16 @@ async function launchInstance(paths, store, options, ctx, spec) {
     throw new PipelineError("launch", `QEMU for instance ${id} exited at start: ${log.trim().slice(-2e3)}`);
   }
 }
-async function waitForFile(path, signal) {
+async function waitForQmp(socket, signal, exited) {
   for (; ; ) {
+    if (exited()) return false;
     signal.throwIfAborted();
-    const text = await readFile7(path, "utf8").catch(() => "");
-    if (/^\d+\s*$/.test(text)) return true;
-    await sleep(20);
+    try {
+      await qmpCommand(socket, "query-status", 2e3);
+      return true;
+    } catch {
+      await sleep(20);
+    }
   }
 }
 async function waitForExit(pid, timeoutMs) {
@@ -1603,6 +1624,18 @@ var LocalProvider = class {
     };
   }
   /** Builds (or finds in the cache) the base image; see `ovenproof base build`. */
+  /**
+   * First-run convenience: when the base image is this host's own distribution by name (`debian-12` on
+   * Debian 12) and the store has none yet, build it, so `ovenproof run` works on a fresh machine without
+   * a separate `ovenproof base build`. Any other missing base is left to the baker's clear error.
+   */
+  async prepareBaseImage(ctx, baseImage) {
+    if ((await this.store.list({ idOrName: baseImage })).length > 0) return;
+    const host = await readOsRelease();
+    if (!host.codename || osNameFor(host, host.codename) !== baseImage) return;
+    ctx.log.info(`no ${baseImage} base image yet: building it once (cached under ${this.paths.home})`);
+    await this.buildBaseImage({ name: baseImage, log: ctx.log, progress: ctx.progress });
+  }
   buildBaseImage(options) {
     return buildBaseImage(this.paths, this.store, { ...options, log: options.log ?? this.log });
   }
@@ -1778,7 +1811,8 @@ var LocalProvider = class {
             `${path} still has mounts below it; delete the mount entries first`
           );
         }
-        await removeWorkDir(path, this.privileged);
+        if (path.startsWith(`${this.paths.home}/`)) await removeWorkDir(path, this.privileged);
+        else await rm6(path, { recursive: true, force: true });
         return;
       }
       case "process": {
@@ -1812,4 +1846,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-XSX5E47I.js.map
+//# sourceMappingURL=chunk-JH5US6MR.js.map

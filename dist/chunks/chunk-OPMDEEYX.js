@@ -20446,8 +20446,10 @@ function providerSettingsFor(config, env) {
   return {
     name: "ec2",
     ec2: {
+      // Advanced EC2 settings that have no config key (a custom endpoint, the IMDS address, timeouts):
+      // a JSON object in OVENPROOF_EC2_SETTINGS, validated by the EC2 provider like every other setting.
+      ...advancedEc2Settings(env),
       region,
-      ...env.OVENPROOF_EC2_ENDPOINT ? { endpoint: env.OVENPROOF_EC2_ENDPOINT } : {},
       ...config.subnetId ? { subnetId: config.subnetId } : {},
       ...config.securityGroupId ? { securityGroupId: config.securityGroupId } : {},
       ...config.sshCidr ? { sshCidr: config.sshCidr } : {},
@@ -20457,12 +20459,22 @@ function providerSettingsFor(config, env) {
     }
   };
 }
+function advancedEc2Settings(env) {
+  const text = env.OVENPROOF_EC2_SETTINGS;
+  if (!text) return {};
+  try {
+    const parsed = JSON.parse(text);
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed;
+  } catch {
+  }
+  throw new ConfigError('OVENPROOF_EC2_SETTINGS: expected a JSON object, e.g. {"endpoint":"http://127.0.0.1:4566"}');
+}
 async function createProvider(settings, log) {
   if (settings.name === "local") {
-    const { createLocalProvider } = await import("./local-G6O4NMV4.js");
+    const { createLocalProvider } = await import("./local-OYOTL4H5.js");
     return createLocalProvider({ home: settings.local?.home, log });
   }
-  const { createEc2Provider } = await import("./ec2-GFDHCXJQ.js");
+  const { createEc2Provider } = await import("./ec2-GFRXNI7R.js");
   return createEc2Provider({ ...settings.ec2, log });
 }
 
@@ -20486,4 +20498,4 @@ export {
   providerSettingsFor,
   createProvider
 };
-//# sourceMappingURL=chunk-M2T5PPIR.js.map
+//# sourceMappingURL=chunk-OPMDEEYX.js.map

@@ -7,7 +7,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-M2T5PPIR.js";
+} from "./chunk-OPMDEEYX.js";
 import {
   silentLogger
 } from "./chunk-U4BSFJDG.js";
@@ -30345,11 +30345,17 @@ import { join } from "node:path";
 
 // src/baker/command.ts
 import { spawn } from "node:child_process";
+function describeArgv(argv) {
+  return argv.map((arg) => {
+    const first = arg.split("\n", 1)[0] ?? "";
+    return first.length > 80 || first !== arg ? `${first.slice(0, 80)}\u2026` : arg;
+  }).join(" ");
+}
 var CommandError = class extends Error {
   constructor(argv, code, stderr) {
     const tail = stderr.trim().split("\n").slice(-6).join("\n");
     super(
-      `${argv.join(" ")} failed (${code === null ? "killed" : `exit ${code}`})${tail ? `: ${tail}` : ""}`
+      `${describeArgv(argv)} failed (${code === null ? "killed" : `exit ${code}`})${tail ? `: ${tail}` : ""}`
     );
     this.argv = argv;
     this.code = code;
@@ -30897,7 +30903,7 @@ async function waitForSsh(target, options) {
     attempts += 1;
     try {
       if (!networkUp && target.networkProbe) {
-        networkUp = await probeNetwork(target.networkProbe, Math.min(remaining, 2e3), options.signal);
+        networkUp = await waitForNetwork(target.networkProbe, deadline, options.signal);
         if (networkUp) {
           log2.debug(`guest network up (probe ${target.networkProbe.host}:${target.networkProbe.port})`);
           delay = FIRST_DELAY_MS;
@@ -30924,6 +30930,43 @@ async function waitForSsh(target, options) {
     options.stage ?? "test",
     `SSH to ${target.user}@${where} not ready after ${Math.round(options.timeoutMs / 1e3)}s (${attempts} attempts); last failure: ${lastFailure}`
   );
+}
+var PROBE_INTERVAL_MS = 200;
+var PROBE_TIMEOUT_MS = 1500;
+var PROBES_IN_FLIGHT = 8;
+function waitForNetwork(probe, deadline, signal) {
+  return new Promise((resolve7) => {
+    let inFlight = 0;
+    let done = false;
+    let timer;
+    const finish = (up) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      resolve7(up);
+    };
+    const onAbort = () => finish(false);
+    const launch = () => {
+      if (done) return;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        if (inFlight === 0) finish(false);
+        return;
+      }
+      if (inFlight < PROBES_IN_FLIGHT) {
+        inFlight += 1;
+        void probeNetwork(probe, Math.min(remaining, PROBE_TIMEOUT_MS), signal).then((up) => {
+          inFlight -= 1;
+          if (up) finish(true);
+          else if (deadline - Date.now() <= 0 && inFlight === 0) finish(false);
+        });
+      }
+      timer = setTimeout(launch, PROBE_INTERVAL_MS);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    launch();
+  });
 }
 function probeNetwork(probe, timeoutMs, signal) {
   return new Promise((resolve7) => {
@@ -31389,6 +31432,7 @@ function instanceSteps(provider) {
       weight: 0.3,
       async run(state) {
         const target = need(state.target, "the SSH session");
+        await target.sh("journalctl --relinquish-var >/dev/null 2>&1 || true");
         await cleanImage(target, state.bake.plugin);
         await target.sh("sync");
       }
@@ -31449,7 +31493,7 @@ async function instanceBake(provider, bake, ctx, options, durationsMs) {
 }
 
 // src/baker/lock.ts
-import { open, readFile as readFile2, rename as rename2, unlink, mkdir as mkdir3, stat as stat2 } from "node:fs/promises";
+import { open, readFile as readFile2, readdir as readdir2, rename as rename2, unlink, mkdir as mkdir3, stat as stat2 } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join as join3 } from "node:path";
 async function processStart(pid) {
@@ -31481,6 +31525,7 @@ async function acquireLock(dir, name, options = {}) {
   await mkdir3(dir, { recursive: true });
   const path = join3(dir, `${name}.lock`);
   const me = { pid: process.pid, host: hostname(), start: await processStart(process.pid) ?? "" };
+  await pruneStaleLocks(dir, path);
   let reportedWait = false;
   for (; ; ) {
     if (options.signal?.aborted) throw new CancelledError("cancelled while waiting for a lock");
@@ -31510,6 +31555,20 @@ async function acquireLock(dir, name, options = {}) {
       options.onWait?.(owner.pid);
     }
     await sleep2(options.pollMs ?? 200, options.signal);
+  }
+}
+async function pruneStaleLocks(dir, except) {
+  for (const name of await readdir2(dir).catch(() => [])) {
+    const path = join3(dir, name);
+    if (!name.endsWith(".lock") || path === except) continue;
+    const owner = await readOwner(path);
+    if (owner ? await ownerAlive(owner) : !await abandonedEmpty(path)) continue;
+    const stale = `${path}.stale-${process.pid}`;
+    if (await rename2(path, stale).then(
+      () => true,
+      () => false
+    ))
+      await unlink(stale).catch(() => void 0);
   }
 }
 async function abandonedEmpty(path) {
@@ -31604,6 +31663,8 @@ var aptPlugin = {
       `  ssd=$(cat ${DIVERTED_NOTE})`,
       '  rm -f "$ssd"',
       '  dpkg-divert --quiet --local --rename --remove "$ssd"',
+      // dpkg-divert keeps a backup of its database; the image does not need it.
+      "  rm -f /var/lib/dpkg/diversions-old",
       `  rm -f ${DIVERTED_NOTE}`,
       "fi"
     ].join("\n");
@@ -31659,13 +31720,25 @@ import { lstat, mkdir as mkdir4, readFile as readFile4, rm as rm2 } from "node:f
 import { join as join4 } from "node:path";
 
 // src/baker/mounts.ts
-import { readFile as readFile3, readdir as readdir2, readlink } from "node:fs/promises";
+import { readFile as readFile3, readdir as readdir3, readlink } from "node:fs/promises";
 var unescapeMount = (field2) => field2.replace(/\\([0-7]{3})/g, (_, oct) => String.fromCharCode(parseInt(oct, 8)));
 function parseMountPoints(mountinfo) {
   return mountinfo.split("\n").map((line) => line.split(" ")[4]).filter((field2) => Boolean(field2)).map(unescapeMount);
 }
 async function mountPoints() {
   return parseMountPoints(await readFile3("/proc/self/mountinfo", "utf8"));
+}
+function isSharedIn(mountinfo, path) {
+  for (const line of mountinfo.split("\n")) {
+    const fields = line.split(" ");
+    if (fields[4] === void 0 || unescapeMount(fields[4]) !== path) continue;
+    const dash = fields.indexOf("-");
+    return fields.slice(6, dash < 0 ? void 0 : dash).some((f) => f.startsWith("shared:"));
+  }
+  return false;
+}
+async function isSharedMount(path) {
+  return isSharedIn(await readFile3("/proc/self/mountinfo", "utf8"), path);
 }
 async function isMounted(path) {
   return (await mountPoints()).includes(path);
@@ -31721,7 +31794,7 @@ async function unmountWithRetry(path, options = {}) {
 async function processesInRoot(root) {
   const prefix = root.endsWith("/") ? root : `${root}/`;
   const found = [];
-  for (const entry of await readdir2("/proc")) {
+  for (const entry of await readdir3("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     const processRoot = await readlink(`/proc/${entry}/root`).catch(() => null);
     if (processRoot === null || processRoot !== root && !processRoot.startsWith(prefix)) continue;
@@ -31883,14 +31956,17 @@ function volumeSteps(provider) {
         for (const source of BIND_MOUNTS) {
           const path = join4(root, source);
           await mountJournaled(ctx, state, provider, path, ["mount", "--bind", source, path]);
-          await state.run(["mount", "--make-slave", path], { privileged: true });
+          if (await isSharedMount(path))
+            await state.run(["mount", "--make-slave", path], { privileged: true });
         }
         state.target = new ChrootTarget(root, state.bake.plugin.env, state.run);
-        const resolv = await readFile4("/etc/resolv.conf", "utf8").catch(() => "");
-        await state.target.sh(
-          `if [ -e ${RESOLV} ] || [ -L ${RESOLV} ]; then mv -f ${RESOLV} ${RESOLV_SAVED}; fi`
+        const resolv = Buffer.from(await readFile4("/etc/resolv.conf", "utf8").catch(() => "")).toString(
+          "base64"
         );
-        await state.target.writeFile(RESOLV, resolv, 420);
+        await state.target.sh(
+          `if [ -e ${RESOLV} ] || [ -L ${RESOLV} ]; then mv -f ${RESOLV} ${RESOLV_SAVED}; fi
+printf %s '${resolv}' | base64 -d > ${RESOLV} && chmod 644 ${RESOLV}`
+        );
       },
       async cleanup(state, ctx) {
         await unmountAll(ctx, state);
@@ -32155,6 +32231,7 @@ async function bakeImage(provider, request2, ctx, options = {}) {
   durationsMs.resolve = Math.round(performance.now() - started);
   const outcome = (image, cacheHit) => {
     durationsMs.total = Math.round(performance.now() - started);
+    if (cacheHit) ctx.progress({ label: `Reusing baked image ${image.id}`, fraction: 1 });
     return {
       image,
       baseImageId: bake.base.id,
@@ -32979,7 +33056,7 @@ async function summarizeResults(parsed, options) {
 }
 
 // node_modules/tinyglobby/dist/index.mjs
-import { readdir as readdir3, readdirSync, realpath, realpathSync, stat as stat5, statSync } from "fs";
+import { readdir as readdir4, readdirSync, realpath, realpathSync, stat as stat5, statSync } from "fs";
 import { isAbsolute as isAbsolute2, posix as posix4, resolve as resolve4 } from "path";
 import { fileURLToPath } from "url";
 
@@ -33729,7 +33806,7 @@ function getOptions(options) {
   opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve4(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
   opts.ignore = ensureStringArray(opts.ignore);
   opts.fs && (opts.fs = {
-    readdir: opts.fs.readdir || readdir3,
+    readdir: opts.fs.readdir || readdir4,
     readdirSync: opts.fs.readdirSync || readdirSync,
     realpath: opts.fs.realpath || realpath,
     realpathSync: opts.fs.realpathSync || realpathSync,
@@ -33753,7 +33830,7 @@ async function glob(globInput, options) {
 }
 
 // src/pipeline/build.ts
-import { readdir as readdir4 } from "node:fs/promises";
+import { readdir as readdir5 } from "node:fs/promises";
 import { dirname as dirname2, isAbsolute as isAbsolute3, relative as relative3, resolve as resolve5 } from "node:path";
 var OutputTail = class {
   constructor(maxBytes = 16 * 1024) {
@@ -33797,7 +33874,7 @@ async function listDirectories(patterns) {
   const parts = [];
   for (const dir of new Set(patterns.map((p) => dirname2(p)))) {
     if (/[*?[{]/.test(dir)) continue;
-    const entries = await readdir4(dir).catch(() => null);
+    const entries = await readdir5(dir).catch(() => null);
     parts.push(entries === null ? `${dir} does not exist` : `${dir} contains: ${entries.sort().join(", ") || "(nothing)"}`);
   }
   return parts.join("; ");
@@ -33833,6 +33910,7 @@ async function runPipeline(deps, mode) {
     buildTail: new OutputTail(),
     buildFailed: false,
     bake: null,
+    imageCopies: [],
     instance: null,
     instanceKey: null,
     clientKey: null,
@@ -33865,6 +33943,7 @@ async function runPipeline(deps, mode) {
     stage("build", { run: (s) => buildStage(deps, s) }),
     stage("bake", {
       run: async (s) => {
+        await provider.prepareBaseImage?.(ctx, config.baseImage);
         s.bake = await bakeImage(
           provider,
           {
@@ -33940,7 +34019,8 @@ async function runPipeline(deps, mode) {
       baseImageId: state.bake.baseImageId,
       bakeKey: state.bake.bakeKey,
       cacheHit: state.bake.cacheHit,
-      kept: imageKept(ledger, state.bake)
+      kept: imageKept(ledger, state.bake),
+      ...state.imageCopies.length ? { copies: state.imageCopies } : {}
     } : null,
     instance: state.instance ? { id: state.instance.id, address: `${state.instance.host}:${state.instance.port}` } : null,
     stages: relevantStages.map(
@@ -33998,6 +34078,12 @@ async function settleImage(deps, ctx, ledger, s, mode) {
     await deps.provider.tagImage(ctx, s.bake.image.id, tags);
     await ledger.kept(entry.key);
     deps.log.info(`kept image ${s.bake.image.id} (keep-image: ${mode === "bake" ? "bake command" : policy})`);
+    const regions = deps.config.regions;
+    if (regions.length > 0) {
+      if (!deps.provider.copyImage) throw new PipelineError("teardown", `regions: the ${deps.provider.name} provider cannot copy images`);
+      s.imageCopies = await deps.provider.copyImage(ctx, s.bake.image.id, regions);
+      for (const copy of s.imageCopies) deps.log.info(`copied image ${s.bake.image.id} to ${copy.region}: ${copy.id}`);
+    }
   } else {
     await deps.provider.deregisterImage(ctx, s.bake.image.id);
     await ledger.deleted(entry.key);
@@ -35445,8 +35531,9 @@ var CONFIG_KEYS = {
 var CONFIG_KEY_NAMES = Object.keys(CONFIG_KEYS);
 var DEFAULT_BASE_IMAGE = {
   local: "debian-12",
-  // Debian's official bookworm AMIs, published by the Debian cloud team's account.
-  ec2: "name=debian-12-amd64-*,owner-id=136693071363"
+  // Debian's official bookworm AMIs, published by the Debian cloud team's account (`owner` is the
+  // EC2 provider's owner filter; other keys would be matched as tags).
+  ec2: "name=debian-12-amd64-*,owner=136693071363"
 };
 var DEFAULT_SSH_USER = { local: "root", ec2: "admin" };
 async function readConfigFile(path) {
@@ -35617,4 +35704,4 @@ export {
   parseSetFlags,
   resolveConfig
 };
-//# sourceMappingURL=chunk-7UP33GLH.js.map
+//# sourceMappingURL=chunk-CLXBAETF.js.map
