@@ -21,16 +21,14 @@ import {
   summarizeResults,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-CLXBAETF.js";
-import {
-  cleanupLedger
-} from "./chunks/chunk-JESN4FUZ.js";
+} from "./chunks/chunk-XNERK56Y.js";
 import {
   Ledger,
+  cleanupLedger,
   createProvider,
   ovenproofHome,
   providerSettingsFor
-} from "./chunks/chunk-OPMDEEYX.js";
+} from "./chunks/chunk-3PDRPUD7.js";
 import {
   createLocalProvider,
   parseImageQuery
@@ -279,7 +277,7 @@ var sweepCommand = {
   name: "sweep",
   summary: "Delete leftover resources: past their expiry tag, or still live in a ledger",
   help: `Usage: ovenproof sweep [--provider P] [--region R]... [--older-than 2h] [--dry-run] [--json]
-       ovenproof sweep --ledger FILE [--dry-run] [--json]
+       ovenproof sweep --ledger FILE [--kept] [--dry-run] [--json]
 
 Deletes resources that ovenproof tagged and whose ovenproof:expires-at time has passed, in
 dependency order (instances before security groups, images before snapshots). Untagged resources
@@ -294,6 +292,8 @@ Options:
   --region R        ec2 region to sweep (repeatable; default: AWS_REGION)
   --older-than D    only resources created more than D ago (e.g. 2h), in addition to an expired tag
   --ledger FILE     clean up one run's ledger instead of sweeping by tags
+  --kept            with --ledger: also delete what the run kept on purpose (a kept image, an
+                    instance kept for debugging with keep-instance: on-failure)
   --dry-run         list what would be deleted, delete nothing
   --json            print the list as JSON on stdout
 
@@ -308,6 +308,7 @@ Examples:
       region: { type: "string", multiple: true },
       "older-than": { type: "string" },
       ledger: { type: "string" },
+      kept: { type: "boolean" },
       "dry-run": { type: "boolean" },
       json: { type: "boolean" }
     });
@@ -325,13 +326,20 @@ Examples:
         throw new ConfigError(`sweep: cannot read ledger ${values.ledger}: ${error.code ?? error.message}`);
       });
       const settings2 = ledger.providerOptions;
-      const report = await cleanupLedger(ledger, () => createProvider(settings2, log), log, { dryRun });
+      const report = await cleanupLedger(ledger, () => createProvider(settings2, log), log, {
+        dryRun,
+        includeKept: values.kept ?? false
+      });
       if (values.json) {
         io.stdout.write(
           `${JSON.stringify(
             {
               deleted: report.deleted.map((e) => ({ kind: e.kind, id: e.id ?? e.key })),
-              failed: report.failed.map((f) => ({ kind: f.entry.kind, id: f.entry.id ?? f.entry.key, error: f.message }))
+              failed: report.failed.map((f) => ({
+                kind: f.entry.kind,
+                id: f.entry.id ?? f.entry.key,
+                error: f.message
+              }))
             },
             null,
             2
@@ -339,10 +347,13 @@ Examples:
 `
         );
       } else {
-        log.info(`${dryRun ? "would delete" : "deleted"} ${report.deleted.length}, failed ${report.failed.length}`);
+        log.info(
+          `${dryRun ? "would delete" : "deleted"} ${report.deleted.length}, failed ${report.failed.length}`
+        );
       }
       return report.failed.length ? ExitCode.pipelineError : ExitCode.ok;
     }
+    if (values.kept) throw new ConfigError("sweep: --kept only applies to --ledger");
     const olderThanMs = values["older-than"] ? requireDuration("--older-than", values["older-than"]) : void 0;
     const config = resolveConfig(
       { flags: { ...values.provider ? { provider: values.provider } : {} } },
@@ -357,7 +368,9 @@ Examples:
 `);
     } else {
       for (const r of swept) {
-        log.info(`${r.deleted ? "deleted" : dryRun ? "would delete" : "could not delete"} ${r.kind} ${r.id}: ${r.reason}`);
+        log.info(
+          `${r.deleted ? "deleted" : dryRun ? "would delete" : "could not delete"} ${r.kind} ${r.id}: ${r.reason}`
+        );
       }
       log.info(`${swept.length} resource(s) ${dryRun ? "found" : "swept"}`);
     }

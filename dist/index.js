@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-P7H22VEB.js";
+} from "./chunks/chunk-BUMRTSJS.js";
 import {
   CONFIG_KEY_NAMES,
   ConsoleReporter,
@@ -19,14 +19,14 @@ import {
   resolveConfig,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-CLXBAETF.js";
+} from "./chunks/chunk-XNERK56Y.js";
 import {
   error,
   getInput,
   setFailed,
   setOutput,
   setSecret
-} from "./chunks/chunk-OPMDEEYX.js";
+} from "./chunks/chunk-3PDRPUD7.js";
 import "./chunks/chunk-U4BSFJDG.js";
 import "./chunks/chunk-QRG2MM2V.js";
 import "./chunks/chunk-7YPUPIR6.js";

@@ -2,16 +2,14 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-P7H22VEB.js";
-import {
-  cleanupLedger
-} from "./chunks/chunk-JESN4FUZ.js";
+} from "./chunks/chunk-BUMRTSJS.js";
 import {
   Ledger,
+  cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-OPMDEEYX.js";
+} from "./chunks/chunk-3PDRPUD7.js";
 import "./chunks/chunk-QRG2MM2V.js";
 import {
   errorMessage

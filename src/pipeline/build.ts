@@ -20,7 +20,12 @@ export class OutputTail {
   }
 
   lines(count: number): string {
-    return this.text.slice(-this.maxBytes).split('\n').slice(-count - 1).join('\n').trimEnd();
+    return this.text
+      .slice(-this.maxBytes)
+      .split('\n')
+      .slice(-count - 1)
+      .join('\n')
+      .trimEnd();
   }
 }
 
@@ -54,7 +59,9 @@ export async function findPackageFiles(patterns: string[], projectDir: string): 
   throw new PipelineError(
     'build',
     `package: ${patterns.join(', ')} matched no installable file (.deb)` +
-      (unsupported.length ? `; found only ${unsupported.join(', ')} (only .deb packages are supported)` : '') +
+      (unsupported.length
+        ? `; found only ${unsupported.join(', ')} (only .deb packages are supported)`
+        : '') +
       (nearby ? `; ${nearby}` : '') +
       ` (patterns are relative to ${projectDir})`,
   );
@@ -66,7 +73,11 @@ async function listDirectories(patterns: string[]): Promise<string> {
   for (const dir of new Set(patterns.map((p) => dirname(p)))) {
     if (/[*?[{]/.test(dir)) continue;
     const entries = await readdir(dir).catch(() => null);
-    parts.push(entries === null ? `${dir} does not exist` : `${dir} contains: ${entries.sort().join(', ') || '(nothing)'}`);
+    parts.push(
+      entries === null
+        ? `${dir} does not exist`
+        : `${dir} contains: ${entries.sort().join(', ') || '(nothing)'}`,
+    );
   }
   return parts.join('; ');
 }

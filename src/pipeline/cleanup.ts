@@ -16,10 +16,11 @@ export async function cleanupLedger(
   ledger: Ledger,
   providerFor: (name: ProviderName) => Promise<Provider>,
   log: Logger,
-  options: { dryRun?: boolean } = {},
+  options: { dryRun?: boolean; includeKept?: boolean } = {},
 ): Promise<LedgerCleanupReport> {
   const report: LedgerCleanupReport = { deleted: [], failed: [] };
-  for (const entry of ledger.live()) {
+  const entries = options.includeKept ? ledger.liveOrKept() : ledger.live();
+  for (const entry of entries) {
     const label = `${entry.kind} ${entry.id ?? entry.key}`;
     if (options.dryRun) {
       log.info(`would delete ${label}`);

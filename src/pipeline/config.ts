@@ -27,7 +27,8 @@ function asText(value: RawValue): string {
 
 /** Lists accept YAML sequences, or strings separated by commas or newlines. */
 function toList(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map((v) => (typeof v === 'string' ? v.trim() : v)).filter((v) => v !== '');
+  if (Array.isArray(value))
+    return value.map((v) => (typeof v === 'string' ? v.trim() : v)).filter((v) => v !== '');
   if (typeof value === 'string') {
     return value
       .split(/[\n,]/)
@@ -71,7 +72,9 @@ const list = z.preprocess(toList, z.array(z.string().min(1)));
 const bool = z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }));
 const duration = z.preprocess(
   toDuration,
-  z.number({ error: 'expected a duration such as 90s, 30m, 2h or 1h30m' }).positive('must be longer than zero'),
+  z
+    .number({ error: 'expected a duration such as 90s, 30m, 2h or 1h30m' })
+    .positive('must be longer than zero'),
 );
 const choice = <T extends readonly [string, ...string[]]>(values: T) =>
   z.preprocess(toText, z.enum(values, { error: `expected one of: ${values.join(', ')}` }));
@@ -85,7 +88,10 @@ const pathMapEntry = z
 
 /** Every key, its schema, its default and its one-line meaning (action.yml and docs repeat these). */
 export const CONFIG_KEYS = {
-  provider: { schema: choice(PROVIDERS), doc: 'Where to bake and test: `ec2` or `local` (QEMU on the runner).' },
+  provider: {
+    schema: choice(PROVIDERS),
+    doc: 'Where to bake and test: `ec2` or `local` (QEMU on the runner).',
+  },
   build: { schema: text, doc: 'Shell command that builds the package in the checkout.' },
   package: { schema: list, doc: 'Glob(s) of package files to install (`.deb`).' },
   packages: { schema: list, doc: 'Extra OS packages to install from the distribution.' },
@@ -93,11 +99,17 @@ export const CONFIG_KEYS = {
   'bake-strategy': { schema: choice(STRATEGIES), doc: 'How to bake: `auto`, `volume` or `instance`.' },
   'baker-url': { schema: text, doc: 'URL of a remote bakery to bake with instead of baking in-process.' },
   'baker-token': { schema: text, doc: 'Bearer token for the remote bakery.' },
-  'instance-type': { schema: list, doc: 'EC2 instance type(s); a comma list is the fallback order on capacity errors.' },
+  'instance-type': {
+    schema: list,
+    doc: 'EC2 instance type(s); a comma list is the fallback order on capacity errors.',
+  },
   region: { schema: text, doc: 'AWS region.' },
   regions: { schema: list, doc: 'Extra AWS regions to copy a kept image to.' },
   'subnet-id': { schema: text, doc: 'EC2 subnet for the test instance.' },
-  'security-group-id': { schema: text, doc: 'Existing security group; otherwise a temporary one is created.' },
+  'security-group-id': {
+    schema: text,
+    doc: 'Existing security group; otherwise a temporary one is created.',
+  },
   'ssh-cidr': { schema: text, doc: 'CIDR allowed to reach port 22 of the temporary security group.' },
   spot: { schema: bool, doc: 'Run the test instance on spot capacity (ec2).' },
   'ssh-user': { schema: text, doc: 'Login user on the instance.' },
@@ -110,10 +122,16 @@ export const CONFIG_KEYS = {
   'test-timeout': { schema: duration, doc: 'Limit for the test command.' },
   ttl: { schema: duration, doc: 'Dead-man switch: every instance powers itself off after this long.' },
   'keep-image': { schema: choice(KEEP_IMAGE), doc: 'Keep the image: `always`, `on-success` or `never`.' },
-  'keep-instance': { schema: choice(KEEP_INSTANCE), doc: 'Keep the test instance: `never` or `on-failure` (bounded by ttl).' },
+  'keep-instance': {
+    schema: choice(KEEP_INSTANCE),
+    doc: 'Keep the test instance: `never` or `on-failure` (bounded by ttl).',
+  },
   'github-token': { schema: text, doc: 'Token for check runs.' },
   'check-name': { schema: text, doc: 'Check run name.' },
-  'publish-result': { schema: text, doc: 'Only publish this result JSON as a check run (fork-safe workflow_run pattern).' },
+  'publish-result': {
+    schema: text,
+    doc: 'Only publish this result JSON as a check run (fork-safe workflow_run pattern).',
+  },
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -173,12 +191,16 @@ const DEFAULT_BASE_IMAGE: Record<Config['provider'], string> = {
 const DEFAULT_SSH_USER: Record<Config['provider'], string> = { local: 'root', ec2: 'admin' };
 
 /** Reads and parses ovenproof.yml; unknown keys are errors with a did-you-mean. */
-export async function readConfigFile(path: string): Promise<{ path: string; values: Record<string, RawValue> }> {
+export async function readConfigFile(
+  path: string,
+): Promise<{ path: string; values: Record<string, RawValue> }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    throw new ConfigError(
+      `cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
   }
   let parsed: unknown;
   try {
@@ -262,7 +284,8 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
     }
   }
 
-  const get = <T>(key: ConfigKey, fallback: T): T => (values[key] === undefined ? fallback : (values[key] as T));
+  const get = <T>(key: ConfigKey, fallback: T): T =>
+    values[key] === undefined ? fallback : (values[key] as T);
   const provider = get<Config['provider']>('provider', context.entry === 'action' ? 'ec2' : 'local');
   const config: Config = {
     provider,

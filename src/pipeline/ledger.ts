@@ -55,6 +55,11 @@ export class Ledger implements ResourceJournal {
     return this.file.entries.filter((e) => e.state === 'creating' || e.state === 'live').reverse();
   }
 
+  /** Live entries plus those kept on purpose (a kept image or debugging instance), newest first. */
+  liveOrKept(): LedgerEntry[] {
+    return this.file.entries.filter((e) => e.state !== 'deleted').reverse();
+  }
+
   async intend(entry: {
     key: string;
     provider: ProviderName;

@@ -11,7 +11,13 @@ import type { Logger } from '../common/log.js';
 import { STAGES, type RunResult, type StageName, type StageRecord } from '../common/run-result.js';
 import type { InstanceInfo, Provider, RunContext } from '../providers/provider.js';
 import { bakeImage, type BakeOutcome } from '../baker/index.js';
-import { generateEd25519KeyPair, runAndCollect, waitForSsh, type KeyPair, type SshTarget } from '../ssh/index.js';
+import {
+  generateEd25519KeyPair,
+  runAndCollect,
+  waitForSsh,
+  type KeyPair,
+  type SshTarget,
+} from '../ssh/index.js';
 import { parseResultFiles, summarizeResults } from '../results/index.js';
 import type { TestsSummary } from '../results/model.js';
 import type { Config } from './config.js';
@@ -19,6 +25,7 @@ import type { PipelineEvents } from './events.js';
 import { Ledger } from './ledger.js';
 import { runSteps, type Step } from './runner.js';
 import { OutputTail, findPackageFiles, runBuildCommand } from './build.js';
+import { cleanupLedger } from './cleanup.js';
 
 export type PipelineMode = 'run' | 'bake';
 
@@ -65,7 +72,8 @@ interface RunState {
   bake: BakeOutcome | null;
   imageCopies: Array<{ region: string; id: string }>;
   instance: InstanceInfo | null;
-  instanceKey: string | null;
+  /** Ledger keys of everything the launch created (instance, security group, watchdog…). */
+  launchKeys: string[];
   clientKey: KeyPair | null;
   tests: TestsSummary;
   testsFailed: boolean;
@@ -105,7 +113,7 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
     bake: null,
     imageCopies: [],
     instance: null,
-    instanceKey: null,
+    launchKeys: [],
     clientKey: null,
     tests: { total: 0, passed: 0, failed: 0, skipped: 0, failures: [] },
     testsFailed: false,
@@ -120,7 +128,12 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
       currentStage = name;
       const startedAt = Date.now();
       events.emit({ type: 'stage-start', stage: name, at: startedAt });
-      const record: StageRecord = { name, status: 'ok', startedAt: new Date(startedAt).toISOString(), durationMs: 0 };
+      const record: StageRecord = {
+        name,
+        status: 'ok',
+        startedAt: new Date(startedAt).toISOString(),
+        durationMs: 0,
+      };
       stages.set(name, record);
       try {
         await step.run(s, signal);
@@ -129,7 +142,13 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
         throw error;
       } finally {
         record.durationMs = Date.now() - startedAt;
-        events.emit({ type: 'stage-end', stage: name, status: record.status, at: Date.now(), durationMs: record.durationMs });
+        events.emit({
+          type: 'stage-end',
+          stage: name,
+          status: record.status,
+          at: Date.now(),
+          durationMs: record.durationMs,
+        });
       }
     },
   });
@@ -182,7 +201,21 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
       }
     },
   });
-  // Secrets of the run: the client key file exists only for a kept instance (see teardownInstance).
+  // Safety net: a step interrupted past its abort grace period may not have undone what it created.
+  // Whatever the ledger still shows as live (not kept) is deleted now, as the post step would.
+  const leftovers = ledger.live();
+  if (leftovers.length > 0) {
+    log.warn(
+      `${leftovers.length} resource(s) still live after the steps' cleanups; deleting them from the ledger`,
+    );
+    const report = await cleanupLedger(ledger, async () => provider, log);
+    for (const { entry, message } of report.failed) {
+      outcome.cleanupErrors.push({
+        step: 'teardown',
+        error: new Error(`${entry.kind} ${entry.id ?? entry.key}: ${message}`),
+      });
+    }
+  }
   const teardownStart = teardownStarted ?? Date.now();
   const teardownMs = Date.now() - teardownStart;
   if (teardownStarted !== null) {
@@ -212,7 +245,8 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
       : null;
   const status: RunResult['status'] = error ? 'error' : state.testsFailed ? 'failed' : 'passed';
 
-  const relevantStages = mode === 'run' ? STAGES : STAGES.filter((s) => s === 'build' || s === 'bake' || s === 'teardown');
+  const relevantStages =
+    mode === 'run' ? STAGES : STAGES.filter((s) => s === 'build' || s === 'bake' || s === 'teardown');
   const endIso = new Date().toISOString();
   const result: RunResult = {
     status,
@@ -229,7 +263,9 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
           ...(state.imageCopies.length ? { copies: state.imageCopies } : {}),
         }
       : null,
-    instance: state.instance ? { id: state.instance.id, address: `${state.instance.host}:${state.instance.port}` } : null,
+    instance: state.instance
+      ? { id: state.instance.id, address: `${state.instance.host}:${state.instance.port}` }
+      : null,
     stages: relevantStages.map(
       (name) => stages.get(name) ?? { name, status: 'skipped', startedAt: endIso, durationMs: 0 },
     ),
@@ -285,7 +321,9 @@ async function settleImage(
   mode: PipelineMode,
 ): Promise<void> {
   if (!s.bake) return;
-  const entry = ledger.entries().find((e) => e.kind === 'image' && e.id === s.bake!.image.id && e.state === 'live');
+  const entry = ledger
+    .entries()
+    .find((e) => e.kind === 'image' && e.id === s.bake!.image.id && e.state === 'live');
   // A cache hit reuses an image an earlier run made and kept: it is never this run's to delete.
   if (s.bake.cacheHit || !entry) return;
   const policy = deps.config.keepImage;
@@ -298,9 +336,11 @@ async function settleImage(
     deps.log.info(`kept image ${s.bake.image.id} (keep-image: ${mode === 'bake' ? 'bake command' : policy})`);
     const regions = deps.config.regions;
     if (regions.length > 0) {
-      if (!deps.provider.copyImage) throw new PipelineError('teardown', `regions: the ${deps.provider.name} provider cannot copy images`);
+      if (!deps.provider.copyImage)
+        throw new PipelineError('teardown', `regions: the ${deps.provider.name} provider cannot copy images`);
       s.imageCopies = await deps.provider.copyImage(ctx, s.bake.image.id, regions);
-      for (const copy of s.imageCopies) deps.log.info(`copied image ${s.bake.image.id} to ${copy.region}: ${copy.id}`);
+      for (const copy of s.imageCopies)
+        deps.log.info(`copied image ${s.bake.image.id} to ${copy.region}: ${copy.id}`);
     }
   } else {
     await deps.provider.deregisterImage(ctx, s.bake.image.id);
@@ -337,16 +377,25 @@ async function launchStage(deps: PipelineDeps, ctx: RunContext, ledger: Ledger, 
     instanceTypes: config.instanceType,
     spot: config.spot,
   });
-  s.instanceKey =
-    ledger.entries().find((e) => !before.has(e.key) && e.kind === 'instance' && e.id === s.instance!.id)?.key ?? null;
+  s.launchKeys = ledger
+    .entries()
+    .filter((e) => !before.has(e.key))
+    .map((e) => e.key);
   log.info(`launched instance ${s.instance.id} at ${s.instance.host}:${s.instance.port}`);
 }
 
-async function teardownInstance(deps: PipelineDeps, ctx: RunContext, ledger: Ledger, s: RunState): Promise<void> {
+async function teardownInstance(
+  deps: PipelineDeps,
+  ctx: RunContext,
+  ledger: Ledger,
+  s: RunState,
+): Promise<void> {
   if (!s.instance) return;
   if (deps.config.keepInstance === 'on-failure' && !s.succeeded && s.clientKey) {
     await keepInstanceForDebugging(deps, s.instance, s.clientKey);
-    if (s.instanceKey) await ledger.kept(s.instanceKey);
+    // The instance and what it depends on (its security group, its watchdog) outlive the run.
+    await deps.provider.keepInstance?.(s.instance.id);
+    for (const key of s.launchKeys) await ledger.kept(key);
     return;
   }
   await deps.provider.terminate(ctx, s.instance.id);
@@ -354,7 +403,11 @@ async function teardownInstance(deps: PipelineDeps, ctx: RunContext, ledger: Led
 }
 
 /** Leaves a failed run's instance up (bounded by ttl) and prints exactly how to reach it. */
-async function keepInstanceForDebugging(deps: PipelineDeps, instance: InstanceInfo, clientKey: KeyPair): Promise<void> {
+async function keepInstanceForDebugging(
+  deps: PipelineDeps,
+  instance: InstanceInfo,
+  clientKey: KeyPair,
+): Promise<void> {
   const dir = join(deps.workDir, 'debug-ssh');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const keyPath = join(dir, 'id_ed25519');
@@ -366,7 +419,7 @@ async function keepInstanceForDebugging(deps: PipelineDeps, instance: InstanceIn
   deps.log.warn(
     `keep-instance: on-failure: instance ${instance.id} stays up for at most ${minutes} min (ttl). Reach it with:\n` +
       `  ssh -i ${keyPath} -o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes -p ${instance.port} ${instance.user}@${instance.host}\n` +
-      `Remove it early with: ovenproof sweep --ledger ${join(deps.workDir, 'ledger.json')}`,
+      `Remove it (and anything else this run kept) early with: ovenproof sweep --ledger ${join(deps.workDir, 'ledger.json')} --kept`,
   );
 }
 
@@ -382,7 +435,22 @@ async function testStage(deps: PipelineDeps, s: RunState, signal: AbortSignal): 
     hostKeyPublic: s.instance.hostKeyPublic,
     ...(s.instance.networkProbe ? { networkProbe: s.instance.networkProbe } : {}),
   };
-  const session = await waitForSsh(target, { timeoutMs: SSH_READY_TIMEOUT_MS, signal, log, stage: 'test' });
+  const session = await waitForSsh(target, {
+    timeoutMs: SSH_READY_TIMEOUT_MS,
+    signal,
+    log,
+    stage: 'test',
+  }).catch(async (error: unknown) => {
+    // The instance's console usually says why SSH never came up (boot failure, no network, sshd).
+    if (!(error instanceof CancelledError)) {
+      const output = await deps.provider.consoleOutput(s.instance!.id).catch(() => '');
+      if (output)
+        log.warn(
+          `last console lines of ${s.instance!.id}:\n${output.trimEnd().split('\n').slice(-40).join('\n')}`,
+        );
+    }
+    throw error;
+  });
   const localDir = join(deps.workDir, 'results');
   await rm(localDir, { recursive: true, force: true });
   await mkdir(localDir, { recursive: true });
@@ -414,7 +482,9 @@ async function testStage(deps: PipelineDeps, s: RunState, signal: AbortSignal): 
     const code = collected.exec.exitCode;
     if (code !== 0) {
       s.testsFailed = true;
-      log.warn(`the test command exited with ${code === null ? `signal ${collected.exec.signal}` : `code ${code}`}`);
+      log.warn(
+        `the test command exited with ${code === null ? `signal ${collected.exec.signal}` : `code ${code}`}`,
+      );
     }
     if (config.results.length > 0 && collected.files.length === 0) {
       log.warn(`no result files matched ${config.results.join(', ')} on the instance`);
@@ -456,5 +526,7 @@ async function reportStage(deps: PipelineDeps, s: RunState): Promise<void> {
     };
   }
   s.succeeded = !s.testsFailed;
-  log.info(`tests: ${s.tests.total} total, ${s.tests.passed} passed, ${s.tests.failed} failed, ${s.tests.skipped} skipped`);
+  log.info(
+    `tests: ${s.tests.total} total, ${s.tests.passed} passed, ${s.tests.failed} failed, ${s.tests.skipped} skipped`,
+  );
 }

@@ -20,7 +20,10 @@ export function ovenproofHome(env: NodeJS.ProcessEnv): string {
 }
 
 export function providerSettingsFor(
-  config: Pick<Config, 'provider' | 'region' | 'regions' | 'subnetId' | 'securityGroupId' | 'sshCidr' | 'instanceType' | 'spot'>,
+  config: Pick<
+    Config,
+    'provider' | 'region' | 'regions' | 'subnetId' | 'securityGroupId' | 'sshCidr' | 'instanceType' | 'spot'
+  >,
   env: NodeJS.ProcessEnv,
 ): ProviderSettings {
   if (config.provider === 'local') return { name: 'local', local: { home: ovenproofHome(env) } };
@@ -52,11 +55,14 @@ function advancedEc2Settings(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (!text) return {};
   try {
     const parsed: unknown = JSON.parse(text);
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+      return parsed as Record<string, unknown>;
   } catch {
     // reported below
   }
-  throw new ConfigError('OVENPROOF_EC2_SETTINGS: expected a JSON object, e.g. {"endpoint":"http://127.0.0.1:4566"}');
+  throw new ConfigError(
+    'OVENPROOF_EC2_SETTINGS: expected a JSON object, e.g. {"endpoint":"http://127.0.0.1:4566"}',
+  );
 }
 
 export async function createProvider(settings: ProviderSettings, log: Logger): Promise<Provider> {

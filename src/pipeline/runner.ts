@@ -39,7 +39,11 @@ export interface RunnerOptions {
   onStep?: (event: { step: string; phase: 'run' | 'cleanup'; status: 'start' | 'ok' | 'failed' }) => void;
 }
 
-export async function runSteps<S>(steps: readonly Step<S>[], state: S, options: RunnerOptions = {}): Promise<RunOutcome> {
+export async function runSteps<S>(
+  steps: readonly Step<S>[],
+  state: S,
+  options: RunnerOptions = {},
+): Promise<RunOutcome> {
   const started: Step<S>[] = [];
   const outcome: RunOutcome = { completed: [], failure: null, interrupted: null, cleanupErrors: [] };
 
@@ -67,7 +71,11 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, options: 
     if (!step.cleanup) continue;
     options.onStep?.({ step: step.name, phase: 'cleanup', status: 'start' });
     try {
-      await withDeadline(step.cleanup(state), options.cleanupTimeoutMs ?? 10 * 60_000, `cleanup of ${step.name}`);
+      await withDeadline(
+        step.cleanup(state),
+        options.cleanupTimeoutMs ?? 10 * 60_000,
+        `cleanup of ${step.name}`,
+      );
       options.onStep?.({ step: step.name, phase: 'cleanup', status: 'ok' });
     } catch (error) {
       outcome.cleanupErrors.push({ step: step.name, error });
@@ -86,7 +94,10 @@ async function runOne<S>(step: Step<S>, state: S, options: RunnerOptions): Promi
     step.timeoutMs === undefined
       ? undefined
       : setTimeout(
-          () => controller.abort(new CancelledError(`${step.name} timed out after ${step.timeoutMs} ms`, 'timed_out')),
+          () =>
+            controller.abort(
+              new CancelledError(`${step.name} timed out after ${step.timeoutMs} ms`, 'timed_out'),
+            ),
           step.timeoutMs,
         );
   try {

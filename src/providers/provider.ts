@@ -195,6 +195,8 @@ export interface Provider {
     manifest: Omit<ImageManifest, 'id' | 'createdAt'>,
   ): Promise<ImageManifest>;
   terminate(ctx: RunContext, id: string): Promise<void>;
+  /** Optional: marks an instance kept for debugging (`keep-instance`), so sweep spares it until its expiry. */
+  keepInstance?(id: string): Promise<void>;
   consoleOutput(id: string): Promise<string>;
 
   // --- cleanup

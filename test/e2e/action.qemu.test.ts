@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { startFakeGitHub, type FakeGitHub } from '../support/github-api.js';
 import { ensureBaseImage } from '../support/local-base.js';
 import { Ledger } from '../../src/pipeline/ledger.js';
@@ -18,7 +18,10 @@ import type { RunResult } from '../../src/common/run-result.js';
 import { runAction } from '../../script/run-action.mjs';
 
 const require = createRequire(import.meta.url);
-const definitions = require('@octokit/webhooks-examples') as Array<{ name: string; examples: Array<Record<string, unknown>> }>;
+const definitions = require('@octokit/webhooks-examples') as Array<{
+  name: string;
+  examples: Array<Record<string, unknown>>;
+}>;
 const workspace = resolve('examples/hello-deb');
 const SHA = 'b1a5e7c0ffee0ddba11cafe0123456789abcdef0';
 
@@ -28,7 +31,9 @@ let eventPath: string;
 beforeAll(async () => {
   await ensureBaseImage();
   gh = await startFakeGitHub();
-  const push = definitions.find((d) => d.name === 'push')!.examples.find((p) => String(p.ref).startsWith('refs/heads/'))!;
+  const push = definitions
+    .find((d) => d.name === 'push')!
+    .examples.find((p) => String(p.ref).startsWith('refs/heads/'))!;
   eventPath = join(await mkdtemp(join(tmpdir(), 'ovenproof-e2e-')), 'push.json');
   await writeFile(eventPath, JSON.stringify(push));
 }, 900_000);
@@ -45,13 +50,21 @@ interface ActionRun {
   summary: string;
 }
 
-function action(inputs: Record<string, string>, extra: Partial<Parameters<typeof runAction>[0]> = {}): Promise<ActionRun> {
+function action(
+  inputs: Record<string, string>,
+  extra: Partial<Parameters<typeof runAction>[0]> = {},
+): Promise<ActionRun> {
   return runAction({
     inputs: { 'github-token': 'ghs_e2etoken', ...inputs },
     eventName: 'push',
     eventPath,
     workspace,
-    env: { GITHUB_API_URL: gh.url, GITHUB_SHA: SHA, GITHUB_REPOSITORY: 'octo-org/hello-deb', GITHUB_RUN_ID: '42' },
+    env: {
+      GITHUB_API_URL: gh.url,
+      GITHUB_SHA: SHA,
+      GITHUB_REPOSITORY: 'octo-org/hello-deb',
+      GITHUB_RUN_ID: '42',
+    },
     ...extra,
   });
 }
@@ -83,15 +96,20 @@ describe('the Action on the local provider (QEMU)', () => {
     // The image stays, tagged as kept (a cache hit reuses an image an earlier run kept and tagged).
     expect(result.image!.kept).toBe(true);
     const images = JSON.parse(
-      execFileSync(process.execPath, ['dist/cli.js', 'images', '--provider', 'local', '--json'], { encoding: 'utf8' }),
+      execFileSync(process.execPath, ['dist/cli.js', 'images', '--provider', 'local', '--json'], {
+        encoding: 'utf8',
+      }),
     ) as Array<{ id: string; tags: Record<string, string> }>;
     const image = images.find((i) => i.id === result.image!.id)!;
     expect(image.tags['ovenproof:kept']).toBe('true');
     expect(run.summary).toContain('```mermaid');
   }, 600_000);
 
-  it('(QEMU) one failing test: exit 1, an annotation on the bats file and line, listed in the result JSON', async () => {
-    const run = await action({ test: 'HELLO_DEB_FAIL=1 /usr/share/hello-deb/run-tests' });
+  it('(QEMU) one failing test: exit 1, an annotation on the bats file and line, listed in the result JSON; keep-instance leaves a reachable VM', async () => {
+    const run = await action({
+      test: 'HELLO_DEB_FAIL=1 /usr/share/hello-deb/run-tests',
+      'keep-instance': 'on-failure',
+    });
     const result = await resultOf(run);
     expect(run.main.code, JSON.stringify(result.error)).toBe(1);
     expect(result.status).toBe('failed');
@@ -110,6 +128,44 @@ describe('the Action on the local provider (QEMU)', () => {
       annotation_level: 'failure',
     });
     expect(result.annotations).toBe(1);
+
+    // keep-instance: on-failure: the post step leaves the VM up, and the printed command reaches it
+    // with OpenSSH's strict host-key checking against the run's pinned key.
+    expect(qemuProcessesFor(result.instance!.id).length).toBeGreaterThan(0);
+    const ssh =
+      /ssh -i (\S+) -o UserKnownHostsFile=(\S+) -o StrictHostKeyChecking=yes -p (\d+) (\S+)@(\S+?)(?:%0A|\s|$)/.exec(
+        run.main.stdout,
+      );
+    expect(ssh, 'the log prints how to reach the kept instance').not.toBeNull();
+    const [, key, knownHosts, port, user, host] = ssh!;
+    const hostname = execFileSync(
+      'ssh',
+      [
+        '-i',
+        key!,
+        '-o',
+        `UserKnownHostsFile=${knownHosts}`,
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        'BatchMode=yes',
+        '-p',
+        port!,
+        `${user}@${host}`,
+        'hostname',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(hostname.trim()).toMatch(/^ovenproof-/);
+    const sweep = spawnSync(
+      process.execPath,
+      ['dist/cli.js', 'sweep', '--ledger', run.state.ledgerPath!, '--kept'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(sweep.status, sweep.stderr).toBe(0);
+    expect(qemuProcessesFor(result.instance!.id)).toEqual([]);
   }, 600_000);
 
   it('(QEMU) SIGKILL of the main step during the test stage: the post step removes the VM, overlay and temp files', async () => {
@@ -143,7 +199,9 @@ describe('the Action on the local provider (QEMU)', () => {
   }, 600_000);
 
   it('(QEMU) a failing build: check run failure with the build log as an annotation, nothing baked', async () => {
-    const run = await action({ build: 'echo compiling hello-deb; echo "hello.c:3: error: expected ;" >&2; exit 7' });
+    const run = await action({
+      build: 'echo compiling hello-deb; echo "hello.c:3: error: expected ;" >&2; exit 7',
+    });
     expect(run.main.code).toBe(2);
     const result = await resultOf(run);
     expect(result.status).toBe('error');

@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-OPMDEEYX.js";
+} from "./chunk-3PDRPUD7.js";
 
 // src/action/logger.ts
 var actionsLogger = {
@@ -32,4 +32,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-P7H22VEB.js.map
+//# sourceMappingURL=chunk-BUMRTSJS.js.map

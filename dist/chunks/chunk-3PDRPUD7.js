@@ -3,7 +3,8 @@ import {
   writeFileAtomic
 } from "./chunk-QRG2MM2V.js";
 import {
-  ConfigError
+  ConfigError,
+  errorMessage
 } from "./chunk-DDK2HIRZ.js";
 import {
   __commonJS,
@@ -20379,6 +20380,10 @@ var Ledger = class _Ledger {
   live() {
     return this.file.entries.filter((e) => e.state === "creating" || e.state === "live").reverse();
   }
+  /** Live entries plus those kept on purpose (a kept image or debugging instance), newest first. */
+  liveOrKept() {
+    return this.file.entries.filter((e) => e.state !== "deleted").reverse();
+  }
   async intend(entry) {
     if (this.file.entries.some((e) => e.key === entry.key && e.state !== "deleted")) {
       throw new Error(`ledger already has a live resource with key ${entry.key}`);
@@ -20429,6 +20434,31 @@ var Ledger = class _Ledger {
   }
 };
 
+// src/pipeline/cleanup.ts
+async function cleanupLedger(ledger, providerFor, log, options = {}) {
+  const report = { deleted: [], failed: [] };
+  const entries = options.includeKept ? ledger.liveOrKept() : ledger.live();
+  for (const entry of entries) {
+    const label = `${entry.kind} ${entry.id ?? entry.key}`;
+    if (options.dryRun) {
+      log.info(`would delete ${label}`);
+      report.deleted.push(entry);
+      continue;
+    }
+    try {
+      const provider = await providerFor(entry.provider);
+      await provider.deleteResource(entry, log);
+      await ledger.deleted(entry.key);
+      report.deleted.push(entry);
+      log.info(`deleted ${label}`);
+    } catch (error2) {
+      report.failed.push({ entry, message: errorMessage(error2) });
+      log.warn(`could not delete ${label}: ${errorMessage(error2)}`);
+    }
+  }
+  return report;
+}
+
 // src/pipeline/providers.ts
 import { homedir } from "node:os";
 import { join as join3 } from "node:path";
@@ -20464,10 +20494,13 @@ function advancedEc2Settings(env) {
   if (!text) return {};
   try {
     const parsed = JSON.parse(text);
-    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed;
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed))
+      return parsed;
   } catch {
   }
-  throw new ConfigError('OVENPROOF_EC2_SETTINGS: expected a JSON object, e.g. {"endpoint":"http://127.0.0.1:4566"}');
+  throw new ConfigError(
+    'OVENPROOF_EC2_SETTINGS: expected a JSON object, e.g. {"endpoint":"http://127.0.0.1:4566"}'
+  );
 }
 async function createProvider(settings, log) {
   if (settings.name === "local") {
@@ -20494,8 +20527,9 @@ export {
   saveState,
   getState,
   Ledger,
+  cleanupLedger,
   ovenproofHome,
   providerSettingsFor,
   createProvider
 };
-//# sourceMappingURL=chunk-OPMDEEYX.js.map
+//# sourceMappingURL=chunk-3PDRPUD7.js.map

@@ -1,13 +1,14 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
 import {
   Ledger,
+  cleanupLedger,
   createProvider,
   exec,
   providerSettingsFor,
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-OPMDEEYX.js";
+} from "./chunk-3PDRPUD7.js";
 import {
   silentLogger
 } from "./chunk-U4BSFJDG.js";
@@ -30142,7 +30143,11 @@ async function runSteps(steps, state, options = {}) {
     if (!step.cleanup) continue;
     options.onStep?.({ step: step.name, phase: "cleanup", status: "start" });
     try {
-      await withDeadline(step.cleanup(state), options.cleanupTimeoutMs ?? 10 * 6e4, `cleanup of ${step.name}`);
+      await withDeadline(
+        step.cleanup(state),
+        options.cleanupTimeoutMs ?? 10 * 6e4,
+        `cleanup of ${step.name}`
+      );
       options.onStep?.({ step: step.name, phase: "cleanup", status: "ok" });
     } catch (error) {
       outcome.cleanupErrors.push({ step: step.name, error });
@@ -30157,7 +30162,9 @@ async function runOne(step, state, options) {
   const onOuterAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", onOuterAbort, { once: true });
   const timer = step.timeoutMs === void 0 ? void 0 : setTimeout(
-    () => controller.abort(new CancelledError(`${step.name} timed out after ${step.timeoutMs} ms`, "timed_out")),
+    () => controller.abort(
+      new CancelledError(`${step.name} timed out after ${step.timeoutMs} ms`, "timed_out")
+    ),
     step.timeoutMs
   );
   try {
@@ -33875,7 +33882,9 @@ async function listDirectories(patterns) {
   for (const dir of new Set(patterns.map((p) => dirname2(p)))) {
     if (/[*?[{]/.test(dir)) continue;
     const entries = await readdir5(dir).catch(() => null);
-    parts.push(entries === null ? `${dir} does not exist` : `${dir} contains: ${entries.sort().join(", ") || "(nothing)"}`);
+    parts.push(
+      entries === null ? `${dir} does not exist` : `${dir} contains: ${entries.sort().join(", ") || "(nothing)"}`
+    );
   }
   return parts.join("; ");
 }
@@ -33912,7 +33921,7 @@ async function runPipeline(deps, mode) {
     bake: null,
     imageCopies: [],
     instance: null,
-    instanceKey: null,
+    launchKeys: [],
     clientKey: null,
     tests: { total: 0, passed: 0, failed: 0, skipped: 0, failures: [] },
     testsFailed: false,
@@ -33926,7 +33935,12 @@ async function runPipeline(deps, mode) {
       currentStage = name;
       const startedAt = Date.now();
       events.emit({ type: "stage-start", stage: name, at: startedAt });
-      const record = { name, status: "ok", startedAt: new Date(startedAt).toISOString(), durationMs: 0 };
+      const record = {
+        name,
+        status: "ok",
+        startedAt: new Date(startedAt).toISOString(),
+        durationMs: 0
+      };
       stages.set(name, record);
       try {
         await step.run(s, signal);
@@ -33935,7 +33949,13 @@ async function runPipeline(deps, mode) {
         throw error2;
       } finally {
         record.durationMs = Date.now() - startedAt;
-        events.emit({ type: "stage-end", stage: name, status: record.status, at: Date.now(), durationMs: record.durationMs });
+        events.emit({
+          type: "stage-end",
+          stage: name,
+          status: record.status,
+          at: Date.now(),
+          durationMs: record.durationMs
+        });
       }
     }
   });
@@ -33984,6 +34004,19 @@ async function runPipeline(deps, mode) {
       }
     }
   });
+  const leftovers = ledger.live();
+  if (leftovers.length > 0) {
+    log2.warn(
+      `${leftovers.length} resource(s) still live after the steps' cleanups; deleting them from the ledger`
+    );
+    const report2 = await cleanupLedger(ledger, async () => provider, log2);
+    for (const { entry, message } of report2.failed) {
+      outcome.cleanupErrors.push({
+        step: "teardown",
+        error: new Error(`${entry.kind} ${entry.id ?? entry.key}: ${message}`)
+      });
+    }
+  }
   const teardownStart = teardownStarted ?? Date.now();
   const teardownMs = Date.now() - teardownStart;
   if (teardownStarted !== null) {
@@ -34080,9 +34113,11 @@ async function settleImage(deps, ctx, ledger, s, mode) {
     deps.log.info(`kept image ${s.bake.image.id} (keep-image: ${mode === "bake" ? "bake command" : policy})`);
     const regions = deps.config.regions;
     if (regions.length > 0) {
-      if (!deps.provider.copyImage) throw new PipelineError("teardown", `regions: the ${deps.provider.name} provider cannot copy images`);
+      if (!deps.provider.copyImage)
+        throw new PipelineError("teardown", `regions: the ${deps.provider.name} provider cannot copy images`);
       s.imageCopies = await deps.provider.copyImage(ctx, s.bake.image.id, regions);
-      for (const copy of s.imageCopies) deps.log.info(`copied image ${s.bake.image.id} to ${copy.region}: ${copy.id}`);
+      for (const copy of s.imageCopies)
+        deps.log.info(`copied image ${s.bake.image.id} to ${copy.region}: ${copy.id}`);
     }
   } else {
     await deps.provider.deregisterImage(ctx, s.bake.image.id);
@@ -34117,14 +34152,15 @@ async function launchStage(deps, ctx, ledger, s) {
     instanceTypes: config.instanceType,
     spot: config.spot
   });
-  s.instanceKey = ledger.entries().find((e) => !before.has(e.key) && e.kind === "instance" && e.id === s.instance.id)?.key ?? null;
+  s.launchKeys = ledger.entries().filter((e) => !before.has(e.key)).map((e) => e.key);
   log2.info(`launched instance ${s.instance.id} at ${s.instance.host}:${s.instance.port}`);
 }
 async function teardownInstance(deps, ctx, ledger, s) {
   if (!s.instance) return;
   if (deps.config.keepInstance === "on-failure" && !s.succeeded && s.clientKey) {
     await keepInstanceForDebugging(deps, s.instance, s.clientKey);
-    if (s.instanceKey) await ledger.kept(s.instanceKey);
+    await deps.provider.keepInstance?.(s.instance.id);
+    for (const key of s.launchKeys) await ledger.kept(key);
     return;
   }
   await deps.provider.terminate(ctx, s.instance.id);
@@ -34143,7 +34179,7 @@ async function keepInstanceForDebugging(deps, instance, clientKey) {
   deps.log.warn(
     `keep-instance: on-failure: instance ${instance.id} stays up for at most ${minutes} min (ttl). Reach it with:
   ssh -i ${keyPath} -o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes -p ${instance.port} ${instance.user}@${instance.host}
-Remove it early with: ovenproof sweep --ledger ${join6(deps.workDir, "ledger.json")}`
+Remove it (and anything else this run kept) early with: ovenproof sweep --ledger ${join6(deps.workDir, "ledger.json")} --kept`
   );
 }
 async function testStage(deps, s, signal) {
@@ -34158,7 +34194,22 @@ async function testStage(deps, s, signal) {
     hostKeyPublic: s.instance.hostKeyPublic,
     ...s.instance.networkProbe ? { networkProbe: s.instance.networkProbe } : {}
   };
-  const session = await waitForSsh(target, { timeoutMs: SSH_READY_TIMEOUT_MS, signal, log: log2, stage: "test" });
+  const session = await waitForSsh(target, {
+    timeoutMs: SSH_READY_TIMEOUT_MS,
+    signal,
+    log: log2,
+    stage: "test"
+  }).catch(async (error) => {
+    if (!(error instanceof CancelledError)) {
+      const output = await deps.provider.consoleOutput(s.instance.id).catch(() => "");
+      if (output)
+        log2.warn(
+          `last console lines of ${s.instance.id}:
+${output.trimEnd().split("\n").slice(-40).join("\n")}`
+        );
+    }
+    throw error;
+  });
   const localDir = join6(deps.workDir, "results");
   await rm3(localDir, { recursive: true, force: true });
   await mkdir5(localDir, { recursive: true });
@@ -34190,7 +34241,9 @@ async function testStage(deps, s, signal) {
     const code = collected.exec.exitCode;
     if (code !== 0) {
       s.testsFailed = true;
-      log2.warn(`the test command exited with ${code === null ? `signal ${collected.exec.signal}` : `code ${code}`}`);
+      log2.warn(
+        `the test command exited with ${code === null ? `signal ${collected.exec.signal}` : `code ${code}`}`
+      );
     }
     if (config.results.length > 0 && collected.files.length === 0) {
       log2.warn(`no result files matched ${config.results.join(", ")} on the instance`);
@@ -34228,7 +34281,9 @@ async function reportStage(deps, s) {
     };
   }
   s.succeeded = !s.testsFailed;
-  log2.info(`tests: ${s.tests.total} total, ${s.tests.passed} passed, ${s.tests.failed} failed, ${s.tests.skipped} skipped`);
+  log2.info(
+    `tests: ${s.tests.total} total, ${s.tests.passed} passed, ${s.tests.failed} failed, ${s.tests.skipped} skipped`
+  );
 }
 
 // src/pipeline/execute.ts
@@ -35455,7 +35510,8 @@ function asText(value) {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 function toList(value) {
-  if (Array.isArray(value)) return value.map((v) => typeof v === "string" ? v.trim() : v).filter((v) => v !== "");
+  if (Array.isArray(value))
+    return value.map((v) => typeof v === "string" ? v.trim() : v).filter((v) => v !== "");
   if (typeof value === "string") {
     return value.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
   }
@@ -35498,7 +35554,10 @@ var pathMapEntry = external_exports.string().regex(/^[^=]+=[^=]*$/, "expected in
   return { from: from.trim(), to: to.trim() || "." };
 });
 var CONFIG_KEYS = {
-  provider: { schema: choice(PROVIDERS), doc: "Where to bake and test: `ec2` or `local` (QEMU on the runner)." },
+  provider: {
+    schema: choice(PROVIDERS),
+    doc: "Where to bake and test: `ec2` or `local` (QEMU on the runner)."
+  },
   build: { schema: text, doc: "Shell command that builds the package in the checkout." },
   package: { schema: list, doc: "Glob(s) of package files to install (`.deb`)." },
   packages: { schema: list, doc: "Extra OS packages to install from the distribution." },
@@ -35506,11 +35565,17 @@ var CONFIG_KEYS = {
   "bake-strategy": { schema: choice(STRATEGIES), doc: "How to bake: `auto`, `volume` or `instance`." },
   "baker-url": { schema: text, doc: "URL of a remote bakery to bake with instead of baking in-process." },
   "baker-token": { schema: text, doc: "Bearer token for the remote bakery." },
-  "instance-type": { schema: list, doc: "EC2 instance type(s); a comma list is the fallback order on capacity errors." },
+  "instance-type": {
+    schema: list,
+    doc: "EC2 instance type(s); a comma list is the fallback order on capacity errors."
+  },
   region: { schema: text, doc: "AWS region." },
   regions: { schema: list, doc: "Extra AWS regions to copy a kept image to." },
   "subnet-id": { schema: text, doc: "EC2 subnet for the test instance." },
-  "security-group-id": { schema: text, doc: "Existing security group; otherwise a temporary one is created." },
+  "security-group-id": {
+    schema: text,
+    doc: "Existing security group; otherwise a temporary one is created."
+  },
   "ssh-cidr": { schema: text, doc: "CIDR allowed to reach port 22 of the temporary security group." },
   spot: { schema: bool, doc: "Run the test instance on spot capacity (ec2)." },
   "ssh-user": { schema: text, doc: "Login user on the instance." },
@@ -35523,10 +35588,16 @@ var CONFIG_KEYS = {
   "test-timeout": { schema: duration, doc: "Limit for the test command." },
   ttl: { schema: duration, doc: "Dead-man switch: every instance powers itself off after this long." },
   "keep-image": { schema: choice(KEEP_IMAGE), doc: "Keep the image: `always`, `on-success` or `never`." },
-  "keep-instance": { schema: choice(KEEP_INSTANCE), doc: "Keep the test instance: `never` or `on-failure` (bounded by ttl)." },
+  "keep-instance": {
+    schema: choice(KEEP_INSTANCE),
+    doc: "Keep the test instance: `never` or `on-failure` (bounded by ttl)."
+  },
   "github-token": { schema: text, doc: "Token for check runs." },
   "check-name": { schema: text, doc: "Check run name." },
-  "publish-result": { schema: text, doc: "Only publish this result JSON as a check run (fork-safe workflow_run pattern)." }
+  "publish-result": {
+    schema: text,
+    doc: "Only publish this result JSON as a check run (fork-safe workflow_run pattern)."
+  }
 };
 var CONFIG_KEY_NAMES = Object.keys(CONFIG_KEYS);
 var DEFAULT_BASE_IMAGE = {
@@ -35541,7 +35612,9 @@ async function readConfigFile(path) {
   try {
     text2 = await readFile7(path, "utf8");
   } catch (error) {
-    throw new ConfigError(`cannot read config file ${path}: ${error.code ?? error}`);
+    throw new ConfigError(
+      `cannot read config file ${path}: ${error.code ?? error}`
+    );
   }
   let parsed;
   try {
@@ -35704,4 +35777,4 @@ export {
   parseSetFlags,
   resolveConfig
 };
-//# sourceMappingURL=chunk-CLXBAETF.js.map
+//# sourceMappingURL=chunk-XNERK56Y.js.map
