@@ -6,7 +6,6 @@ import {
   PipelineEvents,
   abortOnSignals,
   executePipeline,
-  exitCodeFor,
   findRepoRoot,
   headShaFromEnv,
   oneLine,
@@ -16,19 +15,20 @@ import {
   publishResult,
   readConfigFile,
   readRunResult,
+  removeWorkDirIfClean,
   renderJobSummary,
   resolveConfig,
   summarizeResults,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-XNERK56Y.js";
+} from "./chunks/chunk-54ASOOA7.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   ovenproofHome,
   providerSettingsFor
-} from "./chunks/chunk-3PDRPUD7.js";
+} from "./chunks/chunk-6BBNUBDG.js";
 import {
   createLocalProvider,
   parseImageQuery
@@ -211,7 +211,8 @@ Examples:
       await writeFile(path, markdown);
       log.info(`job summary: ${path}`);
     }
-    return exitCodeFor(result);
+    await removeWorkDirIfClean(outcome);
+    return outcome.exitCode;
   }
 };
 var bakeCommand = {
@@ -256,13 +257,16 @@ Examples:
     });
     const { result } = outcome;
     if (values.json && result.image) {
-      io.stdout.write(`${JSON.stringify({ ...result.image, durationsMs: outcome.bake?.durationsMs ?? {} }, null, 2)}
-`);
+      io.stdout.write(
+        `${JSON.stringify({ ...result.image, durationsMs: outcome.bake?.durationsMs ?? {} }, null, 2)}
+`
+      );
     }
+    await removeWorkDirIfClean(outcome);
     if (result.error) {
       io.stderr.write(`ovenproof: bake failed in ${result.error.stage}: ${result.error.message}
 `);
-      return ExitCode.pipelineError;
+      return outcome.exitCode;
     }
     if (!values.json && result.image) {
       io.stderr.write(`image: ${result.image.id}${result.image.cacheHit ? " (bake cache hit)" : ""}

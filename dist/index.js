@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-BUMRTSJS.js";
+} from "./chunks/chunk-SPZJOJQR.js";
 import {
   CONFIG_KEY_NAMES,
   ConsoleReporter,
@@ -11,7 +11,6 @@ import {
   abortOnSignals,
   context,
   executePipeline,
-  exitCodeFor,
   headShaFor,
   publishResult,
   readConfigFile,
@@ -19,14 +18,14 @@ import {
   resolveConfig,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-XNERK56Y.js";
+} from "./chunks/chunk-54ASOOA7.js";
 import {
   error,
   getInput,
   setFailed,
   setOutput,
   setSecret
-} from "./chunks/chunk-3PDRPUD7.js";
+} from "./chunks/chunk-6BBNUBDG.js";
 import "./chunks/chunk-U4BSFJDG.js";
 import "./chunks/chunk-QRG2MM2V.js";
 import "./chunks/chunk-7YPUPIR6.js";
@@ -54,7 +53,9 @@ async function readActionConfig(workspace, required) {
   for (const secret of [inputs["github-token"], inputs["baker-token"]]) if (secret) setSecret(secret);
   const path = join(workspace, "ovenproof.yml");
   const file = existsSync(path) ? await readConfigFile(path) : void 0;
-  return resolveConfig({ inputs, file }, { entry: "action", projectDir: workspace, required });
+  const config = resolveConfig({ inputs, file }, { entry: "action", projectDir: workspace, required });
+  for (const secret of [config.githubToken, config.bakerToken]) if (secret) setSecret(secret);
+  return config;
 }
 
 // src/action/main.ts
@@ -125,9 +126,10 @@ async function run() {
     setOutput("tests-failed", String(result.tests.failed));
     setOutput("check-run-url", report.checkRunUrl ?? "");
     setOutput("result-json", resultPath);
-    if (result.status === "failed") error(`${result.tests.failed} of ${result.tests.total} tests failed`);
+    if (result.status === "failed")
+      error(`${result.tests.failed} of ${result.tests.total} tests failed`);
     if (result.error) error(`${result.error.stage} failed: ${result.error.message}`);
-    return exitCodeFor(result);
+    return outcome.exitCode;
   } finally {
     signals.dispose();
   }

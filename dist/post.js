@@ -2,14 +2,14 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-BUMRTSJS.js";
+} from "./chunks/chunk-SPZJOJQR.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-3PDRPUD7.js";
+} from "./chunks/chunk-6BBNUBDG.js";
 import "./chunks/chunk-QRG2MM2V.js";
 import {
   errorMessage

@@ -6,7 +6,13 @@
 import * as core from '@actions/core';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_KEY_NAMES, readConfigFile, resolveConfig, type Config, type ConfigKey } from '../pipeline/config.js';
+import {
+  CONFIG_KEY_NAMES,
+  readConfigFile,
+  resolveConfig,
+  type Config,
+  type ConfigKey,
+} from '../pipeline/config.js';
 
 export async function readActionConfig(workspace: string, required: ConfigKey[]): Promise<Config> {
   const inputs: Record<string, string | undefined> = {};
@@ -18,5 +24,8 @@ export async function readActionConfig(workspace: string, required: ConfigKey[])
   for (const secret of [inputs['github-token'], inputs['baker-token']]) if (secret) core.setSecret(secret);
   const path = join(workspace, 'ovenproof.yml');
   const file = existsSync(path) ? await readConfigFile(path) : undefined;
-  return resolveConfig({ inputs, file }, { entry: 'action', projectDir: workspace, required });
+  const config = resolveConfig({ inputs, file }, { entry: 'action', projectDir: workspace, required });
+  // A token can also come from ovenproof.yml (a mistake, but it must not reach the log either).
+  for (const secret of [config.githubToken, config.bakerToken]) if (secret) core.setSecret(secret);
+  return config;
 }

@@ -9,7 +9,7 @@ import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ExitCode, errorMessage, exitCodeOf } from '../common/errors.js';
 import { PipelineEvents } from '../pipeline/events.js';
-import { executePipeline, exitCodeFor, writeResultJson } from '../pipeline/execute.js';
+import { executePipeline, writeResultJson } from '../pipeline/execute.js';
 import { abortOnSignals } from '../pipeline/runner.js';
 import {
   ConsoleReporter,
@@ -97,9 +97,10 @@ async function run(): Promise<number> {
     core.setOutput('check-run-url', report.checkRunUrl ?? '');
     core.setOutput('result-json', resultPath);
 
-    if (result.status === 'failed') core.error(`${result.tests.failed} of ${result.tests.total} tests failed`);
+    if (result.status === 'failed')
+      core.error(`${result.tests.failed} of ${result.tests.total} tests failed`);
     if (result.error) core.error(`${result.error.stage} failed: ${result.error.message}`);
-    return exitCodeFor(result);
+    return outcome.exitCode;
   } finally {
     signals.dispose();
   }

@@ -37,6 +37,12 @@ export const COMMON_HYGIENE: HygieneSpec = {
     // dbus's copy of the machine id and shared entropy.
     '/var/lib/dbus/machine-id',
     '/var/lib/systemd/random-seed',
+    // cloud-init's copy of the builder's user data (on EC2 it carries the run's host private key and
+    // identity document), its per-instance state and logs; the next boot starts it afresh.
+    '/var/lib/cloud/instances/*',
+    '/var/lib/cloud/instance',
+    '/var/lib/cloud/data/*',
+    '/var/lib/cloud/sem/*',
     // DHCP leases of the builder.
     '/var/lib/dhcp/*.leases',
     '/var/lib/systemd/network/*.lease',

@@ -2,16 +2,16 @@
  * What both shells (Action and CLI) do around the pipeline: build the provider from the config, find
  * the repository and commit, pick a work directory, run, and write the result JSON.
  */
-import { mkdtemp, mkdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
-import { ExitCode } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { RunResult } from '../common/run-result.js';
 import type { Config } from './config.js';
 import type { PipelineEvents } from './events.js';
 import { gitHead, gitTopLevel } from './git.js';
+import { Ledger } from './ledger.js';
 import { runPipeline, type PipelineMode, type PipelineOutcome } from './pipeline.js';
 import { createProvider, providerSettingsFor } from './providers.js';
 
@@ -57,13 +57,20 @@ export async function executePipeline(options: ExecuteOptions): Promise<Pipeline
   );
 }
 
-export async function writeResultJson(path: string, result: RunResult): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(result, null, 2)}\n`, 0o644);
+/**
+ * Removes a CLI run's work directory (ledger, fetched results, debug keys) once nothing of the run is
+ * left to clean: no live resource and no instance kept for debugging. The Action keeps it (its post step
+ * reads the ledger; the runner wipes RUNNER_TEMP at the end of the job).
+ */
+export async function removeWorkDirIfClean(outcome: PipelineOutcome): Promise<boolean> {
+  const ledger = await Ledger.open(outcome.ledgerPath);
+  const pending =
+    ledger.live().length > 0 || ledger.entries().some((e) => e.kind === 'instance' && e.state === 'kept');
+  if (pending) return false;
+  await rm(dirname(outcome.ledgerPath), { recursive: true, force: true });
+  return true;
 }
 
-/** SPEC §2.2 exit codes. */
-export function exitCodeFor(result: RunResult): number {
-  if (result.status === 'passed') return ExitCode.ok;
-  if (result.status === 'failed') return ExitCode.testsFailed;
-  return ExitCode.pipelineError;
+export async function writeResultJson(path: string, result: RunResult): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(result, null, 2)}\n`, 0o644);
 }

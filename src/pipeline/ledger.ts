@@ -100,7 +100,10 @@ export class Ledger implements ResourceJournal {
   }
 
   async kept(key: string): Promise<void> {
-    this.find(key).state = 'kept';
+    const entry = this.find(key);
+    if (entry.state === 'deleted')
+      throw new Error(`ledger: ${entry.kind} ${entry.id ?? key} is already deleted`);
+    entry.state = 'kept';
     await this.flush();
   }
 

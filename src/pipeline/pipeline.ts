@@ -6,7 +6,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { CancelledError, PipelineError, errorMessage } from '../common/errors.js';
+import { CancelledError, ExitCode, PipelineError, errorMessage, exitCodeOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { STAGES, type RunResult, type StageName, type StageRecord } from '../common/run-result.js';
 import type { InstanceInfo, Provider, RunContext } from '../providers/provider.js';
@@ -54,6 +54,8 @@ export interface PipelineOutcome {
   buildLogTail: string | null;
   /** Set when the run was cancelled or timed out (check run conclusion). */
   interrupted: 'cancelled' | 'timed_out' | null;
+  /** SPEC §2.2: 0 passed, 1 tests failed, 2 pipeline error, 3 a config mistake found during the run. */
+  exitCode: number;
   bake: BakeOutcome | null;
   ledgerPath: string;
 }
@@ -283,6 +285,12 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
     result,
     buildLogTail: state.buildFailed ? state.buildTail.lines(60) : null,
     interrupted: outcome.interrupted,
+    exitCode:
+      status === 'passed'
+        ? ExitCode.ok
+        : status === 'failed'
+          ? ExitCode.testsFailed
+          : exitCodeOf(failure?.error),
     bake: state.bake,
     ledgerPath,
   };
@@ -350,7 +358,7 @@ async function settleImage(
 }
 
 function imageKept(ledger: Ledger, bake: BakeOutcome): boolean {
-  if (bake.cacheHit) return true;
+  if (bake.cacheHit) return bake.image.tags['ovenproof:kept'] === 'true';
   return ledger.entries().some((e) => e.kind === 'image' && e.id === bake.image.id && e.state === 'kept');
 }
 

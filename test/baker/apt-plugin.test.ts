@@ -77,7 +77,14 @@ describe('hygiene script', () => {
       ...COMMON_HYGIENE.emptyFiles,
       ...COMMON_HYGIENE.clearDirs,
     ].join(' ');
-    for (const item of ['/etc/ssh/ssh_host_', 'machine-id', '.bash_history', '/var/log', 'authorized_keys']) {
+    for (const item of [
+      '/etc/ssh/ssh_host_',
+      'machine-id',
+      '.bash_history',
+      '/var/log',
+      'authorized_keys',
+      '/var/lib/cloud/instances',
+    ]) {
       expect(all).toContain(item);
     }
     expect(aptPlugin.hygiene.removeGlobs.join(' ')).toContain('/var/lib/apt/lists');

@@ -51,6 +51,18 @@ describe('ovenproof CLI (dist/cli.js)', () => {
     expect(cli([]).status).toBe(3);
   });
 
+  it('a config mistake found during the run (a malformed base-image filter) still exits 3', () => {
+    const { status, stderr } = cli([
+      'bake',
+      '--config',
+      'examples/hello-deb/ovenproof.yml',
+      '--set',
+      'base-image=os=debian,junk',
+    ]);
+    expect(stderr).toMatch(/base-image: "junk" .*is not a key=value filter/);
+    expect(status).toBe(3);
+  });
+
   it('bakery exits 3 with a one-line message instead of pretending', () => {
     const { status, stderr, stdout } = cli(['bakery', 'serve']);
     expect(status).toBe(3);
@@ -68,7 +80,9 @@ describe('the Action post step', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, GITHUB_STATE: stateFile },
     });
-    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()),
+    );
     child.kill('SIGKILL');
     await new Promise((resolve) => child.on('exit', resolve));
 

@@ -7,7 +7,7 @@ import { createStderrLogger } from '../logger.js';
 import { formatFinalReport } from '../final-report.js';
 import { ExitCode } from '../../common/errors.js';
 import { PipelineEvents } from '../../pipeline/events.js';
-import { executePipeline, exitCodeFor, writeResultJson } from '../../pipeline/execute.js';
+import { executePipeline, removeWorkDirIfClean, writeResultJson } from '../../pipeline/execute.js';
 import { ConsoleReporter, renderJobSummary } from '../../report/index.js';
 
 function consoleEvents(io: CliIo): PipelineEvents {
@@ -81,7 +81,8 @@ Examples:
       await writeFile(path, markdown);
       log.info(`job summary: ${path}`);
     }
-    return exitCodeFor(result);
+    await removeWorkDirIfClean(outcome);
+    return outcome.exitCode;
   },
 };
 
@@ -127,11 +128,14 @@ Examples:
     });
     const { result } = outcome;
     if (values.json && result.image) {
-      io.stdout.write(`${JSON.stringify({ ...result.image, durationsMs: outcome.bake?.durationsMs ?? {} }, null, 2)}\n`);
+      io.stdout.write(
+        `${JSON.stringify({ ...result.image, durationsMs: outcome.bake?.durationsMs ?? {} }, null, 2)}\n`,
+      );
     }
+    await removeWorkDirIfClean(outcome);
     if (result.error) {
       io.stderr.write(`ovenproof: bake failed in ${result.error.stage}: ${result.error.message}\n`);
-      return ExitCode.pipelineError;
+      return outcome.exitCode;
     }
     if (!values.json && result.image) {
       io.stderr.write(`image: ${result.image.id}${result.image.cacheHit ? ' (bake cache hit)' : ''}\n`);

@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-3PDRPUD7.js";
+} from "./chunk-6BBNUBDG.js";
 
 // src/action/logger.ts
 var actionsLogger = {
@@ -32,4 +32,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-BUMRTSJS.js.map
+//# sourceMappingURL=chunk-SPZJOJQR.js.map

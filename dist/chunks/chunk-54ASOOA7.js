@@ -8,7 +8,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-3PDRPUD7.js";
+} from "./chunk-6BBNUBDG.js";
 import {
   silentLogger
 } from "./chunk-U4BSFJDG.js";
@@ -31,7 +31,8 @@ import {
   ExitCode,
   HostKeyMismatchError,
   PipelineError,
-  errorMessage
+  errorMessage,
+  exitCodeOf
 } from "./chunk-DDK2HIRZ.js";
 import {
   __commonJS,
@@ -30225,9 +30226,9 @@ function abortOnSignals(log2) {
 }
 
 // src/pipeline/execute.ts
-import { mkdtemp, mkdir as mkdir6 } from "node:fs/promises";
+import { mkdtemp, mkdir as mkdir6, rm as rm4 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join as join7 } from "node:path";
+import { dirname as dirname3, join as join7 } from "node:path";
 
 // src/pipeline/git.ts
 import { execFile } from "node:child_process";
@@ -31101,6 +31102,12 @@ var COMMON_HYGIENE = {
     // dbus's copy of the machine id and shared entropy.
     "/var/lib/dbus/machine-id",
     "/var/lib/systemd/random-seed",
+    // cloud-init's copy of the builder's user data (on EC2 it carries the run's host private key and
+    // identity document), its per-instance state and logs; the next boot starts it afresh.
+    "/var/lib/cloud/instances/*",
+    "/var/lib/cloud/instance",
+    "/var/lib/cloud/data/*",
+    "/var/lib/cloud/sem/*",
     // DHCP leases of the builder.
     "/var/lib/dhcp/*.leases",
     "/var/lib/systemd/network/*.lease",
@@ -34073,6 +34080,7 @@ async function runPipeline(deps, mode) {
     result,
     buildLogTail: state.buildFailed ? state.buildTail.lines(60) : null,
     interrupted: outcome.interrupted,
+    exitCode: status === "passed" ? ExitCode.ok : status === "failed" ? ExitCode.testsFailed : exitCodeOf(failure?.error),
     bake: state.bake,
     ledgerPath
   };
@@ -34126,7 +34134,7 @@ async function settleImage(deps, ctx, ledger, s, mode) {
   }
 }
 function imageKept(ledger, bake) {
-  if (bake.cacheHit) return true;
+  if (bake.cacheHit) return bake.image.tags["ovenproof:kept"] === "true";
   return ledger.entries().some((e) => e.kind === "image" && e.id === bake.image.id && e.state === "kept");
 }
 async function launchStage(deps, ctx, ledger, s) {
@@ -34313,14 +34321,16 @@ async function executePipeline(options) {
     options.mode
   );
 }
+async function removeWorkDirIfClean(outcome) {
+  const ledger = await Ledger.open(outcome.ledgerPath);
+  const pending = ledger.live().length > 0 || ledger.entries().some((e) => e.kind === "instance" && e.state === "kept");
+  if (pending) return false;
+  await rm4(dirname3(outcome.ledgerPath), { recursive: true, force: true });
+  return true;
+}
 async function writeResultJson(path, result) {
   await writeFileAtomic(path, `${JSON.stringify(result, null, 2)}
 `, 420);
-}
-function exitCodeFor(result) {
-  if (result.status === "passed") return ExitCode.ok;
-  if (result.status === "failed") return ExitCode.testsFailed;
-  return ExitCode.pipelineError;
 }
 
 // src/report/head-sha.ts
@@ -35761,8 +35771,8 @@ export {
   summarizeResults,
   abortOnSignals,
   executePipeline,
+  removeWorkDirIfClean,
   writeResultJson,
-  exitCodeFor,
   headShaFor,
   headShaFromEnv,
   workflowFileFromEnv,
@@ -35777,4 +35787,4 @@ export {
   parseSetFlags,
   resolveConfig
 };
-//# sourceMappingURL=chunk-XNERK56Y.js.map
+//# sourceMappingURL=chunk-54ASOOA7.js.map

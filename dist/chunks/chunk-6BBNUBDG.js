@@ -20415,7 +20415,10 @@ var Ledger = class _Ledger {
     await this.flush();
   }
   async kept(key) {
-    this.find(key).state = "kept";
+    const entry = this.find(key);
+    if (entry.state === "deleted")
+      throw new Error(`ledger: ${entry.kind} ${entry.id ?? key} is already deleted`);
+    entry.state = "kept";
     await this.flush();
   }
   find(key) {
@@ -20532,4 +20535,4 @@ export {
   providerSettingsFor,
   createProvider
 };
-//# sourceMappingURL=chunk-3PDRPUD7.js.map
+//# sourceMappingURL=chunk-6BBNUBDG.js.map
