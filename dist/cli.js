@@ -593,7 +593,7 @@ async function publish(args, io) {
 }
 var publishCommand = {
   name: "publish",
-  summary: "post a finished result JSON as a check run (fork-safe workflow_run pattern)",
+  summary: "Post a finished result JSON as a check run (fork-safe workflow_run pattern)",
   help: HELP2,
   async run(args, io) {
     try {

@@ -122,7 +122,7 @@ async function publish(args: string[], io: CliIo): Promise<number> {
 
 export const publishCommand: CliCommand = {
   name: 'publish',
-  summary: 'post a finished result JSON as a check run (fork-safe workflow_run pattern)',
+  summary: 'Post a finished result JSON as a check run (fork-safe workflow_run pattern)',
   help: HELP,
   async run(args, io) {
     try {
