@@ -1,25 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baseCommand } from '../../src/cli/commands/base.js';
 import { imagesCommand, makeImagesCommand } from '../../src/cli/commands/images.js';
-import type { CliIo } from '../../src/cli/command.js';
 import { ImageStore } from '../../src/providers/local/store.js';
 import { localPaths } from '../../src/providers/local/paths.js';
 import type { ImageManifest, Provider } from '../../src/providers/provider.js';
+import { captureIo } from '../support/cli-io.js';
 
-function io(env: NodeJS.ProcessEnv = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const value: CliIo = { stdout, stderr, env, cwd: process.cwd(), signal: new AbortController().signal };
-  return { io: value, out: () => out, err: () => err };
-}
+const io = (env: NodeJS.ProcessEnv = {}) => captureIo({ env });
 
 async function homeWithImage(): Promise<{ home: string; image: ImageManifest }> {
   const home = await mkdtemp(join(tmpdir(), 'ovenproof-cli-'));
@@ -46,18 +36,18 @@ describe('ovenproof images', () => {
     const { home, image } = await homeWithImage();
     const json = io({ OVENPROOF_HOME: home });
     expect(await imagesCommand.run(['--json'], json.io)).toBe(0);
-    expect(JSON.parse(json.out())).toEqual([image]);
+    expect(JSON.parse(json.stdout())).toEqual([image]);
 
     const table = io({ OVENPROOF_HOME: home });
     expect(await imagesCommand.run(['--provider', 'local'], table.io)).toBe(0);
-    expect(table.out()).toMatch(
+    expect(table.stdout()).toMatch(
       new RegExp(`^ID\\s+NAME\\s+OS.*\\n${image.id}\\s+debian-12\\s+debian-12\\s+-\\s+`, 's'),
     );
-    expect(table.out()).toContain(' yes');
+    expect(table.stdout()).toContain(' yes');
 
     const none = io({ OVENPROOF_HOME: home });
     expect(await imagesCommand.run(['--json', 'os=ubuntu-24.04'], none.io)).toBe(0);
-    expect(JSON.parse(none.out())).toEqual([]);
+    expect(JSON.parse(none.stdout())).toEqual([]);
   });
 
   it('takes the provider from the factory it is given (ec2 plugs in there)', async () => {
@@ -76,7 +66,7 @@ describe('ovenproof images', () => {
     const run = io();
     expect(await command.run(['--provider', 'ec2', '--json', 'ami-123'], run.io)).toBe(0);
     expect(asked).toEqual(['ec2', '{"idOrName":"ami-123"}']);
-    expect(run.out().trim()).toBe('[]');
+    expect(run.stdout().trim()).toBe('[]');
   });
 
   it('rejects an unknown provider and bad flags as usage errors', async () => {
@@ -104,14 +94,14 @@ describe('ovenproof base', () => {
     });
     const help = io();
     expect(await baseCommand.run(['--help'], help.io)).toBe(0);
-    expect(help.out()).toContain('Usage: ovenproof base build');
+    expect(help.stdout()).toContain('Usage: ovenproof base build');
   });
 
   it('returns a cached base without building (the cache lookup needs no root)', async () => {
     const { home, image } = await homeWithImage();
     const run = io({ OVENPROOF_HOME: home });
     expect(await baseCommand.run(['build', '--name', 'debian-12', '--json'], run.io)).toBe(0);
-    const result = JSON.parse(run.out()) as { image: ImageManifest; cacheHit: boolean };
+    const result = JSON.parse(run.stdout()) as { image: ImageManifest; cacheHit: boolean };
     expect(result.cacheHit).toBe(true);
     expect(result.image.id).toBe(image.id);
   });

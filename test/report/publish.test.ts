@@ -1,13 +1,12 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { createRequire } from 'node:module';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { publishCommand } from '../../src/cli/commands/publish.js';
-import type { CliIo } from '../../src/cli/command.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/github-api.js';
 import { manyFailures, runResult } from './fixtures.js';
+import { captureIo } from '../support/cli-io.js';
 
 const S = '1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e';
 let gh: FakeGitHub;
@@ -21,16 +20,7 @@ afterEach(async () => {
   await gh.close();
 });
 
-function io(env: NodeJS.ProcessEnv) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c.toString()));
-  stderr.on('data', (c: Buffer) => err.push(c.toString()));
-  const value: CliIo = { stdout, stderr, env, cwd: dir, signal: new AbortController().signal };
-  return { io: value, stdout: () => out.join(''), stderr: () => err.join('') };
-}
+const io = (env: NodeJS.ProcessEnv) => captureIo({ env, cwd: dir });
 
 async function resultFile(content: unknown, name = 'r.json'): Promise<string> {
   await writeFile(join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));

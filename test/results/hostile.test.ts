@@ -1,27 +1,12 @@
 import { open, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultsCommand } from '../../src/cli/commands/results.js';
 import { parseResultFiles, summarizeResults } from '../../src/results/index.js';
+import { runCommand } from '../support/cli-io.js';
 
-async function cli(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (c: Buffer) => (stdout += c.toString()));
-  err.on('data', (c: Buffer) => (stderr += c.toString()));
-  const code = await resultsCommand.run(args, {
-    stdout: out,
-    stderr: err,
-    env: {},
-    cwd,
-    signal: new AbortController().signal,
-  });
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], cwd: string) => runCommand(resultsCommand, args, { cwd });
 
 const GOOD =
   '<testsuite name="ok"><testcase name="fine" classname="c"/><testcase name="bad" classname="c"><failure message="boom"/></testcase></testsuite>';
