@@ -11,34 +11,35 @@ import {
   oneLine,
   parsePathMap,
   parseResultFiles,
-  parseSetFlags,
   publishResult,
-  readConfigFile,
   readRunResult,
   removeWorkDirIfClean,
   renderJobSummary,
-  resolveConfig,
   summarizeResults,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-54ASOOA7.js";
+} from "./chunks/chunk-XVNB3GMQ.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   ovenproofHome,
-  providerSettingsFor
-} from "./chunks/chunk-6BBNUBDG.js";
+  parseSetFlags,
+  providerForName,
+  readConfigFile,
+  resolveConfig
+} from "./chunks/chunk-HGUMNCOH.js";
 import {
   createLocalProvider,
   parseImageQuery
-} from "./chunks/chunk-JH5US6MR.js";
-import "./chunks/chunk-U4BSFJDG.js";
-import "./chunks/chunk-QRG2MM2V.js";
+} from "./chunks/chunk-SQF4HNHE.js";
+import {
+  secretLines
+} from "./chunks/chunk-VLLWPT5D.js";
 import {
   formatDuration,
   requireDuration
-} from "./chunks/chunk-7YPUPIR6.js";
+} from "./chunks/chunk-5ULZFXIM.js";
 import "./chunks/chunk-D6AMY7HW.js";
 import {
   ConfigError,
@@ -65,7 +66,10 @@ async function loadCliConfig(flags, cwd, required) {
   const file = path ? await readConfigFile(path) : void 0;
   const sets = parseSetFlags(flags.set ?? []);
   if (flags.provider !== void 0) sets.provider = flags.provider;
-  return resolveConfig({ file, flags: sets }, { entry: "cli", projectDir: path ? dirname(path) : cwd, required });
+  return resolveConfig(
+    { file, flags: sets },
+    { entry: "cli", projectDir: path ? dirname(path) : cwd, required }
+  );
 }
 var CONFIG_OPTIONS = {
   config: { type: "string" },
@@ -105,25 +109,26 @@ function createStderrLogger(stderr, options = {}) {
       if (options.verbose) write("debug: ", message);
     },
     mask: (secret) => {
-      for (const line of secret.split(/\r?\n/)) if (line.trim().length >= 4) secrets.add(line.trim());
+      for (const line of secretLines(secret)) secrets.add(line);
     }
   };
 }
 
 // src/cli/final-report.ts
-var oneLine2 = (text) => text.replace(/[\r\n\t\u2028\u2029]+/g, " ").trim();
 function formatFinalReport(result) {
   const lines = [];
   const t = result.tests;
   const verdict = result.status === "passed" ? "PASSED" : result.status === "failed" ? "FAILED" : `ERROR in ${result.error?.stage}`;
-  lines.push(`ovenproof: ${verdict}: ${t.total} tests, ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`);
-  if (result.error) lines.push(`  error: ${oneLine2(result.error.message)}`);
+  lines.push(
+    `ovenproof: ${verdict}: ${t.total} tests, ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`
+  );
+  if (result.error) lines.push(`  error: ${oneLine(result.error.message)}`);
   if (t.failures.length > 0) {
     lines.push("  failing tests:");
     for (const f of t.failures) {
       const where = f.file ? `${f.file}${f.line ? `:${f.line}` : ""}` : "(no location)";
-      lines.push(`    ${where}  ${oneLine2(f.suite ? `${f.suite} \u203A ${f.name}` : f.name)}`);
-      if (f.message) lines.push(`      ${oneLine2(f.message).slice(0, 300)}`);
+      lines.push(`    ${where}  ${oneLine(f.suite ? `${f.suite} \u203A ${f.name}` : f.name)}`);
+      if (f.message) lines.push(`      ${oneLine(f.message).slice(0, 300)}`);
     }
   }
   if (result.image) {
@@ -134,7 +139,9 @@ function formatFinalReport(result) {
   if (result.instance) lines.push(`  instance: ${result.instance.id} (${result.instance.address})`);
   lines.push("  stages:");
   for (const s of result.stages) {
-    lines.push(`    ${s.name.padEnd(9)} ${s.status.padEnd(8)} ${s.status === "skipped" ? "" : formatDuration(s.durationMs)}`.trimEnd());
+    lines.push(
+      `    ${s.name.padEnd(9)} ${s.status.padEnd(8)} ${s.status === "skipped" ? "" : formatDuration(s.durationMs)}`.trimEnd()
+    );
   }
   return `${lines.join("\n")}
 `;
@@ -329,8 +336,8 @@ Examples:
       const ledger = await Ledger.open(values.ledger).catch((error) => {
         throw new ConfigError(`sweep: cannot read ledger ${values.ledger}: ${error.code ?? error.message}`);
       });
-      const settings2 = ledger.providerOptions;
-      const report = await cleanupLedger(ledger, () => createProvider(settings2, log), log, {
+      const settings = ledger.providerOptions;
+      const report = await cleanupLedger(ledger, () => createProvider(settings, log), log, {
         dryRun,
         includeKept: values.kept ?? false
       });
@@ -359,13 +366,8 @@ Examples:
     }
     if (values.kept) throw new ConfigError("sweep: --kept only applies to --ledger");
     const olderThanMs = values["older-than"] ? requireDuration("--older-than", values["older-than"]) : void 0;
-    const config = resolveConfig(
-      { flags: { ...values.provider ? { provider: values.provider } : {} } },
-      { entry: "cli", projectDir: io.cwd }
-    );
     const regions = values.region ?? [];
-    const settings = providerSettingsFor({ ...config, region: regions[0] ?? config.region }, io.env);
-    const provider = await createProvider(settings, log);
+    const provider = await providerForName(values.provider ?? "local", io.env, log, regions[0] ?? null);
     const swept = await provider.sweep({ dryRun, ...olderThanMs ? { olderThanMs } : {}, regions }, log);
     if (values.json) {
       io.stdout.write(`${JSON.stringify(swept, null, 2)}
@@ -392,7 +394,9 @@ The bakery (a shared HTTP bake service with a bake-key cache) is not available i
 version of ovenproof. Bake in-process instead: \`ovenproof bake\` or \`ovenproof run\`.
 `,
   async run(_args, io) {
-    io.stderr.write("ovenproof bakery: the bake service is not available in this version; use `ovenproof bake`\n");
+    io.stderr.write(
+      "ovenproof bakery: the bake service is not available in this version; use `ovenproof bake`\n"
+    );
     return ExitCode.usageError;
   }
 };
@@ -768,35 +772,15 @@ function makeImagesCommand(createProviderFor) {
     }
   };
 }
-async function providerFromEnv(name, env) {
-  const log = createStderrLogger(process.stderr);
-  if (name === "local") return createProvider({ name, local: { home: ovenproofHome(env) } }, log);
-  const settings = providerSettingsFor(
-    {
-      provider: name,
-      region: null,
-      regions: [],
-      subnetId: null,
-      securityGroupId: null,
-      sshCidr: null,
-      instanceType: ["t3.small"],
-      spot: false
-    },
-    env
-  );
-  return createProvider(settings, log);
-}
-var imagesCommand = makeImagesCommand(providerFromEnv);
+var imagesCommand = makeImagesCommand(
+  (name, env) => providerForName(name, env, createStderrLogger(process.stderr))
+);
 
 // src/cli/main.ts
 var COMMANDS = [
   runCommand,
   bakeCommand,
-  makeImagesCommand(async (name) => {
-    const log = createStderrLogger(process.stderr);
-    const config = resolveConfig({ flags: { provider: name } }, { entry: "cli", projectDir: process.cwd() });
-    return createProvider(providerSettingsFor(config, process.env), log);
-  }),
+  imagesCommand,
   baseCommand,
   resultsCommand,
   sweepCommand,
@@ -837,8 +821,10 @@ async function main(argv, io) {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    io.stderr.write(`ovenproof: unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(", ")}
-`);
+    io.stderr.write(
+      `ovenproof: unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(", ")}
+`
+    );
     return ExitCode.usageError;
   }
   try {

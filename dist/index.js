@@ -2,9 +2,8 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-SPZJOJQR.js";
+} from "./chunks/chunk-K47TH7J7.js";
 import {
-  CONFIG_KEY_NAMES,
   ConsoleReporter,
   DEFAULT_API_URL,
   PipelineEvents,
@@ -13,22 +12,22 @@ import {
   executePipeline,
   headShaFor,
   publishResult,
-  readConfigFile,
   readRunResult,
-  resolveConfig,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-54ASOOA7.js";
+} from "./chunks/chunk-XVNB3GMQ.js";
 import {
+  CONFIG_KEY_NAMES,
   error,
   getInput,
+  readConfigFile,
+  resolveConfig,
   setFailed,
   setOutput,
   setSecret
-} from "./chunks/chunk-6BBNUBDG.js";
-import "./chunks/chunk-U4BSFJDG.js";
-import "./chunks/chunk-QRG2MM2V.js";
-import "./chunks/chunk-7YPUPIR6.js";
+} from "./chunks/chunk-HGUMNCOH.js";
+import "./chunks/chunk-VLLWPT5D.js";
+import "./chunks/chunk-5ULZFXIM.js";
 import "./chunks/chunk-D6AMY7HW.js";
 import {
   ExitCode,

@@ -2,15 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-SPZJOJQR.js";
+} from "./chunks/chunk-K47TH7J7.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-6BBNUBDG.js";
-import "./chunks/chunk-QRG2MM2V.js";
+} from "./chunks/chunk-HGUMNCOH.js";
+import "./chunks/chunk-VLLWPT5D.js";
+import "./chunks/chunk-5ULZFXIM.js";
 import {
   errorMessage
 } from "./chunks/chunk-DDK2HIRZ.js";

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Logger } from '../common/log.js';
+import { secretLines, type Logger } from '../common/log.js';
 
 /** The Action's Logger: the runner's log, with secrets masked by the runner itself (core.setSecret). */
 export const actionsLogger: Logger = {
@@ -7,7 +7,6 @@ export const actionsLogger: Logger = {
   warn: (message) => core.warning(message),
   debug: (message) => core.debug(message),
   mask: (secret) => {
-    // The runner masks line by line; a multi-line private key is registered one line at a time.
-    for (const line of secret.split(/\r?\n/)) if (line.trim().length >= 4) core.setSecret(line.trim());
+    for (const line of secretLines(secret)) core.setSecret(line);
   },
 };

@@ -7,7 +7,12 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * parseArgs with the CLI's conventions: strict flags, `--help` on every command, and mistakes
  * reported as ConfigError (exit 3) naming the command.
  */
-export function parseCommandArgs<O extends Options>(command: string, args: string[], options: O, allowPositionals = false) {
+export function parseCommandArgs<O extends Options>(
+  command: string,
+  args: string[],
+  options: O,
+  allowPositionals = false,
+) {
   try {
     return parseArgs({
       args,

@@ -4,7 +4,13 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseSetFlags, readConfigFile, resolveConfig, type Config, type ConfigKey } from '../pipeline/config.js';
+import {
+  parseSetFlags,
+  readConfigFile,
+  resolveConfig,
+  type Config,
+  type ConfigKey,
+} from '../pipeline/config.js';
 
 export interface ConfigFlags {
   config?: string;
@@ -19,7 +25,10 @@ export async function loadCliConfig(flags: ConfigFlags, cwd: string, required: C
   const file = path ? await readConfigFile(path) : undefined;
   const sets = parseSetFlags(flags.set ?? []);
   if (flags.provider !== undefined) sets.provider = flags.provider;
-  return resolveConfig({ file, flags: sets }, { entry: 'cli', projectDir: path ? dirname(path) : cwd, required });
+  return resolveConfig(
+    { file, flags: sets },
+    { entry: 'cli', projectDir: path ? dirname(path) : cwd, required },
+  );
 }
 
 /** Shared parseArgs option specs for the commands that take a config. */

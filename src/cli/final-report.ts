@@ -5,15 +5,20 @@
  */
 import { formatDuration } from '../common/duration.js';
 import type { RunResult } from '../common/run-result.js';
-
-const oneLine = (text: string) => text.replace(/[\r\n\t\u2028\u2029]+/g, ' ').trim();
+import { oneLine } from '../results/index.js';
 
 export function formatFinalReport(result: RunResult): string {
   const lines: string[] = [];
   const t = result.tests;
   const verdict =
-    result.status === 'passed' ? 'PASSED' : result.status === 'failed' ? 'FAILED' : `ERROR in ${result.error?.stage}`;
-  lines.push(`ovenproof: ${verdict}: ${t.total} tests, ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`);
+    result.status === 'passed'
+      ? 'PASSED'
+      : result.status === 'failed'
+        ? 'FAILED'
+        : `ERROR in ${result.error?.stage}`;
+  lines.push(
+    `ovenproof: ${verdict}: ${t.total} tests, ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`,
+  );
   if (result.error) lines.push(`  error: ${oneLine(result.error.message)}`);
   if (t.failures.length > 0) {
     lines.push('  failing tests:');
@@ -31,7 +36,9 @@ export function formatFinalReport(result: RunResult): string {
   if (result.instance) lines.push(`  instance: ${result.instance.id} (${result.instance.address})`);
   lines.push('  stages:');
   for (const s of result.stages) {
-    lines.push(`    ${s.name.padEnd(9)} ${s.status.padEnd(8)} ${s.status === 'skipped' ? '' : formatDuration(s.durationMs)}`.trimEnd());
+    lines.push(
+      `    ${s.name.padEnd(9)} ${s.status.padEnd(8)} ${s.status === 'skipped' ? '' : formatDuration(s.durationMs)}`.trimEnd(),
+    );
   }
   return `${lines.join('\n')}\n`;
 }

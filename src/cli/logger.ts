@@ -1,10 +1,13 @@
-import type { Logger } from '../common/log.js';
+import { secretLines, type Logger } from '../common/log.js';
 
 /**
  * The CLI's Logger: plain lines on stderr (stdout is reserved for --json output), with every
  * registered secret replaced by *** before anything is written.
  */
-export function createStderrLogger(stderr: NodeJS.WritableStream, options: { verbose?: boolean } = {}): Logger {
+export function createStderrLogger(
+  stderr: NodeJS.WritableStream,
+  options: { verbose?: boolean } = {},
+): Logger {
   const secrets = new Set<string>();
   const scrub = (text: string) => {
     let out = text;
@@ -19,8 +22,7 @@ export function createStderrLogger(stderr: NodeJS.WritableStream, options: { ver
       if (options.verbose) write('debug: ', message);
     },
     mask: (secret) => {
-      // Multi-line secrets (private keys) are masked line by line, as @actions/core does.
-      for (const line of secret.split(/\r?\n/)) if (line.trim().length >= 4) secrets.add(line.trim());
+      for (const line of secretLines(secret)) secrets.add(line);
     },
   };
 }

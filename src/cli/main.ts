@@ -11,21 +11,15 @@ import { bakeryCommand } from './commands/bakery.js';
 import { resultsCommand } from './commands/results.js';
 import { publishCommand } from './commands/publish.js';
 import { baseCommand } from './commands/base.js';
-import { makeImagesCommand } from './commands/images.js';
+import { imagesCommand } from './commands/images.js';
 import { ExitCode, errorMessage, exitCodeOf } from '../common/errors.js';
 import { abortOnSignals } from '../pipeline/runner.js';
 import { createStderrLogger } from './logger.js';
-import { createProvider, providerSettingsFor } from '../pipeline/providers.js';
-import { resolveConfig } from '../pipeline/config.js';
 
 const COMMANDS: CliCommand[] = [
   runCommand,
   bakeCommand,
-  makeImagesCommand(async (name) => {
-    const log = createStderrLogger(process.stderr);
-    const config = resolveConfig({ flags: { provider: name } }, { entry: 'cli', projectDir: process.cwd() });
-    return createProvider(providerSettingsFor(config, process.env), log);
-  }),
+  imagesCommand,
   baseCommand,
   resultsCommand,
   sweepCommand,
@@ -35,7 +29,9 @@ const COMMANDS: CliCommand[] = [
 
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     return pkg.version;
   } catch {
     return 'unknown';
@@ -68,7 +64,9 @@ async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    io.stderr.write(`ovenproof: unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(', ')}\n`);
+    io.stderr.write(
+      `ovenproof: unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(', ')}\n`,
+    );
     return ExitCode.usageError;
   }
   try {

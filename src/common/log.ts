@@ -23,3 +23,14 @@ export const silentLogger: Logger = {
   debug: () => undefined,
   mask: () => undefined,
 };
+
+/**
+ * The pieces of a secret that a log masker must register: log sinks (the Actions runner, the CLI)
+ * match line by line, so a multi-line private key is masked one non-trivial line at a time.
+ */
+export function secretLines(secret: string): string[] {
+  return secret
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.length >= 4);
+}

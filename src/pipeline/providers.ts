@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Provider, ProviderName } from '../providers/provider.js';
-import type { Config } from './config.js';
+import { resolveConfig, type Config } from './config.js';
 
 export interface ProviderSettings {
   name: ProviderName;
@@ -72,4 +72,21 @@ export async function createProvider(settings: ProviderSettings, log: Logger): P
   }
   const { createEc2Provider } = await import('../providers/ec2/index.js');
   return createEc2Provider({ ...(settings.ec2 as { region: string }), log });
+}
+
+/**
+ * A provider from just its name (and an optional region), with every other setting at its default:
+ * for commands that take no config file (`images`, `sweep`). An unknown name is a ConfigError.
+ */
+export function providerForName(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+  region: string | null = null,
+): Promise<Provider> {
+  const config = resolveConfig(
+    { flags: { provider: name, ...(region ? { region } : {}) } },
+    { entry: 'cli', projectDir: process.cwd() },
+  );
+  return createProvider(providerSettingsFor(config, env), log);
 }

@@ -11,7 +11,9 @@ The bakery (a shared HTTP bake service with a bake-key cache) is not available i
 version of ovenproof. Bake in-process instead: \`ovenproof bake\` or \`ovenproof run\`.
 `,
   async run(_args, io) {
-    io.stderr.write('ovenproof bakery: the bake service is not available in this version; use `ovenproof bake`\n');
+    io.stderr.write(
+      'ovenproof bakery: the bake service is not available in this version; use `ovenproof bake`\n',
+    );
     return ExitCode.usageError;
   },
 };

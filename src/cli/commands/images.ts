@@ -2,7 +2,7 @@ import type { CliCommand } from '../command.js';
 import { parseCommandArgs } from '../args.js';
 import { createStderrLogger } from '../logger.js';
 import { ConfigError, ExitCode } from '../../common/errors.js';
-import { createProvider, ovenproofHome, providerSettingsFor } from '../../pipeline/providers.js';
+import { providerForName } from '../../pipeline/providers.js';
 import type { ImageManifest, Provider, ProviderName } from '../../providers/provider.js';
 import { parseImageQuery } from '../../providers/local/store.js';
 
@@ -97,24 +97,6 @@ export function makeImagesCommand(
   };
 }
 
-/** The default wiring: the pipeline's provider factory, configured from the environment. */
-async function providerFromEnv(name: ProviderName, env: NodeJS.ProcessEnv): Promise<Provider> {
-  const log = createStderrLogger(process.stderr);
-  if (name === 'local') return createProvider({ name, local: { home: ovenproofHome(env) } }, log);
-  const settings = providerSettingsFor(
-    {
-      provider: name,
-      region: null,
-      regions: [],
-      subnetId: null,
-      securityGroupId: null,
-      sshCidr: null,
-      instanceType: ['t3.small'],
-      spot: false,
-    },
-    env,
-  );
-  return createProvider(settings, log);
-}
-
-export const imagesCommand: CliCommand = makeImagesCommand(providerFromEnv);
+export const imagesCommand: CliCommand = makeImagesCommand((name, env) =>
+  providerForName(name, env, createStderrLogger(process.stderr)),
+);

@@ -5,8 +5,7 @@ import { ConfigError, ExitCode } from '../../common/errors.js';
 import { requireDuration } from '../../common/duration.js';
 import { Ledger } from '../../pipeline/ledger.js';
 import { cleanupLedger } from '../../pipeline/cleanup.js';
-import { createProvider, providerSettingsFor, type ProviderSettings } from '../../pipeline/providers.js';
-import { resolveConfig } from '../../pipeline/config.js';
+import { createProvider, providerForName, type ProviderSettings } from '../../pipeline/providers.js';
 
 export const sweepCommand: CliCommand = {
   name: 'sweep',
@@ -93,13 +92,8 @@ Examples:
     const olderThanMs = values['older-than']
       ? requireDuration('--older-than', values['older-than'])
       : undefined;
-    const config = resolveConfig(
-      { flags: { ...(values.provider ? { provider: values.provider } : {}) } },
-      { entry: 'cli', projectDir: io.cwd },
-    );
     const regions = values.region ?? [];
-    const settings = providerSettingsFor({ ...config, region: regions[0] ?? config.region }, io.env);
-    const provider = await createProvider(settings, log);
+    const provider = await providerForName(values.provider ?? 'local', io.env, log, regions[0] ?? null);
     const swept = await provider.sweep({ dryRun, ...(olderThanMs ? { olderThanMs } : {}), regions }, log);
     if (values.json) {
       io.stdout.write(`${JSON.stringify(swept, null, 2)}\n`);

@@ -1,10 +1,8 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
 import {
-  silentLogger
-} from "./chunk-U4BSFJDG.js";
-import {
+  silentLogger,
   writeFileAtomic
-} from "./chunk-QRG2MM2V.js";
+} from "./chunk-VLLWPT5D.js";
 import {
   IDENTITY_DOCUMENT_NAME,
   formatIdentityDocument,
@@ -1846,4 +1844,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-JH5US6MR.js.map
+//# sourceMappingURL=chunk-SQF4HNHE.js.map

@@ -8,19 +8,16 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-6BBNUBDG.js";
+} from "./chunk-HGUMNCOH.js";
 import {
-  silentLogger
-} from "./chunk-U4BSFJDG.js";
-import {
+  silentLogger,
   writeFileAtomic
-} from "./chunk-QRG2MM2V.js";
+} from "./chunk-VLLWPT5D.js";
 import {
   external_exports,
   formatDuration,
-  parseDuration,
   require_dist
-} from "./chunk-7YPUPIR6.js";
+} from "./chunk-5ULZFXIM.js";
 import {
   IDENTITY_STATE_DIR,
   identityInitFiles
@@ -5327,10 +5324,10 @@ var require_utils = __commonJS({
             return !!buffer[pos++];
         },
         readList: () => {
-          const list2 = self2.readString(true);
-          if (list2 === void 0)
+          const list = self2.readString(true);
+          if (list === void 0)
             return;
-          return list2 ? list2.split(",") : [];
+          return list ? list.split(",") : [];
         },
         readString: (dest, maxLen) => {
           if (typeof dest === "number") {
@@ -8560,7 +8557,7 @@ var require_agent = __commonJS({
     var { Socket } = __require("net");
     var { Duplex } = __require("stream");
     var { resolve: resolve7 } = __require("path");
-    var { readFile: readFile8 } = __require("fs");
+    var { readFile: readFile7 } = __require("fs");
     var { execFile: execFile3, spawn: spawn2 } = __require("child_process");
     var { isParsedKey, parseKey } = require_keyParser();
     var {
@@ -8778,7 +8775,7 @@ var require_agent = __commonJS({
           cb = once(cb);
           let socketPath = this.socketPath;
           let triedCygpath = false;
-          readFile8(socketPath, function readCygsocket(err, data) {
+          readFile7(socketPath, function readCygsocket(err, data) {
             if (err) {
               if (triedCygpath)
                 return cb(new Error("Invalid cygwin unix socket path"));
@@ -8787,7 +8784,7 @@ var require_agent = __commonJS({
                   return cb(new Error("Invalid cygwin unix socket path"));
                 triedCygpath = true;
                 socketPath = stdout.toString().replace(/[\r\n]/g, "");
-                readFile8(socketPath, readCygsocket);
+                readFile7(socketPath, readCygsocket);
               });
               return;
             }
@@ -14564,7 +14561,7 @@ var require_SFTP = __commonJS({
           const reread = (err, handle) => {
             if (err)
               return cb(err);
-            this.readdir(handle, opts, (err2, list2) => {
+            this.readdir(handle, opts, (err2, list) => {
               const eof = err2 && err2.code === STATUS_CODE.EOF;
               if (err2 && !eof)
                 return this.close(handle, () => cb(err2));
@@ -14575,8 +14572,8 @@ var require_SFTP = __commonJS({
                   cb(void 0, entries);
                 });
               }
-              for (let i = 0; i < list2.length; ++i, ++e)
-                entries[e] = list2[i];
+              for (let i = 0; i < list.length; ++i, ++e)
+                entries[e] = list[i];
               reread(void 0, handle);
             });
           };
@@ -14592,16 +14589,16 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, handleLen, p);
         buf.set(where, p += 4);
         this._requests[reqid] = {
-          cb: doFilter ? (err, list2) => {
+          cb: doFilter ? (err, list) => {
             if (typeof cb !== "function")
               return;
             if (err)
               return cb(err);
-            for (let i = list2.length - 1; i >= 0; --i) {
-              if (list2[i].filename === "." || list2[i].filename === "..")
-                list2.splice(i, 1);
+            for (let i = list.length - 1; i >= 0; --i) {
+              if (list[i].filename === "." || list[i].filename === "..")
+                list.splice(i, 1);
             }
-            cb(void 0, list2);
+            cb(void 0, list);
           } : cb
         };
         const isBuffered = sendOrBuffer(this, buf);
@@ -17296,7 +17293,7 @@ var require_utils2 = __commonJS({
       }
       if (typeof algoList === "object" && algoList !== null) {
         const keys = Object.keys(algoList);
-        let list2 = defaultList;
+        let list = defaultList;
         for (let i = 0; i < keys.length; ++i) {
           const key = keys[i];
           let val = algoList[key];
@@ -17308,22 +17305,22 @@ var require_utils2 = __commonJS({
                 for (let j = 0; j < val.length; ++j) {
                   const append = val[j];
                   if (typeof append === "string") {
-                    if (!append || list2.indexOf(append) !== -1)
+                    if (!append || list.indexOf(append) !== -1)
                       continue;
                     if (supportedList.indexOf(append) === -1)
                       throw new Error(`Unsupported algorithm: ${append}`);
-                    if (list2 === defaultList)
-                      list2 = list2.slice();
-                    list2.push(append);
+                    if (list === defaultList)
+                      list = list.slice();
+                    list.push(append);
                   } else if (isRegExp(append)) {
                     for (let k = 0; k < supportedList.length; ++k) {
                       const algo = supportedList[k];
                       if (append.test(algo)) {
-                        if (list2.indexOf(algo) !== -1)
+                        if (list.indexOf(algo) !== -1)
                           continue;
-                        if (list2 === defaultList)
-                          list2 = list2.slice();
-                        list2.push(algo);
+                        if (list === defaultList)
+                          list = list.slice();
+                        list.push(algo);
                       }
                     }
                   }
@@ -17337,22 +17334,22 @@ var require_utils2 = __commonJS({
                 for (let j = val.length; j >= 0; --j) {
                   const prepend = val[j];
                   if (typeof prepend === "string") {
-                    if (!prepend || list2.indexOf(prepend) !== -1)
+                    if (!prepend || list.indexOf(prepend) !== -1)
                       continue;
                     if (supportedList.indexOf(prepend) === -1)
                       throw new Error(`Unsupported algorithm: ${prepend}`);
-                    if (list2 === defaultList)
-                      list2 = list2.slice();
-                    list2.unshift(prepend);
+                    if (list === defaultList)
+                      list = list.slice();
+                    list.unshift(prepend);
                   } else if (isRegExp(prepend)) {
                     for (let k = supportedList.length; k >= 0; --k) {
                       const algo = supportedList[k];
                       if (prepend.test(algo)) {
-                        if (list2.indexOf(algo) !== -1)
+                        if (list.indexOf(algo) !== -1)
                           continue;
-                        if (list2 === defaultList)
-                          list2 = list2.slice();
-                        list2.unshift(algo);
+                        if (list === defaultList)
+                          list = list.slice();
+                        list.unshift(algo);
                       }
                     }
                   }
@@ -17368,18 +17365,18 @@ var require_utils2 = __commonJS({
                   if (typeof search === "string") {
                     if (!search)
                       continue;
-                    const idx = list2.indexOf(search);
+                    const idx = list.indexOf(search);
                     if (idx === -1)
                       continue;
-                    if (list2 === defaultList)
-                      list2 = list2.slice();
-                    list2.splice(idx, 1);
+                    if (list === defaultList)
+                      list = list.slice();
+                    list.splice(idx, 1);
                   } else if (isRegExp(search)) {
-                    for (let k = 0; k < list2.length; ++k) {
-                      if (search.test(list2[k])) {
-                        if (list2 === defaultList)
-                          list2 = list2.slice();
-                        list2.splice(k, 1);
+                    for (let k = 0; k < list.length; ++k) {
+                      if (search.test(list[k])) {
+                        if (list === defaultList)
+                          list = list.slice();
+                        list.splice(k, 1);
                         --k;
                       }
                     }
@@ -17389,7 +17386,7 @@ var require_utils2 = __commonJS({
               break;
           }
         }
-        return list2;
+        return list;
       }
       return defaultList;
     }
@@ -22462,10 +22459,10 @@ var require_saxes = __commonJS({
               case LESS: {
                 this.state = S_OPEN_WAKA;
                 if (handler2 !== void 0) {
-                  const { text: text2 } = this;
+                  const { text } = this;
                   const slice = chunk.slice(start, this.prevI);
-                  if (text2.length !== 0) {
-                    handler2(text2 + slice);
+                  if (text.length !== 0) {
+                    handler2(text + slice);
                     this.text = "";
                   } else if (slice.length !== 0) {
                     handler2(slice);
@@ -22532,10 +22529,10 @@ var require_saxes = __commonJS({
               case LESS: {
                 this.state = S_OPEN_WAKA;
                 if (handler2 !== void 0) {
-                  const { text: text2 } = this;
+                  const { text } = this;
                   const slice = chunk.slice(start, this.prevI);
-                  if (text2.length !== 0) {
-                    handler2(text2 + slice);
+                  if (text.length !== 0) {
+                    handler2(text + slice);
                     this.text = "";
                   } else if (slice.length !== 0) {
                     handler2(slice);
@@ -22625,9 +22622,9 @@ var require_saxes = __commonJS({
         if (this.state !== S_BEGIN && this.state !== S_TEXT) {
           this.fail("unexpected end.");
         }
-        const { text: text2 } = this;
-        if (text2.length !== 0) {
-          (_a = this.textHandler) === null || _a === void 0 ? void 0 : _a.call(this, text2);
+        const { text } = this;
+        if (text.length !== 0) {
+          (_a = this.textHandler) === null || _a === void 0 ? void 0 : _a.call(this, text);
           this.text = "";
         }
         this._closed = true;
@@ -24859,16 +24856,16 @@ var require_light = __commonJS({
           }
         }
         shiftAll(fn) {
-          return this._lists.forEach(function(list2) {
-            return list2.forEachShift(fn);
+          return this._lists.forEach(function(list) {
+            return list.forEachShift(fn);
           });
         }
         getFirst(arr = this._lists) {
-          var j, len, list2;
+          var j, len, list;
           for (j = 0, len = arr.length; j < len; j++) {
-            list2 = arr[j];
-            if (list2.length > 0) {
-              return list2;
+            list = arr[j];
+            if (list.length > 0) {
+              return list;
             }
           }
           return [];
@@ -26912,8 +26909,8 @@ var convertMarkedBigIntsReviver = (key, value, context3, userReviver) => {
   if (!hasUserReviver) return value;
   return userReviver(key, value, context3);
 };
-var JSONParseV2 = (text2, reviver) => {
-  return JSON.parse(text2, (key, value, context3) => {
+var JSONParseV2 = (text, reviver) => {
+  return JSON.parse(text, (key, value, context3) => {
     const isNumber = typeof value === "number";
     const isOutOfBounds = value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER;
     const isBigNumber = isNumber && isOutOfBounds;
@@ -26971,8 +26968,8 @@ var applyReviverIteratively = (parsed, userReviver) => {
   }
   return rootHolder[""];
 };
-var serializeBigInts = (text2) => {
-  return text2.replace(
+var serializeBigInts = (text) => {
+  return text.replace(
     stringsOrLargeNumbers,
     (match, digits, fractional, exponential) => {
       const isString = match[0] === '"';
@@ -26986,18 +26983,18 @@ var serializeBigInts = (text2) => {
     }
   );
 };
-var JSONParse = (text2, reviver) => {
-  if (!text2) return originalParse(text2, reviver);
+var JSONParse = (text, reviver) => {
+  if (!text) return originalParse(text, reviver);
   try {
-    if (isContextSourceSupported()) return JSONParseV2(text2, reviver);
-    const serializedData = serializeBigInts(text2);
+    if (isContextSourceSupported()) return JSONParseV2(text, reviver);
+    const serializedData = serializeBigInts(text);
     return originalParse(
       serializedData,
       (key, value, context3) => convertMarkedBigIntsReviver(key, value, context3, reviver)
     );
   } catch (error) {
     if (error instanceof RangeError) {
-      const serializedData = serializeBigInts(text2);
+      const serializedData = serializeBigInts(text);
       const parsed = originalParse(serializedData);
       return applyReviverIteratively(parsed, reviver);
     }
@@ -27165,12 +27162,12 @@ async function getResponseData(response) {
   }
   const mimetype = parse2(contentType);
   if (isJSONResponse(mimetype)) {
-    let text2 = "";
+    let text = "";
     try {
-      text2 = await response.text();
-      return JSONParse(text2);
+      text = await response.text();
+      return JSONParse(text);
     } catch (err) {
-      return text2;
+      return text;
     }
   } else if (mimetype.type.startsWith("text/") || // `application/octet-stream` is the canonical "arbitrary binary" type
   // (RFC 2046) and must never be decoded as text, even when the response
@@ -30313,8 +30310,8 @@ function selectBaseImage(candidates, requestedPackages) {
   }
   return best?.image ?? null;
 }
-function parseBaseImageRef(text2) {
-  const trimmed = text2.trim();
+function parseBaseImageRef(text) {
+  const trimmed = text.trim();
   if (!trimmed)
     throw new ConfigError("base-image: empty value (use an image id, a name, or key=value filters)");
   if (!trimmed.includes("=")) return { kind: "id-or-name", value: trimmed };
@@ -30555,8 +30552,8 @@ import { StringDecoder } from "node:string_decoder";
 import { pipeline } from "node:stream/promises";
 
 // src/ssh/shell.ts
-function shQuote(text2) {
-  return `'${text2.replace(/'/g, `'\\''`)}'`;
+function shQuote(text) {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 function globWord(pattern) {
   if (pattern.length === 0) throw new Error("empty result path pattern");
@@ -30673,12 +30670,12 @@ var OpenSshSession = class {
         };
         const onAbort = () => stop("abort");
         stream.on("data", (chunk) => {
-          const text2 = out.write(chunk);
-          if (text2) options.onStdout?.(text2);
+          const text = out.write(chunk);
+          if (text) options.onStdout?.(text);
         });
         stream.stderr.on("data", (chunk) => {
-          const text2 = err.write(chunk);
-          if (text2) options.onStderr?.(text2);
+          const text = err.write(chunk);
+          if (text) options.onStderr?.(text);
         });
         stream.on("exit", (code, signalName) => {
           exited = true;
@@ -31059,7 +31056,7 @@ async function awaitDetachedCommand(session, lost, timeoutMs, signal, stage, tar
       `while [ ! -f ${status} ] && [ -f ${pid} ] && kill -0 "$(cat ${pid} 2>/dev/null)" 2>/dev/null; do sleep 0.5; done`,
       `if [ -f ${status} ]; then cat ${status}; rm -f ${status}; else echo gone; fi`
     ].join("\n"),
-    { onStdout: (text2) => output += text2, signal, timeoutMs }
+    { onStdout: (text) => output += text, signal, timeoutMs }
   );
   if (waited.timedOut) {
     await session.exec(killScript(lost.pidFile));
@@ -31301,8 +31298,8 @@ var SshBakeTarget = class {
     let stderr = "";
     const result = await this.session.exec(this.wrap(script), {
       signal: options.signal,
-      onStdout: (text2) => stdout += text2,
-      onStderr: (text2) => stderr += text2
+      onStdout: (text) => stdout += text,
+      onStderr: (text) => stderr += text
     });
     if (result.exitCode !== 0) {
       const tail = (stderr.trim() || stdout.trim()).split("\n").slice(-8).join("\n");
@@ -31772,7 +31769,7 @@ async function busyHolders(path, run3 = runCommand) {
   const holders = [];
   for (const pid of [...new Set(pids)]) {
     const command = await readFile3(`/proc/${pid}/comm`, "utf8").then(
-      (text2) => text2.trim(),
+      (text) => text.trim(),
       () => "?"
     );
     holders.push({ pid, command });
@@ -31813,7 +31810,7 @@ async function processesInRoot(root) {
     const processRoot = await readlink(`/proc/${entry}/root`).catch(() => null);
     if (processRoot === null || processRoot !== root && !processRoot.startsWith(prefix)) continue;
     const command = await readFile3(`/proc/${entry}/comm`, "utf8").then(
-      (text2) => text2.trim(),
+      (text) => text.trim(),
       () => "?"
     );
     found.push({ pid: Number(entry), command });
@@ -32339,8 +32336,8 @@ async function* readResultText(path, maxBytes) {
     if (total > maxBytes) {
       throw new ResultFileError(`grew over the ${formatBytes(maxBytes)} limit while being read: not parsed`);
     }
-    const text2 = decoder.decode(bytes, { stream: true });
-    if (text2) yield text2.replace(FORBIDDEN, "\uFFFD");
+    const text = decoder.decode(bytes, { stream: true });
+    if (text) yield text.replace(FORBIDDEN, "\uFFFD");
   }
   const rest = decoder.decode();
   if (rest) yield rest.replace(FORBIDDEN, "\uFFFD");
@@ -32373,12 +32370,12 @@ var PATTERNS = [
 ];
 var DELIMITER = /[\s()'"`<>,:[\]{}|]/;
 function pathFrame(m, extLength, line) {
-  const text2 = m.input;
+  const text = m.input;
   const end = m.index + extLength;
   let start = m.index;
-  while (start > 0 && !DELIMITER.test(text2[start - 1]) && end - start < 4096) start -= 1;
-  let file = text2.slice(start, end);
-  if (text2.slice(Math.max(0, start - 5), start) === "file:") {
+  while (start > 0 && !DELIMITER.test(text[start - 1]) && end - start < 4096) start -= 1;
+  let file = text.slice(start, end);
+  if (text.slice(Math.max(0, start - 5), start) === "file:") {
     try {
       file = decodeURIComponent(file.replace(/^\/\/+/, "/"));
     } catch {
@@ -32402,13 +32399,13 @@ function frame(file, line, partial = false) {
   }
   return path ? { file: path, line: n, partial } : null;
 }
-function extractFrames(text2) {
+function extractFrames(text) {
   const found = [];
   const taken = [];
   const overlaps = (a, b) => taken.some(([s, e]) => a < e && s < b);
   for (const pattern of PATTERNS) {
     pattern.re.lastIndex = 0;
-    for (let m = pattern.re.exec(text2); m; m = pattern.re.exec(text2)) {
+    for (let m = pattern.re.exec(text); m; m = pattern.re.exec(text)) {
       const end = m.index + m[0].length;
       if (overlaps(m.index, end)) continue;
       const f = pattern.frame(m);
@@ -32421,8 +32418,8 @@ function extractFrames(text2) {
   return found.map((f) => f.frame);
 }
 var LIBRARY = /(^|\/)(node_modules|site-packages|dist-packages|vendor|\.venv)\/|^\/usr\/(lib|share|local\/lib)\/|^node:|^internal\//;
-function firstProjectFrame(text2) {
-  return extractFrames(text2).find((f) => !LIBRARY.test(f.file)) ?? null;
+function firstProjectFrame(text) {
+  return extractFrames(text).find((f) => !LIBRARY.test(f.file)) ?? null;
 }
 
 // src/results/text.ts
@@ -32440,35 +32437,35 @@ var CappedText = class {
   parts = [];
   length = 0;
   dropped = 0;
-  append(text2) {
+  append(text) {
     const room = this.cap - this.length;
     if (room <= 0) {
-      this.dropped += text2.length;
+      this.dropped += text.length;
       return;
     }
-    const kept = text2.length <= room ? text2 : text2.slice(0, room);
+    const kept = text.length <= room ? text : text.slice(0, room);
     this.parts.push(kept);
     this.length += kept.length;
-    this.dropped += text2.length - kept.length;
+    this.dropped += text.length - kept.length;
   }
   toString() {
-    const text2 = this.parts.join("");
-    return this.dropped > 0 ? `${text2}
-\u2026 (${this.dropped} more characters cut)` : text2;
+    const text = this.parts.join("");
+    return this.dropped > 0 ? `${text}
+\u2026 (${this.dropped} more characters cut)` : text;
   }
 };
-function cap(text2, max) {
-  return text2.length <= max ? text2 : `${text2.slice(0, max)}\u2026`;
+function cap(text, max) {
+  return text.length <= max ? text : `${text.slice(0, max)}\u2026`;
 }
-function firstLine(text2) {
-  for (const line of text2.split("\n")) {
+function firstLine(text) {
+  for (const line of text.split("\n")) {
     const trimmed = line.trim();
     if (trimmed) return trimmed;
   }
   return "";
 }
-function oneLine(text2) {
-  return text2.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (ch) => {
+function oneLine(text) {
+  return text.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (ch) => {
     if (ch === "\n") return "\\n";
     if (ch === "\r") return "\\r";
     if (ch === "	") return " ";
@@ -32487,8 +32484,8 @@ var JUnitParser = class {
     });
     this.parser.on("opentag", (tag) => this.open(tag));
     this.parser.on("closetag", (tag) => this.close(tag));
-    this.parser.on("text", (text2) => this.text(text2));
-    this.parser.on("cdata", (text2) => this.text(text2));
+    this.parser.on("text", (text) => this.text(text));
+    this.parser.on("cdata", (text) => this.text(text));
   }
   source;
   suites = [];
@@ -32608,14 +32605,14 @@ var JUnitParser = class {
     this.capture = kind;
     this.captureDepth = 0;
   }
-  text(text2) {
+  text(text) {
     const draft = this.draft;
     if (!draft || !this.capture) return;
-    if (this.capture === "details") draft.details.append(text2);
-    else if (this.capture === "stdout") draft.stdout.append(text2);
-    else if (this.capture === "stderr") draft.stderr.append(text2);
+    if (this.capture === "details") draft.details.append(text);
+    else if (this.capture === "stdout") draft.stdout.append(text);
+    else if (this.capture === "stderr") draft.stderr.append(text);
     else if (this.capture === "skipped" && draft.skipMessage.length < LIMITS.message)
-      draft.skipMessage += text2;
+      draft.skipMessage += text;
   }
   close(tag) {
     const name = localName(tag.name);
@@ -32639,8 +32636,8 @@ var JUnitParser = class {
     c.stderr = draft.stderr.toString();
     if (c.status === "skipped") c.message = cap(draft.skipMessage.trim(), LIMITS.message);
     if ((c.status === "failed" || c.status === "error") && !c.message) {
-      const text2 = c.details.replace(/^\s*\(in test file [^\n]*\n/, "");
-      c.message = cap(firstLine(text2), LIMITS.message);
+      const text = c.details.replace(/^\s*\(in test file [^\n]*\n/, "");
+      c.message = cap(firstLine(text), LIMITS.message);
     }
     if (c.file === null && (c.status === "failed" || c.status === "error")) {
       const guess = firstProjectFrame(`${c.details}
@@ -32726,8 +32723,8 @@ var RepoLocator = class {
     this.maps = [...pathMap].sort((a, b) => b.from.length - a.from.length);
     for (const file of tracked) {
       const base = posix3.basename(file);
-      const list2 = this.byBase.get(base);
-      if (list2) list2.push(file);
+      const list = this.byBase.get(base);
+      if (list) list.push(file);
       else this.byBase.set(base, [file]);
     }
   }
@@ -32858,9 +32855,9 @@ var TapParser = class {
   }
   line(raw) {
     const indent = raw.length - raw.trimStart().length;
-    const text2 = raw.trim();
+    const text = raw.trim();
     if (this.yamlIndent !== null) {
-      if (text2 === "..." && indent === this.yamlIndent) {
+      if (text === "..." && indent === this.yamlIndent) {
         this.yamlIndent = null;
       } else {
         this.last?.point.yaml?.append(`${raw.slice(Math.min(indent, this.yamlIndent))}
@@ -32868,28 +32865,28 @@ var TapParser = class {
       }
       return;
     }
-    if (text2 === "---" && this.last && indent > this.last.indent) {
+    if (text === "---" && this.last && indent > this.last.indent) {
       this.yamlIndent = indent;
       this.last.point.yaml = new CappedText(LIMITS.details);
       return;
     }
-    if (/^TAP version \d+/i.test(text2)) {
+    if (/^TAP version \d+/i.test(text)) {
       this.sawTap = true;
       return;
     }
-    const bail = /^Bail out!\s*(.*)$/i.exec(text2);
+    const bail = /^Bail out!\s*(.*)$/i.exec(text);
     if (bail) {
       this.sawTap = true;
       this.bailOut = bail[1] ?? "";
       return;
     }
-    const plan = PLAN.exec(text2);
+    const plan = PLAN.exec(text);
     if (plan) {
       this.sawTap = true;
       this.levelAt(indent).plan = Number(plan[1]);
       return;
     }
-    const m = POINT.exec(text2);
+    const m = POINT.exec(text);
     if (!m) return;
     this.sawTap = true;
     const children = this.popDeeper(indent);
@@ -32928,8 +32925,8 @@ function splitDirective(rest) {
     reason: (m[2] ?? "").trim()
   };
 }
-function unescape(text2) {
-  return text2.replace(/\\([#\\])/g, "$1");
+function unescape(text) {
+  return text.replace(/\\([#\\])/g, "$1");
 }
 function sameFile(a, b) {
   const strip = (p) => p.replace(/^file:\/\//, "").replace(/^\.\//, "");
@@ -34093,9 +34090,9 @@ async function buildStage(deps, s) {
   const { config, events, log: log2 } = deps;
   if (config.build) {
     log2.info(`build: ${config.build}`);
-    const code = await runBuildCommand(config.build, config.projectDir, (stream, text2) => {
-      s.buildTail.push(text2);
-      events.emit({ type: "output", stage: "build", stream, text: text2 });
+    const code = await runBuildCommand(config.build, config.projectDir, (stream, text) => {
+      s.buildTail.push(text);
+      events.emit({ type: "output", stage: "build", stream, text });
     });
     if (code !== 0) {
       s.buildFailed = true;
@@ -34229,8 +34226,8 @@ ${output.trimEnd().split("\n").slice(-40).join("\n")}`
       maxBytes: MAX_RESULT_FILE_BYTES,
       log: log2,
       exec: {
-        onStdout: (text2) => events.emit({ type: "output", stage: "test", stream: "stdout", text: text2 }),
-        onStderr: (text2) => events.emit({ type: "output", stage: "test", stream: "stderr", text: text2 }),
+        onStdout: (text) => events.emit({ type: "output", stage: "test", stream: "stdout", text }),
+        onStderr: (text) => events.emit({ type: "output", stage: "test", stream: "stderr", text }),
         timeoutMs: config.testTimeoutMs,
         signal
       }
@@ -34755,21 +34752,21 @@ var LIMITS2 = {
   commandAnnotationsPerStep: 10
 };
 var encoder = new TextEncoder();
-function byteLength(text2) {
-  return Buffer.byteLength(text2, "utf8");
+function byteLength(text) {
+  return Buffer.byteLength(text, "utf8");
 }
-function truncateBytes(text2, maxBytes, suffix = "") {
-  const bytes = encoder.encode(text2);
-  if (bytes.length <= maxBytes) return text2;
+function truncateBytes(text, maxBytes, suffix = "") {
+  const bytes = encoder.encode(text);
+  if (bytes.length <= maxBytes) return text;
   const suffixBytes = byteLength(suffix);
   if (suffixBytes > maxBytes) throw new RangeError(`suffix of ${suffixBytes} bytes exceeds ${maxBytes}`);
   let cut = maxBytes - suffixBytes;
   while (cut > 0 && (bytes[cut] & 192) === 128) cut--;
   return Buffer.from(bytes.buffer, bytes.byteOffset, cut).toString("utf8") + suffix;
 }
-function truncateChars(text2, maxChars) {
-  const chars = Array.from(text2);
-  if (chars.length <= maxChars) return text2;
+function truncateChars(text, maxChars) {
+  const chars = Array.from(text);
+  if (chars.length <= maxChars) return text;
   return chars.slice(0, maxChars - 1).join("") + "\u2026";
 }
 function progressBar(fraction, width = 20) {
@@ -34777,11 +34774,11 @@ function progressBar(fraction, width = 20) {
   const filled = Math.round(clamped * width);
   return `${"\u2588".repeat(filled)}${"\u2591".repeat(width - filled)} ${Math.round(clamped * 100)}%`;
 }
-function escapeMarkdown(text2) {
-  return text2.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/([\\`*_[\]{}()#+!|~])/g, "\\$1").replace(/\r?\n/g, " ");
+function escapeMarkdown(text) {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/([\\`*_[\]{}()#+!|~])/g, "\\$1").replace(/\r?\n/g, " ");
 }
-function firstLine2(text2) {
-  const line = text2.split(/\r?\n/, 1)[0] ?? "";
+function firstLine2(text) {
+  const line = text.split(/\r?\n/, 1)[0] ?? "";
   return line.trim();
 }
 
@@ -34975,7 +34972,7 @@ ${tailText}
 
 > [!WARNING]
 > Summary cut to GitHub's ${maxBytes.toLocaleString("en-US")}-byte limit: ${omitted} more failing test${omitted === 1 ? " is" : "s are"} not listed here (see the annotations and the result JSON).` : "";
-  const text2 = `${head}
+  const text = `${head}
 
 ${heading}
 
@@ -34983,7 +34980,7 @@ ${items.join("\n")}${note}
 
 ${tailText}
 `;
-  return truncateBytes(text2, maxBytes, CUT_NOTE2);
+  return truncateBytes(text, maxBytes, CUT_NOTE2);
 }
 var CUT_NOTE2 = "\n\n> [!WARNING]\n> Summary cut here to fit GitHub\u2019s size limit.\n";
 function renderJobSummary(result, options) {
@@ -35379,8 +35376,8 @@ var ConsoleReporter = class {
       }
     }
   }
-  write(text2) {
-    this.out.write(text2);
+  write(text) {
+    this.out.write(text);
   }
   clearBar() {
     if (this.barShown) {
@@ -35395,17 +35392,17 @@ var ConsoleReporter = class {
     this.write(`\r\x1B[2K${progressBar(this.fraction)} ${stageLabel(this.stage)}${label} \xB7 ${elapsed}`);
     this.barShown = true;
   }
-  printAboveBar(text2) {
+  printAboveBar(text) {
     this.clearBar();
-    this.write(text2);
+    this.write(text);
   }
-  printOutput(text2) {
+  printOutput(text) {
     if (this.options.groups && !this.stopToken) {
       this.stopToken = randomBytes6(16).toString("hex");
       this.write(`::stop-commands::${this.stopToken}
 `);
     }
-    this.printAboveBar(text2.endsWith("\n") ? text2 : `${text2}
+    this.printAboveBar(text.endsWith("\n") ? text : `${text}
 `);
     this.drawBar();
   }
@@ -35492,273 +35489,20 @@ function parseRunResult(data, source) {
   return result;
 }
 async function readRunResult(path) {
-  let text2;
+  let text;
   try {
-    text2 = await readFile6(path, "utf8");
+    text = await readFile6(path, "utf8");
   } catch (error) {
     const code = error.code;
     throw new ConfigError(`result JSON ${path}: cannot read it (${code ?? String(error)})`);
   }
   let data;
   try {
-    data = JSON.parse(text2);
+    data = JSON.parse(text);
   } catch (error) {
     throw new ConfigError(`result JSON ${path}: not valid JSON (${error.message})`);
   }
   return parseRunResult(data, path);
-}
-
-// src/pipeline/config.ts
-var import_yaml2 = __toESM(require_dist(), 1);
-import { readFile as readFile7 } from "node:fs/promises";
-var SOURCE_LABEL = { input: "Action input", flag: "--set", file: "ovenproof.yml" };
-var PROVIDERS = ["ec2", "local"];
-var STRATEGIES = ["auto", "volume", "instance"];
-var KEEP_IMAGE = ["always", "on-success", "never"];
-var KEEP_INSTANCE = ["never", "on-failure"];
-function asText(value) {
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
-function toList(value) {
-  if (Array.isArray(value))
-    return value.map((v) => typeof v === "string" ? v.trim() : v).filter((v) => v !== "");
-  if (typeof value === "string") {
-    return value.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
-  }
-  return value;
-}
-function toPathMapList(value) {
-  if (value && typeof value === "object" && !Array.isArray(value)) {
-    return Object.entries(value).map(([from, to]) => `${from}=${String(to)}`);
-  }
-  return toList(value);
-}
-function toBoolean(value) {
-  if (typeof value === "boolean") return value;
-  if (typeof value === "string") {
-    const v = value.trim().toLowerCase();
-    if (["true", "yes", "1", "on"].includes(v)) return true;
-    if (["false", "no", "0", "off"].includes(v)) return false;
-  }
-  return value;
-}
-function toDuration(value) {
-  if (typeof value === "number") return value * 1e3;
-  if (typeof value === "string") return parseDuration(value) ?? value;
-  return value;
-}
-function toText(value) {
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  return typeof value === "string" ? value.trim() : value;
-}
-var text = external_exports.preprocess(toText, external_exports.string().min(1, "must not be empty"));
-var list = external_exports.preprocess(toList, external_exports.array(external_exports.string().min(1)));
-var bool = external_exports.preprocess(toBoolean, external_exports.boolean({ error: "expected true or false" }));
-var duration = external_exports.preprocess(
-  toDuration,
-  external_exports.number({ error: "expected a duration such as 90s, 30m, 2h or 1h30m" }).positive("must be longer than zero")
-);
-var choice = (values) => external_exports.preprocess(toText, external_exports.enum(values, { error: `expected one of: ${values.join(", ")}` }));
-var pathMapEntry = external_exports.string().regex(/^[^=]+=[^=]*$/, "expected instance-prefix=repo-prefix, e.g. /opt/app=.").transform((pair) => {
-  const [from, to] = pair.split("=");
-  return { from: from.trim(), to: to.trim() || "." };
-});
-var CONFIG_KEYS = {
-  provider: {
-    schema: choice(PROVIDERS),
-    doc: "Where to bake and test: `ec2` or `local` (QEMU on the runner)."
-  },
-  build: { schema: text, doc: "Shell command that builds the package in the checkout." },
-  package: { schema: list, doc: "Glob(s) of package files to install (`.deb`)." },
-  packages: { schema: list, doc: "Extra OS packages to install from the distribution." },
-  "base-image": { schema: text, doc: "Base image id, name, or `key=value` filters." },
-  "bake-strategy": { schema: choice(STRATEGIES), doc: "How to bake: `auto`, `volume` or `instance`." },
-  "baker-url": { schema: text, doc: "URL of a remote bakery to bake with instead of baking in-process." },
-  "baker-token": { schema: text, doc: "Bearer token for the remote bakery." },
-  "instance-type": {
-    schema: list,
-    doc: "EC2 instance type(s); a comma list is the fallback order on capacity errors."
-  },
-  region: { schema: text, doc: "AWS region." },
-  regions: { schema: list, doc: "Extra AWS regions to copy a kept image to." },
-  "subnet-id": { schema: text, doc: "EC2 subnet for the test instance." },
-  "security-group-id": {
-    schema: text,
-    doc: "Existing security group; otherwise a temporary one is created."
-  },
-  "ssh-cidr": { schema: text, doc: "CIDR allowed to reach port 22 of the temporary security group." },
-  spot: { schema: bool, doc: "Run the test instance on spot capacity (ec2)." },
-  "ssh-user": { schema: text, doc: "Login user on the instance." },
-  test: { schema: text, doc: "Command run on the instance (required)." },
-  results: { schema: list, doc: "Result file path(s) or globs on the instance (JUnit XML, TAP)." },
-  "path-map": {
-    schema: external_exports.preprocess(toPathMapList, external_exports.array(pathMapEntry)),
-    doc: "`instance-prefix=repo-prefix` pairs that map result paths to repository files."
-  },
-  "test-timeout": { schema: duration, doc: "Limit for the test command." },
-  ttl: { schema: duration, doc: "Dead-man switch: every instance powers itself off after this long." },
-  "keep-image": { schema: choice(KEEP_IMAGE), doc: "Keep the image: `always`, `on-success` or `never`." },
-  "keep-instance": {
-    schema: choice(KEEP_INSTANCE),
-    doc: "Keep the test instance: `never` or `on-failure` (bounded by ttl)."
-  },
-  "github-token": { schema: text, doc: "Token for check runs." },
-  "check-name": { schema: text, doc: "Check run name." },
-  "publish-result": {
-    schema: text,
-    doc: "Only publish this result JSON as a check run (fork-safe workflow_run pattern)."
-  }
-};
-var CONFIG_KEY_NAMES = Object.keys(CONFIG_KEYS);
-var DEFAULT_BASE_IMAGE = {
-  local: "debian-12",
-  // Debian's official bookworm AMIs, published by the Debian cloud team's account (`owner` is the
-  // EC2 provider's owner filter; other keys would be matched as tags).
-  ec2: "name=debian-12-amd64-*,owner=136693071363"
-};
-var DEFAULT_SSH_USER = { local: "root", ec2: "admin" };
-async function readConfigFile(path) {
-  let text2;
-  try {
-    text2 = await readFile7(path, "utf8");
-  } catch (error) {
-    throw new ConfigError(
-      `cannot read config file ${path}: ${error.code ?? error}`
-    );
-  }
-  let parsed;
-  try {
-    parsed = (0, import_yaml2.parse)(text2);
-  } catch (error) {
-    throw new ConfigError(`${path} is not valid YAML: ${error.message.split("\n")[0]}`);
-  }
-  if (parsed === null || parsed === void 0) return { path, values: {} };
-  if (typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new ConfigError(`${path} must be a mapping of keys to values, e.g. "test: make check"`);
-  }
-  for (const key of Object.keys(parsed)) assertKnownKey(key, path);
-  return { path, values: parsed };
-}
-function assertKnownKey(key, where) {
-  if (key in CONFIG_KEYS) return;
-  const suggestion = closestKey(key);
-  throw new ConfigError(
-    `${where}: unknown key "${key}"${suggestion ? ` (did you mean "${suggestion}"?)` : ""}; known keys: ${CONFIG_KEY_NAMES.join(", ")}`
-  );
-}
-function parseSetFlags(pairs) {
-  const out = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new ConfigError(`--set ${pair}: expected key=value, e.g. --set test="make check"`);
-    const key = pair.slice(0, eq).trim();
-    assertKnownKey(key, "--set");
-    out[key] = pair.slice(eq + 1);
-  }
-  return out;
-}
-function resolveConfig(sources, context3) {
-  const merged = /* @__PURE__ */ new Map();
-  for (const [key, value] of Object.entries(sources.file?.values ?? {})) {
-    assertKnownKey(key, sources.file.path);
-    if (value !== null) merged.set(key, { value, source: "file" });
-  }
-  const explicitlyEmpty = /* @__PURE__ */ new Map();
-  const layer = (values2, source) => {
-    for (const [key, value] of Object.entries(values2 ?? {})) {
-      assertKnownKey(key, SOURCE_LABEL[source]);
-      if (value === void 0) continue;
-      if (value.trim() === "") {
-        if (source === "flag") explicitlyEmpty.set(key, source);
-        continue;
-      }
-      merged.set(key, { value, source });
-      explicitlyEmpty.delete(key);
-    }
-  };
-  layer(sources.flags, "flag");
-  layer(sources.inputs, "input");
-  const values = {};
-  for (const [key, { value, source }] of merged) {
-    const result = CONFIG_KEYS[key].schema.safeParse(value);
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      const where = issue && issue.path.length > 0 ? ` (item ${issue.path.join(".")})` : "";
-      throw new ConfigError(
-        `${key}: invalid value "${asText(value)}" from ${SOURCE_LABEL[source]}${where}: ${issue?.message ?? "invalid"}`
-      );
-    }
-    values[key] = result.data;
-  }
-  for (const key of context3.required ?? []) {
-    if (values[key] === void 0) {
-      const empty2 = explicitlyEmpty.get(key);
-      throw new ConfigError(
-        empty2 ? `${key}: must not be empty (${SOURCE_LABEL[empty2]} set it to ""); ${CONFIG_KEYS[key].doc}` : `${key}: is required; ${CONFIG_KEYS[key].doc} Set it in ovenproof.yml, with --set ${key}=\u2026, or as the Action input "${key}".`
-      );
-    }
-  }
-  const get = (key, fallback) => values[key] === void 0 ? fallback : values[key];
-  const provider = get("provider", context3.entry === "action" ? "ec2" : "local");
-  const config = {
-    provider,
-    build: get("build", null),
-    package: get("package", []),
-    packages: get("packages", []),
-    baseImage: get("base-image", DEFAULT_BASE_IMAGE[provider]),
-    bakeStrategy: get("bake-strategy", "auto"),
-    bakerUrl: get("baker-url", null),
-    bakerToken: get("baker-token", null),
-    instanceType: get("instance-type", ["t3.small"]),
-    region: get("region", null),
-    regions: get("regions", []),
-    subnetId: get("subnet-id", null),
-    securityGroupId: get("security-group-id", null),
-    sshCidr: get("ssh-cidr", null),
-    spot: get("spot", false),
-    sshUser: get("ssh-user", DEFAULT_SSH_USER[provider]),
-    test: get("test", null),
-    results: get("results", []),
-    pathMap: get("path-map", []),
-    testTimeoutMs: get("test-timeout", 30 * 6e4),
-    ttlMs: get("ttl", 60 * 6e4),
-    keepImage: get("keep-image", "on-success"),
-    keepInstance: get("keep-instance", "never"),
-    githubToken: get("github-token", null),
-    checkName: get("check-name", "ovenproof"),
-    publishResult: get("publish-result", null),
-    projectDir: context3.projectDir
-  };
-  if (config.bakerUrl) {
-    throw new ConfigError(
-      `baker-url: "${config.bakerUrl}" \u2014 baking through a remote bakery is not available in this version of ovenproof; remove baker-url to bake in-process`
-    );
-  }
-  return config;
-}
-function closestKey(input) {
-  let best = null;
-  let bestDistance = Infinity;
-  for (const key of CONFIG_KEY_NAMES) {
-    const d = editDistance(input.toLowerCase(), key);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = key;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(input.length / 3)) ? best : null;
-}
-function editDistance(a, b) {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost));
-    }
-    previous = current;
-  }
-  return previous[b.length];
 }
 
 export {
@@ -35781,10 +35525,6 @@ export {
   startCheckRun,
   publishResult,
   ConsoleReporter,
-  readRunResult,
-  CONFIG_KEY_NAMES,
-  readConfigFile,
-  parseSetFlags,
-  resolveConfig
+  readRunResult
 };
-//# sourceMappingURL=chunk-54ASOOA7.js.map
+//# sourceMappingURL=chunk-XVNB3GMQ.js.map

@@ -12,9 +12,8 @@ import {
   localPaths,
   parseImageQuery,
   runCommand
-} from "./chunk-JH5US6MR.js";
-import "./chunk-U4BSFJDG.js";
-import "./chunk-QRG2MM2V.js";
+} from "./chunk-SQF4HNHE.js";
+import "./chunk-VLLWPT5D.js";
 import "./chunk-D6AMY7HW.js";
 import "./chunk-DDK2HIRZ.js";
 import "./chunk-KZMJUW2X.js";
@@ -32,4 +31,4 @@ export {
   parseImageQuery,
   runCommand
 };
-//# sourceMappingURL=local-OYOTL4H5.js.map
+//# sourceMappingURL=local-U2URJDDU.js.map

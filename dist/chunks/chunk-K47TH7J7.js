@@ -6,7 +6,10 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-6BBNUBDG.js";
+} from "./chunk-HGUMNCOH.js";
+import {
+  secretLines
+} from "./chunk-VLLWPT5D.js";
 
 // src/action/logger.ts
 var actionsLogger = {
@@ -14,7 +17,7 @@ var actionsLogger = {
   warn: (message) => warning(message),
   debug: (message) => debug(message),
   mask: (secret) => {
-    for (const line of secret.split(/\r?\n/)) if (line.trim().length >= 4) setSecret(line.trim());
+    for (const line of secretLines(secret)) setSecret(line);
   }
 };
 
@@ -32,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-SPZJOJQR.js.map
+//# sourceMappingURL=chunk-K47TH7J7.js.map

@@ -7338,35 +7338,6 @@ var require_dist = __commonJS({
   }
 });
 
-// src/common/duration.ts
-var UNIT_MS = { ms: 1, s: 1e3, m: 6e4, h: 36e5, d: 864e5 };
-function parseDuration(text) {
-  const trimmed = text.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1e3;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(trimmed); m; m = re.exec(trimmed)) {
-    total += Number(m[1]) * (UNIT_MS[m[2]] ?? 0);
-    matched = re.lastIndex;
-  }
-  if (matched === 0 || matched !== trimmed.length) return null;
-  return Math.round(total);
-}
-function requireDuration(name, text) {
-  const ms = parseDuration(text);
-  if (ms === null) throw new ConfigError(`${name}: "${text}" is not a duration (use e.g. 90s, 30m, 2h, 1h30m)`);
-  return ms;
-}
-function formatDuration(ms) {
-  if (ms < 1e3) return `${Math.round(ms)}ms`;
-  const s = ms / 1e3;
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  const rest = Math.round(s - m * 60);
-  return rest ? `${m}m${rest}s` : `${m}m`;
-}
-
 // node_modules/zod/v4/classic/external.js
 var external_exports = {};
 __export(external_exports, {
@@ -27084,11 +27055,40 @@ function date4(params) {
   return _coercedDate(ZodDate, params);
 }
 
+// src/common/duration.ts
+var UNIT_MS = { ms: 1, s: 1e3, m: 6e4, h: 36e5, d: 864e5 };
+function parseDuration(text) {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1e3;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(trimmed); m; m = re.exec(trimmed)) {
+    total += Number(m[1]) * (UNIT_MS[m[2]] ?? 0);
+    matched = re.lastIndex;
+  }
+  if (matched === 0 || matched !== trimmed.length) return null;
+  return Math.round(total);
+}
+function requireDuration(name, text) {
+  const ms = parseDuration(text);
+  if (ms === null) throw new ConfigError(`${name}: "${text}" is not a duration (use e.g. 90s, 30m, 2h, 1h30m)`);
+  return ms;
+}
+function formatDuration(ms) {
+  if (ms < 1e3) return `${Math.round(ms)}ms`;
+  const s = ms / 1e3;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  const rest = Math.round(s - m * 60);
+  return rest ? `${m}m${rest}s` : `${m}m`;
+}
+
 export {
   require_dist,
+  external_exports,
   parseDuration,
   requireDuration,
-  formatDuration,
-  external_exports
+  formatDuration
 };
-//# sourceMappingURL=chunk-7YPUPIR6.js.map
+//# sourceMappingURL=chunk-5ULZFXIM.js.map

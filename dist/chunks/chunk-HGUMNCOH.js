@@ -1,7 +1,12 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
 import {
   writeFileAtomic
-} from "./chunk-QRG2MM2V.js";
+} from "./chunk-VLLWPT5D.js";
+import {
+  external_exports,
+  parseDuration,
+  require_dist
+} from "./chunk-5ULZFXIM.js";
 import {
   ConfigError,
   errorMessage
@@ -4832,8 +4837,8 @@ var require_util2 = __commonJS({
       }
       return values;
     }
-    function getDecodeSplit(name, list) {
-      const value = list.get(name, true);
+    function getDecodeSplit(name, list2) {
+      const value = list2.get(name, true);
       if (value === null) {
         return null;
       }
@@ -12245,9 +12250,9 @@ var require_headers = __commonJS({
       // https://fetch.spec.whatwg.org/#dom-headers-getsetcookie
       getSetCookie() {
         webidl.brandCheck(this, _Headers);
-        const list = this.#headersList.cookies;
-        if (list) {
-          return [...list];
+        const list2 = this.#headersList.cookies;
+        if (list2) {
+          return [...list2];
         }
         return [];
       }
@@ -12287,8 +12292,8 @@ var require_headers = __commonJS({
       static getHeadersList(o) {
         return o.#headersList;
       }
-      static setHeadersList(o, list) {
-        o.#headersList = list;
+      static setHeadersList(o, list2) {
+        o.#headersList = list2;
       }
     };
     var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers2;
@@ -13256,13 +13261,13 @@ var require_request2 = __commonJS({
         if (this.signal.aborted) {
           ac.abort(this.signal.reason);
         } else {
-          let list = dependentControllerMap.get(this.signal);
-          if (list === void 0) {
-            list = /* @__PURE__ */ new Set();
-            dependentControllerMap.set(this.signal, list);
+          let list2 = dependentControllerMap.get(this.signal);
+          if (list2 === void 0) {
+            list2 = /* @__PURE__ */ new Set();
+            dependentControllerMap.set(this.signal, list2);
           }
           const acRef = new WeakRef(ac);
-          list.add(acRef);
+          list2.add(acRef);
           util.addAbortListener(
             ac.signal,
             buildAbort(acRef)
@@ -19418,8 +19423,8 @@ var Summary = class {
    *
    * @returns {Summary} summary instance
    */
-  addRaw(text, addEOL = false) {
-    this._buffer += text;
+  addRaw(text2, addEOL = false) {
+    this._buffer += text2;
     return addEOL ? this.addEOL() : this;
   }
   /**
@@ -19515,10 +19520,10 @@ var Summary = class {
    *
    * @returns {Summary} summary instance
    */
-  addHeading(text, level) {
+  addHeading(text2, level) {
     const tag = `h${level}`;
     const allowedTag = ["h1", "h2", "h3", "h4", "h5", "h6"].includes(tag) ? tag : "h1";
-    const element = this.wrap(allowedTag, text);
+    const element = this.wrap(allowedTag, text2);
     return this.addRaw(element).addEOL();
   }
   /**
@@ -19547,9 +19552,9 @@ var Summary = class {
    *
    * @returns {Summary} summary instance
    */
-  addQuote(text, cite) {
+  addQuote(text2, cite) {
     const attrs = Object.assign({}, cite && { cite });
-    const element = this.wrap("blockquote", text, attrs);
+    const element = this.wrap("blockquote", text2, attrs);
     return this.addRaw(element).addEOL();
   }
   /**
@@ -19560,8 +19565,8 @@ var Summary = class {
    *
    * @returns {Summary} summary instance
    */
-  addLink(text, href) {
-    const element = this.wrap("a", text, { href });
+  addLink(text2, href) {
+    const element = this.wrap("a", text2, { href });
     return this.addRaw(element).addEOL();
   }
 };
@@ -20360,8 +20365,8 @@ var Ledger = class _Ledger {
     return ledger;
   }
   static async open(path4) {
-    const text = await readFile(path4, "utf8");
-    const parsed = JSON.parse(text);
+    const text2 = await readFile(path4, "utf8");
+    const parsed = JSON.parse(text2);
     if (parsed.version !== 1 || !Array.isArray(parsed.entries)) {
       throw new Error(`${path4} is not an ovenproof ledger (version ${String(parsed.version)})`);
     }
@@ -20465,6 +20470,261 @@ async function cleanupLedger(ledger, providerFor, log, options = {}) {
 // src/pipeline/providers.ts
 import { homedir } from "node:os";
 import { join as join3 } from "node:path";
+
+// src/pipeline/config.ts
+var import_yaml = __toESM(require_dist(), 1);
+import { readFile as readFile2 } from "node:fs/promises";
+var SOURCE_LABEL = { input: "Action input", flag: "--set", file: "ovenproof.yml" };
+var PROVIDERS = ["ec2", "local"];
+var STRATEGIES = ["auto", "volume", "instance"];
+var KEEP_IMAGE = ["always", "on-success", "never"];
+var KEEP_INSTANCE = ["never", "on-failure"];
+function asText(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+function toList(value) {
+  if (Array.isArray(value))
+    return value.map((v) => typeof v === "string" ? v.trim() : v).filter((v) => v !== "");
+  if (typeof value === "string") {
+    return value.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
+  }
+  return value;
+}
+function toPathMapList(value) {
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    return Object.entries(value).map(([from, to]) => `${from}=${String(to)}`);
+  }
+  return toList(value);
+}
+function toBoolean(value) {
+  if (typeof value === "boolean") return value;
+  if (typeof value === "string") {
+    const v = value.trim().toLowerCase();
+    if (["true", "yes", "1", "on"].includes(v)) return true;
+    if (["false", "no", "0", "off"].includes(v)) return false;
+  }
+  return value;
+}
+function toDuration(value) {
+  if (typeof value === "number") return value * 1e3;
+  if (typeof value === "string") return parseDuration(value) ?? value;
+  return value;
+}
+function toText(value) {
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return typeof value === "string" ? value.trim() : value;
+}
+var text = external_exports.preprocess(toText, external_exports.string().min(1, "must not be empty"));
+var list = external_exports.preprocess(toList, external_exports.array(external_exports.string().min(1)));
+var bool = external_exports.preprocess(toBoolean, external_exports.boolean({ error: "expected true or false" }));
+var duration = external_exports.preprocess(
+  toDuration,
+  external_exports.number({ error: "expected a duration such as 90s, 30m, 2h or 1h30m" }).positive("must be longer than zero")
+);
+var choice = (values) => external_exports.preprocess(toText, external_exports.enum(values, { error: `expected one of: ${values.join(", ")}` }));
+var pathMapEntry = external_exports.string().regex(/^[^=]+=[^=]*$/, "expected instance-prefix=repo-prefix, e.g. /opt/app=.").transform((pair) => {
+  const [from, to] = pair.split("=");
+  return { from: from.trim(), to: to.trim() || "." };
+});
+var CONFIG_KEYS = {
+  provider: {
+    schema: choice(PROVIDERS),
+    doc: "Where to bake and test: `ec2` or `local` (QEMU on the runner)."
+  },
+  build: { schema: text, doc: "Shell command that builds the package in the checkout." },
+  package: { schema: list, doc: "Glob(s) of package files to install (`.deb`)." },
+  packages: { schema: list, doc: "Extra OS packages to install from the distribution." },
+  "base-image": { schema: text, doc: "Base image id, name, or `key=value` filters." },
+  "bake-strategy": { schema: choice(STRATEGIES), doc: "How to bake: `auto`, `volume` or `instance`." },
+  "baker-url": { schema: text, doc: "URL of a remote bakery to bake with instead of baking in-process." },
+  "baker-token": { schema: text, doc: "Bearer token for the remote bakery." },
+  "instance-type": {
+    schema: list,
+    doc: "EC2 instance type(s); a comma list is the fallback order on capacity errors."
+  },
+  region: { schema: text, doc: "AWS region." },
+  regions: { schema: list, doc: "Extra AWS regions to copy a kept image to." },
+  "subnet-id": { schema: text, doc: "EC2 subnet for the test instance." },
+  "security-group-id": {
+    schema: text,
+    doc: "Existing security group; otherwise a temporary one is created."
+  },
+  "ssh-cidr": { schema: text, doc: "CIDR allowed to reach port 22 of the temporary security group." },
+  spot: { schema: bool, doc: "Run the test instance on spot capacity (ec2)." },
+  "ssh-user": { schema: text, doc: "Login user on the instance." },
+  test: { schema: text, doc: "Command run on the instance (required)." },
+  results: { schema: list, doc: "Result file path(s) or globs on the instance (JUnit XML, TAP)." },
+  "path-map": {
+    schema: external_exports.preprocess(toPathMapList, external_exports.array(pathMapEntry)),
+    doc: "`instance-prefix=repo-prefix` pairs that map result paths to repository files."
+  },
+  "test-timeout": { schema: duration, doc: "Limit for the test command." },
+  ttl: { schema: duration, doc: "Dead-man switch: every instance powers itself off after this long." },
+  "keep-image": { schema: choice(KEEP_IMAGE), doc: "Keep the image: `always`, `on-success` or `never`." },
+  "keep-instance": {
+    schema: choice(KEEP_INSTANCE),
+    doc: "Keep the test instance: `never` or `on-failure` (bounded by ttl)."
+  },
+  "github-token": { schema: text, doc: "Token for check runs." },
+  "check-name": { schema: text, doc: "Check run name." },
+  "publish-result": {
+    schema: text,
+    doc: "Only publish this result JSON as a check run (fork-safe workflow_run pattern)."
+  }
+};
+var CONFIG_KEY_NAMES = Object.keys(CONFIG_KEYS);
+var DEFAULT_BASE_IMAGE = {
+  local: "debian-12",
+  // Debian's official bookworm AMIs, published by the Debian cloud team's account (`owner` is the
+  // EC2 provider's owner filter; other keys would be matched as tags).
+  ec2: "name=debian-12-amd64-*,owner=136693071363"
+};
+var DEFAULT_SSH_USER = { local: "root", ec2: "admin" };
+async function readConfigFile(path4) {
+  let text2;
+  try {
+    text2 = await readFile2(path4, "utf8");
+  } catch (error2) {
+    throw new ConfigError(
+      `cannot read config file ${path4}: ${error2.code ?? error2}`
+    );
+  }
+  let parsed;
+  try {
+    parsed = (0, import_yaml.parse)(text2);
+  } catch (error2) {
+    throw new ConfigError(`${path4} is not valid YAML: ${error2.message.split("\n")[0]}`);
+  }
+  if (parsed === null || parsed === void 0) return { path: path4, values: {} };
+  if (typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new ConfigError(`${path4} must be a mapping of keys to values, e.g. "test: make check"`);
+  }
+  for (const key of Object.keys(parsed)) assertKnownKey(key, path4);
+  return { path: path4, values: parsed };
+}
+function assertKnownKey(key, where) {
+  if (key in CONFIG_KEYS) return;
+  const suggestion = closestKey(key);
+  throw new ConfigError(
+    `${where}: unknown key "${key}"${suggestion ? ` (did you mean "${suggestion}"?)` : ""}; known keys: ${CONFIG_KEY_NAMES.join(", ")}`
+  );
+}
+function parseSetFlags(pairs) {
+  const out = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new ConfigError(`--set ${pair}: expected key=value, e.g. --set test="make check"`);
+    const key = pair.slice(0, eq).trim();
+    assertKnownKey(key, "--set");
+    out[key] = pair.slice(eq + 1);
+  }
+  return out;
+}
+function resolveConfig(sources, context) {
+  const merged = /* @__PURE__ */ new Map();
+  for (const [key, value] of Object.entries(sources.file?.values ?? {})) {
+    assertKnownKey(key, sources.file.path);
+    if (value !== null) merged.set(key, { value, source: "file" });
+  }
+  const explicitlyEmpty = /* @__PURE__ */ new Map();
+  const layer = (values2, source) => {
+    for (const [key, value] of Object.entries(values2 ?? {})) {
+      assertKnownKey(key, SOURCE_LABEL[source]);
+      if (value === void 0) continue;
+      if (value.trim() === "") {
+        if (source === "flag") explicitlyEmpty.set(key, source);
+        continue;
+      }
+      merged.set(key, { value, source });
+      explicitlyEmpty.delete(key);
+    }
+  };
+  layer(sources.flags, "flag");
+  layer(sources.inputs, "input");
+  const values = {};
+  for (const [key, { value, source }] of merged) {
+    const result = CONFIG_KEYS[key].schema.safeParse(value);
+    if (!result.success) {
+      const issue2 = result.error.issues[0];
+      const where = issue2 && issue2.path.length > 0 ? ` (item ${issue2.path.join(".")})` : "";
+      throw new ConfigError(
+        `${key}: invalid value "${asText(value)}" from ${SOURCE_LABEL[source]}${where}: ${issue2?.message ?? "invalid"}`
+      );
+    }
+    values[key] = result.data;
+  }
+  for (const key of context.required ?? []) {
+    if (values[key] === void 0) {
+      const empty = explicitlyEmpty.get(key);
+      throw new ConfigError(
+        empty ? `${key}: must not be empty (${SOURCE_LABEL[empty]} set it to ""); ${CONFIG_KEYS[key].doc}` : `${key}: is required; ${CONFIG_KEYS[key].doc} Set it in ovenproof.yml, with --set ${key}=\u2026, or as the Action input "${key}".`
+      );
+    }
+  }
+  const get = (key, fallback) => values[key] === void 0 ? fallback : values[key];
+  const provider = get("provider", context.entry === "action" ? "ec2" : "local");
+  const config = {
+    provider,
+    build: get("build", null),
+    package: get("package", []),
+    packages: get("packages", []),
+    baseImage: get("base-image", DEFAULT_BASE_IMAGE[provider]),
+    bakeStrategy: get("bake-strategy", "auto"),
+    bakerUrl: get("baker-url", null),
+    bakerToken: get("baker-token", null),
+    instanceType: get("instance-type", ["t3.small"]),
+    region: get("region", null),
+    regions: get("regions", []),
+    subnetId: get("subnet-id", null),
+    securityGroupId: get("security-group-id", null),
+    sshCidr: get("ssh-cidr", null),
+    spot: get("spot", false),
+    sshUser: get("ssh-user", DEFAULT_SSH_USER[provider]),
+    test: get("test", null),
+    results: get("results", []),
+    pathMap: get("path-map", []),
+    testTimeoutMs: get("test-timeout", 30 * 6e4),
+    ttlMs: get("ttl", 60 * 6e4),
+    keepImage: get("keep-image", "on-success"),
+    keepInstance: get("keep-instance", "never"),
+    githubToken: get("github-token", null),
+    checkName: get("check-name", "ovenproof"),
+    publishResult: get("publish-result", null),
+    projectDir: context.projectDir
+  };
+  if (config.bakerUrl) {
+    throw new ConfigError(
+      `baker-url: "${config.bakerUrl}" \u2014 baking through a remote bakery is not available in this version of ovenproof; remove baker-url to bake in-process`
+    );
+  }
+  return config;
+}
+function closestKey(input) {
+  let best = null;
+  let bestDistance = Infinity;
+  for (const key of CONFIG_KEY_NAMES) {
+    const d = editDistance(input.toLowerCase(), key);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = key;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(input.length / 3)) ? best : null;
+}
+function editDistance(a, b) {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+// src/pipeline/providers.ts
 function ovenproofHome(env) {
   return env.OVENPROOF_HOME || join3(homedir(), ".cache", "ovenproof");
 }
@@ -20493,10 +20753,10 @@ function providerSettingsFor(config, env) {
   };
 }
 function advancedEc2Settings(env) {
-  const text = env.OVENPROOF_EC2_SETTINGS;
-  if (!text) return {};
+  const text2 = env.OVENPROOF_EC2_SETTINGS;
+  if (!text2) return {};
   try {
-    const parsed = JSON.parse(text);
+    const parsed = JSON.parse(text2);
     if (parsed && typeof parsed === "object" && !Array.isArray(parsed))
       return parsed;
   } catch {
@@ -20507,11 +20767,18 @@ function advancedEc2Settings(env) {
 }
 async function createProvider(settings, log) {
   if (settings.name === "local") {
-    const { createLocalProvider } = await import("./local-OYOTL4H5.js");
+    const { createLocalProvider } = await import("./local-U2URJDDU.js");
     return createLocalProvider({ home: settings.local?.home, log });
   }
-  const { createEc2Provider } = await import("./ec2-GFRXNI7R.js");
+  const { createEc2Provider } = await import("./ec2-WB7MMRNZ.js");
   return createEc2Provider({ ...settings.ec2, log });
+}
+function providerForName(name, env, log, region = null) {
+  const config = resolveConfig(
+    { flags: { provider: name, ...region ? { region } : {} } },
+    { entry: "cli", projectDir: process.cwd() }
+  );
+  return createProvider(providerSettingsFor(config, env), log);
 }
 
 export {
@@ -20531,8 +20798,13 @@ export {
   getState,
   Ledger,
   cleanupLedger,
+  CONFIG_KEY_NAMES,
+  readConfigFile,
+  parseSetFlags,
+  resolveConfig,
   ovenproofHome,
   providerSettingsFor,
-  createProvider
+  createProvider,
+  providerForName
 };
-//# sourceMappingURL=chunk-6BBNUBDG.js.map
+//# sourceMappingURL=chunk-HGUMNCOH.js.map

@@ -1,5 +1,16 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
 
+// src/common/log.ts
+var silentLogger = {
+  info: () => void 0,
+  warn: () => void 0,
+  debug: () => void 0,
+  mask: () => void 0
+};
+function secretLines(secret) {
+  return secret.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length >= 4);
+}
+
 // src/common/atomic-file.ts
 import { open, rename, mkdir, unlink } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
@@ -30,6 +41,8 @@ async function writeFileAtomic(path, data, mode = 384) {
 }
 
 export {
-  writeFileAtomic
+  writeFileAtomic,
+  silentLogger,
+  secretLines
 };
-//# sourceMappingURL=chunk-QRG2MM2V.js.map
+//# sourceMappingURL=chunk-VLLWPT5D.js.map

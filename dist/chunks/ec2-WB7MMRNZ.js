@@ -3,7 +3,7 @@ import {
   external_exports,
   formatDuration,
   require_dist
-} from "./chunk-7YPUPIR6.js";
+} from "./chunk-5ULZFXIM.js";
 import {
   formatIdentityDocument
 } from "./chunk-D6AMY7HW.js";
@@ -96575,4 +96575,4 @@ export {
   parseEc2Settings,
   parseUserData
 };
-//# sourceMappingURL=ec2-GFRXNI7R.js.map
+//# sourceMappingURL=ec2-WB7MMRNZ.js.map
