@@ -18,7 +18,7 @@ import {
   summarizeResults,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-XVNB3GMQ.js";
+} from "./chunks/chunk-PLGGX7EZ.js";
 import {
   Ledger,
   cleanupLedger,

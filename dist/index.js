@@ -15,7 +15,7 @@ import {
   readRunResult,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-XVNB3GMQ.js";
+} from "./chunks/chunk-PLGGX7EZ.js";
 import {
   CONFIG_KEY_NAMES,
   error,

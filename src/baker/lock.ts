@@ -78,15 +78,7 @@ export async function acquireLock(dir: string, name: string, options: LockOption
     }
     const owner = await readOwner(path);
     if (owner ? !(await ownerAlive(owner)) : await abandonedEmpty(path)) {
-      // Rename first so that of two waiters only one removes the stale file; the other sees ENOENT.
-      const stale = `${path}.stale-${process.pid}`;
-      if (
-        await rename(path, stale).then(
-          () => true,
-          () => false,
-        )
-      )
-        await unlink(stale).catch(() => undefined);
+      await removeStaleLock(path);
       continue;
     }
     if (!reportedWait && owner) {
@@ -107,15 +99,18 @@ async function pruneStaleLocks(dir: string, except: string): Promise<void> {
     if (!name.endsWith('.lock') || path === except) continue;
     const owner = await readOwner(path);
     if (owner ? await ownerAlive(owner) : !(await abandonedEmpty(path))) continue;
-    const stale = `${path}.stale-${process.pid}`;
-    if (
-      await rename(path, stale).then(
-        () => true,
-        () => false,
-      )
-    )
-      await unlink(stale).catch(() => undefined);
+    await removeStaleLock(path);
   }
+}
+
+/** Rename first so that of two processes only one removes a stale lock file; the other sees ENOENT. */
+async function removeStaleLock(path: string): Promise<void> {
+  const stale = `${path}.stale-${process.pid}`;
+  const renamed = await rename(path, stale).then(
+    () => true,
+    () => false,
+  );
+  if (renamed) await unlink(stale).catch(() => undefined);
 }
 
 /** An owner killed between creating the file and writing its pid leaves it empty; after a while it is stale. */

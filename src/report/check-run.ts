@@ -291,13 +291,17 @@ function startOutput(): { title: string; summary: string } {
   };
 }
 
-/** Creates the check run `in_progress`; on any API error the reporter falls back to log annotations. */
-export async function startCheckRun(options: CheckRunOptions): Promise<RunReporter> {
-  const target: Target = {
+function targetFor(options: CheckRunOptions): Target {
+  return {
     octokit: createGitHubClient(options.token, options.apiUrl, options.log),
     owner: options.owner,
     repo: options.repo,
   };
+}
+
+/** Creates the check run `in_progress`; on any API error the reporter falls back to log annotations. */
+export async function startCheckRun(options: CheckRunOptions): Promise<RunReporter> {
+  const target = targetFor(options);
   try {
     const { data } = await target.octokit.rest.checks.create({
       owner: options.owner,
@@ -326,11 +330,7 @@ export async function startCheckRun(options: CheckRunOptions): Promise<RunReport
  * appended 50 at a time, the last request completing it. API failures throw a PipelineError (exit 2).
  */
 export async function publishResult(result: RunResult, options: CheckRunOptions): Promise<ReportOutcome> {
-  const target: Target = {
-    octokit: createGitHubClient(options.token, options.apiUrl, options.log),
-    owner: options.owner,
-    repo: options.repo,
-  };
+  const target = targetFor(options);
   const annotations = buildAnnotations(result, { fallbackPath: fallbackPathFor(options) });
   const output = { title: resultTitle(result), summary: renderCheckSummary(result, summaryOptions(options)) };
   const conclusion = conclusionFor(result);

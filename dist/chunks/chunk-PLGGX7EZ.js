@@ -31553,12 +31553,7 @@ async function acquireLock(dir, name, options = {}) {
     }
     const owner = await readOwner(path);
     if (owner ? !await ownerAlive(owner) : await abandonedEmpty(path)) {
-      const stale = `${path}.stale-${process.pid}`;
-      if (await rename2(path, stale).then(
-        () => true,
-        () => false
-      ))
-        await unlink(stale).catch(() => void 0);
+      await removeStaleLock(path);
       continue;
     }
     if (!reportedWait && owner) {
@@ -31574,13 +31569,16 @@ async function pruneStaleLocks(dir, except) {
     if (!name.endsWith(".lock") || path === except) continue;
     const owner = await readOwner(path);
     if (owner ? await ownerAlive(owner) : !await abandonedEmpty(path)) continue;
-    const stale = `${path}.stale-${process.pid}`;
-    if (await rename2(path, stale).then(
-      () => true,
-      () => false
-    ))
-      await unlink(stale).catch(() => void 0);
+    await removeStaleLock(path);
   }
+}
+async function removeStaleLock(path) {
+  const stale = `${path}.stale-${process.pid}`;
+  const renamed = await rename2(path, stale).then(
+    () => true,
+    () => false
+  );
+  if (renamed) await unlink(stale).catch(() => void 0);
 }
 async function abandonedEmpty(path) {
   const info = await stat2(path).catch(() => null);
@@ -35243,12 +35241,15 @@ function startOutput() {
     summary: "### \u23F3 Starting\n\nThe pipeline has started; stages appear here as they run.\n"
   };
 }
-async function startCheckRun(options) {
-  const target = {
+function targetFor(options) {
+  return {
     octokit: createGitHubClient(options.token, options.apiUrl, options.log),
     owner: options.owner,
     repo: options.repo
   };
+}
+async function startCheckRun(options) {
+  const target = targetFor(options);
   try {
     const { data } = await target.octokit.rest.checks.create({
       owner: options.owner,
@@ -35270,11 +35271,7 @@ async function startCheckRun(options) {
   }
 }
 async function publishResult(result, options) {
-  const target = {
-    octokit: createGitHubClient(options.token, options.apiUrl, options.log),
-    owner: options.owner,
-    repo: options.repo
-  };
+  const target = targetFor(options);
   const annotations = buildAnnotations(result, { fallbackPath: fallbackPathFor(options) });
   const output = { title: resultTitle(result), summary: renderCheckSummary(result, summaryOptions(options)) };
   const conclusion = conclusionFor(result);
@@ -35527,4 +35524,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-XVNB3GMQ.js.map
+//# sourceMappingURL=chunk-PLGGX7EZ.js.map
