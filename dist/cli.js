@@ -18,7 +18,7 @@ import {
   summarizeResults,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-PLGGX7EZ.js";
+} from "./chunks/chunk-JXPIWIBG.js";
 import {
   Ledger,
   cleanupLedger,

@@ -15,7 +15,7 @@ import {
   readRunResult,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-PLGGX7EZ.js";
+} from "./chunks/chunk-JXPIWIBG.js";
 import {
   CONFIG_KEY_NAMES,
   error,

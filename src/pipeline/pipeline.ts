@@ -80,7 +80,7 @@ interface RunState {
   tests: TestsSummary;
   testsFailed: boolean;
   resultFiles: string[];
-  /** Set when the run ends failed or errored, for keep policies decided in cleanup. */
+  /** True once the report stage found every test passing; the keep policies read it in cleanup. */
   succeeded: boolean;
 }
 

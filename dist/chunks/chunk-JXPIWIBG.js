@@ -35524,4 +35524,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-PLGGX7EZ.js.map
+//# sourceMappingURL=chunk-JXPIWIBG.js.map
