@@ -18,7 +18,7 @@ import {
   summarizeResults,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-JXPIWIBG.js";
+} from "./chunks/chunk-ZDTHCUO6.js";
 import {
   Ledger,
   cleanupLedger,

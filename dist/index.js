@@ -15,7 +15,7 @@ import {
   readRunResult,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-JXPIWIBG.js";
+} from "./chunks/chunk-ZDTHCUO6.js";
 import {
   CONFIG_KEY_NAMES,
   error,

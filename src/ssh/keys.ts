@@ -11,10 +11,21 @@ export interface KeyPair {
   publicKey: string;
 }
 
-/** A fresh ed25519 key pair, used for both the run's client key and the instance's pinned host key. */
+/**
+ * A fresh ed25519 key pair, used for both the run's client key and the instance's pinned host key.
+ * ssh2's generator writes a malformed private key about once in 200 calls (ssh2 and OpenSSH both
+ * refuse it: "error in libcrypto"); as a host key that would keep sshd from starting. Each pair is
+ * therefore parsed back and regenerated if it does not parse.
+ */
 export function generateEd25519KeyPair(comment: string): KeyPair {
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKey: pair.public.trim() };
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    const parsed = utils.parseKey(pair.private);
+    if (!(parsed instanceof Error) && parsed.isPrivateKey()) {
+      return { privateKey: pair.private, publicKey: pair.public.trim() };
+    }
+  }
+  throw new Error('could not generate a well-formed ed25519 key pair');
 }
 
 /**

@@ -30511,8 +30511,14 @@ var import_ssh2 = __toESM(require_lib3(), 1);
 import { createHash as createHash3 } from "node:crypto";
 var { utils } = import_ssh2.default;
 function generateEd25519KeyPair(comment) {
-  const pair = utils.generateKeyPairSync("ed25519", { comment });
-  return { privateKey: pair.private, publicKey: pair.public.trim() };
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const pair = utils.generateKeyPairSync("ed25519", { comment });
+    const parsed = utils.parseKey(pair.private);
+    if (!(parsed instanceof Error) && parsed.isPrivateKey()) {
+      return { privateKey: pair.private, publicKey: pair.public.trim() };
+    }
+  }
+  throw new Error("could not generate a well-formed ed25519 key pair");
 }
 function publicKeyBlob(publicKey) {
   const parts = publicKey.trim().split(/\s+/);
@@ -35524,4 +35530,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-JXPIWIBG.js.map
+//# sourceMappingURL=chunk-ZDTHCUO6.js.map
