@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bakeImage, type BakeRequest } from '../src/baker/index.js';
 import { aptPlugin } from '../src/baker/os/apt.js';
-import { imageHygieneScript } from '../src/baker/shared-steps.js';
+import { imageHygieneScript } from '../src/baker/steps/hygiene.js';
 import { silentLogger } from '../src/common/log.js';
 import {
   IDENTITY_DOCUMENT_NAME,

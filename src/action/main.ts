@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { ExitCode, errorMessage, exitCodeOf } from '../common/errors.js';
 import { PipelineEvents } from '../pipeline/events.js';
 import { executePipeline, writeResultJson } from '../pipeline/execute.js';
-import { abortOnSignals } from '../pipeline/runner.js';
+import { abortOnSignals } from '../pipeline/signals.js';
 import {
   ConsoleReporter,
   DEFAULT_API_URL,

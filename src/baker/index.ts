@@ -1,12 +1,13 @@
 /**
- * The baker (SPEC §1.3): turns a request (base image, package files, OS packages) into a registered image,
+ * The baker: turns a request (base image, package files, OS packages) into a registered image,
  * reusing an earlier bake with the same bake key when there is one. Providers stay behind the Provider
  * interface, so the same code bakes locally (QEMU + loop devices) and on EC2.
  */
-import { homedir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { ConfigError, PipelineError } from '../common/errors.js';
+import { ovenproofHome } from '../common/host/home.js';
+import type { StepTiming } from '../common/steps.js';
 import type { ImageManifest, Provider, RunContext } from '../providers/provider.js';
 import { BAKE_FORMAT_VERSION, computeBakeKey, sha256File } from './bake-key.js';
 import { parsePackageSpec, resolveBaseImage } from './base-image.js';
@@ -14,8 +15,8 @@ import { IndexCache } from './index-cache.js';
 import { instanceBake } from './instance-bake.js';
 import { acquireLock } from './lock.js';
 import { osPluginFor, pluginForPackageFile } from './os/index.js';
-import type { PackageFile, PreparedBake } from './shared-steps.js';
-import type { StepHook } from './steps.js';
+import type { StepHook } from './steps/run.js';
+import type { PackageFile, PreparedBake } from './steps/state.js';
 import { volumeBake } from './volume-bake.js';
 
 export { BAKE_FORMAT_VERSION, computeBakeKey, sha256File, type BakeKeyInput } from './bake-key.js';
@@ -24,10 +25,10 @@ export { COMMON_HYGIENE, hygieneScript, type HygieneSpec } from './hygiene.js';
 export { osPluginFor, type OsPlugin } from './os/index.js';
 export { VOLUME_STEP_NAMES } from './volume-bake.js';
 export { INSTANCE_STEP_NAMES } from './instance-bake.js';
-export type { StepHook } from './steps.js';
+export type { StepHook } from './steps/run.js';
 
 export interface BakeRequest {
-  /** Image id, name, or `key=value` filters (SPEC §2.1 base-image). */
+  /** Image id, name, or `key=value` filters (the `base-image` setting). */
   baseImage: string;
   /** Local paths of package files (.deb); their digests feed the bake key. */
   packageFiles: string[];
@@ -47,6 +48,8 @@ export interface BakeOutcome {
   strategy: 'volume' | 'instance' | 'cache';
   /** Per bake step (`copy`, `mount`, `install`…, `lock-wait`, `resolve`) and `total`. */
   durationsMs: Record<string, number>;
+  /** The bake's steps with start times, for the result file (empty on a cache hit). */
+  steps: StepTiming[];
 }
 
 export interface BakeOptions {
@@ -63,10 +66,6 @@ export interface BakeOptions {
 }
 
 const SIX_HOURS = 6 * 3_600_000;
-
-export function defaultBakerHome(env: NodeJS.ProcessEnv = process.env): string {
-  return env.OVENPROOF_HOME ? resolve(env.OVENPROOF_HOME) : join(homedir(), '.cache', 'ovenproof');
-}
 
 /** A registered image with this key that is not past its expiry (sweep may delete it any moment). */
 export async function findCachedBake(provider: Provider, bakeKey: string): Promise<ImageManifest | null> {
@@ -124,6 +123,7 @@ export async function prepareBake(provider: Provider, request: BakeRequest): Pro
   const wanted = [...request.packages, ...packageFiles.map((f) => f.name)];
   const base = await resolveBaseImage(provider, request.baseImage, wanted);
   const plugin = osPluginFor(base.os);
+  plugin.validatePackageNames(request.packages);
   for (const file of packageFiles) {
     if (extname(file.path) !== plugin.packageExtension) {
       throw new ConfigError(
@@ -161,11 +161,11 @@ export async function bakeImage(
 ): Promise<BakeOutcome> {
   const started = performance.now();
   const durationsMs: Record<string, number> = {};
-  const home = options.home ?? defaultBakerHome();
+  const home = options.home ?? ovenproofHome(process.env);
   ctx.progress({ label: 'Selecting base image', fraction: 0 });
   const bake = await prepareBake(provider, request);
   durationsMs.resolve = Math.round(performance.now() - started);
-  const outcome = (image: ImageManifest, cacheHit: boolean): BakeOutcome => {
+  const outcome = (image: ImageManifest, cacheHit: boolean, steps: StepTiming[] = []): BakeOutcome => {
     durationsMs.total = Math.round(performance.now() - started);
     if (cacheHit) ctx.progress({ label: `Reusing baked image ${image.id}`, fraction: 1 });
     return {
@@ -175,6 +175,7 @@ export async function bakeImage(
       cacheHit,
       strategy: cacheHit ? 'cache' : bake.strategy,
       durationsMs,
+      steps,
     };
   };
 
@@ -198,31 +199,20 @@ export async function bakeImage(
     durationsMs['lock-wait'] = Math.round(performance.now() - lockStarted);
     const cached = await findCachedBake(provider, bake.bakeKey);
     if (cached) return outcome(cached, true);
-    const image =
+    const baked =
       bake.strategy === 'volume'
-        ? await volumeBake(
-            provider,
-            bake,
-            ctx,
-            {
-              workDir: join(home, 'work'),
-              indexCache,
-              ...(options.hook ? { hook: options.hook } : {}),
-            },
-            durationsMs,
-          )
-        : await instanceBake(
-            provider,
-            bake,
-            ctx,
-            {
-              sshTimeoutMs: options.sshTimeoutMs ?? 300_000,
-              ttlMs: options.builderTtlMs ?? 3_600_000,
-              ...(options.hook ? { hook: options.hook } : {}),
-            },
-            durationsMs,
-          );
-    return outcome(image, false);
+        ? await volumeBake(provider, bake, ctx, {
+            workDir: join(home, 'work'),
+            indexCache,
+            ...(options.hook ? { hook: options.hook } : {}),
+          })
+        : await instanceBake(provider, bake, ctx, {
+            sshTimeoutMs: options.sshTimeoutMs ?? 300_000,
+            ttlMs: options.builderTtlMs ?? 3_600_000,
+            ...(options.hook ? { hook: options.hook } : {}),
+          });
+    for (const step of baked.steps) durationsMs[step.name] = step.durationMs;
+    return outcome(baked.image, false, baked.steps);
   } finally {
     await lock.release();
   }

@@ -13,7 +13,7 @@ import { publishCommand } from './commands/publish.js';
 import { baseCommand } from './commands/base.js';
 import { imagesCommand } from './commands/images.js';
 import { ExitCode, errorMessage, exitCodeOf } from '../common/errors.js';
-import { abortOnSignals } from '../pipeline/runner.js';
+import { abortOnSignals } from '../pipeline/signals.js';
 import { createStderrLogger } from './logger.js';
 
 const COMMANDS: CliCommand[] = [

@@ -1,22 +1,68 @@
 /**
- * The result JSON of SPEC §2.3: written by the pipeline (`run --result-json`, Action output
- * `result-json`), read by the reporters and by `ovenproof publish`.
+ * The shared vocabulary of a run and its result file: stage names, resource kinds, provider names and
+ * the result types. Written by the pipeline (`run --result-json`, Action output `result-json`), read by
+ * the reporters and by `ovenproof publish`; the result-file schema is built from these lists.
  */
-import type { TestsSummary } from '../results/model.js';
-import type { ProviderName, ResourceKind } from '../providers/provider.js';
+import type { StepTiming } from './steps.js';
 
-export type StageName = 'build' | 'bake' | 'launch' | 'test' | 'report' | 'teardown';
-export const STAGES: readonly StageName[] = ['build', 'bake', 'launch', 'test', 'report', 'teardown'];
+export const STAGES = ['build', 'bake', 'launch', 'test', 'report', 'teardown'] as const;
+export type StageName = (typeof STAGES)[number];
+
+export const RESOURCE_KINDS = [
+  'instance',
+  'volume',
+  'attachment', // a volume attached to the baker host: a loop device locally, an EBS attachment on EC2
+  'mount',
+  'snapshot',
+  'image',
+  'key',
+  'security-group',
+  'file',
+  'process',
+] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+/**
+ * The name a provider is registered under (`local`, `ec2`, …). The provider registry is the one list
+ * of them, so adding a provider needs no change here.
+ */
+export type ProviderName = string;
+/** What a provider name looks like: lowercase letters, digits and dashes. */
+export const PROVIDER_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
+
+export const STAGE_STATUSES = ['ok', 'failed', 'skipped'] as const;
+export const RUN_STATUSES = ['passed', 'failed', 'error'] as const;
 
 export interface StageRecord {
   name: StageName;
-  status: 'ok' | 'failed' | 'skipped';
+  status: (typeof STAGE_STATUSES)[number];
   startedAt: string;
   durationMs: number;
+  /** The stage's own steps, where it reports them (the bake's copy, mount, install…). */
+  steps?: StepTiming[];
+}
+
+/** A failing test located in the repository; `file` is repository-relative or null. */
+export interface TestFailure {
+  name: string;
+  suite: string;
+  file: string | null;
+  line: number | null;
+  message: string;
+  details: string;
+}
+
+/** The run's test counts. `failed` counts both failed and errored cases. */
+export interface TestsSummary {
+  total: number;
+  passed: number;
+  failed: number;
+  skipped: number;
+  failures: TestFailure[];
 }
 
 export interface RunResult {
-  status: 'passed' | 'failed' | 'error';
+  status: (typeof RUN_STATUSES)[number];
   error: null | { stage: string; message: string };
   provider: ProviderName;
   commit: string | null;

@@ -1,23 +1,12 @@
 /**
- * The Provider contract (SPEC §1.2). `local` (QEMU + files) and `ec2` implement it; the baker and the
+ * The Provider contract. `local` (QEMU + files) and `ec2` implement it; the baker and the
  * pipeline only ever talk to this interface. Providers never import the pipeline: the resource ledger
  * reaches them as a `ResourceJournal`, progress and logs through `RunContext`.
  */
 import type { Logger, ProgressSink } from '../common/log.js';
 
-export type ProviderName = 'local' | 'ec2';
-
-export type ResourceKind =
-  | 'instance'
-  | 'volume'
-  | 'attachment' // a volume attached to the baker host: a loop device locally, an EBS attachment on EC2
-  | 'mount'
-  | 'snapshot'
-  | 'image'
-  | 'key'
-  | 'security-group'
-  | 'file'
-  | 'process';
+export type { ProviderName, ResourceKind } from '../common/run-result.js';
+import type { ProviderName, ResourceKind } from '../common/run-result.js';
 
 export type ResourceState = 'creating' | 'live' | 'deleted' | 'kept';
 
@@ -182,7 +171,11 @@ export interface Provider {
   ): Promise<ImageManifest>;
 
   /** Optional: copies a kept image to other regions (EC2 `regions`), returning each copy's id. */
-  copyImage?(ctx: RunContext, imageId: string, regions: string[]): Promise<Array<{ region: string; id: string }>>;
+  copyImage?(
+    ctx: RunContext,
+    imageId: string,
+    regions: string[],
+  ): Promise<Array<{ region: string; id: string }>>;
 
   // --- instances
   launch(ctx: RunContext, spec: LaunchSpec): Promise<InstanceInfo>;

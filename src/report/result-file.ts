@@ -1,31 +1,26 @@
 /**
- * Reads a result JSON (SPEC §2.3) written by another job, possibly from a fork: its content is untrusted,
+ * Reads a result JSON written by another job, possibly from a fork: its content is untrusted,
  * so every field is checked and a bad file is a ConfigError naming the field.
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../common/errors.js';
-import type { RunResult } from '../common/run-result.js';
+import {
+  PROVIDER_NAME_PATTERN,
+  RESOURCE_KINDS,
+  RUN_STATUSES,
+  STAGES,
+  STAGE_STATUSES,
+  type RunResult,
+} from '../common/run-result.js';
 
-const stageName = z.enum(['build', 'bake', 'launch', 'test', 'report', 'teardown']);
 const count = z.number().int().nonnegative();
-const resourceKinds = [
-  'instance',
-  'volume',
-  'attachment',
-  'mount',
-  'snapshot',
-  'image',
-  'key',
-  'security-group',
-  'file',
-  'process',
-] as const satisfies readonly RunResult['resources'][number]['kind'][];
+const timing = z.object({ name: z.string(), startedAt: z.string(), durationMs: z.number().nonnegative() });
 
 const runResultSchema = z.object({
-  status: z.enum(['passed', 'failed', 'error']),
+  status: z.enum(RUN_STATUSES),
   error: z.object({ stage: z.string(), message: z.string() }).nullable(),
-  provider: z.enum(['local', 'ec2']),
+  provider: z.string().regex(PROVIDER_NAME_PATTERN),
   commit: z.string().nullable(),
   image: z
     .object({
@@ -34,15 +29,17 @@ const runResultSchema = z.object({
       bakeKey: z.string(),
       cacheHit: z.boolean(),
       kept: z.boolean(),
+      copies: z.array(z.object({ region: z.string(), id: z.string() })).optional(),
     })
     .nullable(),
   instance: z.object({ id: z.string(), address: z.string() }).nullable(),
   stages: z.array(
     z.object({
-      name: stageName,
-      status: z.enum(['ok', 'failed', 'skipped']),
+      name: z.enum(STAGES),
+      status: z.enum(STAGE_STATUSES),
       startedAt: z.string(),
       durationMs: z.number().nonnegative(),
+      steps: z.array(timing).optional(),
     }),
   ),
   tests: z.object({
@@ -64,7 +61,7 @@ const runResultSchema = z.object({
   annotations: count,
   resources: z.array(
     z.object({
-      kind: z.enum(resourceKinds),
+      kind: z.enum(RESOURCE_KINDS),
       id: z.string(),
       createdAt: z.string(),
       deletedAt: z.string().nullable(),

@@ -1,6 +1,7 @@
 /**
  * The one test-result model every parser (JUnit XML variants, TAP) produces and every reporter reads.
- * Shared contract between src/results (producer) and src/report, src/pipeline (consumers).
+ * Shared contract between src/results (producer) and src/report, src/pipeline (consumers); the summary
+ * types that go into the result file live with the other result types in src/common.
  */
 export type TestStatus = 'passed' | 'failed' | 'error' | 'skipped';
 
@@ -28,24 +29,7 @@ export interface TestSuite {
   cases: TestCase[];
 }
 
-/** A located failure, as in SPEC §2.3 `tests.failures[]`. `file` is repository-relative or null. */
-export interface TestFailure {
-  name: string;
-  suite: string;
-  file: string | null;
-  line: number | null;
-  message: string;
-  details: string;
-}
-
-/** SPEC §2.3 `tests` object. `failed` counts both failed and errored cases. */
-export interface TestsSummary {
-  total: number;
-  passed: number;
-  failed: number;
-  skipped: number;
-  failures: TestFailure[];
-}
+export type { TestFailure, TestsSummary } from '../common/run-result.js';
 
 /** A problem reading one result file (too large, hostile, unreadable); the other files still count. */
 export interface ResultFileProblem {

@@ -27,7 +27,7 @@ import {
   processesInRoot,
   unmountWithRetry,
 } from '../../src/baker/mounts.js';
-import { imageHygieneScript } from '../../src/baker/shared-steps.js';
+import { imageHygieneScript } from '../../src/baker/steps/hygiene.js';
 import { aptPlugin } from '../../src/baker/os/apt.js';
 import { ChrootTarget } from '../../src/baker/target.js';
 

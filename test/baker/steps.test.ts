@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { runSteps, type Step } from '../../src/baker/steps.js';
+import type { Step } from '../../src/common/steps.js';
 import { silentLogger } from '../../src/common/log.js';
-import type { RunContext } from '../../src/providers/provider.js';
+import type { Provider, RunContext } from '../../src/providers/provider.js';
+import { runBakeSteps } from '../../src/baker/steps/run.js';
+import type { BakeState, PreparedBake } from '../../src/baker/steps/state.js';
 
-function context(signal = new AbortController().signal, labels: string[] = []): RunContext {
-  return {
+function state(signal = new AbortController().signal, labels: string[] = []): BakeState {
+  const ctx: RunContext = {
     runId: 'run-1',
     expiresAt: new Date(Date.now() + 3_600_000),
     journal: {
@@ -18,9 +20,21 @@ function context(signal = new AbortController().signal, labels: string[] = []): 
     progress: (p) => labels.push(`${p.label}@${(p.fraction ?? 0).toFixed(2)}`),
     tags: {},
   };
+  return {
+    provider: {} as Provider,
+    ctx,
+    bake: {} as PreparedBake,
+    target: null,
+    root: null,
+    indexCache: null,
+    sourcesDigest: null,
+    staged: null,
+    packages: null,
+    image: null,
+  };
 }
 
-function step(name: string, log: string[], fail = false): Step<null> {
+function step(name: string, log: string[], fail = false): Step<BakeState> {
   return {
     name,
     label: `Doing ${name}`,
@@ -35,51 +49,51 @@ function step(name: string, log: string[], fail = false): Step<null> {
   };
 }
 
-describe('runSteps', () => {
-  it('runs steps in order, then every cleanup in reverse, and times each step', async () => {
+describe('runBakeSteps', () => {
+  it('runs steps in order, then every cleanup in reverse, reports progress and times each step', async () => {
     const log: string[] = [];
     const labels: string[] = [];
-    const durations: Record<string, number> = {};
-    await runSteps([step('a', log), step('b', log)], null, context(undefined, labels), durations);
+    const timings = await runBakeSteps([step('a', log), step('b', log)], state(undefined, labels));
     expect(log).toEqual(['run a', 'run b', 'cleanup b', 'cleanup a']);
-    expect(Object.keys(durations)).toEqual(['a', 'b']);
+    expect(timings.map((t) => t.name)).toEqual(['a', 'b']);
+    expect(timings.every((t) => t.durationMs >= 0 && !Number.isNaN(Date.parse(t.startedAt)))).toBe(true);
     expect(labels).toEqual(['Doing a@0.00', 'Doing b@0.50', 'Doing b@1.00']);
   });
 
   it('undoes the failed step and those before it, never the ones after, and rethrows', async () => {
     const log: string[] = [];
     await expect(
-      runSteps([step('a', log), step('b', log, true), step('c', log)], null, context(), {}),
+      runBakeSteps([step('a', log), step('b', log, true), step('c', log)], state()),
     ).rejects.toThrow('b broke');
     expect(log).toEqual(['run a', 'run b', 'cleanup b', 'cleanup a']);
   });
 
-  it('keeps cleaning up when one cleanup fails and reports it', async () => {
+  it('keeps cleaning up when one cleanup fails and reports it by label', async () => {
     const log: string[] = [];
-    const broken: Step<null> = { ...step('b', log), cleanup: async () => Promise.reject(new Error('stuck')) };
-    await expect(runSteps([step('a', log), broken], null, context(), {})).rejects.toThrow(/Doing b: stuck/);
+    const broken: Step<BakeState> = {
+      ...step('b', log),
+      cleanup: async () => Promise.reject(new Error('stuck')),
+    };
+    await expect(runBakeSteps([step('a', log), broken], state())).rejects.toThrow(/Doing b: stuck/);
     expect(log).toEqual(['run a', 'run b', 'cleanup a']);
   });
 
-  it('stops before the next step when aborted and still cleans up', async () => {
+  it('stops before the next step when aborted, with the abort reason, and still cleans up', async () => {
     const log: string[] = [];
     const controller = new AbortController();
-    const aborting: Step<null> = { ...step('a', log), run: async () => controller.abort() };
-    await expect(runSteps([aborting, step('b', log)], null, context(controller.signal), {})).rejects.toThrow(
-      /cancelled before "Doing b"/,
+    const aborting: Step<BakeState> = {
+      ...step('a', log),
+      run: async () => controller.abort(new Error('stopped by the test')),
+    };
+    await expect(runBakeSteps([aborting, step('b', log)], state(controller.signal))).rejects.toThrow(
+      'stopped by the test',
     );
     expect(log).toEqual(['cleanup a']);
   });
 
-  it('calls the hook around each step', async () => {
+  it('calls the hook around each successful step', async () => {
     const seen: string[] = [];
-    await runSteps(
-      [step('a', [])],
-      null,
-      context(),
-      {},
-      { hook: (name, phase) => void seen.push(`${phase} ${name}`) },
-    );
+    await runBakeSteps([step('a', [])], state(), (name, phase) => void seen.push(`${phase} ${name}`));
     expect(seen).toEqual(['start a', 'end a']);
   });
 });

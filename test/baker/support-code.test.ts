@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CommandError, describeArgv, privilegedArgv, runCommand } from '../../src/baker/command.js';
 import { IndexCache, sourcesDigest } from '../../src/baker/index-cache.js';
-import { pickRootPartition } from '../../src/baker/volume-bake.js';
+import { pickRootPartition } from '../../src/baker/steps/fsck.js';
 
 describe('host commands', () => {
   it('goes through sudo -n only when not root', () => {

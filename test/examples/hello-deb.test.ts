@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStringPromise } from 'xml2js';
 import { parse as parseYaml } from 'yaml';
 import { loadCliConfig } from '../../src/cli/config-loader.js';
-import { findPackageFiles } from '../../src/pipeline/build.js';
+import { findPackageFiles } from '../../src/pipeline/stages/build.js';
 
 // The example project is built and its Bats suite run for real, on the host: the package is unpacked
 // into a temporary root instead of being installed, so no VM and no root are needed.

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runSteps, type Step } from '../../src/pipeline/runner.js';
+import { runSteps, type Step } from '../../src/common/steps.js';
 import { CancelledError } from '../../src/common/errors.js';
 import { Ledger } from '../../src/pipeline/ledger.js';
 
@@ -121,6 +121,8 @@ describe('ledger', () => {
     await reread.kept('vol');
     await reread.deleted('loop');
     expect((await Ledger.open(path)).live()).toEqual([]);
-    await expect(reread.intend({ key: 'vol', provider: 'local', kind: 'volume' })).rejects.toThrow(/already has/);
+    await expect(reread.intend({ key: 'vol', provider: 'local', kind: 'volume' })).rejects.toThrow(
+      /already has/,
+    );
   });
 });

@@ -6,7 +6,8 @@
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ledger } from '../../src/pipeline/ledger.js';
-import { abortOnSignals, runSteps, type Step } from '../../src/pipeline/runner.js';
+import { runSteps, type Step } from '../../src/common/steps.js';
+import { abortOnSignals } from '../../src/pipeline/signals.js';
 import { silentLogger } from '../../src/common/log.js';
 import { saveLedgerPath } from '../../src/action/state.js';
 

@@ -1,4 +1,5 @@
 /** The apt/dpkg plugin for Debian and Ubuntu images. */
+import { ConfigError } from '../../common/errors.js';
 import { shQuote } from '../../ssh/shell.js';
 import { runCommand } from '../command.js';
 import type { OsPlugin } from './plugin.js';
@@ -13,7 +14,9 @@ const DEB_NAME = /^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
 export function assertAptPackageNames(packages: readonly string[]): void {
   for (const name of packages) {
     if (!DEB_NAME.test(name)) {
-      throw new Error(`packages: "${name}" is not a Debian package name (name, name:arch or name=version)`);
+      throw new ConfigError(
+        `packages: "${name}" is not a Debian package name (name, name:arch or name=version)`,
+      );
     }
   }
 }
@@ -36,6 +39,10 @@ export const aptPlugin: OsPlugin = {
       'for f in /etc/apt/sources.list /etc/apt/sources.list.d/*; do ' +
       '[ -f "$f" ] && { echo "== $f"; cat "$f"; }; done; true'
     );
+  },
+
+  validatePackageNames(packages) {
+    assertAptPackageNames(packages);
   },
 
   updateIndexScript() {

@@ -16,6 +16,8 @@ export interface OsPlugin {
   readonly archiveDir: string;
   /** Prints what decides the index contents (sources, architecture): the host-side cache key. */
   indexSourcesScript(): string;
+  /** Throws a ConfigError for a name the package manager cannot accept; runs before any resource exists. */
+  validatePackageNames(packages: readonly string[]): void;
   updateIndexScript(): string;
   /** Installs package files (paths on the target) and distribution packages in one transaction. */
   installScript(packageFiles: string[], packages: string[]): string;

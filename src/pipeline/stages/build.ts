@@ -3,11 +3,13 @@
  * files matched by `package`. The command runs through bash exactly as written (on purpose: it is the
  * user's own shell command); no other value is ever put into a shell string.
  */
-import * as exec from '@actions/exec';
+import { spawn } from 'node:child_process';
 import { glob } from 'tinyglobby';
 import { readdir } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { PipelineError } from '../common/errors.js';
+import { CancelledError, PipelineError } from '../../common/errors.js';
+import type { Step } from '../../common/steps.js';
+import type { RunState } from './state.js';
 
 /** The last lines of the build output, for the build-failure annotation. */
 export class OutputTail {
@@ -29,20 +31,44 @@ export class OutputTail {
   }
 }
 
+/**
+ * Runs the build command in its own process group, so that a cancel or timeout stops everything it
+ * started (a make spawning compilers), not only bash.
+ */
 export async function runBuildCommand(
   command: string,
   cwd: string,
   onOutput: (stream: 'stdout' | 'stderr', text: string) => void,
+  signal?: AbortSignal,
 ): Promise<number> {
-  return exec.exec('bash', ['-eo', 'pipefail', '-c', command], {
+  if (signal?.aborted) throw signal.reason ?? new CancelledError('cancelled before the build');
+  const child = spawn('bash', ['-eo', 'pipefail', '-c', command], {
     cwd,
-    ignoreReturnCode: true,
-    silent: true,
-    listeners: {
-      stdout: (data: Buffer) => onOutput('stdout', data.toString()),
-      stderr: (data: Buffer) => onOutput('stderr', data.toString()),
-    },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const stop = () => {
+    if (child.pid !== undefined && child.exitCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  signal?.addEventListener('abort', stop, { once: true });
+  child.stdout.on('data', (data: Buffer) => onOutput('stdout', data.toString()));
+  child.stderr.on('data', (data: Buffer) => onOutput('stderr', data.toString()));
+  try {
+    const code = await new Promise<number>((resolveCode, reject) => {
+      child.on('error', reject);
+      child.on('close', (exit, killedBy) => resolveCode(exit ?? (killedBy ? 128 : 1)));
+    });
+    if (signal?.aborted) throw signal.reason ?? new CancelledError('the build was cancelled');
+    return code;
+  } finally {
+    signal?.removeEventListener('abort', stop);
+  }
 }
 
 const INSTALLABLE = /\.deb$/;
@@ -81,3 +107,31 @@ async function listDirectories(patterns: string[]): Promise<string> {
   }
   return parts.join('; ');
 }
+
+/** Runs the user's build command and collects the package files it made. */
+export const buildStage: Step<RunState> = {
+  name: 'build',
+  async run(s, signal) {
+    const { config, events, log } = s.deps;
+    if (config.build) {
+      log.info(`build: ${config.build}`);
+      const code = await runBuildCommand(
+        config.build,
+        config.projectDir,
+        (stream, text) => {
+          s.buildTail.push(text);
+          events.emit({ type: 'output', stage: 'build', stream, text });
+        },
+        signal,
+      );
+      if (code !== 0) {
+        s.buildFailed = true;
+        throw new PipelineError('build', `build command failed with exit code ${code}: ${config.build}`);
+      }
+    }
+    if (config.package.length > 0) {
+      s.packageFiles = await findPackageFiles(config.package, config.projectDir);
+      log.info(`packages: ${s.packageFiles.map((f) => relative(config.projectDir, f)).join(', ')}`);
+    }
+  },
+};

@@ -1,0 +1,55 @@
+/**
+ * What the pipeline's stages share: the run's inputs (`PipelineDeps`) and the state bag each stage
+ * reads and fills in (`RunState`).
+ */
+import type { Logger } from '../../common/log.js';
+import type { BakeOutcome } from '../../baker/index.js';
+import type { InstanceInfo, Provider, RunContext } from '../../providers/provider.js';
+import type { TestsSummary } from '../../results/model.js';
+import type { KeyPair } from '../../ssh/index.js';
+import type { Config } from '../config.js';
+import type { PipelineEvents } from '../events.js';
+import type { Ledger } from '../ledger.js';
+import type { OutputTail } from './build.js';
+
+export type PipelineMode = 'run' | 'bake';
+
+export interface PipelineDeps {
+  config: Config;
+  provider: Provider;
+  /** Serialisable settings that rebuild the provider in the post step / `sweep --ledger`. */
+  providerSettings: Record<string, unknown>;
+  events: PipelineEvents;
+  log: Logger;
+  signal: AbortSignal;
+  /** Per-run directory for the ledger, keys and fetched result files. */
+  workDir: string;
+  commit: string | null;
+  /** Repository root (git top level) for mapping failures to tracked files; null outside git. */
+  repoRoot: string | null;
+  /** `owner/name`, tagged on cloud resources. */
+  repository: string | null;
+  /** Called as soon as the ledger exists (the Action saves its path for the post step). */
+  onLedger?: (path: string) => void;
+}
+
+export interface RunState {
+  deps: PipelineDeps;
+  mode: PipelineMode;
+  ctx: RunContext;
+  ledger: Ledger;
+  packageFiles: string[];
+  buildTail: OutputTail;
+  buildFailed: boolean;
+  bake: BakeOutcome | null;
+  imageCopies: Array<{ region: string; id: string }>;
+  instance: InstanceInfo | null;
+  /** Ledger keys of everything the launch created (instance, security group, watchdog…). */
+  launchKeys: string[];
+  clientKey: KeyPair | null;
+  tests: TestsSummary;
+  testsFailed: boolean;
+  resultFiles: string[];
+  /** True once the report stage found every test passing; the keep policies read it in cleanup. */
+  succeeded: boolean;
+}
