@@ -8,6 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../common/errors.js';
+import type { ProviderName } from '../providers/provider.js';
+import { PROVIDER_NAMES, providerEntry } from '../providers/registry.js';
 import { parseDuration } from '../common/duration.js';
 
 export type Source = 'input' | 'flag' | 'file';
@@ -16,7 +18,6 @@ export type RawValue = string | number | boolean | null | RawValue[] | { [key: s
 /** Where a value came from, for error messages ("test (from --set)"). */
 const SOURCE_LABEL: Record<Source, string> = { input: 'Action input', flag: '--set', file: 'ovenproof.yml' };
 
-const PROVIDERS = ['ec2', 'local'] as const;
 const STRATEGIES = ['auto', 'volume', 'instance'] as const;
 const KEEP_IMAGE = ['always', 'on-success', 'never'] as const;
 const KEEP_INSTANCE = ['never', 'on-failure'] as const;
@@ -89,7 +90,7 @@ const pathMapEntry = z
 /** Every key, its schema, its default and its one-line meaning (action.yml and docs repeat these). */
 export const CONFIG_KEYS = {
   provider: {
-    schema: choice(PROVIDERS),
+    schema: choice(PROVIDER_NAMES),
     doc: 'Where to bake and test: `ec2` or `local` (QEMU on the runner).',
   },
   build: { schema: text, doc: 'Shell command that builds the package in the checkout.' },
@@ -138,7 +139,7 @@ export type ConfigKey = keyof typeof CONFIG_KEYS;
 export const CONFIG_KEY_NAMES = Object.keys(CONFIG_KEYS) as ConfigKey[];
 
 export interface Config {
-  provider: 'ec2' | 'local';
+  provider: ProviderName;
   build: string | null;
   package: string[];
   packages: string[];
@@ -181,14 +182,6 @@ export interface ConfigSources {
   flags?: Record<string, string>;
   file?: { path: string; values: Record<string, RawValue> };
 }
-
-const DEFAULT_BASE_IMAGE: Record<Config['provider'], string> = {
-  local: 'debian-12',
-  // Debian's official bookworm AMIs, published by the Debian cloud team's account (`owner` is the
-  // EC2 provider's owner filter; other keys would be matched as tags).
-  ec2: 'name=debian-12-amd64-*,owner=136693071363',
-};
-const DEFAULT_SSH_USER: Record<Config['provider'], string> = { local: 'root', ec2: 'admin' };
 
 /** Reads and parses ovenproof.yml; unknown keys are errors with a did-you-mean. */
 export async function readConfigFile(
@@ -287,12 +280,13 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
   const get = <T>(key: ConfigKey, fallback: T): T =>
     values[key] === undefined ? fallback : (values[key] as T);
   const provider = get<Config['provider']>('provider', context.entry === 'action' ? 'ec2' : 'local');
+  const defaults = providerEntry(provider).defaults;
   const config: Config = {
     provider,
     build: get('build', null),
     package: get('package', []),
     packages: get('packages', []),
-    baseImage: get('base-image', DEFAULT_BASE_IMAGE[provider]),
+    baseImage: get('base-image', defaults.baseImage),
     bakeStrategy: get('bake-strategy', 'auto'),
     bakerUrl: get('baker-url', null),
     bakerToken: get('baker-token', null),
@@ -303,7 +297,7 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
     securityGroupId: get('security-group-id', null),
     sshCidr: get('ssh-cidr', null),
     spot: get('spot', false),
-    sshUser: get('ssh-user', DEFAULT_SSH_USER[provider]),
+    sshUser: get('ssh-user', defaults.sshUser),
     test: get('test', null),
     results: get('results', []),
     pathMap: get('path-map', []),

@@ -1,77 +1,31 @@
 /**
  * Builds a Provider from the Config, and again from the plain settings stored in a ledger (the
- * Action's post step and `sweep --ledger` run in a fresh process with nothing else to go on).
+ * Action's post step and `sweep --ledger` run in a fresh process with nothing else to go on). Which
+ * providers exist and how each is built is the provider registry's business.
  */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { ConfigError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { Provider, ProviderName } from '../providers/provider.js';
+import type { Provider, ProviderConfig, ProviderName } from '../providers/provider.js';
+import { providerEntry } from '../providers/registry.js';
 import { resolveConfig, type Config } from './config.js';
 
+/** What the ledger stores: the provider's name and, under that name, its settings. */
 export interface ProviderSettings {
   name: ProviderName;
-  local?: { home: string };
-  ec2?: Record<string, unknown>;
-}
-
-export function ovenproofHome(env: NodeJS.ProcessEnv): string {
-  return env.OVENPROOF_HOME || join(homedir(), '.cache', 'ovenproof');
+  [provider: string]: unknown;
 }
 
 export function providerSettingsFor(
-  config: Pick<
-    Config,
-    'provider' | 'region' | 'regions' | 'subnetId' | 'securityGroupId' | 'sshCidr' | 'instanceType' | 'spot'
-  >,
+  config: ProviderConfig & Pick<Config, 'provider'>,
   env: NodeJS.ProcessEnv,
 ): ProviderSettings {
-  if (config.provider === 'local') return { name: 'local', local: { home: ovenproofHome(env) } };
-  const region = config.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-  if (!region) {
-    throw new ConfigError(
-      'region: is required for provider ec2; set the region input, or AWS_REGION (aws-actions/configure-aws-credentials sets it)',
-    );
-  }
-  return {
-    name: 'ec2',
-    ec2: {
-      // Advanced EC2 settings that have no config key (a custom endpoint, the IMDS address, timeouts):
-      // a JSON object in OVENPROOF_EC2_SETTINGS, validated by the EC2 provider like every other setting.
-      ...advancedEc2Settings(env),
-      region,
-      ...(config.subnetId ? { subnetId: config.subnetId } : {}),
-      ...(config.securityGroupId ? { securityGroupId: config.securityGroupId } : {}),
-      ...(config.sshCidr ? { sshCidr: config.sshCidr } : {}),
-      instanceTypes: config.instanceType,
-      spot: config.spot,
-      regions: config.regions,
-    },
-  };
-}
-
-function advancedEc2Settings(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const text = env.OVENPROOF_EC2_SETTINGS;
-  if (!text) return {};
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
-      return parsed as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new ConfigError(
-    'OVENPROOF_EC2_SETTINGS: expected a JSON object, e.g. {"endpoint":"http://127.0.0.1:4566"}',
-  );
+  const entry = providerEntry(config.provider);
+  return { name: entry.name, [entry.name]: entry.settingsFrom(config, env) };
 }
 
 export async function createProvider(settings: ProviderSettings, log: Logger): Promise<Provider> {
-  if (settings.name === 'local') {
-    const { createLocalProvider } = await import('../providers/local/index.js');
-    return createLocalProvider({ home: settings.local?.home, log });
-  }
-  const { createEc2Provider } = await import('../providers/ec2/index.js');
-  return createEc2Provider({ ...(settings.ec2 as { region: string }), log });
+  const entry = providerEntry(settings.name);
+  const own = settings[entry.name];
+  return entry.create(own && typeof own === 'object' ? (own as Record<string, unknown>) : {}, log);
 }
 
 /**

@@ -198,3 +198,31 @@ export interface Provider {
   /** Deletes resources tagged by ovenproof whose expiry is past (SPEC §1.1); never untagged ones. */
   sweep(options: SweepOptions, log: Logger): Promise<SweptResource[]>;
 }
+
+/** The run's configuration as far as providers read it (the ovenproof.yml keys about where to run). */
+export interface ProviderConfig {
+  region: string | null;
+  regions: string[];
+  subnetId: string | null;
+  securityGroupId: string | null;
+  sshCidr: string | null;
+  instanceType: string[];
+  spot: boolean;
+}
+
+/**
+ * One line of the provider registry (src/providers/registry.ts): everything the rest of ovenproof needs
+ * to offer a provider by name. Each provider folder exports its entry.
+ */
+export interface ProviderEntry {
+  readonly name: ProviderName;
+  /** Defaults of the config keys whose sensible value depends on the provider. */
+  readonly defaults: { baseImage: string; sshUser: string };
+  /**
+   * The provider's settings from the config and the environment: plain JSON, stored in the ledger so
+   * that the Action's post step and `sweep --ledger` can rebuild the provider in a fresh process.
+   */
+  settingsFrom(config: ProviderConfig, env: NodeJS.ProcessEnv): Record<string, unknown>;
+  /** Validates settings (from `settingsFrom` or a ledger) against the provider's schema and builds it. */
+  create(settings: Record<string, unknown>, log: Logger): Promise<Provider>;
+}

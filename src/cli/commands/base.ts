@@ -3,7 +3,7 @@ import type { CliCommand } from '../command.js';
 import { parseCommandArgs } from '../args.js';
 import { createStderrLogger } from '../logger.js';
 import { ConfigError, ExitCode } from '../../common/errors.js';
-import { ovenproofHome } from '../../pipeline/providers.js';
+import { ovenproofHome } from '../../common/host/home.js';
 import { createLocalProvider } from '../../providers/local/index.js';
 
 /** `4G`, `4GiB`, `4096M` or a bare number of GiB → GiB. */

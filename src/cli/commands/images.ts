@@ -3,6 +3,7 @@ import { parseCommandArgs } from '../args.js';
 import { createStderrLogger } from '../logger.js';
 import { ConfigError, ExitCode } from '../../common/errors.js';
 import { providerForName } from '../../pipeline/providers.js';
+import { providerEntry } from '../../providers/registry.js';
 import type { ImageManifest, Provider, ProviderName } from '../../providers/provider.js';
 import { parseImageQuery } from '../../providers/local/store.js';
 
@@ -74,9 +75,7 @@ export function makeImagesCommand(
         return ExitCode.ok;
       }
       const name = values.provider ?? 'local';
-      if (name !== 'local' && name !== 'ec2') {
-        throw new ConfigError(`images: --provider "${name}" is not a provider (use local or ec2)`);
-      }
+      providerEntry(name, 'images: --provider');
       let query;
       try {
         query = positionals.length ? parseImageQuery(positionals.join(' ')) : {};

@@ -8,6 +8,7 @@ export {
   type Ec2ProviderOptions,
 } from './settings.js';
 export { Ec2Error } from './aws.js';
+export { ec2ProviderEntry } from './entry.js';
 export {
   buildUserData,
   cloudConfig,

@@ -171,32 +171,7 @@ async function build(
     const stage = join(work, 'stage');
     await mkdir(out, { recursive: true });
 
-    let mirror: string;
-    if (o.mirror) {
-      if (!/^(https?|file):\/\/\S+$/.test(o.mirror)) {
-        throw new ConfigError(`base build: --mirror "${o.mirror}" must be an http(s):// or file:// URL`);
-      }
-      mirror = `deb ${o.mirror} ${o.suite} main`;
-    } else {
-      const codename = hostCodename ?? o.suite;
-      const sources = await hostAptSources(codename);
-      if (sources.length === 0) {
-        throw new ConfigError(
-          `base build: no apt source for ${codename} is configured on this host; pass --mirror URL`,
-        );
-      }
-      const text =
-        o.suite === codename
-          ? formatSources(sources)
-          : formatSources(
-              sources.map((s) => ({
-                ...s,
-                suites: s.suites.map((x) => x.replace(codename, o.suite)),
-              })),
-            );
-      mirror = join(work, 'sources.list');
-      await writeFile(mirror, text);
-    }
+    const mirror = await aptSourceFor(o, work, hostCodename);
     const osId = o.os.split('-')[0]!;
     step(`Bootstrapping ${o.suite} with mmdebstrap`, 0.05);
     const started = performance.now();
@@ -227,38 +202,7 @@ async function build(
       await writeFile(join(stage, rel), content);
     }
     await installIdentityInit(stage);
-    const uid = String(process.getuid?.() ?? 0);
-    const gid = String(process.getgid?.() ?? 0);
-    // Runs as root: copy the staged files in, enable/mask units, remove build-time identity, then
-    // hand the kernel, modules and package list out to the (possibly unprivileged) caller.
-    const script = `set -eu
-root=$1; stage=$2; out=$3; uid=$4; gid=$5; shift 5
-cp -a --no-preserve=ownership "$stage/." "$root/"
-chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
-chroot "$root" systemctl mask "$@" >/dev/null 2>&1
-rm -f "$root"/etc/ssh/ssh_host_*
-: > "$root/etc/machine-id"
-rm -f "$root/var/lib/dbus/machine-id"
-rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/log/apt/* "$root"/root/.bash_history
-dpkg-query --admindir="$root/var/lib/dpkg" -W -f='\${Package}=\${Version}\\n' > "$out/packages.txt"
-kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n 1)
-version=\${kernel##*/vmlinuz-}
-cp "$kernel" "$out/vmlinuz"
-cp -a "$root/lib/modules/$version" "$out/modules"
-echo "$version" > "$out/kernel-version"
-chown -R "$uid:$gid" "$out"
-`;
-    await privileged.mustRun('bake', 'sh', [
-      '-c',
-      script,
-      'sh',
-      rootfs,
-      stage,
-      out,
-      uid,
-      gid,
-      ...MASKED_UNITS,
-    ]);
+    const { uid, gid } = await finishRootfs(privileged, rootfs, stage, out);
 
     step('Building the boot initrd', 0.7);
     const busybox = (await findOnPath('busybox'))!;
@@ -280,11 +224,7 @@ chown -R "$uid:$gid" "$out"
     ]);
     await privileged.mustRun('bake', 'chown', [`${uid}:${gid}`, disk]);
 
-    const packages: Record<string, string> = {};
-    for (const line of (await readFile(join(out, 'packages.txt'), 'utf8')).split('\n')) {
-      const eq = line.indexOf('=');
-      if (eq > 0) packages[line.slice(0, eq)] = line.slice(eq + 1);
-    }
+    const packages = await readPackageList(join(out, 'packages.txt'));
     const kernelVersion = (await readFile(join(out, 'kernel-version'), 'utf8')).trim();
     step('Registering the base image', 0.95);
     const image = await store.register(
@@ -310,4 +250,81 @@ chown -R "$uid:$gid" "$out"
   } finally {
     await removeWorkDir(work, privileged);
   }
+}
+
+/** The apt source mmdebstrap bootstraps from: the `--mirror` URL, or this host's own sources as a file. */
+async function aptSourceFor(
+  o: BaseBuildOptions & { suite: string },
+  work: string,
+  hostCodename: string | null,
+): Promise<string> {
+  if (o.mirror) {
+    if (!/^(https?|file):\/\/\S+$/.test(o.mirror)) {
+      throw new ConfigError(`base build: --mirror "${o.mirror}" must be an http(s):// or file:// URL`);
+    }
+    return `deb ${o.mirror} ${o.suite} main`;
+  } else {
+    const codename = hostCodename ?? o.suite;
+    const sources = await hostAptSources(codename);
+    if (sources.length === 0) {
+      throw new ConfigError(
+        `base build: no apt source for ${codename} is configured on this host; pass --mirror URL`,
+      );
+    }
+    const text =
+      o.suite === codename
+        ? formatSources(sources)
+        : formatSources(
+            sources.map((s) => ({
+              ...s,
+              suites: s.suites.map((x) => x.replace(codename, o.suite)),
+            })),
+          );
+    const list = join(work, 'sources.list');
+    await writeFile(list, text);
+    return list;
+  }
+}
+
+/**
+ * Runs as root: copies the staged files in, enables/masks units, removes build-time identity, then
+ * hands the kernel, modules and package list out to the (possibly unprivileged) caller.
+ */
+async function finishRootfs(
+  privileged: Privileged,
+  rootfs: string,
+  stage: string,
+  out: string,
+): Promise<{ uid: string; gid: string }> {
+  const uid = String(process.getuid?.() ?? 0);
+  const gid = String(process.getgid?.() ?? 0);
+  const script = `set -eu
+root=$1; stage=$2; out=$3; uid=$4; gid=$5; shift 5
+cp -a --no-preserve=ownership "$stage/." "$root/"
+chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
+chroot "$root" systemctl mask "$@" >/dev/null 2>&1
+rm -f "$root"/etc/ssh/ssh_host_*
+: > "$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/log/apt/* "$root"/root/.bash_history
+dpkg-query --admindir="$root/var/lib/dpkg" -W -f='\${Package}=\${Version}\\n' > "$out/packages.txt"
+kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n 1)
+version=\${kernel##*/vmlinuz-}
+cp "$kernel" "$out/vmlinuz"
+cp -a "$root/lib/modules/$version" "$out/modules"
+echo "$version" > "$out/kernel-version"
+chown -R "$uid:$gid" "$out"
+`;
+  await privileged.mustRun('bake', 'sh', ['-c', script, 'sh', rootfs, stage, out, uid, gid, ...MASKED_UNITS]);
+
+  return { uid, gid };
+}
+
+async function readPackageList(path: string): Promise<Record<string, string>> {
+  const packages: Record<string, string> = {};
+  for (const line of (await readFile(path, 'utf8')).split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) packages[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return packages;
 }

@@ -190,46 +190,17 @@ async function start(
     const sshPort = await freePort();
     let probePort = await freePort();
     while (probePort === sshPort) probePort = await freePort();
-    const args = [
-      '-name',
-      `ovenproof-${id}`,
-      '-accel',
+    const args = qemuArgs({
+      id,
       accel,
-      '-cpu',
-      accel === 'kvm' ? 'host' : 'qemu64,+rdrand',
-      '-smp',
-      String(options.cpus),
-      '-m',
-      String(options.memoryMiB),
-      '-nodefaults',
-      '-no-user-config',
-      '-display',
-      'none',
-      '-chardev',
-      `file,id=console,path=${files.console}`,
-      '-serial',
-      'chardev:console',
-      '-kernel',
-      imageFiles.kernel,
-      '-initrd',
-      imageFiles.initrd,
-      '-append',
-      `${cmdline} ovenproof.seed=/dev/vdb`,
-      '-drive',
-      `file=${files.overlay},if=virtio,format=qcow2,discard=unmap`,
-      '-drive',
-      `file=${files.seed},if=virtio,format=raw,readonly=on`,
-      '-netdev',
-      `user,id=net0,hostfwd=tcp:127.0.0.1:${sshPort}-:22,hostfwd=tcp:127.0.0.1:${probePort}-:${CLOSED_GUEST_PORT}`,
-      '-device',
-      'virtio-net-pci,netdev=net0',
-      '-device',
-      'virtio-rng-pci',
-      '-qmp',
-      `unix:${files.qmp},server=on,wait=off`,
-      '-pidfile',
-      files.pidfile,
-    ];
+      options,
+      files,
+      kernel: imageFiles.kernel,
+      initrd: imageFiles.initrd,
+      cmdline,
+      sshPort,
+      probePort,
+    });
     const logHandle = await open(files.qemuLog, 'w');
     // `timeout` is the host-side dead-man switch: TERM at the TTL, KILL 10 s later. Detached into its own
     // session so that neither a terminal's signals nor our death reach it.
@@ -279,6 +250,61 @@ async function start(
     }
     throw new PipelineError('launch', `QEMU for instance ${id} exited at start: ${log.trim().slice(-2000)}`);
   }
+}
+
+/** The QEMU command line of one instance: direct kernel boot, the overlay and seed disks, user networking. */
+function qemuArgs(p: {
+  id: string;
+  accel: string;
+  options: InstanceOptions;
+  files: ReturnType<typeof instanceFiles>;
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  sshPort: number;
+  probePort: number;
+}): string[] {
+  const { id, accel, options, files, kernel, initrd, cmdline, sshPort, probePort } = p;
+  return [
+    '-name',
+    `ovenproof-${id}`,
+    '-accel',
+    accel,
+    '-cpu',
+    accel === 'kvm' ? 'host' : 'qemu64,+rdrand',
+    '-smp',
+    String(options.cpus),
+    '-m',
+    String(options.memoryMiB),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-chardev',
+    `file,id=console,path=${files.console}`,
+    '-serial',
+    'chardev:console',
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    `${cmdline} ovenproof.seed=/dev/vdb`,
+    '-drive',
+    `file=${files.overlay},if=virtio,format=qcow2,discard=unmap`,
+    '-drive',
+    `file=${files.seed},if=virtio,format=raw,readonly=on`,
+    '-netdev',
+    `user,id=net0,hostfwd=tcp:127.0.0.1:${sshPort}-:22,hostfwd=tcp:127.0.0.1:${probePort}-:${CLOSED_GUEST_PORT}`,
+    '-device',
+    'virtio-net-pci,netdev=net0',
+    '-device',
+    'virtio-rng-pci',
+    '-qmp',
+    `unix:${files.qmp},server=on,wait=off`,
+    '-pidfile',
+    files.pidfile,
+  ];
 }
 
 /** QMP answers only once the machine is built (kernel and initrd loaded): QEMU has really started. */

@@ -2,8 +2,7 @@
  * Layout of the local provider's home ($OVENPROOF_HOME, default ~/.cache/ovenproof). Everything the
  * provider creates lives below it, so sweep can find leftovers by walking these folders.
  */
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
 export interface LocalPaths {
   home: string;
@@ -20,10 +19,6 @@ export interface LocalPaths {
   work: string;
   /** Host facts cached per boot (KVM probe). */
   hostCache: string;
-}
-
-export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
-  return env.OVENPROOF_HOME ? resolve(env.OVENPROOF_HOME) : join(homedir(), '.cache', 'ovenproof');
 }
 
 export function localPaths(home: string): LocalPaths {
