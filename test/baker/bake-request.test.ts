@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { findCachedBake, prepareBake, type BakeRequest } from '../../src/baker/index.js';
+import { bakeImage, findCachedBake, prepareBake, type BakeRequest } from '../../src/baker/index.js';
+import { ConfigError, ExitCode, exitCodeOf } from '../../src/common/errors.js';
+import { silentLogger } from '../../src/common/log.js';
 import type { ImageManifest, ImageQuery, Provider } from '../../src/providers/provider.js';
 import { buildMarkerDeb } from './helpers/test-deb.js';
 
@@ -113,5 +115,45 @@ describe('findCachedBake', () => {
     expect((await findCachedBake(fakeProvider(null, images), 'k'.repeat(64)))?.id).toBe('img-new');
     expect(await findCachedBake(fakeProvider(null, [images[0]!]), 'k'.repeat(64))).toBeNull();
     expect(await findCachedBake(fakeProvider(null, images), 'x'.repeat(64))).toBeNull();
+  });
+});
+
+describe('bakeImage with a bad package name', () => {
+  it('fails as a config mistake (exit 3) before any resource exists', async () => {
+    const created: string[] = [];
+    const provider = {
+      ...fakeProvider(null),
+      createVolume: async () => {
+        created.push('volume');
+        return { id: 'vol-1' };
+      },
+      launch: async () => {
+        created.push('instance');
+        throw new Error('no instances here');
+      },
+    } as unknown as Provider;
+    const ctx = {
+      runId: 'run-bad-name',
+      expiresAt: new Date(Date.now() + 3_600_000),
+      journal: {
+        intend: async () => {
+          created.push('journal');
+        },
+        created: async () => undefined,
+        deleted: async () => undefined,
+        kept: async () => undefined,
+      },
+      signal: new AbortController().signal,
+      log: silentLogger,
+      progress: () => undefined,
+      tags: {},
+    };
+    const error = await bakeImage(provider, request({ packages: ['Not A Package!'] }), ctx, {
+      home: dir,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(exitCodeOf(error)).toBe(ExitCode.usageError);
+    expect(String(error)).toMatch(/packages: "Not A Package!" is not a Debian package name/);
+    expect(created).toEqual([]);
   });
 });

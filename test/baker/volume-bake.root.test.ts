@@ -50,7 +50,8 @@ afterAll(async () => {
   for (const id of made) await provider.deregisterImage(ctx, id).catch(() => undefined);
 });
 
-describe('volume bake (root)', () => {
+// Each test is a whole bake (one to two minutes on a loaded machine).
+describe('volume bake (root)', { timeout: 300_000 }, () => {
   it('bakes, reuses the image for the same request, and records what it installed (root)', async () => {
     const req = request('cache');
     const first = await testContext(join(work, 'cache-1.json'));

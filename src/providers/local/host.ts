@@ -5,7 +5,6 @@
 import { access, readFile, readdir } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { PipelineError } from '../../common/errors.js';
 
 /** Tool → Debian package. */
 export const BASE_BUILD_TOOLS: Record<string, string> = {
@@ -58,8 +57,9 @@ export async function requireTools(purpose: string, ...groups: Record<string, st
   }
   if (missing.size === 0) return;
   const packages = [...new Set(missing.values())].sort();
-  throw new PipelineError(
-    'bake',
+  // A plain error: the stage that failed is whichever was running (a launch serves both the instance
+  // bake and the launch stage), and the pipeline names it.
+  throw new Error(
     `${purpose} needs host tools that are missing: ${[...missing.keys()].join(', ')}. ` +
       `Install them with: apt-get install -y ${packages.join(' ')}`,
   );
