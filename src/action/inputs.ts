@@ -1,6 +1,6 @@
 /**
  * Reads the Action's inputs into the one validated Config. action.yml declares no defaults, so an
- * input the user did not set arrives empty and is treated as unset (SPEC §2.1); ovenproof.yml at the
+ * input the user did not set arrives empty and is treated as unset; ovenproof.yml at the
  * workspace root fills what inputs leave open.
  */
 import * as core from '@actions/core';

@@ -48,11 +48,11 @@ async function run(): Promise<number> {
   const { eventName, payload } = github.context;
   const headSha = headShaFor(eventName, payload, github.context.sha);
 
-  const publishPath = core.getInput('publish-result');
-  if (publishPath) {
-    const config = await readActionConfig(workspace, []);
-    const result = await readRunResult(publishPath);
-    const outcome = await publishResult(result, checkRunOptions(token, headSha, config.checkName));
+  // publish-result may come from the input or from ovenproof.yml, like every other key.
+  const settings = await readActionConfig(workspace, []);
+  if (settings.publishResult) {
+    const result = await readRunResult(settings.publishResult);
+    const outcome = await publishResult(result, checkRunOptions(token, headSha, settings.checkName));
     core.setOutput('check-run-url', outcome.checkRunUrl ?? '');
     core.setOutput('tests-total', String(result.tests.total));
     core.setOutput('tests-failed', String(result.tests.failed));

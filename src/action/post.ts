@@ -1,6 +1,6 @@
 /**
  * The Action's post step: runs even when the main step failed, was cancelled or was killed, and
- * deletes whatever the run's ledger still shows as live (SPEC §1.1, second layer).
+ * deletes whatever the run's ledger still shows as live (the second cleanup layer, after the run's own teardown).
  */
 import * as core from '@actions/core';
 import { existsSync } from 'node:fs';

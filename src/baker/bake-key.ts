@@ -1,5 +1,5 @@
 /**
- * The bake key of SPEC §1.3: one sha256 over everything that decides what a baked image contains, so
+ * The bake key: one sha256 over everything that decides what a baked image contains, so
  * that an image carrying the same key can be reused instead of baked again.
  */
 import { createHash } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * Base selection (SPEC §1.3): `base-image` is an id, a name, or `key=value` filters; when several images
+ * Base selection: `base-image` is an id, a name, or `key=value` filters; when several images
  * match, prefer the one that already has most of the requested packages, then the leanest, then the
  * newest. Baked images record their package sets, so earlier bakes become candidates (layered bakes).
  */
@@ -49,7 +49,7 @@ export function selectBaseImage(
 export type BaseImageRef =
   { kind: 'id-or-name'; value: string } | { kind: 'filters'; filters: Record<string, string> };
 
-/** Parses SPEC §2.1 `base-image`: `debian-12`, an image id, or `os=debian-12,arch=x86_64`. */
+/** Parses the `base-image` setting: `debian-12`, an image id, or `os=debian-12,arch=x86_64`. */
 export function parseBaseImageRef(text: string): BaseImageRef {
   const trimmed = text.trim();
   if (!trimmed)

@@ -1,5 +1,5 @@
 /**
- * Image hygiene, SPEC §1.3 ("template depth"): what a baked image must not carry, because every instance
+ * Image hygiene: what a baked image must not carry, because every instance
  * booted from it would share it (identity) or because it leaks the build (history, logs, build keys).
  * The first-boot identity init recreates the per-instance parts (host key, machine-id, hostname).
  */

@@ -1,6 +1,6 @@
 /**
  * Host-side cache of the package index (apt lists) and downloaded package files, keyed by the image's
- * package sources: `apt-get update` is the largest part of a chroot bake (2.6–2.8 s in FIELD-NOTES),
+ * package sources: `apt-get update` is the largest part of a chroot bake (2.6–2.8 s measured on a warm mirror),
  * and every bake from the same base would download the same lists again.
  */
 import { createHash } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * One CLI subcommand. src/cli/main.ts dispatches `ovenproof <name> …` to the matching command; each
- * command parses its own flags (node:util parseArgs) and returns the exit code of SPEC §2.2.
+ * command parses its own flags (node:util parseArgs) and returns the process exit code (0 passed, 1 tests failed, 2 pipeline error, 3 usage).
  */
 export interface CliIo {
   stdout: NodeJS.WritableStream;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `ovenproof` command line: dispatches to one subcommand and maps any error to the exit codes of
- * SPEC §2.2. A thin shell: the work happens in the pipeline and the layers below it.
+ * 0 passed, 1 tests failed, 2 pipeline error, 3 usage. A thin shell: the work happens in the pipeline and the layers below it.
  */
 import { readFileSync } from 'node:fs';
 import type { CliCommand, CliIo } from './command.js';

@@ -1,5 +1,6 @@
 /**
- * Error classes that carry the exit code of SPEC §2.2 so that the Action and the CLI map any failure
+ * Error classes that carry the process exit code (0 passed, 1 tests failed, 2 pipeline error, 3 usage or
+ * config mistake) so that the Action and the CLI map any failure
  * the same way: 3 for usage/config mistakes, 2 for pipeline failures (build, bake, launch, SSH).
  */
 export const ExitCode = {

@@ -1,5 +1,5 @@
 /**
- * The one validated Config (SPEC §2.1). The same kebab-case keys come from Action inputs, `--set`
+ * The one validated Config. The same kebab-case keys come from Action inputs, `--set`
  * flags and an optional `ovenproof.yml`; precedence is inputs > --set > file > defaults. Defaults are
  * applied here, after merging, because action.yml must not declare any (the runner would pass them as
  * if the user had set them and silently override ovenproof.yml).
@@ -169,7 +169,7 @@ export interface Config {
   projectDir: string;
 }
 
-/** Defaults that depend on where ovenproof runs (SPEC §2.1: `ec2` in Actions, `local` in the CLI). */
+/** Defaults that depend on where ovenproof runs (`ec2` in Actions, `local` in the CLI). */
 export interface ConfigContext {
   entry: 'action' | 'cli';
   projectDir: string;

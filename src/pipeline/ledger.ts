@@ -1,5 +1,5 @@
 /**
- * The durable resource ledger of SPEC §1.1: a JSON file, rewritten atomically on every change, that
+ * The durable resource ledger: a JSON file, rewritten atomically on every change, that
  * lists every resource a run has started to create. The post step and `ovenproof sweep --ledger` read
  * it to delete what is still live after a crash or a kill.
  */

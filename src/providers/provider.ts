@@ -10,7 +10,7 @@ import type { ProviderName, ResourceKind } from '../common/run-result.js';
 
 export type ResourceState = 'creating' | 'live' | 'deleted' | 'kept';
 
-/** One line of the durable ledger (SPEC §1.1). */
+/** One line of the durable ledger: what a run created, written before each create call. */
 export interface LedgerEntry {
   /** Unique within the run, chosen before creation (e.g. the ClientToken, or a file path). */
   key: string;
@@ -46,7 +46,7 @@ export interface ResourceJournal {
 /** Everything a provider call needs about the run it serves. */
 export interface RunContext {
   runId: string;
-  /** Goes on every resource as `ovenproof:expires-at`; the dead-man switch of SPEC §1.1. */
+  /** Goes on every resource as `ovenproof:expires-at`; sweep deletes what is past it, so a crashed run cannot leak resources for long. */
   expiresAt: Date;
   journal: ResourceJournal;
   signal: AbortSignal;
@@ -70,7 +70,7 @@ export interface ImageManifest {
   createdAt: string;
   /** Installed package set, name → version (dpkg-query). */
   packages: Record<string, string>;
-  /** SPEC §1.3 bake key; null for a base image. */
+  /** The bake key (sha256 over everything that decides the image's content); null for a base image. */
   bakeKey: string | null;
   /** Free-form tags (`ovenproof:tested=true`, `ovenproof:kept=true`, …). */
   tags: Record<string, string>;
@@ -85,7 +85,7 @@ export interface ImageQuery {
   bakeKey?: string;
 }
 
-/** Ephemeral per-run identity delivered on the seed disk (local) or in user data (ec2). SPEC §1.4 */
+/** Ephemeral per-run identity delivered on the seed disk (local) or in user data (ec2). */
 export interface InstanceIdentity {
   hostname: string;
   /** OpenSSH public key line of the run's client key. */
@@ -118,7 +118,8 @@ export interface InstanceInfo {
   hostKeyPublic: string;
   /**
    * Optional early "network is up" probe: a port that the guest answers with a TCP reset as soon as
-   * its network is configured (see FIELD-NOTES on user-mode networking). SSH readiness polls it first.
+   * its network is configured (QEMU user-mode networking accepts forwarded connections before the guest
+   * is up, so the SSH port alone cannot tell). SSH readiness polls it first.
    */
   networkProbe?: { host: string; port: number };
 }
@@ -151,7 +152,7 @@ export interface Provider {
   /** Deregisters the image and deletes its snapshots / files. */
   deregisterImage(ctx: RunContext, id: string): Promise<void>;
 
-  // --- volume bake (SPEC §1.3). `volumeBakeUnsupported` returns why it can't be used here, or null.
+  // --- volume bake (copy the base volume, attach it here, chroot). `volumeBakeUnsupported` returns why it can't be used here, or null.
   volumeBakeUnsupported(): Promise<string | null>;
   createVolume(ctx: RunContext, imageId: string): Promise<{ id: string }>;
   /** Attaches the volume to this host and returns its block device path (e.g. /dev/loop3, /dev/nvme1n1). */
@@ -195,7 +196,7 @@ export interface Provider {
   // --- cleanup
   /** Deletes whatever a ledger entry describes; idempotent, "already gone" is success. */
   deleteResource(entry: LedgerEntry, log: Logger): Promise<void>;
-  /** Deletes resources tagged by ovenproof whose expiry is past (SPEC §1.1); never untagged ones. */
+  /** Deletes resources tagged by ovenproof whose expiry is past; never untagged ones. */
   sweep(options: SweepOptions, log: Logger): Promise<SweptResource[]>;
 }
 

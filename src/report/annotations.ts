@@ -39,10 +39,6 @@ export function locatedFailures(result: RunResult): TestFailure[] {
   return result.tests.failures.filter((failure) => failure.file !== null && failure.file !== '');
 }
 
-export function unlocatedFailures(result: RunResult): TestFailure[] {
-  return result.tests.failures.filter((failure) => failure.file === null || failure.file === '');
-}
-
 export function buildFailed(result: RunResult): boolean {
   return (
     result.error?.stage === 'build' || result.stages.some((s) => s.name === 'build' && s.status === 'failed')

@@ -1,4 +1,4 @@
-/** Reporting to GitHub and the console (SPEC §1.5): the public surface of src/report. */
+/** Reporting to GitHub (check run, annotations, job summary) and the console: the public surface of src/report. */
 export { headShaFor, headShaFromEnv, workflowFileFromEnv } from './head-sha.js';
 export {
   startCheckRun,

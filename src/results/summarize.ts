@@ -1,5 +1,5 @@
 /**
- * Test results (SPEC §1.5, §2.3): JUnit XML and TAP files into one model, failures located on tracked
+ * Test results: JUnit XML and TAP files into one model, failures located on tracked
  * repository files.
  */
 import type { ParsedResults, ResultFileProblem, TestFailure, TestsSummary, TestSuite } from './model.js';
@@ -73,7 +73,7 @@ export interface SummarizeOptions {
   repoRoot: string | null;
 }
 
-/** Counts and locates failures: the SPEC §2.3 `tests` object. */
+/** Counts and locates failures: the result file's `tests` object. */
 export async function summarizeResults(
   parsed: ParsedResults,
   options: SummarizeOptions,

@@ -34,7 +34,7 @@ export interface WaitOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   log?: Logger;
-  /** Stage named in the timeout error (SPEC §2.3 `error.stage`); default `test`. */
+  /** Stage named in the timeout error (the result file's `error.stage`); default `test`. */
   stage?: string;
 }
 

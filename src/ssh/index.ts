@@ -1,5 +1,5 @@
 /**
- * SSH transport (SPEC §1.4): pinned host keys, a readiness loop, exec with live output, SFTP.
+ * SSH transport: pinned host keys, a readiness loop, exec with live output, SFTP.
  *
  * Typical test stage:
  *   const session = await waitForSsh(target, { timeoutMs, signal, log });

@@ -1,7 +1,7 @@
 import type { CliCommand } from '../command.js';
 import { ExitCode } from '../../common/errors.js';
 
-/** SPEC §2.4's bake service has no implementation yet; say so plainly instead of pretending. */
+/** The bake service has no implementation yet; say so plainly instead of pretending. */
 export const bakeryCommand: CliCommand = {
   name: 'bakery',
   summary: 'Run the long-running bake service (not available in this version)',

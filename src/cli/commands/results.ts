@@ -14,7 +14,7 @@ import {
 
 const HELP = `Usage: ovenproof results FILE... [--format auto|junit|tap] [--path-map A=B]... [--json]
 
-Parses JUnit XML or TAP result files and prints the tests summary (SPEC §2.3 "tests").
+Parses JUnit XML or TAP result files and prints the tests summary (the result file's "tests" object).
 
 Options:
   --format F        auto (default), junit or tap

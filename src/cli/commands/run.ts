@@ -33,7 +33,7 @@ Options:
                       build runs, and package globs resolve, in its directory
   --provider P        local (default) or ec2
   --set key=value     set any config key (repeatable), e.g. --set test="make check"
-  --result-json FILE  write the result JSON (SPEC result format) to FILE
+  --result-json FILE  write the result JSON (see docs/reporting.md) to FILE
   --summary FILE      write the job summary (Markdown, as shown on GitHub) to FILE
   --verbose           debug output
 

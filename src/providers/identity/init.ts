@@ -1,5 +1,5 @@
 /**
- * The first-boot identity init of SPEC §1.4, shared by both providers and both bake strategies. Every
+ * The first-boot identity init that gives every instance its own hostname, host key and login key, shared by both providers and both bake strategies. Every
  * image ovenproof bakes carries the same script and systemd unit; at boot the script reads this
  * instance's identity document (local: a tar on the seed disk named by `ovenproof.seed=` on the kernel
  * command line; ec2: IMDSv2 user data) and applies it: hostname from the instance id, the run's SSH host
@@ -71,7 +71,7 @@ export function formatIdentityDocument(input: IdentityDocumentInput): string {
 // `@{` stands for the shell's `${` (a template literal would interpolate it); forks are kept few because
 // every one costs tens of milliseconds under an emulated CPU and sshd waits for this script.
 const SCRIPT = String.raw`#!/bin/sh
-# ovenproof per-instance identity (SPEC 1.4), run before sshd starts.
+# ovenproof per-instance identity (hostname, host key, login key), run before sshd starts.
 # Never prints key material: only the hostname and the host key fingerprint reach the journal.
 set -eu
 umask 077

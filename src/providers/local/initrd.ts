@@ -2,7 +2,7 @@
  * The tiny boot initrd: static busybox, the few kernel modules needed to see a virtio disk and mount
  * ext4 (in dependency order, so `virtio_ring` comes before `virtio`), and an /init that mounts the root
  * and switch_roots into systemd. It reaches the real root in about half a second where the stock
- * initramfs takes seconds (FIELD-NOTES "Local VMs"). Written as a newc cpio archive without any tool.
+ * initramfs takes seconds on this kind of host. Written as a newc cpio archive without any tool.
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';

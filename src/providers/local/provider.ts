@@ -1,5 +1,5 @@
 /**
- * The `local` provider (SPEC §1.2): images are raw ext4 disks + kernel/initrd + manifest in a store
+ * The `local` provider: images are raw ext4 disks + kernel/initrd + manifest in a store
  * under $OVENPROOF_HOME, volumes are sparse copies attached with losetup, instances are QEMU VMs on
  * throw-away overlays. Every resource is journaled before it exists and carries its owner and expiry on
  * disk, so `deleteResource` and `sweep` can clean up after any crash.
@@ -111,7 +111,7 @@ export class LocalProvider implements Provider {
   }
 
   async tagImage(_ctx: RunContext, id: string, tags: Record<string, string>): Promise<void> {
-    // A kept image has no expiry (SPEC §1.1): drop it so that sweep never considers the image.
+    // A kept image has no expiry (sweep only deletes expired resources): drop it so that sweep never considers the image.
     await this.store.tag(id, tags, tags[KEPT_TAG] === 'true' ? [EXPIRES_TAG] : []);
   }
 
