@@ -3,48 +3,17 @@
  * and naming the processes that keep a mount busy (the "device busy" that chroot-bake users hit).
  */
 import { readFile, readdir, readlink } from 'node:fs/promises';
+import { readMounts } from '../common/host/mountinfo.js';
 import { runCommand, type CommandRunner } from './command.js';
 
-/** Decodes the octal escapes (`\040` for a space) of /proc/self/mountinfo. */
-const unescapeMount = (field: string): string =>
-  field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-
-/** Mount points listed in mountinfo text, in mount order. */
-export function parseMountPoints(mountinfo: string): string[] {
-  return mountinfo
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((field): field is string => Boolean(field))
-    .map(unescapeMount);
-}
-
-export async function mountPoints(): Promise<string[]> {
-  return parseMountPoints(await readFile('/proc/self/mountinfo', 'utf8'));
-}
-
-/** True when the mount at `path` is in a shared peer group (its optional fields carry `shared:N`). */
-export function isSharedIn(mountinfo: string, path: string): boolean {
-  for (const line of mountinfo.split('\n')) {
-    const fields = line.split(' ');
-    if (fields[4] === undefined || unescapeMount(fields[4]) !== path) continue;
-    const dash = fields.indexOf('-');
-    return fields.slice(6, dash < 0 ? undefined : dash).some((f) => f.startsWith('shared:'));
-  }
-  return false;
-}
+export { mountsUnder } from '../common/host/mountinfo.js';
 
 export async function isSharedMount(path: string): Promise<boolean> {
-  return isSharedIn(await readFile('/proc/self/mountinfo', 'utf8'), path);
+  return (await readMounts()).some((m) => m.point === path && m.shared);
 }
 
 export async function isMounted(path: string): Promise<boolean> {
-  return (await mountPoints()).includes(path);
-}
-
-/** Mount points at or below `root`, deepest (most recently mounted) first: the order to unmount them. */
-export async function mountsUnder(root: string): Promise<string[]> {
-  const prefix = root.endsWith('/') ? root : `${root}/`;
-  return (await mountPoints()).filter((m) => m === root || m.startsWith(prefix)).reverse();
+  return (await readMounts()).some((m) => m.point === path);
 }
 
 export interface Holder {

@@ -22,12 +22,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   isMounted,
   mountsUnder,
-  isSharedIn,
-  parseMountPoints,
   processesInRoot,
   unmountWithRetry,
 } from '../../src/baker/mounts.js';
 import { imageHygieneScript } from '../../src/baker/steps/hygiene.js';
+import { parseMountinfo } from '../../src/common/host/mountinfo.js';
 import { aptPlugin } from '../../src/baker/os/apt.js';
 import { ChrootTarget } from '../../src/baker/target.js';
 
@@ -72,15 +71,16 @@ describe('mount bookkeeping (root)', () => {
       '37 35 98:0 / /mnt/b rw,relatime master:1 - ext4 /dev/root rw',
       '38 35 98:0 / /mnt/c rw,relatime - ext4 /dev/root rw',
     ].join('\n');
-    expect(isSharedIn(info, '/mnt/a')).toBe(true);
-    expect(isSharedIn(info, '/mnt/b')).toBe(false);
-    expect(isSharedIn(info, '/mnt/c')).toBe(false);
-    expect(isSharedIn(info, '/mnt/none')).toBe(false);
+    expect(parseMountinfo(info)).toEqual([
+      { point: '/mnt/a', source: '/dev/root', shared: true },
+      { point: '/mnt/b', source: '/dev/root', shared: false },
+      { point: '/mnt/c', source: '/dev/root', shared: false },
+    ]);
   });
 
   it('decodes escaped mount points', () => {
     const line = '36 35 98:0 / /mnt/with\\040space rw - ext4 /dev/root rw';
-    expect(parseMountPoints(line)).toEqual(['/mnt/with space']);
+    expect(parseMountinfo(line).map((m) => m.point)).toEqual(['/mnt/with space']);
   });
 
   it('unmounts in reverse, names the process that keeps a mount busy, and succeeds once it is gone (root)', async () => {

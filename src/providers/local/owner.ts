@@ -2,6 +2,7 @@
  * Who owns a local resource: the pid and kernel start time of the ovenproof process that created it,
  * so sweep can tell a live bake's files from a dead one's leftovers even when pids are reused.
  */
+import { mountsUnder } from '../../common/host/mountinfo.js';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
@@ -53,13 +54,6 @@ export async function readJson<T>(path: string): Promise<T | null> {
 
 /** Mount points (decoded) currently mounted at or below `dir`, deepest first. */
 export async function mountsBelow(dir: string): Promise<string[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-  const points = text
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((p): p is string => !!p)
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))))
-    .filter((p) => p === dir || p.startsWith(prefix));
+  const points = await mountsUnder(dir);
   return [...new Set(points)].sort((a, b) => b.length - a.length);
 }

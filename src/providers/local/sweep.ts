@@ -4,6 +4,7 @@
  * expiry has passed, and expired images that were not kept. Registered images are never touched
  * otherwise, and nothing outside the home is (except mounts of loop devices backed by its files).
  */
+import { readMounts } from '../../common/host/mountinfo.js';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.js';
@@ -161,17 +162,9 @@ async function loopDevices(s: SweepContext): Promise<LoopDevice[]> {
 
 /** Mount points whose source is one of the devices, plus everything mounted below them. */
 async function mountsOfDevices(devices: string[]): Promise<string[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  const points: string[] = [];
-  for (const line of text.split('\n')) {
-    const parts = line.split(' ');
-    const dash = parts.indexOf('-');
-    if (dash < 0) continue;
-    const source = parts[dash + 2];
-    if (source && devices.some((d) => source === d || source.startsWith(`${d}p`))) {
-      points.push(parts[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
-    }
-  }
+  const points = (await readMounts())
+    .filter((m) => devices.some((d) => m.source === d || m.source.startsWith(`${d}p`)))
+    .map((m) => m.point);
   const all: string[] = [];
   for (const point of points) all.push(...(await mountsBelow(point)));
   return [...new Set(all)].sort((a, b) => b.length - a.length);
