@@ -17,6 +17,7 @@ import type {
 } from '../../src/providers/provider.js';
 import { generateEd25519KeyPair, waitForSsh, type SshSession } from '../../src/ssh/index.js';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
+import { INSTANCE_BAKE, VM_BOOT, budgets, testDeadlines, timeoutFor } from '../support/timeouts.js';
 import { startBakeChild } from './helpers/child-runner.js';
 import { testContext } from './helpers/context.js';
 import { hygieneFindings } from './helpers/image-inspect.js';
@@ -76,7 +77,7 @@ async function boot(imageId: string, name: string): Promise<Booted> {
       hostKeyPublic: info.hostKeyPublic,
       ...(info.networkProbe ? { networkProbe: info.networkProbe } : {}),
     },
-    { timeoutMs: 240_000 },
+    { timeoutMs: testDeadlines.vmSshReady },
   );
   return { info, identity, clientPublic: client.publicKey, session };
 }
@@ -117,18 +118,34 @@ async function checkInstance(vm: Booted): Promise<{ machineId: string; bootId: s
   return { machineId, bootId, marker };
 }
 
+/** The base image and the marker package. */
+const SETUP = timeoutFor(budgets.baseImage, budgets.build);
+
 beforeAll(async () => {
   base = await ensureBaseImage();
   deb = buildMarkerDeb(work);
   ctx = (await testContext(join(work, 'ledger.json'))).ctx;
-}, 600_000);
+}, SETUP);
 
 afterAll(async () => {
   for (const id of instances) await provider.terminate(ctx, id).catch(() => undefined);
   for (const id of images) await provider.deregisterImage(ctx, id).catch(() => undefined);
-}, 120_000);
+}, timeoutFor(budgets.teardown));
 
-describe('baking on the local provider (QEMU)', () => {
+/** The volume bake and two instances of its image, booted side by side. */
+const VOLUME_BAKE_AND_TWO_BOOTS = timeoutFor(
+  budgets.volumeBake,
+  VM_BOOT,
+  budgets.sshCommands,
+  budgets.sshCommands,
+  budgets.teardown,
+);
+/** The instance bake and one instance of its image. */
+const INSTANCE_BAKE_AND_A_BOOT = timeoutFor(INSTANCE_BAKE, VM_BOOT, budgets.sshCommands, budgets.teardown);
+/** The longest of the tests below. */
+const BAKE_TEST = Math.max(VOLUME_BAKE_AND_TWO_BOOTS, INSTANCE_BAKE_AND_A_BOOT);
+
+describe('baking on the local provider (QEMU)', { timeout: BAKE_TEST }, () => {
   let volumeBake: BakeOutcome;
   let volumeRequest: BakeRequest;
   const machineIds: string[] = [];
@@ -143,7 +160,10 @@ describe('baking on the local provider (QEMU)', () => {
     const disk = provider.store.files(volumeBake.image.id).disk;
     expect(hygieneFindings(disk)).toEqual([]);
 
-    const [a, b] = [await boot(volumeBake.image.id, 'vol-a'), await boot(volumeBake.image.id, 'vol-b')];
+    const [a, b] = await Promise.all([
+      boot(volumeBake.image.id, 'vol-a'),
+      boot(volumeBake.image.id, 'vol-b'),
+    ]);
     const ra = await checkInstance(a);
     const rb = await checkInstance(b);
     // Only the instance's own boot ever started the service: nothing ran inside the chroot.
@@ -156,7 +176,7 @@ describe('baking on the local provider (QEMU)', () => {
     await a.session.close();
     await b.session.close();
     for (const vm of [a, b]) await provider.terminate(ctx, vm.info.id);
-  }, 600_000);
+  });
 
   it('a second bake of the same request is a cache hit (QEMU)', async () => {
     const again = await bakeImage(provider, volumeRequest, ctx);
@@ -190,7 +210,7 @@ describe('baking on the local provider (QEMU)', () => {
     expect(machineIds).not.toContain(result.machineId);
     await vm.session.close();
     await provider.terminate(ctx, vm.info.id);
-  }, 900_000);
+  });
 
   it.each(['launch', 'ssh', 'install', 'create-image'])(
     'instance bake leaves no VM, disk or temp file when SIGKILLed after step "%s" and swept (QEMU)',
@@ -210,6 +230,7 @@ describe('baking on the local provider (QEMU)', () => {
       await provider.sweep({ dryRun: false }, ctx.log);
       expect(leftovers(provider.paths.home, entries, bake.child.pid!)).toEqual([]);
     },
-    600_000,
+    // The last hold comes after the whole instance bake; the sweep follows.
+    timeoutFor(INSTANCE_BAKE, budgets.teardown),
   );
 });

@@ -29,6 +29,7 @@ import { imageHygieneScript } from '../../src/baker/steps/hygiene.js';
 import { parseMountinfo } from '../../src/common/host/mountinfo.js';
 import { aptPlugin } from '../../src/baker/os/apt.js';
 import { ChrootTarget } from '../../src/baker/target.js';
+import { budgets, timeoutFor } from '../support/timeouts.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ovenproof-chroot-'));
 afterAll(() => {
@@ -36,7 +37,10 @@ afterAll(() => {
     const point = m.split(' ')[4];
     if (point?.startsWith(work)) execFileSync('umount', ['-l', point]);
   }
-});
+}, timeoutFor(budgets.hostCommands));
+
+/** Every test runs a few mount, umount and chroot commands on the host. */
+const HOST_COMMANDS = timeoutFor(budgets.hostCommands);
 
 /** A minimal root: busybox-static with its applets as symlinks. */
 function busyboxRoot(): string {
@@ -64,7 +68,7 @@ function busyboxRoot(): string {
   return root;
 }
 
-describe('mount bookkeeping (root)', () => {
+describe('mount bookkeeping (root)', { timeout: HOST_COMMANDS }, () => {
   it('tells shared mounts from private ones', () => {
     const info = [
       '36 35 98:0 / /mnt/a rw,relatime shared:7 - ext4 /dev/root rw',
@@ -106,7 +110,7 @@ describe('mount bookkeeping (root)', () => {
   });
 });
 
-describe('chroot target and hygiene (root)', () => {
+describe('chroot target and hygiene (root)', { timeout: HOST_COMMANDS }, () => {
   it('finds processes running inside a chroot (root)', async () => {
     const root = busyboxRoot();
     const child = spawn('chroot', [root, '/bin/sleep', '300'], { stdio: 'ignore' });

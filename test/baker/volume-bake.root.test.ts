@@ -15,6 +15,7 @@ import { ChrootTarget } from '../../src/baker/target.js';
 import { Ledger } from '../../src/pipeline/ledger.js';
 import type { ImageManifest } from '../../src/providers/provider.js';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
+import { budgets, timeoutFor } from '../support/timeouts.js';
 import { startBakeChild } from './helpers/child-runner.js';
 import { testContext } from './helpers/context.js';
 import { leftovers } from './helpers/leftovers.js';
@@ -40,18 +41,22 @@ function request(tag: string): BakeRequest {
   };
 }
 
+/** The base image and the marker package. */
+const SETUP = timeoutFor(budgets.baseImage, budgets.build);
+/** The longest test: two processes bake the same request, one waiting for the other's lock. */
+const TWO_VOLUME_BAKES = timeoutFor(budgets.volumeBake, budgets.volumeBake);
+
 beforeAll(async () => {
   base = await ensureBaseImage();
   deb = buildMarkerDeb(work);
-}, 300_000);
+}, SETUP);
 
 afterAll(async () => {
   const { ctx } = await testContext(join(work, 'cleanup-ledger.json'));
   for (const id of made) await provider.deregisterImage(ctx, id).catch(() => undefined);
-});
+}, timeoutFor(budgets.teardown));
 
-// Each test is a whole bake (one to two minutes on a loaded machine).
-describe('volume bake (root)', { timeout: 300_000 }, () => {
+describe('volume bake (root)', { timeout: TWO_VOLUME_BAKES }, () => {
   it('bakes, reuses the image for the same request, and records what it installed (root)', async () => {
     const req = request('cache');
     const first = await testContext(join(work, 'cache-1.json'));

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { startFakeGitHub, type FakeGitHub } from '../support/github-api.js';
 import { ensureBaseImage } from '../support/local-base.js';
+import { HELLO_DEB_RUN, budgets, timeoutFor } from '../support/timeouts.js';
 import { Ledger } from '../../src/pipeline/ledger.js';
 import type { RunResult } from '../../src/common/run-result.js';
 // @ts-expect-error: plain ESM script without type declarations
@@ -36,11 +37,11 @@ beforeAll(async () => {
     .examples.find((p) => String(p.ref).startsWith('refs/heads/'))!;
   eventPath = join(await mkdtemp(join(tmpdir(), 'ovenproof-e2e-')), 'push.json');
   await writeFile(eventPath, JSON.stringify(push));
-}, 900_000);
+}, timeoutFor(budgets.baseImage));
 
 afterAll(async () => {
   await gh?.close();
-});
+}, timeoutFor());
 
 interface ActionRun {
   main: { code: number | null; stdout: string };
@@ -78,7 +79,10 @@ function qemuProcessesFor(instanceId: string): string[] {
   return out.split('\n').filter((line) => line.includes('qemu-system') && line.includes(instanceId));
 }
 
-describe('the Action on the local provider (QEMU)', () => {
+/** The longest test: a run of hello-deb (main and post), then SSH into the kept instance and a sweep. */
+const ACTION_RUN_AND_SSH = timeoutFor(HELLO_DEB_RUN, budgets.sshCommands, budgets.teardown);
+
+describe('the Action on the local provider (QEMU)', { timeout: ACTION_RUN_AND_SSH }, () => {
   it('(QEMU) a passing suite: exit 0, check run success on the push SHA, image kept and tagged', async () => {
     const run = await action({});
     const result = await resultOf(run);
@@ -103,7 +107,7 @@ describe('the Action on the local provider (QEMU)', () => {
     const image = images.find((i) => i.id === result.image!.id)!;
     expect(image.tags['ovenproof:kept']).toBe('true');
     expect(run.summary).toContain('```mermaid');
-  }, 600_000);
+  });
 
   it('(QEMU) one failing test: exit 1, an annotation on the bats file and line, listed in the result JSON; keep-instance leaves a reachable VM', async () => {
     const run = await action({
@@ -166,7 +170,7 @@ describe('the Action on the local provider (QEMU)', () => {
     );
     expect(sweep.status, sweep.stderr).toBe(0);
     expect(qemuProcessesFor(result.instance!.id)).toEqual([]);
-  }, 600_000);
+  });
 
   it('(QEMU) SIGKILL of the main step during the test stage: the post step removes the VM, overlay and temp files', async () => {
     let killed = false;
@@ -196,7 +200,7 @@ describe('the Action on the local provider (QEMU)', () => {
     const home = process.env.OVENPROOF_HOME ?? join(process.env.HOME!, '.cache', 'ovenproof');
     expect(existsSync(join(home, 'instances', instanceId))).toBe(false);
     expect(run.post!.stdout).toMatch(/still live after the main step/);
-  }, 600_000);
+  });
 
   it('(QEMU) a failing build: check run failure with the build log as an annotation, nothing baked', async () => {
     const run = await action({
@@ -213,5 +217,5 @@ describe('the Action on the local provider (QEMU)', () => {
     expect(check.conclusion).toBe('failure');
     const buildAnnotation = check.annotations.find((a) => a.message.includes('expected ;'));
     expect(buildAnnotation).toBeDefined();
-  }, 600_000);
+  });
 });

@@ -5,8 +5,13 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { ensureBaseImage } from '../support/local-base.js';
+import { budgets, timeoutFor } from '../support/timeouts.js';
 
-function bake(): { status: number | null; image: { id: string; cacheHit: boolean; bakeKey: string; kept: boolean }; stderr: string } {
+function bake(): {
+  status: number | null;
+  image: { id: string; cacheHit: boolean; bakeKey: string; kept: boolean };
+  stderr: string;
+} {
   const run = spawnSync(
     process.execPath,
     ['dist/cli.js', 'bake', '--config', 'examples/hello-deb/ovenproof.yml', '--json'],
@@ -15,10 +20,13 @@ function bake(): { status: number | null; image: { id: string; cacheHit: boolean
   return { status: run.status, image: run.stdout ? JSON.parse(run.stdout) : null, stderr: run.stderr };
 }
 
-describe('bake cache through the CLI', () => {
+/** Two `ovenproof bake` runs of hello-deb: each builds the package; the first bakes, the second finds it. */
+const TWO_BAKES = timeoutFor(budgets.build, budgets.volumeBake, budgets.build, budgets.hostCommands);
+
+describe('bake cache through the CLI', { timeout: TWO_BAKES }, () => {
   beforeAll(async () => {
     await ensureBaseImage();
-  }, 900_000);
+  }, timeoutFor(budgets.baseImage));
 
   it('(root) a second identical bake reuses the first image by its bake key', () => {
     const first = bake();
@@ -27,5 +35,5 @@ describe('bake cache through the CLI', () => {
     const second = bake();
     expect(second.status, second.stderr).toBe(0);
     expect(second.image).toMatchObject({ id: first.image.id, bakeKey: first.image.bakeKey, cacheHit: true });
-  }, 600_000);
+  });
 });

@@ -28,6 +28,7 @@ import type { ImageManifest, RunContext } from '../../src/providers/provider.js'
 import type { RunResult } from '../../src/common/run-result.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/github-api.js';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
+import { budgets, ovenproofDeadlines, timeoutFor } from '../support/timeouts.js';
 import {
   ACCOUNT_ID,
   startEc2Endpoint,
@@ -52,6 +53,39 @@ const DEBIAN_AMI = 'ami-0de6a11e12bafe001';
 /** The ttl of the lost-ledger run; the pipeline adds a 15-minute margin to the expiry tag. */
 const LOST_RUN_TTL = '2m';
 const EXPIRY_AFTER_MS = (2 + 15) * 60_000;
+/** How long the EC2 provider of these runs waits for each state of a resource. */
+const EC2_WAITS = {
+  instanceRunning: 120_000,
+  instanceStopped: 180_000,
+  instanceTerminated: 180_000,
+  imageAvailable: 300_000,
+  snapshotCompleted: 60_000,
+  volume: 60_000,
+  securityGroupDelete: 120_000,
+  deviceAppears: 2_000,
+};
+/** An EC2 instance with a VM behind it: launched and running, later terminated with its security group. */
+const EC2_INSTANCE =
+  budgets.launch + EC2_WAITS.instanceRunning + EC2_WAITS.instanceTerminated + EC2_WAITS.securityGroupDelete;
+/** The longest test is a whole passing run: the instance bake and the test instance, both through EC2. */
+const RUN_TIMEOUT = {
+  timeout: timeoutFor(
+    budgets.build,
+    // Bake: the builder answers SSH, installs, stops and becomes an image.
+    EC2_INSTANCE,
+    ovenproofDeadlines.builderSshReady,
+    budgets.aptInVm,
+    EC2_WAITS.instanceStopped,
+    EC2_WAITS.imageAvailable,
+    EC2_WAITS.snapshotCompleted,
+    // Test: the instance answers SSH, runs the suite and returns the results.
+    EC2_INSTANCE,
+    ovenproofDeadlines.pipelineSshReady,
+    ovenproofDeadlines.helloDebTestStage,
+    ovenproofDeadlines.resultReconnect,
+    budgets.teardown,
+  ),
+};
 
 const local = localTestProvider();
 let localCtx: RunContext;
@@ -85,13 +119,13 @@ beforeAll(async () => {
     .examples.find((p) => String(p.ref).startsWith('refs/heads/'))!;
   eventPath = join(dir, 'push.json');
   await writeFile(eventPath, JSON.stringify(push));
-}, 900_000);
+}, timeoutFor(budgets.baseImage));
 
 afterAll(async () => {
   for (const ec2 of endpoints) await ec2.close();
   for (const id of savedImages) await local.deregisterImage(localCtx, id).catch(() => undefined);
   await gh?.close();
-});
+}, timeoutFor(budgets.teardown));
 
 interface Scenario {
   ec2: Ec2Endpoint;
@@ -190,16 +224,7 @@ function ec2Env(s: Scenario): Record<string, string> {
       sshPort: s.sshPort,
       pollIntervalMs: 250,
       consistencyTimeoutMs: 20_000,
-      waitTimeoutsMs: {
-        instanceRunning: 120_000,
-        instanceStopped: 180_000,
-        instanceTerminated: 180_000,
-        imageAvailable: 300_000,
-        snapshotCompleted: 60_000,
-        volume: 60_000,
-        securityGroupDelete: 120_000,
-        deviceAppears: 2_000,
-      },
+      waitTimeoutsMs: EC2_WAITS,
     }),
   };
 }
@@ -315,7 +340,7 @@ function sweep(s: Scenario): Promise<{ code: number; stdout: string; stderr: str
   });
 }
 
-describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QEMU)', () => {
+describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QEMU)', RUN_TIMEOUT, () => {
   it('(QEMU) a passing run: instance bake and test instance through EC2, bats over SSH, everything torn down, image kept', async () => {
     const s = await scenario({ vms: true });
     const run = await action(s, {});
@@ -364,7 +389,7 @@ describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QE
     ).toEqual(['image', 'snapshot']);
     expect((await ledgerOf(run)).live()).toEqual([]);
     baked = { id: image.id, name: image.name, tags };
-  }, 1_200_000);
+  });
 
   it('SIGKILL in the build stage, then post: nothing was created, nothing is live', async () => {
     const s = await scenario();
@@ -373,7 +398,7 @@ describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QE
     expect(kill.killed()).toBe(true);
     await expectAllCleanedUp(s, run);
     expect(s.ec2.requests.filter((r) => r.action === 'RunInstances')).toEqual([]);
-  }, 300_000);
+  });
 
   it('SIGKILL in the bake stage while the builder boots, then post: builder and its security group deleted', async () => {
     // No VM behind the builder: the bake waits for its SSH, which never answers.
@@ -389,7 +414,7 @@ describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QE
     await expectAllCleanedUp(s, run);
     expect([...s.ec2.region(REGION).instances.values()].map((i) => i.state)).toEqual(['terminated']);
     expect(s.ec2.region(REGION).groups.size).toBe(0);
-  }, 300_000);
+  });
 
   it('SIGKILL in the launch stage before RunInstances answers, then post: the instance is found by its ClientToken and terminated', async () => {
     // RunInstances is held open: the instance exists at the endpoint, the ledger has only the intent.
@@ -434,7 +459,7 @@ describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QE
     expect(instances[0]!.state).toBe('terminated');
     // The reused image is untouched.
     expect(s.ec2.region(REGION).images.has(baked!.id)).toBe(true);
-  }, 300_000);
+  });
 
   it('(QEMU) SIGKILL in the test stage while the suite runs in the VM, then post: instance, group and VM gone', async () => {
     const s = await scenario({ vms: true, cacheHit: true });
@@ -445,7 +470,7 @@ describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QE
     await expectAllCleanedUp(s, run);
     expect([...s.ec2.region(REGION).instances.values()].map((i) => i.state)).toEqual(['terminated']);
     expect(s.ec2.region(REGION).groups.size).toBe(0);
-  }, 600_000);
+  });
 
   it('(QEMU) SIGKILL as the report stage starts (it takes milliseconds: the kill lands in report or teardown), then post', async () => {
     const s = await scenario({ vms: true, cacheHit: true });
@@ -456,7 +481,7 @@ describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QE
     expect(run.post!.stdout).toMatch(/still live after the main step|already cleaned up/);
     await expectAllCleanedUp(s, run);
     expect([...s.ec2.region(REGION).instances.values()].map((i) => i.state)).toEqual(['terminated']);
-  }, 600_000);
+  });
 
   it('a lost ledger: SIGKILL without post, then `ovenproof sweep --provider ec2` removes the run once it is past its expiry', async () => {
     const s = await scenario({ cacheHit: true });
@@ -486,5 +511,5 @@ describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QE
     expect(s.ec2.live({ ovenproofOnly: false }).map((r) => r.id)).toEqual(
       expect.arrayContaining([untagged, baked!.id, DEBIAN_AMI]),
     );
-  }, 300_000);
+  });
 });

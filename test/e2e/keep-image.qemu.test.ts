@@ -9,6 +9,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBaseImage } from '../support/local-base.js';
+import { HELLO_DEB_RUN, budgets, timeoutFor } from '../support/timeouts.js';
 import type { RunResult } from '../../src/common/run-result.js';
 
 async function run(...sets: string[]): Promise<{ status: number | null; result: RunResult; stderr: string }> {
@@ -30,10 +31,13 @@ function localImageIds(): string[] {
   return (JSON.parse(out.stdout) as Array<{ id: string }>).map((i) => i.id);
 }
 
-describe('keep-image on the local provider', () => {
+/** Each test is one run of hello-deb through the CLI (with a bake of its own), then the image list. */
+const CLI_RUN = timeoutFor(HELLO_DEB_RUN, budgets.hostCommands);
+
+describe('keep-image on the local provider', { timeout: CLI_RUN }, () => {
   beforeAll(async () => {
     await ensureBaseImage();
-  }, 900_000);
+  }, timeoutFor(budgets.baseImage));
 
   it('(QEMU) keep-image: never deletes the tested image after a passing run', async () => {
     const { status, result, stderr } = await run('keep-image=never');
@@ -42,7 +46,7 @@ describe('keep-image on the local provider', () => {
     expect(localImageIds()).not.toContain(result.image!.id);
     const image = result.resources.find((r) => r.kind === 'image' && r.id === result.image!.id);
     expect(image?.deletedAt).not.toBeNull();
-  }, 600_000);
+  });
 
   it('(QEMU) keep-image: on-success deletes the image when a test fails', async () => {
     const { status, result, stderr } = await run(
@@ -52,5 +56,5 @@ describe('keep-image on the local provider', () => {
     expect(status, stderr).toBe(1);
     expect(result.image).toMatchObject({ cacheHit: false, kept: false });
     expect(localImageIds()).not.toContain(result.image!.id);
-  }, 600_000);
+  });
 });

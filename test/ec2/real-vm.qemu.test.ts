@@ -7,20 +7,45 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ledger } from '../../src/pipeline/ledger.js';
 import { parseUserData } from '../../src/providers/ec2/index.js';
 import type { RunContext } from '../../src/providers/provider.js';
 import { generateEd25519KeyPair, waitForSsh } from '../../src/ssh/index.js';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
+import { budgets, testDeadlines, timeoutFor } from '../support/timeouts.js';
 import { harness, memoryLogger, REGION, type Harness } from './helpers.js';
 
+/** How long the EC2 provider waits for each state of the instance. */
+const waitTimeoutsMs = {
+  instanceRunning: 180_000,
+  instanceStopped: 60_000,
+  instanceTerminated: 60_000,
+  imageAvailable: 5_000,
+  snapshotCompleted: 5_000,
+  volume: 5_000,
+  securityGroupDelete: 60_000,
+  deviceAppears: 2_000,
+};
+/** The instance runs (its VM launched by the endpoint), answers SSH, runs a command, is terminated. */
+const LAUNCH_SSH_TERMINATE = timeoutFor(
+  budgets.launch,
+  waitTimeoutsMs.instanceRunning,
+  testDeadlines.vmSshReady,
+  budgets.sshCommands,
+  waitTimeoutsMs.instanceTerminated,
+  waitTimeoutsMs.securityGroupDelete,
+);
+
 let h: Harness | undefined;
+beforeAll(async () => {
+  await ensureBaseImage();
+}, timeoutFor(budgets.baseImage));
 afterAll(async () => {
   await h?.close();
-});
+}, timeoutFor(budgets.teardown));
 
-describe('ec2 provider with real VMs behind the endpoint', () => {
+describe('ec2 provider with real VMs behind the endpoint', { timeout: LAUNCH_SSH_TERMINATE }, () => {
   it('launches, reaches the instance over SSH with the pinned host key, and terminates it (QEMU)', async () => {
     const base = await ensureBaseImage();
     const local = localTestProvider();
@@ -41,16 +66,7 @@ describe('ec2 provider with real VMs behind the endpoint', () => {
     h = await harness({
       provider: {
         sshPort,
-        waitTimeoutsMs: {
-          instanceRunning: 180_000,
-          instanceStopped: 60_000,
-          instanceTerminated: 60_000,
-          imageAvailable: 5_000,
-          snapshotCompleted: 5_000,
-          volume: 5_000,
-          securityGroupDelete: 60_000,
-          deviceAppears: 2_000,
-        },
+        waitTimeoutsMs,
       },
       endpoint: {
         sshPort,
@@ -100,7 +116,7 @@ describe('ec2 provider with real VMs behind the endpoint', () => {
         privateKey: client.privateKey,
         hostKeyPublic: info.hostKeyPublic,
       },
-      { timeoutMs: 180_000 },
+      { timeoutMs: testDeadlines.vmSshReady },
     );
     let out = '';
     const result = await session.exec('hostname', { onStdout: (t) => (out += t) });
@@ -113,5 +129,5 @@ describe('ec2 provider with real VMs behind the endpoint', () => {
     expect(h.ledger.live()).toEqual([]);
     // The VM behind the instance is gone too.
     expect(localLedger.live().filter((e) => e.kind === 'instance' || e.kind === 'process')).toEqual([]);
-  }, 400_000);
+  });
 });

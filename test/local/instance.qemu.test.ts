@@ -1,6 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stat, access } from 'node:fs/promises';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
+import { budgets, ovenproofDeadlines, testDeadlines, timeoutFor } from '../support/timeouts.js';
 import { listQemu, testContext, testIdentity } from './helpers.js';
 import { fingerprint, publicKeyBlob, waitForSsh, type SshSession } from '../../src/ssh/index.js';
 import { HostKeyMismatchError } from '../../src/common/errors.js';
@@ -16,11 +17,26 @@ async function run(session: SshSession, command: string): Promise<string> {
   return out;
 }
 
+/** Two VMs launched and booted side by side, the refused connection (it may wait as long), stop, image. */
+const TWO_BOOTS_AND_AN_IMAGE = timeoutFor(
+  budgets.launch,
+  testDeadlines.vmSshReady,
+  budgets.sshCommands,
+  testDeadlines.vmSshReady,
+  ovenproofDeadlines.localStop,
+  budgets.diskCopy,
+  budgets.teardown,
+);
+
+beforeAll(async () => {
+  await ensureBaseImage();
+}, timeoutFor(budgets.baseImage));
+
 afterAll(async () => {
   for (const s of sessions) await s.close().catch(() => undefined);
-});
+}, timeoutFor());
 
-describe('local provider instances', () => {
+describe('local provider instances', { timeout: TWO_BOOTS_AND_AN_IMAGE }, () => {
   it('(QEMU) boots the base twice with distinct identities, pins the generated host key, refuses a wrong one, images a stopped instance', async () => {
     const base = await ensureBaseImage();
     expect(base.parent).toBeNull();
@@ -53,7 +69,7 @@ describe('local provider instances', () => {
           hostKeyPublic,
           networkProbe: info.networkProbe,
         },
-        { timeoutMs: 240_000, stage: 'launch' },
+        { timeoutMs: testDeadlines.vmSshReady, stage: 'launch' },
       );
     const [sa, sb] = await Promise.all([
       connect(infoA, a.clientPrivateKey),

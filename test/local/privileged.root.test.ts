@@ -2,10 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Privileged } from '../../src/providers/local/exec.js';
+import { budgets, timeoutFor } from '../support/timeouts.js';
 
 const execModule = fileURLToPath(new URL('../../src/providers/local/exec.ts', import.meta.url));
 
-describe('privileged steps', () => {
+/** A few host commands; one of them a Node child process as an unprivileged user. */
+const HOST_COMMANDS = timeoutFor(budgets.hostCommands);
+
+describe('privileged steps', { timeout: HOST_COMMANDS }, () => {
   it('(root) run directly as root', async () => {
     const privileged = new Privileged();
     expect(await privileged.unavailable()).toBeNull();

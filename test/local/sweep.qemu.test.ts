@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { access, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
+import { budgets, timeoutFor } from '../support/timeouts.js';
 import { Ledger } from '../../src/pipeline/ledger.js';
 import { mountsBelow } from '../../src/providers/local/owner.js';
 import { runCommand } from '../../src/providers/local/exec.js';
@@ -83,7 +84,14 @@ async function crashAt(step: string, imageId: string): Promise<string> {
   return ledgerPath;
 }
 
-describe('local sweep after a crash', () => {
+/** The crash child copies the base into a volume and starts QEMU; two sweeps then remove everything. */
+const CRASH_AND_SWEEP = timeoutFor(budgets.diskCopy, budgets.launch, budgets.teardown, budgets.teardown);
+
+beforeAll(async () => {
+  await ensureBaseImage();
+}, timeoutFor(budgets.baseImage));
+
+describe('local sweep after a crash', { timeout: CRASH_AND_SWEEP }, () => {
   it.each(['volume', 'attach', 'mount', 'launch'])(
     '(QEMU) (root) SIGKILL after the %s step, then sweep leaves no QEMU, loop device, mount or temp file',
     async (step) => {

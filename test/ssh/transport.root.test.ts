@@ -7,6 +7,7 @@ import { HostKeyMismatchError } from '../../src/common/errors.js';
 import type { Logger } from '../../src/common/log.js';
 import { generateEd25519KeyPair, runAndCollect, waitForSsh } from '../../src/ssh/index.js';
 import { startProxy, startSshd, type TestSshd } from './sshd.js';
+import { budgets, ovenproofDeadlines, testDeadlines, timeoutFor } from '../support/timeouts.js';
 
 function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
@@ -36,21 +37,31 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
   throw new Error(`gave up waiting: ${what}`);
 }
 
-describe('SSH transport against a real OpenSSH sshd on 127.0.0.1 (root)', () => {
+/**
+ * The longest test, the dropped connection: the result fetch connects (within its reconnect window),
+ * runs the command (its deadline spans both connections) and connects once more after the drop.
+ */
+const LONGEST = timeoutFor(
+  ovenproofDeadlines.resultReconnect,
+  testDeadlines.localCommand,
+  ovenproofDeadlines.resultReconnect,
+);
+
+describe('SSH transport against a real OpenSSH sshd on 127.0.0.1 (root)', { timeout: LONGEST }, () => {
   let sshd: TestSshd;
   let work: string;
 
   beforeAll(async () => {
     sshd = await startSshd();
     work = await mkdtemp(join(tmpdir(), 'ovenproof-ssh-work-'));
-  });
+  }, timeoutFor(budgets.hostCommands));
   afterAll(async () => {
     await sshd?.stop();
     await rm(work, { recursive: true, force: true });
-  });
+  }, timeoutFor(budgets.hostCommands));
 
   it('connects with the pinned host key and reports exit codes (root)', async () => {
-    const session = await waitForSsh(sshd.target, { timeoutMs: 20_000 });
+    const session = await waitForSsh(sshd.target, { timeoutMs: testDeadlines.localSshReady });
     try {
       let out = '';
       const result = await session.exec(`printf '%s|' "it's" '$HOME' "$((6+1))"; exit 7`, {
@@ -70,7 +81,7 @@ describe('SSH transport against a real OpenSSH sshd on 127.0.0.1 (root)', () => 
       const impostorKey = generateEd25519KeyPair('not-the-instance').publicKey;
       const error = await waitForSsh(
         { ...sshd.target, port: proxy.port, hostKeyPublic: impostorKey },
-        { timeoutMs: 30_000, log },
+        { timeoutMs: testDeadlines.localSshReady, log },
       ).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(HostKeyMismatchError);
       expect((error as Error).message).toMatch(
@@ -86,7 +97,7 @@ describe('SSH transport against a real OpenSSH sshd on 127.0.0.1 (root)', () => 
 
   it('streams output before the command ends (root)', async () => {
     const gate = join(work, 'stream-gate');
-    const session = await waitForSsh(sshd.target, { timeoutMs: 20_000 });
+    const session = await waitForSsh(sshd.target, { timeoutMs: testDeadlines.localSshReady });
     try {
       const seen: string[] = [];
       // The command only finishes after the test saw its first line: without live streaming it would
@@ -94,7 +105,7 @@ describe('SSH transport against a real OpenSSH sshd on 127.0.0.1 (root)', () => 
       const result = await session.exec(
         `echo first; echo err-first >&2; while [ ! -e ${gate} ]; do sleep 0.05; done; echo second`,
         {
-          timeoutMs: 30_000,
+          timeoutMs: testDeadlines.localCommand,
           onStdout: (text) => {
             seen.push(`out:${text.trim()}`);
             if (text.includes('first')) void writeFile(gate, '');
@@ -113,7 +124,7 @@ describe('SSH transport against a real OpenSSH sshd on 127.0.0.1 (root)', () => 
 
   it('kills the whole remote process group on timeout (root)', async () => {
     const pids = join(work, 'timeout-pids');
-    const session = await waitForSsh(sshd.target, { timeoutMs: 20_000 });
+    const session = await waitForSsh(sshd.target, { timeoutMs: testDeadlines.localSshReady });
     try {
       const result = await session.exec(
         `sleep 300 & echo $! > ${pids}; sh -c 'echo $$ >> ${pids}; sleep 300'; echo never`,
@@ -138,7 +149,7 @@ describe('SSH transport against a real OpenSSH sshd on 127.0.0.1 (root)', () => 
     await writeFile(join(remote, 'notes.txt'), 'not matched');
     await writeFile(join(remote, 'big.xml'), 'x'.repeat(5000));
     const local = join(work, 'fetched');
-    const session = await waitForSsh(sshd.target, { timeoutMs: 20_000 });
+    const session = await waitForSsh(sshd.target, { timeoutMs: testDeadlines.localSshReady });
     try {
       const script = join(work, 'script.sh');
       await writeFile(script, '#!/bin/sh\necho uploaded\n');
@@ -190,7 +201,7 @@ describe('SSH transport against a real OpenSSH sshd on 127.0.0.1 (root)', () => 
           maxBytes: 1 << 20,
           log,
           exec: {
-            timeoutMs: 60_000,
+            timeoutMs: testDeadlines.localCommand,
             onStdout: (text) => {
               out += text;
               if (text.includes('MARK')) {
@@ -215,7 +226,7 @@ describe('SSH transport against a real OpenSSH sshd on 127.0.0.1 (root)', () => 
 
   it('never logs the private key while connecting and running (root)', async () => {
     const log = recordingLogger();
-    const session = await waitForSsh(sshd.target, { timeoutMs: 20_000, log });
+    const session = await waitForSsh(sshd.target, { timeoutMs: testDeadlines.localSshReady, log });
     await session.exec('true');
     await session.close();
     const body = sshd.clientKey.privateKey.split('\n').slice(1, -2).join('');
