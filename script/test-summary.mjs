@@ -1,11 +1,32 @@
 // Adds up vitest's JSON reports into the one line CI counts: "N passed, N failed[, N skipped]".
 // A file that failed to load has no failed test cases but is a failure all the same.
+//
+//   node script/test-summary.mjs REPORT.json... [--durations DURATIONS.json]
+//
+// --durations names what test/support/file-durations-reporter.ts wrote for the serial pass: how long
+// each of its files took is printed first, longest first, so the cost of the slow tests stays in view.
 import { readFileSync, existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+const { values, positionals: reports } = parseArgs({
+  options: { durations: { type: 'string' } },
+  allowPositionals: true,
+});
+
+if (values.durations && existsSync(values.durations)) {
+  const files = JSON.parse(readFileSync(values.durations, 'utf8'));
+  const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`.padStart(9);
+  console.log('Serial pass (.qemu. and .root. files), time per file:');
+  for (const file of [...files].sort((a, b) => b.ms - a.ms)) {
+    console.log(`${seconds(file.ms)}  ${file.file}${file.state === 'passed' ? '' : ` (${file.state})`}`);
+  }
+  console.log(`${seconds(files.reduce((sum, file) => sum + file.ms, 0))}  in all`);
+}
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const path of process.argv.slice(2)) {
+for (const path of reports) {
   if (!existsSync(path)) {
     console.error(`test-summary: ${path} is missing (the test run crashed)`);
     failed += 1;
