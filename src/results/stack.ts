@@ -58,7 +58,9 @@ function pathFrame(m: RegExpExecArray, extLength: number, line: string): Frame |
   while (start > 0 && !DELIMITER.test(text[start - 1]!) && end - start < 4096) start -= 1;
   let file = text.slice(start, end);
   // The walk stops at the colon of a Windows drive (C:\app\x.js, file:///C:/app/x.js): keep the drive.
-  const drive = /(?:^|[\s('"`<>,[\]{}|]|file:\/\/\/?)([A-Za-z]:)$/.exec(text.slice(Math.max(0, start - 10), start));
+  const drive = /(?:^|[\s('"`<>,[\]{}|]|file:\/\/\/?)([A-Za-z]:)$/.exec(
+    text.slice(Math.max(0, start - 10), start),
+  );
   if (drive && /^[\\/]/.test(file)) {
     file = `${drive[1]}${file}`;
     start -= 2;

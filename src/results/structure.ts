@@ -49,5 +49,5 @@ export function brokenFileSuite(source: string, breaks: StructureBreak[]): TestS
     stdout: '',
     stderr: '',
   };
-  return { name: basename(source), source, cases: [testCase] };
+  return { name: '', source, cases: [testCase] };
 }

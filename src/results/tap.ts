@@ -109,7 +109,8 @@ export class TapParser {
         this.checkPlan(root);
       }
     }
-    if (this.nonTapLines > 1) this.relaxable(`${this.nonTapLines} lines in all are not TAP under "pragma +strict"`);
+    if (this.nonTapLines > 1)
+      this.relaxable(`${this.nonTapLines} lines in all are not TAP under "pragma +strict"`);
     const root = this.levels[0]!;
     const cases: TestCase[] = [];
     for (const point of [...root.points, ...root.unfinished]) flatten(point, [], cases);
@@ -231,7 +232,7 @@ export class TapParser {
     }
     level.ids.add(id);
     const buffered = /(?:^|\s)\{$/.test(rest);
-    const { name, directive, reason } = splitDirective(buffered ? rest.slice(0, -1) : rest);
+    const { name, directive, reason } = splitDirective(buffered ? rest.slice(0, -1).trimEnd() : rest);
     const p: Point = { ok, id, name, directive, reason, yaml: null, comments: null, children };
     level.points.push(p);
     this.justWritten = { point: p, indent };
@@ -338,9 +339,11 @@ export class TapParser {
 
   private checkPlan(level: Level): void {
     if (level.plan === null) return;
-    if (level.plan !== level.points.length) {
+    // An unfinished subtest stands for the point that would have closed it (and is reported itself).
+    const reported = level.points.length + level.unfinished.length;
+    if (level.plan !== reported) {
       this.relaxable(
-        `${where(level)}planned ${level.plan} tests (1..${level.plan}) but reported ${level.points.length}`,
+        `${where(level)}planned ${level.plan} tests (1..${level.plan}) but reported ${reported}`,
       );
     }
     const outside = level.points.filter((p) => p.id < 1 || p.id > level.plan!).map((p) => p.id);
@@ -436,7 +439,9 @@ function caseOf(point: Point, parents: string[]): TestCase {
       .filter((line) => !NOT_A_MESSAGE.test(line.trim()))
       .join('\n'),
   );
-  const message = failing ? diag.message || firstLine(yamlText) || commentMessage || point.name : point.reason;
+  const message = failing
+    ? diag.message || firstLine(yamlText) || commentMessage || point.name
+    : point.reason;
   let file = diag.file;
   let line = diag.line;
   // The stack's first project frame is where it failed; `location`/`at` may only name the test.
