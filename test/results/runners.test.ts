@@ -203,7 +203,7 @@ describe('conformance matrix: result files written by real test runners', () => 
       sequential(nodeTest),
       ...others.map((e) => sequential([e])),
     ]);
-  }, 240_000);
+  }, 480_000);
   afterAll(async () => {
     await rm(repo.dir, { recursive: true, force: true });
   });
