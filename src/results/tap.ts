@@ -40,6 +40,10 @@ const PLAN = /^1\.\.(\d+)(?:\s*(?:#.*)?)$/;
 const SUBTEST = /^#\s*Subtest(?::\s*(.*))?$/i;
 const PRAGMA = /^pragma\s+([+-])([\w-]+)$/;
 /** Diagnostic lines that say where or that a test failed, not what went wrong. */
+/** Subtests deeper than this are counted at this depth: real suites nest a handful of levels. */
+const MAX_DEPTH = 64;
+/** Structure breaks kept per file; further ones are counted. */
+const MAX_BREAKS = 100;
 const NOT_A_MESSAGE = /^(?:\(in test file .*\)|Failed (?:\(TODO\) )?test\b.*|at .+ line \d+\.?)$/;
 
 /**
@@ -69,6 +73,7 @@ export class TapParser {
   private sawTap = false;
   private bailOut: string | null = null;
   private readonly breaks: StructureBreak[] = [];
+  private droppedBreaks = 0;
 
   constructor(private readonly source: string) {}
 
@@ -241,7 +246,7 @@ export class TapParser {
       p.comments = new CappedText(LIMITS.details);
       this.commentTarget = p;
     }
-    if (buffered) {
+    if (buffered && this.levels.length < MAX_DEPTH) {
       const subtest = newLevel(null, name);
       subtest.owner = { point: p, indent };
       this.levels.push(subtest);
@@ -270,6 +275,7 @@ export class TapParser {
   }
 
   private open(indent: number, name: string): Level {
+    if (this.levels.length >= MAX_DEPTH) return this.top();
     const level = newLevel(indent, name);
     this.levels.push(level);
     this.announced = null;
@@ -363,7 +369,8 @@ export class TapParser {
   }
 
   private relaxable(message: string): void {
-    this.breaks.push({ message, relaxable: true });
+    if (this.breaks.length >= MAX_BREAKS) this.droppedBreaks += 1;
+    else this.breaks.push({ message, relaxable: true });
   }
 }
 
