@@ -200,6 +200,21 @@ describe('JUnit semantics', () => {
     expect(tests).toMatchObject({ total: 5, passed: 1, failed: 0, skipped: 4 });
   });
 
+  it('nested suites, system-out attachments, timestamps and Surefire reruns keep their meaning', async () => {
+    const { parsed, tests } = await summary(
+      '<testsuites><testsuite name="outer" timestamp="2026-12-02T08:00:00" tests="3" failures="1">' +
+        '<testsuite name="inner" timestamp="2026-12-02T08:00:01" tests="3" failures="1">' +
+        '<testcase name="flaky"><flakyFailure message="first try"/><system-out>[[ATTACHMENT|/tmp/shot.png]]</system-out></testcase>' +
+        '<testcase name="rerun"><failure message="still"/><rerunFailure message="again"/></testcase>' +
+        '<testcase name="plain"/>' +
+        '</testsuite></testsuite></testsuites>',
+      { ext: 'xml' },
+    );
+    expect(tests).toMatchObject({ total: 3, passed: 2, failed: 1, skipped: 0 });
+    expect(tests.failures.map((f) => [f.suite, f.name, f.message])).toEqual([['inner', 'rerun', 'still']]);
+    expect(parsed.suites[0]!.cases[0]!.stdout).toBe('[[ATTACHMENT|/tmp/shot.png]]');
+  });
+
   it('a suite that only declares counts yields its declared failures', async () => {
     const { tests, exit } = await summary(
       '<testsuites><testsuite name="totals" tests="6" failures="1" errors="1" skipped="1"/></testsuites>',
