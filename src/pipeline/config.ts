@@ -120,6 +120,10 @@ export const CONFIG_KEYS = {
     schema: z.preprocess(toPathMapList, z.array(pathMapEntry)),
     doc: '`instance-prefix=repo-prefix` pairs that map result paths to repository files.',
   },
+  'results-strict': {
+    schema: bool,
+    doc: 'Fail a result file whose structure does not prove its tests ran (TAP plan, test numbers, closed blocks); `false` relaxes these checks.',
+  },
   'test-timeout': { schema: duration, doc: 'Limit for the test command.' },
   ttl: { schema: duration, doc: 'Dead-man switch: every instance powers itself off after this long.' },
   'keep-image': { schema: choice(KEEP_IMAGE), doc: 'Keep the image: `always`, `on-success` or `never`.' },
@@ -158,6 +162,7 @@ export interface Config {
   test: string | null;
   results: string[];
   pathMap: Array<{ from: string; to: string }>;
+  resultsStrict: boolean;
   testTimeoutMs: number;
   ttlMs: number;
   keepImage: 'always' | 'on-success' | 'never';
@@ -301,6 +306,7 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
     test: get('test', null),
     results: get('results', []),
     pathMap: get('path-map', []),
+    resultsStrict: get('results-strict', true),
     testTimeoutMs: get('test-timeout', 30 * 60_000),
     ttlMs: get('ttl', 60 * 60_000),
     keepImage: get('keep-image', 'on-success'),

@@ -7,6 +7,9 @@ import { extractFrames, type Frame } from './stack.js';
 
 const run = promisify(execFile);
 
+/** `C:/…` once backslashes are slashes. */
+const WINDOWS_DRIVE = /^[A-Za-z]:(?=\/|$)/;
+
 export interface PathMapping {
   from: string;
   to: string;
@@ -78,14 +81,12 @@ export class RepoLocator {
     let path = rawPath.trim().replace(/\\/g, '/');
     if (!path || path.includes('\0')) return null;
     let mapped = false;
-    for (const { from, to } of this.maps) {
-      if (path === from || path.startsWith(from === '/' ? '/' : `${from}/`)) {
-        const rest = path === from ? '' : path.slice(from === '/' ? 1 : from.length + 1);
-        path = to === '.' ? rest || '.' : rest ? `${to}/${rest}` : to;
-        mapped = true;
-        break;
-      }
+    const target = this.mapped(path);
+    if (target !== null) {
+      path = target;
+      mapped = true;
     }
+    if (WINDOWS_DRIVE.test(path)) return null; // a Windows path that no path-map entry covers
     if (isAbsolute(path)) {
       if (!this.repoRoot) return null;
       const rel = relative(this.repoRoot, path);
@@ -98,6 +99,26 @@ export class RepoLocator {
     if (!options.partial && this.tracked.has(path)) return path;
     if (mapped) return null;
     return this.bySuffix(path, options.near ?? null, options.suite ?? '');
+  }
+
+  /**
+   * `path` rewritten by the longest matching path-map prefix, or null. Drive letters match in any
+   * case, and a prefix written without one (`/app`) also covers `C:/app`, and the other way round.
+   */
+  private mapped(path: string): string | null {
+    const pathDrive = WINDOWS_DRIVE.exec(path)?.[0].toLowerCase() ?? null;
+    const bare = pathDrive ? path.slice(2) : path;
+    for (const { from, to } of this.maps) {
+      const fromDrive = WINDOWS_DRIVE.exec(from)?.[0].toLowerCase() ?? null;
+      if (pathDrive && fromDrive && pathDrive !== fromDrive) continue;
+      const prefix = fromDrive ? from.slice(2) || '/' : from;
+      const subject = fromDrive || pathDrive ? bare : path;
+      if (subject === prefix || subject.startsWith(prefix === '/' ? '/' : `${prefix}/`)) {
+        const rest = subject === prefix ? '' : subject.slice(prefix === '/' ? 1 : prefix.length + 1);
+        return to === '.' ? rest || '.' : rest ? `${to}/${rest}` : to;
+      }
+    }
+    return null;
   }
 
   private bySuffix(path: string, near: string | null, suite: string): string | null {

@@ -1,6 +1,7 @@
 /**
  * File/line extraction from failure texts: stack traces of Node, Python (traceback and pytest), Java
- * and other JVM languages, Go, Ruby, PHP, .NET, and Bats' "(in test file X, line N)".
+ * and other JVM languages, Go, Ruby, PHP, .NET, Perl ("at t/x.t line 8."), and Bats' "(in test file X,
+ * line N)". Windows paths keep their drive letter (`C:\app\x.test.js:3:9`).
  */
 export interface Frame {
   /** Path as written (absolute, relative, or for JVM frames a package-derived relative path). */
@@ -35,6 +36,8 @@ const PATTERNS: Pattern[] = [
       return frame([...pkg, m[2]!].join('/'), m[3]!, true);
     },
   },
+  // Perl (Test::More, die): at t/calc.t line 8.
+  { re: /\bat (\S+\.(?:t|pl|pm)) line (\d+)\b/g, frame: (m) => frame(m[1]!, m[2]!) },
   // PHP native trace: #0 /app/src/Calc.php(23): Calc->div()
   { re: /\.php\((\d+)\)/g, frame: (m) => pathFrame(m, 4, m[1]!) },
   // Generic path:line[:col] — Node ("at f (/a/b.js:3:9)", vitest "❯ b.ts:3:9", file:// URLs), pytest
@@ -54,15 +57,24 @@ function pathFrame(m: RegExpExecArray, extLength: number, line: string): Frame |
   let start = m.index;
   while (start > 0 && !DELIMITER.test(text[start - 1]!) && end - start < 4096) start -= 1;
   let file = text.slice(start, end);
-  if (text.slice(Math.max(0, start - 5), start) === 'file:') {
+  // The walk stops at the colon of a Windows drive (C:\app\x.js, file:///C:/app/x.js): keep the drive.
+  const drive = /(?:^|[\s('"`<>,[\]{}|]|file:\/\/\/?)([A-Za-z]:)$/.exec(
+    text.slice(Math.max(0, start - 10), start),
+  );
+  if (drive && /^[\\/]/.test(file)) {
+    file = `${drive[1]}${file}`;
+    start -= 2;
+  }
+  const url = /file:\/*$/.exec(text.slice(Math.max(0, start - 8), start));
+  if (url) {
     try {
-      file = decodeURIComponent(file.replace(/^\/\/+/, '/'));
+      file = decodeURIComponent(drive ? file : file.replace(/^\/\/+/, '/'));
     } catch {
       return null;
     }
   }
-  if (!/[A-Za-z_]/.test(file.slice(file.lastIndexOf('/') + 1, file.lastIndexOf('.')))) return null;
-  const isGo = file.endsWith('.go') && !file.includes('/');
+  if (!/[A-Za-z_]/.test(file.slice(file.search(/[^\\/]*$/), file.lastIndexOf('.')))) return null;
+  const isGo = file.endsWith('.go') && !/[\\/]/.test(file);
   return frame(file, line, isGo || JVM_EXT.test(file));
 }
 

@@ -62,6 +62,9 @@ describe('ovenproof results', () => {
       'must be a path inside the repository',
     );
     expect((await cli(['--bogus', 'pass.xml'], dir)).code).toBe(3);
+    const strict = await cli(['pass.xml', '--strict=maybe'], dir);
+    expect(strict.code).toBe(3);
+    expect(strict.stderr).toContain('--strict: "maybe" is not allowed (use --strict=true or --strict=false)');
     expect((await cli([], dir)).stderr).toContain('no result file given');
     const missing = await cli(['pass.xml', 'nope.xml'], dir);
     expect(missing.code).toBe(3);

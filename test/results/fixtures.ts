@@ -21,15 +21,31 @@ function childEnv(): NodeJS.ProcessEnv {
   return { ...env, CI: '1', NO_COLOR: '1' };
 }
 
-/** Runs a command that is expected to fail (deliberately failing tests) and ignores its exit code. */
-async function runner(cmd: string, args: string[], cwd: string): Promise<string> {
+/** What a runner wrote and how it exited (the fixture suites fail on purpose, so non-zero). */
+interface RunnerExit {
+  stdout: string;
+  exitCode: number;
+}
+
+/** A result file written by a real runner, and the runner's own verdict (its exit code). */
+export interface RunnerOutput {
+  file: string;
+  exitCode: number;
+}
+
+async function runner(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunnerExit> {
   try {
-    const { stdout } = await run(cmd, args, { cwd, env: childEnv(), maxBuffer: 64 << 20 });
-    return stdout;
+    const { stdout } = await run(cmd, args, { cwd, env: { ...childEnv(), ...env }, maxBuffer: 64 << 20 });
+    return { stdout, exitCode: 0 };
   } catch (error) {
     const e = error as { stdout?: string; code?: number | string };
     if (typeof e.code === 'string') throw error; // ENOENT etc.: the runner is missing
-    return e.stdout ?? '';
+    return { stdout: e.stdout ?? '', exitCode: e.code ?? 1 };
   }
 }
 
@@ -41,7 +57,10 @@ export interface FixtureRepo {
 export async function fixtureRepo(): Promise<FixtureRepo> {
   const dir = await mkdtemp(join(tmpdir(), 'ovenproof-results-'));
   await cp(join(ROOT, 'test/fixtures/results'), dir, { recursive: true });
-  await writeFile(join(dir, '.gitignore'), 'node_modules\n*.xml\n*.tap\n__pycache__/\n.pytest_cache/\n');
+  await writeFile(
+    join(dir, '.gitignore'),
+    'node_modules\n*.xml\n*.tap\n__pycache__/\n.pytest_cache/\n.jest-cache/\n',
+  );
   await run('git', ['init', '-q', dir]);
   await run('git', ['-C', dir, 'add', '-A']);
   for (const project of ['vitest', 'mocha'])
@@ -49,18 +68,18 @@ export async function fixtureRepo(): Promise<FixtureRepo> {
   return { dir };
 }
 
-export async function runVitest(project: string): Promise<string> {
-  await runner(
+export async function runVitest(project: string): Promise<RunnerOutput> {
+  const { exitCode } = await runner(
     join(BIN, 'vitest'),
     ['run', '--config', 'vitest.config.mjs', '--reporter=junit', '--outputFile=junit.xml'],
     project,
   );
-  return join(project, 'junit.xml');
+  return { file: join(project, 'junit.xml'), exitCode };
 }
 
-export async function runMocha(project: string): Promise<string> {
+export async function runMocha(project: string): Promise<RunnerOutput> {
   const out = join(project, 'junit.xml');
-  await runner(
+  const { exitCode } = await runner(
     join(BIN, 'mocha'),
     [
       '--reporter',
@@ -71,30 +90,59 @@ export async function runMocha(project: string): Promise<string> {
     ],
     project,
   );
-  return out;
+  return { file: out, exitCode };
 }
 
-export async function runPytest(project: string, family: 'xunit1' | 'xunit2'): Promise<string> {
+export async function runPytest(project: string, family: 'xunit1' | 'xunit2'): Promise<RunnerOutput> {
   const out = join(project, `pytest-${family}.xml`);
-  await runner(
+  const { exitCode } = await runner(
     'python3',
     ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-o', `junit_family=${family}`, `--junitxml=${out}`],
     project,
   );
-  return out;
+  return { file: out, exitCode };
 }
 
-export async function runBats(project: string): Promise<string> {
-  const out = join(project, 'bats.xml');
-  await writeFile(out, await runner('bats', ['--formatter', 'junit', 'calc.bats'], project));
-  return out;
+export async function runBats(project: string, formatter: 'junit' | 'tap'): Promise<RunnerOutput> {
+  const out = join(project, `bats.${formatter === 'junit' ? 'xml' : 'tap'}`);
+  const { stdout, exitCode } = await runner('bats', ['--formatter', formatter, 'calc.bats'], project);
+  await writeFile(out, stdout);
+  return { file: out, exitCode };
 }
 
-export async function runNodeTap(project: string): Promise<string> {
-  const out = join(project, 'node.tap');
-  await writeFile(
-    out,
-    await runner(process.execPath, ['--test', '--test-reporter=tap', 'calc.spec.mjs'], project),
+export async function runNodeTest(project: string, reporter: 'tap' | 'junit'): Promise<RunnerOutput> {
+  const out = join(project, `node.${reporter === 'junit' ? 'xml' : 'tap'}`);
+  const { exitCode } = await runner(
+    process.execPath,
+    ['--test', `--test-reporter=${reporter}`, `--test-reporter-destination=${out}`, 'calc.spec.mjs'],
+    project,
   );
-  return out;
+  return { file: out, exitCode };
+}
+
+export async function runJest(project: string): Promise<RunnerOutput> {
+  const out = join(project, 'junit.xml');
+  const env = { JEST_JUNIT_OUTPUT_DIR: project, JEST_JUNIT_OUTPUT_NAME: 'junit.xml' };
+  const { exitCode } = await runner(
+    join(BIN, 'jest'),
+    [
+      '--ci',
+      '--config',
+      'jest.config.cjs',
+      '--reporters=default',
+      `--reporters=${join(ROOT, 'node_modules', 'jest-junit')}`,
+      `--cacheDirectory=${join(project, '.jest-cache')}`,
+    ],
+    project,
+    env,
+  );
+  return { file: out, exitCode };
+}
+
+/** `prove -v` prints its own lines around the test's TAP; `--merge` adds Test::More's diagnostics. */
+export async function runProve(project: string): Promise<RunnerOutput> {
+  const out = join(project, 'prove.tap');
+  const { stdout, exitCode } = await runner('prove', ['-v', '--merge', 't/calc.t'], project);
+  await writeFile(out, stdout);
+  return { file: out, exitCode };
 }

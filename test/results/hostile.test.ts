@@ -98,12 +98,19 @@ describe('hostile and broken result files', () => {
     });
   });
 
-  it('keeps the cases of a truncated file and reports the damage', async () => {
+  it('keeps the cases of a truncated file and fails it with one failure naming the damage', async () => {
     const cut = join(dir, 'cut.xml');
     await writeFile(cut, `${GOOD.slice(0, GOOD.indexOf('<testcase name="bad"'))}<testcase name="half`);
-    const parsed = await parseResultFiles([cut]);
-    expect(parsed.suites[0]!.cases.map((c) => c.name)).toEqual(['fine']);
-    expect(parsed.problems[0]!.message).toMatch(/not well-formed XML/);
+    const parsed = await parseResultFiles([cut], { strict: false });
+    expect(parsed.problems).toEqual([]);
+    const cases = parsed.suites.flatMap((s) => s.cases);
+    expect(cases.map((c) => [c.name, c.status])).toEqual([
+      ['fine', 'passed'],
+      ['result file cut.xml is incomplete', 'error'],
+    ]);
+    expect(cases[1]!.message).toMatch(/XML breaks off or is damaged \(not well-formed XML/);
+    const run = await cli([cut], dir);
+    expect(run.code).toBe(1);
   });
 
   it('names non-result files and missing files clearly', async () => {
@@ -116,7 +123,7 @@ describe('hostile and broken result files', () => {
     ]);
     expect(parsed.problems.map((p) => p.message)).toEqual([
       'has root element <html>: not a JUnit XML file',
-      'is neither JUnit XML nor TAP (use --format to force one)',
+      'is neither JUnit XML nor TAP: no XML element and no TAP line in its first 200 lines (use --format to force one)',
       'cannot read: ENOENT',
     ]);
   });

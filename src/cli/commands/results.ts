@@ -12,17 +12,24 @@ import {
   type TestsSummary,
 } from '../../results/index.js';
 
-const HELP = `Usage: ovenproof results FILE... [--format auto|junit|tap] [--path-map A=B]... [--json]
+const HELP = `Usage: ovenproof results FILE... [--format auto|junit|tap] [--path-map A=B]... [--strict=false] [--json]
 
 Parses JUnit XML or TAP result files and prints the tests summary (the result file's "tests" object).
+
+A result file whose structure does not prove its tests ran (a TAP stream without a plan or with
+repeated test numbers, a YAML block or subtest never closed, "Bail out!", XML cut off) counts as one
+failed test that says what was wrong.
 
 Options:
   --format F        auto (default), junit or tap
   --path-map A=B    map paths in the results (A, e.g. /opt/app) to the repository (B, e.g. .); repeatable
+  --strict=false    relax the structure checks (plans, test numbers, closed blocks, pragma +strict) for
+                    tools known to break them; a bail-out or a cut-off file still fails
   --json            print the tests object as JSON on stdout
   -h, --help        show this help
 
-Exit codes: 0 all tests passed, 1 a test failed, 3 unreadable input or bad flags.
+Exit codes: 0 all tests passed (or no tests), 1 a test failed or a result file is incomplete,
+3 a file that is not a test result, unreadable input or bad flags.
 
 Examples:
   ovenproof results build/junit.xml
@@ -40,6 +47,7 @@ async function runResults(args: string[], io: CliIo): Promise<number> {
   let format: ResultFormat;
   let pathMap: ReturnType<typeof parsePathMap>;
   let json: boolean;
+  let strict: boolean;
   try {
     const parsed = parseArgs({
       args,
@@ -48,6 +56,7 @@ async function runResults(args: string[], io: CliIo): Promise<number> {
       options: {
         format: { type: 'string', default: 'auto' },
         'path-map': { type: 'string', multiple: true, default: [] },
+        strict: { type: 'string', default: 'true' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -60,6 +69,11 @@ async function runResults(args: string[], io: CliIo): Promise<number> {
     if (f !== 'auto' && f !== 'junit' && f !== 'tap') {
       throw new ConfigError(`--format: "${f}" is not allowed (use auto, junit or tap)`);
     }
+    const s = parsed.values.strict;
+    if (s !== 'true' && s !== 'false') {
+      throw new ConfigError(`--strict: "${s}" is not allowed (use --strict=true or --strict=false)`);
+    }
+    strict = s === 'true';
     if (parsed.positionals.length === 0) throw new ConfigError('no result file given');
     format = f;
     pathMap = parsePathMap(parsed.values['path-map']);
@@ -70,7 +84,7 @@ async function runResults(args: string[], io: CliIo): Promise<number> {
     return ExitCode.usageError;
   }
 
-  const parsed = await parseResultFiles(files, { format });
+  const parsed = await parseResultFiles(files, { format, strict });
   const repoRoot = await findRepoRoot(io.cwd);
   const tests = await summarizeResults(parsed, { pathMap, repoRoot });
   for (const problem of parsed.problems) {

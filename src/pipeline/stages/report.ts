@@ -12,7 +12,7 @@ export const reportStage: Step<RunState> = {
 async function summarize(s: RunState): Promise<void> {
   const { deps } = s;
   const { config, log } = deps;
-  const parsed = await parseResultFiles(s.resultFiles);
+  const parsed = await parseResultFiles(s.resultFiles, { strict: config.resultsStrict });
   for (const problem of parsed.problems) log.warn(`${problem.source}: ${problem.message}`);
   // path-map targets are written relative to the project (the directory of ovenproof.yml); the
   // results module maps onto repository-relative paths.
