@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Privileged } from '../../src/providers/local/exec.js';
+import { Privileged } from '../../src/common/host/command.js';
 
-const execModule = fileURLToPath(new URL('../../src/providers/local/exec.ts', import.meta.url));
+const commandModule = fileURLToPath(new URL('../../src/common/host/command.ts', import.meta.url));
 
 describe('privileged steps', () => {
   it('(root) run directly as root', async () => {
@@ -13,7 +13,7 @@ describe('privileged steps', () => {
   });
 
   it('(root) as an unprivileged user without sudo, fail once with what to do', () => {
-    const code = `import { Privileged } from ${JSON.stringify(execModule)};
+    const code = `import { Privileged } from ${JSON.stringify(commandModule)};
       const p = new Privileged();
       console.log(JSON.stringify(await p.unavailable()));
       try { await p.run('losetup', ['-f']); } catch (e) { console.log(JSON.stringify([e.name, e.message])); }`;
