@@ -13,7 +13,7 @@ import { BAKE_FORMAT_VERSION, computeBakeKey, sha256File } from './bake-key.js';
 import { parsePackageSpec, resolveBaseImage } from './base-image.js';
 import { IndexCache } from './index-cache.js';
 import { instanceBake } from './instance-bake.js';
-import { acquireLock } from './lock.js';
+import { acquireKeyLock } from '../common/host/lock.js';
 import { osPluginFor, pluginForPackageFile } from './os/index.js';
 import type { StepHook } from './steps/run.js';
 import type { PackageFile, PreparedBake } from './steps/state.js';
@@ -181,7 +181,7 @@ export async function bakeImage(
 
   // One bake per key at a time: a second run with the same key waits here and then reuses the image.
   const lockStarted = performance.now();
-  const lock = await acquireLock(join(home, 'locks'), `bake-${bake.bakeKey}`, {
+  const lock = await acquireKeyLock(join(home, 'locks'), `bake-${bake.bakeKey}`, {
     signal: ctx.signal,
     onWait: (pid) => {
       ctx.log.info(`an identical bake is running (pid ${pid}); waiting to reuse its image`);

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCommand, type CommandRunner } from './command.js';
+import { runCommand, type CommandRunner } from '../common/host/command.js';
 
 export interface IndexCacheOptions {
   /** Folder holding one sub-folder per sources digest. */

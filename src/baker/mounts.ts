@@ -4,7 +4,7 @@
  */
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import { readMounts } from '../common/host/mountinfo.js';
-import { runCommand, type CommandRunner } from './command.js';
+import { runCommand, type CommandRunner } from '../common/host/command.js';
 
 export { mountsUnder } from '../common/host/mountinfo.js';
 

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { SshSession } from '../ssh/session.js';
 import { shQuote } from '../ssh/shell.js';
-import { runCommand, type CommandRunner } from './command.js';
+import { runCommand, type CommandRunner } from '../common/host/command.js';
 
 export interface BakeTarget {
   /** Runs a POSIX sh script as root; rejects with the tail of its output when it fails. */

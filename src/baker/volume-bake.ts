@@ -6,7 +6,7 @@
  */
 import type { Step, StepTiming } from '../common/steps.js';
 import type { ImageManifest, Provider, RunContext } from '../providers/provider.js';
-import { runCommand, type CommandRunner } from './command.js';
+import { runCommand, type CommandRunner } from '../common/host/command.js';
 import type { IndexCache } from './index-cache.js';
 import { attachVolume, detachVolume } from './steps/attach.js';
 import { copyVolume, deleteVolume } from './steps/copy-volume.js';

@@ -3,17 +3,17 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { acquireLock } from '../../src/baker/lock.js';
+import { acquireKeyLock } from '../../src/common/host/lock.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'ovenproof-lock-'));
 
-describe('acquireLock', () => {
+describe('acquireKeyLock', () => {
   it('makes a second holder wait until the first releases', async () => {
     const d = dir();
-    const first = await acquireLock(d, 'bake-k');
+    const first = await acquireKeyLock(d, 'bake-k');
     const order: string[] = [];
     let waitedFor = 0;
-    const second = acquireLock(d, 'bake-k', { pollMs: 20, onWait: (pid) => (waitedFor = pid) }).then(
+    const second = acquireKeyLock(d, 'bake-k', { pollMs: 20, onWait: (pid) => (waitedFor = pid) }).then(
       (lock) => {
         order.push('second acquired');
         return lock;
@@ -37,7 +37,7 @@ describe('acquireLock', () => {
         '--import',
         'tsx',
         '-e',
-        `import('${join(process.cwd(), 'src/baker/lock.ts')}').then(async (m) => { await m.acquireLock(${JSON.stringify(d)}, 'bake-k'); console.log('held'); setInterval(() => {}, 1000); })`,
+        `import('${join(process.cwd(), 'src/common/host/lock.ts')}').then(async (m) => { await m.acquireKeyLock(${JSON.stringify(d)}, 'bake-k'); console.log('held'); setInterval(() => {}, 1000); })`,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -45,9 +45,9 @@ describe('acquireLock', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect(existsSync(join(d, 'bake-k.lock'))).toBe(true);
-    const live = await acquireLock(d, 'bake-live');
+    const live = await acquireKeyLock(d, 'bake-live');
     // Taking any other key prunes the dead owner's file, and never a live one.
-    const other = await acquireLock(d, 'bake-other');
+    const other = await acquireKeyLock(d, 'bake-other');
     expect(existsSync(join(d, 'bake-k.lock'))).toBe(false);
     expect(existsSync(join(d, 'bake-live.lock'))).toBe(true);
     await other.release();
@@ -56,15 +56,15 @@ describe('acquireLock', () => {
 
   it('can be cancelled while waiting', async () => {
     const d = dir();
-    const first = await acquireLock(d, 'bake-k');
+    const first = await acquireKeyLock(d, 'bake-k');
     const controller = new AbortController();
-    const waiting = acquireLock(d, 'bake-k', { pollMs: 20, signal: controller.signal });
+    const waiting = acquireKeyLock(d, 'bake-k', { pollMs: 20, signal: controller.signal });
     controller.abort();
     await expect(waiting).rejects.toThrow(/cancelled while waiting for a lock/);
     await first.release();
   });
 
   it('refuses names that are not file names', async () => {
-    await expect(acquireLock(dir(), '../x')).rejects.toThrow(/not allowed in a file name/);
+    await expect(acquireKeyLock(dir(), '../x')).rejects.toThrow(/not allowed in a file name/);
   });
 });

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync, existsSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CommandError, describeArgv, privilegedArgv, runCommand } from '../../src/baker/command.js';
+import { CommandError, describeArgv, privilegedArgv, runCommand } from '../../src/common/host/command.js';
 import { IndexCache, sourcesDigest } from '../../src/baker/index-cache.js';
 import { pickRootPartition } from '../../src/baker/steps/fsck.js';
 

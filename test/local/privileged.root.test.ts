@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Privileged } from '../../src/providers/local/exec.js';
+import { Privileged } from '../../src/common/host/command.js';
 import { budgets, timeoutFor } from '../support/timeouts.js';
 
-const execModule = fileURLToPath(new URL('../../src/providers/local/exec.ts', import.meta.url));
+const commandModule = fileURLToPath(new URL('../../src/common/host/command.ts', import.meta.url));
 
 /** A few host commands; one of them a Node child process as an unprivileged user. */
 const HOST_COMMANDS = timeoutFor(budgets.hostCommands);
@@ -17,7 +17,7 @@ describe('privileged steps', { timeout: HOST_COMMANDS }, () => {
   });
 
   it('(root) as an unprivileged user without sudo, fail once with what to do', () => {
-    const code = `import { Privileged } from ${JSON.stringify(execModule)};
+    const code = `import { Privileged } from ${JSON.stringify(commandModule)};
       const p = new Privileged();
       console.log(JSON.stringify(await p.unavailable()));
       try { await p.run('losetup', ['-f']); } catch (e) { console.log(JSON.stringify([e.name, e.message])); }`;

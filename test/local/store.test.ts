@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImageStore, matches, parseImageQuery } from '../../src/providers/local/store.js';
 import { localPaths, type LocalPaths } from '../../src/providers/local/paths.js';
-import { acquireLock } from '../../src/providers/local/lock.js';
+import { acquireFileLock } from '../../src/common/host/lock.js';
 import type { ImageManifest } from '../../src/providers/provider.js';
 
 let home: string;
@@ -119,9 +119,9 @@ describe('local image store', () => {
   });
 
   it('the store lock excludes a second holder until released, also across processes', async () => {
-    const first = await acquireLock(paths.storeLock);
+    const first = await acquireFileLock(paths.storeLock);
     const order: string[] = [];
-    const second = acquireLock(paths.storeLock).then((l) => {
+    const second = acquireFileLock(paths.storeLock).then((l) => {
       order.push('second');
       return l;
     });
@@ -131,15 +131,15 @@ describe('local image store', () => {
     await (await second).release();
     expect(order).toEqual(['first-release', 'second']);
     // Another ovenproof process holds the lock and is SIGKILLed mid-way: the kernel frees the lock.
-    const code = `import { acquireLock } from ${JSON.stringify(new URL('../../src/providers/local/lock.ts', import.meta.url).pathname)};
-      await acquireLock(${JSON.stringify(paths.storeLock)}); console.log('held'); setInterval(() => {}, 1000);`;
+    const code = `import { acquireFileLock } from ${JSON.stringify(new URL('../../src/common/host/lock.ts', import.meta.url).pathname)};
+      await acquireFileLock(${JSON.stringify(paths.storeLock)}); console.log('held'); setInterval(() => {}, 1000);`;
     const holder = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     await new Promise((r) => holder.stdout.once('data', r));
-    await expect(acquireLock(paths.storeLock, 1000)).rejects.toThrow(/could not lock .* within 1000 ms/);
+    await expect(acquireFileLock(paths.storeLock, 1000)).rejects.toThrow(/could not lock .* within 1000 ms/);
     holder.kill('SIGKILL');
-    const third = await acquireLock(paths.storeLock, 10_000);
+    const third = await acquireFileLock(paths.storeLock, 10_000);
     await third.release();
     expect(execFileSync('flock', ['-n', paths.storeLock, 'true']).length).toBe(0);
   });

@@ -7,7 +7,7 @@ import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
 import { budgets, timeoutFor } from '../support/timeouts.js';
 import { Ledger } from '../../src/pipeline/ledger.js';
 import { mountsBelow } from '../../src/providers/local/owner.js';
-import { runCommand } from '../../src/providers/local/exec.js';
+import { captureCommand } from '../../src/common/host/command.js';
 import { silentLogger } from '../../src/common/log.js';
 import { listQemu } from './helpers.js';
 
@@ -43,7 +43,7 @@ async function leftovers(ledgerPath: string): Promise<Leftovers> {
   for (const name of await readdir(provider.paths.images)) {
     if (name.endsWith('.tmp') || name.startsWith('.staging')) files.push(join(provider.paths.images, name));
   }
-  const loops = await runCommand('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']);
+  const loops = await captureCommand('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']);
   const qemu: number[] = [];
   const mounts: string[] = [];
   for (const dir of dirs) {

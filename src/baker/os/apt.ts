@@ -1,7 +1,7 @@
 /** The apt/dpkg plugin for Debian and Ubuntu images. */
 import { ConfigError } from '../../common/errors.js';
 import { shQuote } from '../../ssh/shell.js';
-import { runCommand } from '../command.js';
+import { runCommand } from '../../common/host/command.js';
 import type { OsPlugin } from './plugin.js';
 
 const POLICY_RC_D = '/usr/sbin/policy-rc.d';

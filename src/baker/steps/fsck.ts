@@ -1,6 +1,6 @@
 import { PipelineError } from '../../common/errors.js';
 import type { Step } from '../../common/steps.js';
-import type { CommandRunner } from '../command.js';
+import type { CommandRunner } from '../../common/host/command.js';
 import { need, type VolumeState } from './state.js';
 
 /** The filesystem to mount: the device itself, or its largest Linux partition (EBS volumes are partitioned). */

@@ -4,7 +4,7 @@
  */
 import type { ImageManifest, InstanceInfo, Provider, RunContext } from '../../providers/provider.js';
 import type { SshSession } from '../../ssh/index.js';
-import type { CommandRunner } from '../command.js';
+import type { CommandRunner } from '../../common/host/command.js';
 import type { IndexCache } from '../index-cache.js';
 import type { OsPlugin } from '../os/plugin.js';
 import type { BakeTarget, ChrootTarget, SshBakeTarget } from '../target.js';

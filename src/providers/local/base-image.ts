@@ -11,7 +11,7 @@ import type { Logger, ProgressSink } from '../../common/log.js';
 import { ConfigError, PipelineError } from '../../common/errors.js';
 import type { ImageManifest } from '../provider.js';
 import { installIdentityInit } from '../identity/index.js';
-import { Privileged } from './exec.js';
+import { Privileged } from '../../common/host/command.js';
 import {
   BASE_BUILD_TOOLS,
   findOnPath,
@@ -22,7 +22,7 @@ import {
   requireTools,
 } from './host.js';
 import { buildTinyInitrd } from './initrd.js';
-import { withLock } from './lock.js';
+import { withFileLock } from '../../common/host/lock.js';
 import type { LocalPaths } from './paths.js';
 import { ImageStore, KEPT_TAG } from './store.js';
 import { createWorkDir, removeWorkDir } from './workdir.js';
@@ -133,7 +133,7 @@ export async function buildBaseImage(
   if (why) throw new PipelineError('bake', `base build: ${why}`);
 
   // One build per name at a time; a second caller waits and then finds the first one's image.
-  return withLock(
+  return withFileLock(
     join(paths.images, `.base-${name}.lock`),
     async () => {
       const previous = await cached();

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { runCommand } from './exec.js';
+import { captureCommand } from '../../common/host/command.js';
 
 /** Modules the initrd loads (with their dependencies) unless the kernel has them built in. */
 export const INITRD_MODULES = ['virtio_pci', 'virtio_blk', 'ext4'];
@@ -112,7 +112,7 @@ export async function modulesInLoadOrder(modulesDir: string, wanted: string[]): 
 async function moduleBytes(file: string): Promise<Buffer> {
   if (file.endsWith('.ko')) return readFile(file);
   const tool = file.endsWith('.xz') ? 'xz' : file.endsWith('.zst') ? 'zstd' : 'gzip';
-  const result = await runCommand('sh', ['-c', `${tool} -dc < "$1" | base64 -w0`, 'sh', file]);
+  const result = await captureCommand('sh', ['-c', `${tool} -dc < "$1" | base64 -w0`, 'sh', file]);
   if (result.code !== 0) throw new Error(`cannot decompress kernel module ${file}: ${result.stderr.trim()}`);
   return Buffer.from(result.stdout, 'base64');
 }

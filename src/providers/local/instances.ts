@@ -14,7 +14,7 @@ import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { InstanceInfo, LaunchSpec, RunContext } from '../provider.js';
 import { formatIdentityDocument, IDENTITY_DOCUMENT_NAME } from '../identity/index.js';
-import { mustRun } from './exec.js';
+import { mustRun } from '../../common/host/command.js';
 import { currentOwner, isAlive, readJson, type Owner } from './owner.js';
 import { assertSafeId, type LocalPaths } from './paths.js';
 import { chooseAccel, freePort, qmpCommand } from './qemu.js';

@@ -20,7 +20,7 @@ import type {
   SweptResource,
 } from '../provider.js';
 import { buildBaseImage, type BaseBuildOptions, type BaseBuildResult } from './base-image.js';
-import { Privileged, mustRun } from './exec.js';
+import { Privileged, mustRun } from '../../common/host/command.js';
 import { INSTANCE_TOOLS, VOLUME_TOOLS, osNameFor, readOsRelease, requireTools } from './host.js';
 import {
   destroyInstance,

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../../common/atomic-file.js';
 import type { ImageManifest, ImageQuery } from '../provider.js';
 import { assertSafeId, imageFiles, type LocalPaths } from './paths.js';
-import { withLock } from './lock.js';
+import { withFileLock } from '../../common/host/lock.js';
 
 export const KEPT_TAG = 'ovenproof:kept';
 export const EXPIRES_TAG = 'ovenproof:expires-at';
@@ -78,7 +78,7 @@ export class ImageStore {
       full.sizes = { diskBytes: st.size, allocatedBytes: st.blocks * 512 };
       for (const f of ['disk.raw', 'vmlinuz', 'initrd.img']) await chmod(join(staging, f), 0o444);
       await writeFileAtomic(join(staging, 'manifest.json'), JSON.stringify(full, null, 2) + '\n', 0o644);
-      await withLock(this.paths.storeLock, async () => {
+      await withFileLock(this.paths.storeLock, async () => {
         if (await this.read(id)) throw new Error(`local image ${id} already exists`);
         await rename(staging, target.dir);
       });
@@ -91,7 +91,7 @@ export class ImageStore {
 
   /** Adds or replaces tags, and removes the `remove` keys. */
   async tag(id: string, tags: Record<string, string>, remove: string[] = []): Promise<ImageManifest> {
-    return withLock(this.paths.storeLock, async () => {
+    return withFileLock(this.paths.storeLock, async () => {
       const manifest = await this.require(id);
       manifest.tags = { ...manifest.tags, ...tags };
       for (const key of remove) delete manifest.tags[key];
@@ -103,7 +103,7 @@ export class ImageStore {
   /** Removes an image; a missing one is not an error (deregistering is idempotent). */
   async deregister(id: string): Promise<boolean> {
     assertSafeId('image', id);
-    return withLock(this.paths.storeLock, async () => {
+    return withFileLock(this.paths.storeLock, async () => {
       const dir = this.files(id).dir;
       const existed = (await this.read(id)) !== null;
       // Rename first so that a reader never sees a half-deleted image.

@@ -9,7 +9,7 @@ import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.js';
 import type { SweepOptions, SweptResource } from '../provider.js';
-import type { Privileged } from './exec.js';
+import type { Privileged } from '../../common/host/command.js';
 import { destroyInstance, liveQemuPid, readInstance } from './instances.js';
 import { isAlive, mountsBelow, ownerAlive, readJson, type Owner } from './owner.js';
 import type { LocalPaths } from './paths.js';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../../common/atomic-file.js';
 import { PipelineError } from '../../common/errors.js';
 import type { RunContext } from '../provider.js';
-import { mustRun, type Privileged } from './exec.js';
+import { mustRun, type Privileged } from '../../common/host/command.js';
 import { currentOwner, readJson, type Owner } from './owner.js';
 import { assertSafeId, type LocalPaths } from './paths.js';
 

@@ -6,7 +6,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../../common/atomic-file.js';
-import type { Privileged } from './exec.js';
+import type { Privileged } from '../../common/host/command.js';
 import { currentOwner, mountsBelow } from './owner.js';
 import type { LocalPaths } from './paths.js';
 

@@ -1,16 +1,26 @@
 /**
- * A per-key lock between ovenproof processes on one host: a file created with O_EXCL holding the owner's
- * pid and process start time. A lock whose owner is gone (killed bake) is stale and taken over, so a
- * SIGKILL never blocks later bakes.
+ * Locks between ovenproof processes on one host, of two kinds:
+ *
+ * - key locks (`acquireKeyLock`), one per bake key: a file created with O_EXCL holding the owner's pid
+ *   and process start time. A lock whose owner is gone (killed bake) is stale and taken over, so a
+ *   SIGKILL never blocks later bakes; waiting can be cancelled and reports who holds the lock.
+ * - file locks (`acquireFileLock`, `withFileLock`): an exclusive flock(2) on a lock file, held by a tiny
+ *   `flock` child process. The kernel drops the lock when that child exits, and the child exits when our
+ *   end of its stdin closes, so a killed ovenproof can never leave the file locked, and shell scripts
+ *   can share the same lock with `flock FILE`.
  */
+import { spawn } from 'node:child_process';
 import { open, readFile, readdir, rename, unlink, mkdir, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { CancelledError } from '../common/errors.js';
+import { dirname, join } from 'node:path';
+import { CancelledError, PipelineError } from '../errors.js';
 
 export interface HeldLock {
-  path: string;
   release(): Promise<void>;
+}
+
+export interface HeldKeyLock extends HeldLock {
+  path: string;
 }
 
 interface Owner {
@@ -48,14 +58,18 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     );
   });
 
-export interface LockOptions {
+export interface KeyLockOptions {
   signal?: AbortSignal;
   pollMs?: number;
   /** Called once when the lock is held by someone else, with the holder's pid. */
   onWait?: (holderPid: number) => void;
 }
 
-export async function acquireLock(dir: string, name: string, options: LockOptions = {}): Promise<HeldLock> {
+export async function acquireKeyLock(
+  dir: string,
+  name: string,
+  options: KeyLockOptions = {},
+): Promise<HeldKeyLock> {
   if (!/^[A-Za-z0-9._-]+$/.test(name))
     throw new Error(`lock name "${name}" has characters not allowed in a file name`);
   await mkdir(dir, { recursive: true });
@@ -139,5 +153,60 @@ async function releaseIfOwned(path: string, me: Owner): Promise<void> {
   const owner = await readOwner(path);
   if (owner && owner.pid === me.pid && owner.host === me.host && owner.start === me.start) {
     await unlink(path).catch(() => undefined);
+  }
+}
+
+export async function acquireFileLock(path: string, timeoutMs = 120_000): Promise<HeldLock> {
+  await mkdir(dirname(path), { recursive: true });
+  // `exec cat` keeps the lock until stdin reaches EOF, i.e. until release() or our death.
+  const child = spawn(
+    'flock',
+    [
+      '--exclusive',
+      '--timeout',
+      String(Math.ceil(timeoutMs / 1000)),
+      path,
+      'sh',
+      '-c',
+      'echo locked; exec cat',
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdout.once('data', () => resolve());
+    child.on('error', (error) =>
+      reject(new PipelineError('bake', `cannot run flock for ${path}: ${error.message}`)),
+    );
+    child.on('close', (code) =>
+      reject(
+        new PipelineError(
+          'bake',
+          `could not lock ${path} within ${timeoutMs} ms (flock exit ${code}) ${err}`,
+        ),
+      ),
+    );
+  });
+  // The child stays referenced while the lock is held: an unreferenced child lets Node exit (code 13,
+  // unsettled top-level await) while release() is still waiting for it to close.
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+export async function withFileLock<T>(path: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  const lock = await acquireFileLock(path, timeoutMs);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
   }
 }
