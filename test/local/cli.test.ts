@@ -72,7 +72,7 @@ describe('ovenproof images', () => {
   it('rejects an unknown provider and bad flags as usage errors', async () => {
     await expect(imagesCommand.run(['--provider', 'gce'], io().io)).rejects.toMatchObject({
       exitCode: 3,
-      message: expect.stringContaining('--provider "gce" is not a provider'),
+      message: expect.stringContaining('--provider: "gce" is not a provider'),
     });
     await expect(imagesCommand.run(['--bogus'], io().io)).rejects.toMatchObject({ exitCode: 3 });
   });
