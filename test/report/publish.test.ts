@@ -150,11 +150,16 @@ describe('ovenproof publish', () => {
     }
     expect(code).toBe(2);
     expect(gh.checkRuns).toHaveLength(0);
-    const errors = c.stdout().split('\n').filter((line) => line.startsWith('::error '));
+    const errors = c
+      .stdout()
+      .split('\n')
+      .filter((line) => line.startsWith('::error '));
     expect(errors).toEqual(
       manyFailures(4).map((f) =>
         expect.stringMatching(
-          new RegExp(`^::error title=[^,]*${f.name}[^,]*,file=${f.file!.replace('.', '\\.')},line=${f.line},`),
+          new RegExp(
+            `^::error title=[^,]*${f.name}[^,]*,file=${f.file!.replace('.', '\\.')},line=${f.line},`,
+          ),
         ),
       ),
     );
