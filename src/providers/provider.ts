@@ -204,7 +204,11 @@ export interface Provider {
    * runs the identity init again: a new host key, machine-id and hostname. The image is journaled as kept:
    * it outlives the run until its expiry.
    */
-  captureFailureImage?(ctx: RunContext, instanceId: string, request: FailureImageRequest): Promise<ImageManifest>;
+  captureFailureImage?(
+    ctx: RunContext,
+    instanceId: string,
+    request: FailureImageRequest,
+  ): Promise<ImageManifest>;
   terminate(ctx: RunContext, id: string): Promise<void>;
   /** Optional: marks an instance kept for debugging (`keep-instance`), so sweep spares it until its expiry. */
   keepInstance?(id: string): Promise<void>;
