@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { harness, launchSpec, REGION, type Harness } from './helpers.js';
+import { captureFailureSnapshot } from '../../src/pipeline/failure-snapshot.js';
+import { resolveConfig } from '../../src/pipeline/config.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -91,5 +93,45 @@ describe('ec2 failure image through the real SDK', () => {
     ).toEqual(['instance', 'security-group', 'volume']);
     await h.provider.terminate(h.ctx, instance.id);
     expect(h.ec2.live({ ovenproofOnly: true })).toEqual([]);
+  });
+
+  it("the pipeline's snapshot step turns an injected snapshot failure into a warning; teardown then leaves nothing", async () => {
+    h = await harness();
+    const base = h.ec2.seedImage(REGION, { name: 'debian-12-amd64-20260101-1' });
+    const instance = await h.provider.launch(h.ctx, launchSpec(base));
+    const config = resolveConfig(
+      { flags: { provider: 'ec2', region: REGION, 'failure-snapshot-ttl': '12h' } },
+      { entry: 'cli', projectDir: process.cwd() },
+    );
+    const tests = {
+      total: 1,
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+      failures: [{ name: 'adds', suite: 's', file: null, line: null, message: '', details: '' }],
+    };
+    const deps = { config, provider: h.provider, log: h.log, commit: 'd'.repeat(40) };
+    let synced = 0;
+    const sync = async () => void (synced += 1);
+
+    h.ec2.inject({ type: 'image-fails', pendingMs: 50 });
+    expect(await captureFailureSnapshot(deps, h.ctx, instance.id, tests, sync)).toBeNull();
+    expect(synced).toBe(1);
+    expect(h.log.lines.join('\n')).toMatch(/warn: snapshot-on-failure: capturing instance i-\w+ failed/);
+
+    // Without a fault the same step captures, with the configured expiry.
+    const record = await captureFailureSnapshot(deps, h.ctx, instance.id, tests, sync);
+    expect(record?.id).toMatch(/^ami-/);
+    const hours = (Date.parse(record!.expiresAt) - Date.now()) / 3_600_000;
+    expect(hours).toBeGreaterThan(11.9);
+    expect(hours).toBeLessThanOrEqual(12);
+
+    await h.provider.terminate(h.ctx, instance.id);
+    expect(
+      h.ec2
+        .live({ ovenproofOnly: true })
+        .map((r) => r.kind)
+        .sort(),
+    ).toEqual(['image', 'snapshot']);
   });
 });
