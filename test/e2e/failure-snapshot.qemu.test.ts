@@ -11,7 +11,8 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureBaseImage } from '../support/local-base.js';
-import { createLocalProvider, defaultHome, localPaths } from '../../src/providers/local/index.js';
+import { createLocalProvider, localPaths } from '../../src/providers/local/index.js';
+import { ovenproofHome } from '../../src/common/host/home.js';
 import type { RunResult } from '../../src/common/run-result.js';
 import { silentLogger } from '../../src/common/log.js';
 
@@ -37,7 +38,7 @@ function cli(
 
 async function privateHome(baseId: string): Promise<string> {
   const dir = await mkdtemp(join(homedir(), '.cache', 'ovenproof-failure-e2e-'));
-  const from = join(localPaths(defaultHome()).images, baseId);
+  const from = join(localPaths(ovenproofHome(process.env)).images, baseId);
   const to = join(localPaths(dir).images, baseId);
   await mkdir(to, { recursive: true });
   for (const f of ['disk.raw', 'vmlinuz', 'initrd.img']) await link(join(from, f), join(to, f));

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureBaseImage } from '../support/local-base.js';
 import { createLocalProvider, localPaths, type LocalProvider } from '../../src/providers/local/index.js';
+import { ovenproofHome } from '../../src/common/host/home.js';
 import { listQemu, testContext, testIdentity } from './helpers.js';
 import { waitForSsh, type SshSession } from '../../src/ssh/index.js';
 import { reproduceCommand } from '../../src/cli/commands/reproduce.js';
@@ -24,7 +25,7 @@ let provider: LocalProvider;
  */
 async function privateHome(baseId: string): Promise<string> {
   const home = await mkdtemp(join(homedir(), '.cache', 'ovenproof-failure-test-'));
-  const from = localPaths(join(homedir(), '.cache', 'ovenproof')).images;
+  const from = localPaths(ovenproofHome(process.env)).images;
   const to = join(localPaths(home).images, baseId);
   await mkdir(to, { recursive: true });
   for (const f of ['disk.raw', 'vmlinuz', 'initrd.img']) await link(join(from, baseId, f), join(to, f));
