@@ -130,7 +130,13 @@ describe('failure snapshot of a failing run', () => {
       `[failure-e2e] launch ${stage('launch').durationMs} ms (boot ${boot.durationMs} ms), test stage ${testStageMs} ms ` +
         `(${JSON.stringify(stage('test').steps)}), command on the instance ${runtimeMs} ms\n`,
     );
-    expect(Math.abs(testStageMs - Number(runtimeMs))).toBeLessThanOrEqual(2000);
+    // The stage is the command (as ovenproof's SSH exec sees it) plus a fetch of at most 2 s, and it
+    // holds no boot: its excess over the command's runtime on the instance is far below the boot. (On a
+    // loaded TCG host that excess is the guest's per-process cost of starting the command over SSH.)
+    const command = stage('test').steps!.find((s) => s.name === 'command')!;
+    expect(testStageMs - command.durationMs).toBeLessThanOrEqual(2000);
+    expect(testStageMs).toBeGreaterThanOrEqual(Number(runtimeMs));
+    expect(testStageMs - Number(runtimeMs)).toBeLessThan(boot.durationMs);
 
     // Nothing is live but the failure image; sweep removes it once it has expired.
     const paths = localPaths(home);
