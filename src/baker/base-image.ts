@@ -4,6 +4,7 @@
  * newest. Baked images record their package sets, so earlier bakes become candidates (layered bakes).
  */
 import { ConfigError, PipelineError } from '../common/errors.js';
+import { FAILURE_OF_TAG } from '../providers/failure-image.js';
 import type { ImageManifest, Provider } from '../providers/provider.js';
 
 interface Requested {
@@ -81,7 +82,10 @@ export async function resolveBaseImage(
     if (exact) return exact;
     candidates = await provider.listImages({ idOrName: ref.value });
   } else {
-    candidates = await provider.listImages({ filters: ref.filters });
+    // A failure image is one failed run's disk, kept for `ovenproof reproduce`: never a base for bakes.
+    candidates = (await provider.listImages({ filters: ref.filters })).filter(
+      (image) => image.tags[FAILURE_OF_TAG] === undefined,
+    );
   }
   const chosen = selectBaseImage(candidates, packages);
   if (chosen) return chosen;

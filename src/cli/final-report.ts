@@ -3,6 +3,7 @@
  * stage timings. Every line starts with two spaces or a fixed word and test-provided text is flattened
  * to one line, so nothing printed here can be read as a GitHub workflow command.
  */
+import { costLine } from '../common/cost.js';
 import { formatDuration } from '../common/duration.js';
 import type { RunResult } from '../common/run-result.js';
 import { oneLine } from '../results/index.js';
@@ -34,11 +35,20 @@ export function formatFinalReport(result: RunResult): string {
     );
   }
   if (result.instance) lines.push(`  instance: ${result.instance.id} (${result.instance.address})`);
+  if (result.failureImage) {
+    lines.push(
+      `  failure image: ${result.failureImage.id} (until ${result.failureImage.expiresAt}); boot it again with: ovenproof reproduce --result-json RESULT.json`,
+    );
+  }
+  if (result.cost) lines.push(`  cost: ${oneLine(costLine(result.cost))}`);
   lines.push('  stages:');
   for (const s of result.stages) {
     lines.push(
       `    ${s.name.padEnd(9)} ${s.status.padEnd(8)} ${s.status === 'skipped' ? '' : formatDuration(s.durationMs)}`.trimEnd(),
     );
+    for (const step of s.steps ?? []) {
+      lines.push(`      ${oneLine(step.name).slice(0, 60).padEnd(24)} ${formatDuration(step.durationMs)}`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }

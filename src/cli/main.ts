@@ -12,6 +12,7 @@ import { resultsCommand } from './commands/results.js';
 import { publishCommand } from './commands/publish.js';
 import { baseCommand } from './commands/base.js';
 import { imagesCommand } from './commands/images.js';
+import { reproduceCommand, sshCommand } from './commands/reproduce.js';
 import { ExitCode, errorMessage, exitCodeOf } from '../common/errors.js';
 import { abortOnSignals } from '../pipeline/signals.js';
 import { createStderrLogger } from './logger.js';
@@ -24,6 +25,8 @@ const COMMANDS: CliCommand[] = [
   resultsCommand,
   sweepCommand,
   publishCommand,
+  reproduceCommand,
+  sshCommand,
   bakeryCommand,
 ];
 

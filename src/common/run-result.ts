@@ -4,6 +4,7 @@
  * the reporters and by `ovenproof publish`; the result-file schema is built from these lists.
  */
 import type { StepTiming } from './steps.js';
+import type { RunCost } from './cost.js';
 
 export const STAGES = ['build', 'bake', 'launch', 'test', 'report', 'teardown'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -61,6 +62,16 @@ export interface TestsSummary {
   failures: TestFailure[];
 }
 
+/** Files on the machine that ran the pipeline, written when an instance is kept (keep-instance). */
+export interface DebugSsh {
+  user: string;
+  host: string;
+  port: number;
+  /** The run's client private key (mode 0600) and a known_hosts line pinning the instance's host key. */
+  privateKeyFile: string;
+  knownHostsFile: string;
+}
+
 export interface RunResult {
   status: (typeof RUN_STATUSES)[number];
   error: null | { stage: string; message: string };
@@ -75,7 +86,15 @@ export interface RunResult {
     /** Copies of a kept image in the extra `regions` (EC2). */
     copies?: Array<{ region: string; id: string }>;
   };
-  instance: null | { id: string; address: string };
+  instance: null | {
+    id: string;
+    address: string;
+    /** Set when the instance was kept for debugging: what `ovenproof ssh --result-json` connects with. */
+    debugSsh?: DebugSsh;
+  };
+  /** The failing instance's disk, kept until `expiresAt` for `ovenproof reproduce`. */
+  failureImage?: null | { id: string; expiresAt: string };
+  cost?: RunCost;
   stages: StageRecord[];
   tests: TestsSummary;
   annotations: number;

@@ -21,6 +21,7 @@ const SOURCE_LABEL: Record<Source, string> = { input: 'Action input', flag: '--s
 const STRATEGIES = ['auto', 'volume', 'instance'] as const;
 const KEEP_IMAGE = ['always', 'on-success', 'never'] as const;
 const KEEP_INSTANCE = ['never', 'on-failure'] as const;
+const SNAPSHOT_ON_FAILURE = ['disk', 'never'] as const;
 
 function asText(value: RawValue): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
@@ -131,6 +132,14 @@ export const CONFIG_KEYS = {
     schema: choice(KEEP_INSTANCE),
     doc: 'Keep the test instance: `never` or `on-failure` (bounded by ttl).',
   },
+  'snapshot-on-failure': {
+    schema: choice(SNAPSHOT_ON_FAILURE),
+    doc: "When tests fail: `disk` captures the test instance's disk as an image for `ovenproof reproduce`, `never` does not.",
+  },
+  'failure-snapshot-ttl': {
+    schema: duration,
+    doc: 'How long a failure image is kept before sweep deletes it.',
+  },
   'github-token': { schema: text, doc: 'Token for check runs.' },
   'check-name': { schema: text, doc: 'Check run name.' },
   'publish-result': {
@@ -167,6 +176,8 @@ export interface Config {
   ttlMs: number;
   keepImage: 'always' | 'on-success' | 'never';
   keepInstance: 'never' | 'on-failure';
+  snapshotOnFailure: 'disk' | 'never';
+  failureSnapshotTtlMs: number;
   githubToken: string | null;
   checkName: string;
   publishResult: string | null;
@@ -311,6 +322,8 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
     ttlMs: get('ttl', 60 * 60_000),
     keepImage: get('keep-image', 'on-success'),
     keepInstance: get('keep-instance', 'never'),
+    snapshotOnFailure: get('snapshot-on-failure', 'disk'),
+    failureSnapshotTtlMs: get('failure-snapshot-ttl', 3 * 86_400_000),
     githubToken: get('github-token', null),
     checkName: get('check-name', 'ovenproof'),
     publishResult: get('publish-result', null),

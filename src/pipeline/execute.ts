@@ -6,6 +6,7 @@ import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
+import { loadPriceTable } from '../common/cost.js';
 import type { Logger } from '../common/log.js';
 import type { RunResult } from '../common/run-result.js';
 import type { Config } from './config.js';
@@ -33,6 +34,8 @@ export interface ExecuteOptions {
 export async function executePipeline(options: ExecuteOptions): Promise<PipelineOutcome> {
   const { config } = options;
   const settings = providerSettingsFor(config, options.env);
+  // A broken OVENPROOF_PRICES file is a config error before anything runs, not a surprise at the end.
+  const prices = await loadPriceTable(options.env);
   const provider = await createProvider(settings, options.log);
   const repoRoot = await gitTopLevel(config.projectDir);
   const commit = options.commit ?? (repoRoot ? await gitHead(repoRoot) : null);
@@ -52,6 +55,7 @@ export async function executePipeline(options: ExecuteOptions): Promise<Pipeline
       repoRoot,
       repository: options.repository ?? null,
       onLedger: options.onLedger,
+      prices,
     },
     options.mode,
   );

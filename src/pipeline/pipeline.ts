@@ -21,6 +21,7 @@ import { launchStage } from './stages/launch.js';
 import { reportStage } from './stages/report.js';
 import type { PipelineDeps, PipelineMode, RunState } from './stages/state.js';
 import { testStage } from './stages/test.js';
+import { timedStep } from './stages/timing.js';
 
 export type { PipelineDeps, PipelineMode } from './stages/state.js';
 
@@ -89,12 +90,24 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
     testsFailed: false,
     resultFiles: [],
     succeeded: false,
+    session: null,
+    testTimedOut: false,
+    failureImage: null,
+    debugSsh: null,
+    stageSteps: {},
   };
 
   const outcome = await runSteps(STAGES_OF[mode], state, { signal: deps.signal, log, listeners: [stages] });
-  await deleteLeftovers(state, outcome);
+  await timedLeftovers(state, outcome);
   stages.finishTeardown(outcome.cleanupErrors.length > 0);
   return assembleResult(state, outcome, stages.records, ledgerPath);
+}
+
+async function timedLeftovers(state: RunState, outcome: RunOutcome): Promise<void> {
+  if (state.ledger.live().length === 0) return;
+  await timedStep(state, 'teardown', 'delete leftovers', 'Deleting leftover resources', () =>
+    deleteLeftovers(state, outcome),
+  );
 }
 
 /**

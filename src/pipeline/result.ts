@@ -1,7 +1,9 @@
 /** Turns a finished pipeline run (its state and the runner's outcome) into the result file. */
 import { ExitCode, errorMessage, exitCodeOf } from '../common/errors.js';
 import { STAGES, type RunResult, type StageName, type StageRecord } from '../common/run-result.js';
-import type { RunOutcome } from '../common/steps.js';
+import type { RunOutcome, StepTiming } from '../common/steps.js';
+import { estimateRunCost } from '../common/cost.js';
+import { BUILTIN_PRICES } from '../common/prices.js';
 import type { PipelineOutcome } from './pipeline.js';
 import { imageKept } from './stages/bake.js';
 import type { RunState } from './stages/state.js';
@@ -27,6 +29,10 @@ export function assembleResult(
   const status: RunResult['status'] = error ? 'error' : state.testsFailed ? 'failed' : 'passed';
   const bakeRecord = records.get('bake');
   if (bakeRecord && state.bake?.steps.length) bakeRecord.steps = state.bake.steps;
+  for (const [name, steps] of Object.entries(state.stageSteps) as Array<[StageName, StepTiming[]]>) {
+    const record = records.get(name);
+    if (record && steps.length) record.steps = [...(record.steps ?? []), ...steps];
+  }
 
   const relevantStages =
     mode === 'run' ? STAGES : STAGES.filter((s) => s === 'build' || s === 'bake' || s === 'teardown');
@@ -47,8 +53,22 @@ export function assembleResult(
         }
       : null,
     instance: state.instance
-      ? { id: state.instance.id, address: `${state.instance.host}:${state.instance.port}` }
+      ? {
+          id: state.instance.id,
+          address: `${state.instance.host}:${state.instance.port}`,
+          ...(state.debugSsh ? { debugSsh: state.debugSsh } : {}),
+        }
       : null,
+    failureImage: state.failureImage,
+    cost: estimateRunCost(
+      {
+        provider: deps.provider.name,
+        region: deps.config.region,
+        resources: ledger.entries(),
+        now: new Date(),
+      },
+      deps.prices ?? BUILTIN_PRICES,
+    ),
     stages: relevantStages.map(
       (name) => records.get(name) ?? { name, status: 'skipped', startedAt: endIso, durationMs: 0 },
     ),

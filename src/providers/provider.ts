@@ -124,6 +124,16 @@ export interface InstanceInfo {
   networkProbe?: { host: string; port: number };
 }
 
+/** What a failure image records about the run whose failing instance it captured. */
+export interface FailureImageRequest {
+  /** Commit the failed run tested, tagged `ovenproof:commit`. */
+  commit: string | null;
+  /** Names of the failing tests (the tag keeps as many as fit). */
+  failingTests: string[];
+  /** Tagged `ovenproof:expires-at`: sweep retires the image after it (`failure-snapshot-ttl`). */
+  expiresAt: Date;
+}
+
 export interface SweepOptions {
   /** Only resources created more than this long ago (in addition to an expiry in the past). */
   olderThanMs?: number;
@@ -187,6 +197,17 @@ export interface Provider {
     ctx: RunContext,
     instanceId: string,
     manifest: Omit<ImageManifest, 'id' | 'createdAt'>,
+  ): Promise<ImageManifest>;
+  /**
+   * Optional: captures a running instance's disk as a new image tagged `ovenproof:failure-of=RUN_ID`
+   * (see failureImageTags), leaving the instance running and its image untouched. Booting the capture
+   * runs the identity init again: a new host key, machine-id and hostname. The image is journaled as kept:
+   * it outlives the run until its expiry.
+   */
+  captureFailureImage?(
+    ctx: RunContext,
+    instanceId: string,
+    request: FailureImageRequest,
   ): Promise<ImageManifest>;
   terminate(ctx: RunContext, id: string): Promise<void>;
   /** Optional: marks an instance kept for debugging (`keep-instance`), so sweep spares it until its expiry. */

@@ -327,7 +327,8 @@ export async function startCheckRun(options: CheckRunOptions): Promise<RunReport
 
 /**
  * Posts a finished run as one complete check run: created with the first 50 annotations, the rest
- * appended 50 at a time, the last request completing it. API failures throw a PipelineError (exit 2).
+ * appended 50 at a time, the last request completing it. API failures throw a PipelineError (exit 2);
+ * a 403 first reports the failures as workflow-command annotations and in the job summary.
  */
 export async function publishResult(result: RunResult, options: CheckRunOptions): Promise<ReportOutcome> {
   const target = targetFor(options);
@@ -352,11 +353,20 @@ export async function publishResult(result: RunResult, options: CheckRunOptions)
     });
     created = { id: data.id, url: data.html_url ?? data.url };
   } catch (error) {
-    const hint =
-      httpStatusOf(error) === 403 ? ' The token needs `checks: write` (see docs/reporting.md).' : '';
+    const failed = describeApiError(`creating check run "${options.name}" on ${options.sha}`, error);
+    if (httpStatusOf(error) !== 403) throw new PipelineError('report', `${failed}.`, { cause: error });
+    // Without `checks: write` nothing is lost: the failures still reach the log as workflow-command
+    // annotations and the job summary, as in a run; the exit status still says the check run is missing.
+    const { lines, annotated } = annotationCommands(annotations);
+    const sink = options.commandSink ?? stdoutCommandSink;
+    for (const line of lines) sink(line);
+    await writeJobSummary(result, options);
     throw new PipelineError(
       'report',
-      `${describeApiError(`creating check run "${options.name}" on ${options.sha}`, error)}.${hint}`,
+      `${failed}. The token needs \`checks: write\` (see docs/reporting.md); ${annotated} failing test(s) ` +
+        `were reported as workflow-command annotations${
+          (options.jobSummary ?? Boolean(process.env.GITHUB_STEP_SUMMARY)) ? ' and in the job summary' : ''
+        } instead.`,
       { cause: error },
     );
   }

@@ -32,7 +32,30 @@ const runResultSchema = z.object({
       copies: z.array(z.object({ region: z.string(), id: z.string() })).optional(),
     })
     .nullable(),
-  instance: z.object({ id: z.string(), address: z.string() }).nullable(),
+  instance: z
+    .object({
+      id: z.string(),
+      address: z.string(),
+      debugSsh: z
+        .object({
+          user: z.string(),
+          host: z.string(),
+          port: z.number().int().positive(),
+          privateKeyFile: z.string(),
+          knownHostsFile: z.string(),
+        })
+        .optional(),
+    })
+    .nullable(),
+  failureImage: z.object({ id: z.string(), expiresAt: z.string() }).nullable().optional(),
+  cost: z
+    .object({
+      instanceSeconds: z.record(z.string(), z.number().nonnegative()),
+      storageGbHours: z.number().nonnegative(),
+      estimatedUsd: z.number().nonnegative().nullable(),
+      priceSource: z.string(),
+    })
+    .optional(),
   stages: z.array(
     z.object({
       name: z.enum(STAGES),

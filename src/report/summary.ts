@@ -4,6 +4,7 @@
  * The failure list is filled last against a byte budget so the result always fits GitHub's limit and says
  * visibly what was left out.
  */
+import { costLine } from '../common/cost.js';
 import { formatDuration } from '../common/duration.js';
 import type { RunResult, StageName, StageRecord } from '../common/run-result.js';
 import { STAGES } from '../common/run-result.js';
@@ -110,6 +111,13 @@ function runTable(result: RunResult): string {
   }
   if (result.instance) rows.push(`| Instance | \`${escapeMarkdown(result.instance.id)}\` |`);
   if (result.commit) rows.push(`| Commit | \`${escapeMarkdown(result.commit)}\` |`);
+  if (result.failureImage) {
+    rows.push(
+      `| Failure image | \`${escapeMarkdown(result.failureImage.id)}\` until ${escapeMarkdown(result.failureImage.expiresAt)}: ` +
+        'boot the failing machine again with `ovenproof reproduce --result-json result.json` (the result JSON of this run) |',
+    );
+  }
+  if (result.cost) rows.push(`| Cost | ${escapeMarkdown(costLine(result.cost))} |`);
   return rows.join('\n');
 }
 
@@ -132,13 +140,29 @@ export function ganttChart(stages: readonly StageRecord[]): string {
     `  axisFormat ${end >= 3_600_000 ? '%H:%M:%S' : '%M:%S'}`,
     '  section Stages',
   ];
+  const bar = (name: string, tag: string, id: string, at: number, ms: number) =>
+    `  ${name} :${tag}, ${id}, ${at - origin}, ${Math.max(1, Math.round(ms))}ms`;
   timed.forEach(({ stage, start }, index) => {
     const tag = stage.status === 'failed' ? 'crit' : 'done';
     // Task names are our fixed stage labels; ':' and '#' never reach the chart from user input.
-    const name = `${stageLabel(stage.name)} ${formatDuration(stage.durationMs)}`;
     lines.push(
-      `  ${name} :${tag}, s${index}, ${start - origin}, ${Math.max(1, Math.round(stage.durationMs))}ms`,
+      bar(
+        `${stageLabel(stage.name)} ${formatDuration(stage.durationMs)}`,
+        tag,
+        `s${index}`,
+        start,
+        stage.durationMs,
+      ),
     );
+    (stage.steps ?? []).forEach((step, j) => {
+      const at = Date.parse(step.startedAt);
+      if (!Number.isFinite(at)) return;
+      // Step names come from ovenproof's own steps; anything else is reduced to safe characters.
+      const name = step.name.replace(/[^A-Za-z0-9 ._/-]/g, ' ').slice(0, 60);
+      lines.push(
+        bar(`· ${name} ${formatDuration(step.durationMs)}`, 'active', `s${index}_${j}`, at, step.durationMs),
+      );
+    });
   });
   lines.push('```');
   return lines.join('\n');
@@ -147,10 +171,15 @@ export function ganttChart(stages: readonly StageRecord[]): string {
 function stageTable(stages: readonly StageRecord[]): string {
   const icon = { ok: '✅', failed: '❌', skipped: '⏭️' } as const;
   return [
-    '| Stage | Status | Duration |',
-    '| --- | --- | ---: |',
+    '| Stage | Status | Duration | Steps |',
+    '| --- | --- | ---: | --- |',
     ...stages.map(
-      (s) => `| ${stageLabel(s.name)} | ${icon[s.status]} ${s.status} | ${formatDuration(s.durationMs)} |`,
+      (s) =>
+        `| ${stageLabel(s.name)} | ${icon[s.status]} ${s.status} | ${formatDuration(s.durationMs)} | ${(
+          s.steps ?? []
+        )
+          .map((step) => `${escapeMarkdown(step.name)} ${formatDuration(step.durationMs)}`)
+          .join(' · ')} |`,
     ),
   ].join('\n');
 }

@@ -29,6 +29,8 @@ export interface CollectOptions {
 
 export interface CollectResult {
   exec: ExecResult;
+  /** Wall time of the test command alone (including a reconnection's wait for it), without the fetch. */
+  commandMs: number;
   files: DownloadedFile[];
   /** The connection dropped during or after the command and was re-established once. */
   reconnected: boolean;
@@ -79,8 +81,9 @@ export async function runAndCollect(
           : Math.max(1, execOptions.timeoutMs - (Date.now() - started));
       exec = await awaitDetachedCommand(session, error, remaining, execOptions.signal, stage, target);
     }
+    const commandMs = Date.now() - started;
     const files = await session.download(resultPatterns, options.localDir, { maxBytes: options.maxBytes });
-    return { exec, files, reconnected };
+    return { exec, commandMs, files, reconnected };
   } finally {
     if (owned) await session.close().catch(() => undefined);
   }

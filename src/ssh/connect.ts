@@ -36,6 +36,11 @@ export interface WaitOptions {
   log?: Logger;
   /** Stage named in the timeout error (the result file's `error.stage`); default `test`. */
   stage?: string;
+  /**
+   * Called once when the instance first answers on the network: the network probe's reset, or without
+   * a probe the SSH server's first answer. It splits a launch's wait into "boot" and "ssh".
+   */
+  onNetworkUp?: () => void;
 }
 
 /** Keepalives detect a dead peer (instance gone, NAT dropped) within about a minute instead of hanging. */
@@ -53,6 +58,7 @@ export function connectOnce(
   target: SshTarget,
   readyTimeoutMs: number,
   log: Logger = silentLogger,
+  onServerAnswer?: () => void,
 ): Promise<SshSession> {
   const expected = publicKeyBlob(target.hostKeyPublic);
   const keyType = target.hostKeyPublic.trim().split(/\s+/)[0]!;
@@ -98,6 +104,7 @@ export function connectOnce(
       // Ask only for the pinned key's algorithm so that a server holding several host keys presents it.
       algorithms: { serverHostKey: [keyType as never] },
       hostVerifier: (key: Buffer): boolean => {
+        onServerAnswer?.();
         offered = Buffer.from(key);
         return key.equals(expected);
       },
@@ -132,6 +139,12 @@ export async function waitForSsh(target: SshTarget, options: WaitOptions): Promi
   let lastFailure = 'no attempt finished';
   let attempts = 0;
   let networkUp = !target.networkProbe;
+  let announced = false;
+  const announce = () => {
+    if (announced) return;
+    announced = true;
+    options.onNetworkUp?.();
+  };
 
   while (true) {
     throwIfAborted(options.signal, where);
@@ -142,13 +155,15 @@ export async function waitForSsh(target: SshTarget, options: WaitOptions): Promi
       if (!networkUp && target.networkProbe) {
         networkUp = await waitForNetwork(target.networkProbe, deadline, options.signal);
         if (networkUp) {
+          announce();
           log.debug(`guest network up (probe ${target.networkProbe.host}:${target.networkProbe.port})`);
           delay = FIRST_DELAY_MS;
           continue;
         }
         lastFailure = `guest network not up yet (probe port ${target.networkProbe.port} did not answer)`;
       } else {
-        const session = await connectOnce(target, Math.min(remaining, ATTEMPT_TIMEOUT_MS), log);
+        const session = await connectOnce(target, Math.min(remaining, ATTEMPT_TIMEOUT_MS), log, announce);
+        announce();
         log.debug(`SSH ready at ${where} after ${attempts} attempt(s)`);
         return session;
       }

@@ -238,6 +238,24 @@ export class OpenSshSession implements SshSession {
     });
   }
 
+  /**
+   * Opens the login shell. With `pty`, the remote side gets a terminal of that type and size (what an
+   * interactive user needs: line editing, job control, Ctrl-C as a signal); without, plain pipes.
+   */
+  openShell(pty: { term: string; rows: number; cols: number } | null): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new Error(`SSH connection to ${this.target.host}:${this.target.port} is closed`));
+        return;
+      }
+      const callback = (error: Error | undefined, stream: ClientChannel) =>
+        error ? reject(error) : resolve(stream);
+      if (pty)
+        this.client.shell({ term: pty.term, rows: pty.rows, cols: pty.cols, width: 0, height: 0 }, callback);
+      else this.client.shell(false, callback);
+    });
+  }
+
   private openChannel(command: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.closed) {

@@ -41,6 +41,8 @@ const SPEC_KEYS = new Set([
   'ttl',
   'keep-image',
   'keep-instance',
+  'snapshot-on-failure',
+  'failure-snapshot-ttl',
   'github-token',
   'check-name',
   'publish-result',

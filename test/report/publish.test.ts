@@ -11,6 +11,8 @@ import { captureIo } from '../support/cli-io.js';
 const S = '1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e';
 let gh: FakeGitHub;
 let dir: string;
+// @actions/core resolves $GITHUB_STEP_SUMMARY once per process: every test of this file shares one file.
+const summaryPath = join(tmpdir(), `ovenproof-publish-summary-${process.pid}.md`);
 
 beforeEach(async () => {
   gh = await startFakeGitHub();
@@ -132,8 +134,42 @@ describe('ovenproof publish', () => {
     expect(denied.stderr()).not.toContain('ghs_secret_value_123');
   });
 
+  it('answered 403, prints one ::error file=…,line=… command per failure and the job summary, exit 2', async () => {
+    await writeFile(summaryPath, '');
+    await resultFile(runResult(manyFailures(4)));
+    gh.failWith(403);
+    const previous = process.env.GITHUB_STEP_SUMMARY;
+    process.env.GITHUB_STEP_SUMMARY = summaryPath;
+    let code: number;
+    const c = io({ GITHUB_TOKEN: 'x', GITHUB_API_URL: gh.url, GITHUB_STEP_SUMMARY: summaryPath });
+    try {
+      code = await publishCommand.run(['--result-json', 'r.json', '--sha', S, '--repo', 'o/r'], c.io);
+    } finally {
+      if (previous === undefined) delete process.env.GITHUB_STEP_SUMMARY;
+      else process.env.GITHUB_STEP_SUMMARY = previous;
+    }
+    expect(code).toBe(2);
+    expect(gh.checkRuns).toHaveLength(0);
+    const errors = c
+      .stdout()
+      .split('\n')
+      .filter((line) => line.startsWith('::error '));
+    expect(errors).toEqual(
+      manyFailures(4).map((f) =>
+        expect.stringMatching(
+          new RegExp(
+            `^::error title=[^,]*${f.name}[^,]*,file=${f.file!.replace('.', '\\.')},line=${f.line},`,
+          ),
+        ),
+      ),
+    );
+    expect(c.stderr()).toMatch(
+      /HTTP 403.*checks: write.*4 failing test\(s\) were reported as workflow-command annotations and in the job summary instead/,
+    );
+    expect(await readFile(summaryPath, 'utf8')).toContain('## ❌ 4 of 34 tests failed');
+  });
+
   it('writes the job summary through core.summary when GITHUB_STEP_SUMMARY is set', async () => {
-    const summaryPath = join(dir, 'step-summary.md');
     await writeFile(summaryPath, '');
     await resultFile(runResult(manyFailures(2)));
     const previous = process.env.GITHUB_STEP_SUMMARY;

@@ -101,6 +101,45 @@ describe('job summary', () => {
     ]);
   });
 
+  it('charts each stage with its steps, and shows the failure image and the cost', async () => {
+    const withSteps = runResult([failure(1)], {
+      stages: [
+        {
+          name: 'launch',
+          status: 'ok',
+          startedAt: '2026-03-01T12:00:00.000Z',
+          durationMs: 20_000,
+          steps: [
+            { name: 'request', startedAt: '2026-03-01T12:00:00.000Z', durationMs: 300 },
+            { name: 'boot', startedAt: '2026-03-01T12:00:00.300Z', durationMs: 18_000 },
+            { name: 'ssh', startedAt: '2026-03-01T12:00:18.300Z', durationMs: 1_700 },
+          ],
+        },
+        { name: 'test', status: 'failed', startedAt: '2026-03-01T12:00:20.000Z', durationMs: 7_000 },
+      ],
+      failureImage: { id: 'img-0a1b2c3d4e5f', expiresAt: '2026-03-04T12:00:30Z' },
+      cost: {
+        instanceSeconds: { local: 31 },
+        storageGbHours: 0,
+        estimatedUsd: null,
+        priceSource: 'local provider',
+      },
+    });
+    const markdown = renderJobSummary(withSteps, options);
+    expect(await parseGantt(mermaidBlock(markdown))).toEqual([
+      { task: 'Launch 20.0s', start: 0, end: 20_000 },
+      { task: '· request 300ms', start: 0, end: 300 },
+      { task: '· boot 18.0s', start: 300, end: 18_300 },
+      { task: '· ssh 1.7s', start: 18_300, end: 20_000 },
+      { task: 'Test 7.0s', start: 20_000, end: 27_000 },
+    ]);
+    expect(markdown).toContain('| Launch | ✅ ok | 20.0s | request 300ms · boot 18.0s · ssh 1.7s |');
+    expect(markdown).toMatch(
+      /\| Failure image \| `img-0a1b2c3d4e5f` until 2026-03-04T12:00:30Z: .*ovenproof reproduce --result-json/,
+    );
+    expect(markdown).toContain('| Cost | local instance 31.0s; no USD estimate \\(local provider\\) |');
+  });
+
   it('the parser check itself rejects a broken chart', async () => {
     await expect(
       parseGantt('gantt\n  dateFormat x\n  section S\n  Build :done, s0, soon, 5ms\n'),

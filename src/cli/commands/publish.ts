@@ -32,7 +32,9 @@ Environment:
   GITHUB_TOKEN         token with checks: write (required)
   GITHUB_API_URL       REST API URL (GitHub Enterprise Server: https://HOST/api/v3); default ${DEFAULT_API_URL}
 
-Exit codes: 0 published, 2 GitHub API failure, 3 bad flags or result file.
+Exit codes: 0 published, 2 GitHub API failure, 3 bad flags or result file. Without \`checks: write\`
+(HTTP 403) the failing tests are printed as workflow-command annotations (\`::error file=…,line=…::\`)
+and written to the job summary instead, and the exit code is 2.
 
 Example:
   GITHUB_TOKEN=… ovenproof publish --result-json ovenproof-result.json --sha "$HEAD_SHA" --repo octo/app
@@ -114,6 +116,8 @@ async function publish(args: string[], io: CliIo): Promise<number> {
     ...(io.env.GITHUB_SERVER_URL ? { serverUrl: io.env.GITHUB_SERVER_URL } : {}),
     ...(workflowFileFromEnv(io.env) ? { fallbackPath: workflowFileFromEnv(io.env)! } : {}),
     jobSummary: Boolean(io.env.GITHUB_STEP_SUMMARY),
+    // Workflow commands are read from stdout by the Actions runner (the 403 fallback).
+    commandSink: (line) => io.stdout.write(`${line}\n`),
   });
   io.stderr.write(`published check run "${checkName}" on ${sha} with ${outcome.annotations} annotations\n`);
   if (outcome.checkRunUrl) io.stdout.write(`${outcome.checkRunUrl}\n`);

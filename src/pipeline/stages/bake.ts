@@ -3,6 +3,7 @@ import type { Step } from '../../common/steps.js';
 import { bakeImage, type BakeOutcome } from '../../baker/index.js';
 import type { Ledger } from '../ledger.js';
 import type { RunState } from './state.js';
+import { timedStep } from './timing.js';
 
 /**
  * Bakes (or reuses) the image to test. Its cleanup decides the image's fate once the run's outcome
@@ -47,21 +48,28 @@ async function settleImage(s: RunState): Promise<void> {
   const policy = deps.config.keepImage;
   const keep = mode === 'bake' || policy === 'always' || (policy === 'on-success' && s.succeeded);
   if (!keep) {
-    await deps.provider.deregisterImage(ctx, bake.image.id);
+    await timedStep(s, 'teardown', `delete image ${bake.image.id}`, `Deleting image ${bake.image.id}`, () =>
+      deps.provider.deregisterImage(ctx, bake.image.id),
+    );
     await ledger.deleted(entry.key);
     deps.log.info(`deleted image ${bake.image.id} (keep-image: ${policy})`);
     return;
   }
   const tags: Record<string, string> = { 'ovenproof:kept': 'true' };
   if (mode === 'run') tags['ovenproof:tested'] = s.succeeded ? 'passed' : 'failed';
-  await deps.provider.tagImage(ctx, bake.image.id, tags);
+  await timedStep(s, 'teardown', `keep image ${bake.image.id}`, `Keeping image ${bake.image.id}`, () =>
+    deps.provider.tagImage(ctx, bake.image.id, tags),
+  );
   await ledger.kept(entry.key);
   deps.log.info(`kept image ${bake.image.id} (keep-image: ${mode === 'bake' ? 'bake command' : policy})`);
   const regions = deps.config.regions;
   if (regions.length > 0) {
     if (!deps.provider.copyImage)
       throw new PipelineError('teardown', `regions: the ${deps.provider.name} provider cannot copy images`);
-    s.imageCopies = await deps.provider.copyImage(ctx, bake.image.id, regions);
+    const copyImage = deps.provider.copyImage.bind(deps.provider);
+    s.imageCopies = await timedStep(s, 'teardown', 'copy image', `Copying image ${bake.image.id}`, () =>
+      copyImage(ctx, bake.image.id, regions),
+    );
     for (const copy of s.imageCopies)
       deps.log.info(`copied image ${bake.image.id} to ${copy.region}: ${copy.id}`);
   }

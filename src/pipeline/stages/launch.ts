@@ -1,79 +1,162 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { PipelineError } from '../../common/errors.js';
+import { CancelledError, PipelineError } from '../../common/errors.js';
 import type { Step } from '../../common/steps.js';
-import type { InstanceInfo } from '../../providers/provider.js';
-import { generateEd25519KeyPair, type KeyPair } from '../../ssh/index.js';
-import type { PipelineDeps, RunState } from './state.js';
+import { generateEd25519KeyPair, waitForSsh, type SshTarget } from '../../ssh/index.js';
+import { captureFailureSnapshot, GUEST_SYNC_TIMEOUT_MS } from '../failure-snapshot.js';
+import { opensshCommand, writeDebugSsh } from '../reproduce.js';
+import type { RunState } from './state.js';
+import { announceStep, recordStep, timedStep } from './timing.js';
+
+/** Readiness deadline: boot plus sshd start, generous for TCG and slow cloud boots. */
+const SSH_READY_TIMEOUT_MS = 10 * 60_000;
 
 /**
- * Launches the test instance from the baked image with a fresh identity (client key, pinned host key).
- * Its cleanup terminates the instance, or keeps it for debugging under `keep-instance: on-failure`.
+ * Launches the test instance from the baked image with a fresh identity (client key, pinned host key)
+ * and waits until SSH answers with that key: the stage ends with an open session, so its time is the
+ * whole way to a usable machine (steps `request`, `boot`, `ssh`). Its cleanup captures a failing
+ * instance's disk (snapshot-on-failure), then terminates the instance, or keeps it for debugging under
+ * `keep-instance: on-failure`.
  */
 export const launchStage: Step<RunState> = {
   name: 'launch',
-  async run(s) {
+  async run(s, signal) {
     const { config, provider, log } = s.deps;
     const { ctx, ledger } = s;
     if (!s.bake) throw new PipelineError('launch', 'no image to launch');
+    const bake = s.bake;
     const clientKey = generateEd25519KeyPair(`ovenproof-${ctx.runId}`);
     const hostKey = generateEd25519KeyPair(`ovenproof-host-${ctx.runId}`);
     log.mask(clientKey.privateKey);
     log.mask(hostKey.privateKey);
     s.clientKey = clientKey;
     const before = new Set(ledger.entries().map((e) => e.key));
-    s.instance = await provider.launch(ctx, {
-      imageId: s.bake.image.id,
-      purpose: 'test',
-      identity: {
-        hostname: `ovenproof-${ctx.runId}`,
-        authorizedKey: clientKey.publicKey,
-        hostKeyPrivate: hostKey.privateKey,
-        hostKeyPublic: hostKey.publicKey,
-      },
-      ttlMs: config.ttlMs,
-      sshUser: config.sshUser,
-      instanceTypes: config.instanceType,
-      spot: config.spot,
-    });
+    const instance = await timedStep(s, 'launch', 'request', 'Requesting the test instance', () =>
+      provider.launch(ctx, {
+        imageId: bake.image.id,
+        purpose: 'test',
+        identity: {
+          hostname: `ovenproof-${ctx.runId}`,
+          authorizedKey: clientKey.publicKey,
+          hostKeyPrivate: hostKey.privateKey,
+          hostKeyPublic: hostKey.publicKey,
+        },
+        ttlMs: config.ttlMs,
+        sshUser: config.sshUser,
+        instanceTypes: config.instanceType,
+        spot: config.spot,
+      }),
+    );
+    s.instance = instance;
     s.launchKeys = ledger
       .entries()
       .filter((e) => !before.has(e.key))
       .map((e) => e.key);
-    log.info(`launched instance ${s.instance.id} at ${s.instance.host}:${s.instance.port}`);
+    log.info(`launched instance ${instance.id} at ${instance.host}:${instance.port}`);
+
+    const target: SshTarget = {
+      host: instance.host,
+      port: instance.port,
+      user: instance.user,
+      privateKey: clientKey.privateKey,
+      hostKeyPublic: instance.hostKeyPublic,
+      ...(instance.networkProbe ? { networkProbe: instance.networkProbe } : {}),
+    };
+    // boot: until the guest answers on the network; ssh: from there to an authenticated session.
+    const bootStarted = Date.now();
+    let networkUpAt: number | null = null;
+    announceStep(s, 'launch', `Booting instance ${instance.id}`);
+    const recordWait = () => {
+      const end = Date.now();
+      const up = networkUpAt ?? end;
+      recordStep(s, 'launch', 'boot', bootStarted, up - bootStarted);
+      recordStep(s, 'launch', 'ssh', up, end - up);
+    };
+    s.session = await waitForSsh(target, {
+      timeoutMs: SSH_READY_TIMEOUT_MS,
+      signal,
+      log,
+      stage: 'launch',
+      onNetworkUp: () => {
+        networkUpAt = Date.now();
+        announceStep(s, 'launch', 'Waiting for SSH');
+      },
+    }).catch(async (error: unknown) => {
+      recordWait();
+      // The instance's console usually says why SSH never came up (boot failure, no network, sshd).
+      if (!(error instanceof CancelledError)) {
+        const output = await provider.consoleOutput(instance.id).catch(() => '');
+        if (output)
+          log.warn(
+            `last console lines of ${instance.id}:\n${output.trimEnd().split('\n').slice(-40).join('\n')}`,
+          );
+      }
+      throw error;
+    });
+    recordWait();
   },
   async cleanup(s) {
     const { deps } = s;
-    if (!s.instance) return;
+    const instance = s.instance;
+    if (!instance) return;
+    const session = s.session;
+    s.session = null;
+    // Tests failed or timed out (not a cancelled run): keep the machine's disk for `ovenproof reproduce`.
+    if (
+      (s.testsFailed || s.testTimedOut) &&
+      deps.config.snapshotOnFailure === 'disk' &&
+      !deps.signal.aborted
+    ) {
+      s.failureImage = await timedStep(
+        s,
+        'teardown',
+        'failure snapshot',
+        "Capturing the failing instance's disk",
+        () =>
+          captureFailureSnapshot(
+            deps,
+            s.ctx,
+            instance.id,
+            s.tests,
+            session ? () => syncGuest(session) : null,
+          ),
+      );
+    }
+    await session?.close().catch(() => undefined);
     if (deps.config.keepInstance === 'on-failure' && !s.succeeded && s.clientKey) {
-      await keepInstanceForDebugging(deps, s.instance, s.clientKey);
-      // The instance and what it depends on (its security group, its watchdog) outlive the run.
-      await deps.provider.keepInstance?.(s.instance.id);
-      for (const key of s.launchKeys) await s.ledger.kept(key);
+      const clientKey = s.clientKey;
+      await timedStep(
+        s,
+        'teardown',
+        `keep instance ${instance.id}`,
+        `Keeping instance ${instance.id}`,
+        async () => {
+          s.debugSsh = await writeDebugSsh(deps.workDir, instance, clientKey.privateKey);
+          // The instance and what it depends on (its security group, its watchdog) outlive the run.
+          await deps.provider.keepInstance?.(instance.id);
+          for (const key of s.launchKeys) await s.ledger.kept(key);
+        },
+      );
+      const minutes = Math.round(deps.config.ttlMs / 60_000);
+      deps.log.warn(
+        `keep-instance: on-failure: instance ${instance.id} stays up for at most ${minutes} min (ttl). Reach it with:\n` +
+          `  ovenproof ssh --result-json RESULT.json   (or: ${opensshCommand(s.debugSsh!)})\n` +
+          `Remove it (and anything else this run kept) early with: ovenproof sweep --ledger ${s.ledger.path} --kept`,
+      );
       return;
     }
-    await deps.provider.terminate(s.ctx, s.instance.id);
-    deps.log.info(`terminated instance ${s.instance.id}`);
+    await timedStep(
+      s,
+      'teardown',
+      `terminate instance ${instance.id}`,
+      `Terminating instance ${instance.id}`,
+      () => deps.provider.terminate(s.ctx, instance.id),
+    );
+    deps.log.info(`terminated instance ${instance.id}`);
   },
 };
 
-/** Leaves a failed run's instance up (bounded by ttl) and prints exactly how to reach it. */
-async function keepInstanceForDebugging(
-  deps: PipelineDeps,
-  instance: InstanceInfo,
-  clientKey: KeyPair,
-): Promise<void> {
-  const dir = join(deps.workDir, 'debug-ssh');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const keyPath = join(dir, 'id_ed25519');
-  const knownHosts = join(dir, 'known_hosts');
-  await writeFile(keyPath, clientKey.privateKey, { mode: 0o600 });
-  const hostPattern = instance.port === 22 ? instance.host : `[${instance.host}]:${instance.port}`;
-  await writeFile(knownHosts, `${hostPattern} ${instance.hostKeyPublic}\n`, { mode: 0o600 });
-  const minutes = Math.round(deps.config.ttlMs / 60_000);
-  deps.log.warn(
-    `keep-instance: on-failure: instance ${instance.id} stays up for at most ${minutes} min (ttl). Reach it with:\n` +
-      `  ssh -i ${keyPath} -o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes -p ${instance.port} ${instance.user}@${instance.host}\n` +
-      `Remove it (and anything else this run kept) early with: ovenproof sweep --ledger ${join(deps.workDir, 'ledger.json')} --kept`,
-  );
+/** Flushes the guest's page cache, so that files the tests just wrote are in the captured disk. */
+async function syncGuest(session: NonNullable<RunState['session']>): Promise<void> {
+  const result = await session.exec('sync', { timeoutMs: GUEST_SYNC_TIMEOUT_MS });
+  if (result.exitCode !== 0)
+    throw new Error(result.timedOut ? 'sync timed out' : `sync exited with ${result.exitCode}`);
 }

@@ -6,7 +6,12 @@ import type { Logger } from '../../common/log.js';
 import type { BakeOutcome } from '../../baker/index.js';
 import type { InstanceInfo, Provider, RunContext } from '../../providers/provider.js';
 import type { TestsSummary } from '../../results/model.js';
+import type { DebugSsh, StageName } from '../../common/run-result.js';
+import type { StepTiming } from '../../common/steps.js';
+import type { PriceTable } from '../../common/prices.js';
 import type { KeyPair } from '../../ssh/index.js';
+import type { SshSession } from '../../ssh/session.js';
+import type { FailureImageRecord } from '../failure-snapshot.js';
 import type { Config } from '../config.js';
 import type { PipelineEvents } from '../events.js';
 import type { Ledger } from '../ledger.js';
@@ -31,6 +36,8 @@ export interface PipelineDeps {
   repository: string | null;
   /** Called as soon as the ledger exists (the Action saves its path for the post step). */
   onLedger?: (path: string) => void;
+  /** Prices for the run's cost estimate; default the built-in table. */
+  prices?: PriceTable;
 }
 
 export interface RunState {
@@ -52,4 +59,13 @@ export interface RunState {
   resultFiles: string[];
   /** True once the report stage found every test passing; the keep policies read it in cleanup. */
   succeeded: boolean;
+  /** The SSH session the launch opened; the test stage uses it, the launch's cleanup closes it. */
+  session: SshSession | null;
+  /** The test command ran into test-timeout (a failure worth a snapshot, like failing tests). */
+  testTimedOut: boolean;
+  failureImage: FailureImageRecord | null;
+  /** Key files of an instance kept for debugging (keep-instance: on-failure). */
+  debugSsh: DebugSsh | null;
+  /** Timed steps inside the stages (launch: request, boot, ssh; test: command, results; teardown: each deletion). */
+  stageSteps: Partial<Record<StageName, StepTiming[]>>;
 }

@@ -2,15 +2,17 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CancelledError, PipelineError } from '../../common/errors.js';
 import type { Step } from '../../common/steps.js';
-import { runAndCollect, waitForSsh, type SshTarget } from '../../ssh/index.js';
+import { runAndCollect, type SshTarget } from '../../ssh/index.js';
 import type { RunState } from './state.js';
+import { announceStep, recordStep } from './timing.js';
 
 /** Limit for one fetched result file; a larger one is reported and the rest still counts. */
 const MAX_RESULT_FILE_BYTES = 256 * 1024 * 1024;
-/** Readiness deadline: boot plus sshd start, generous for TCG and slow cloud boots. */
-const SSH_READY_TIMEOUT_MS = 10 * 60_000;
 
-/** Waits for SSH on the instance, runs the test command and fetches the result files. */
+/**
+ * Runs the test command over the session the launch opened and fetches the result files: the stage is
+ * the test command and the fetch, nothing else (steps `command`, `results`).
+ */
 export const testStage: Step<RunState> = {
   name: 'test',
   run: runTests,
@@ -19,7 +21,7 @@ export const testStage: Step<RunState> = {
 async function runTests(s: RunState, signal: AbortSignal): Promise<void> {
   const { deps } = s;
   const { config, events, log } = deps;
-  if (!s.instance || !s.clientKey) throw new PipelineError('test', 'no instance to test on');
+  if (!s.instance || !s.clientKey || !s.session) throw new PipelineError('test', 'no instance to test on');
   if (!config.test) throw new PipelineError('test', 'test: no test command configured');
   const target: SshTarget = {
     host: s.instance.host,
@@ -29,61 +31,46 @@ async function runTests(s: RunState, signal: AbortSignal): Promise<void> {
     hostKeyPublic: s.instance.hostKeyPublic,
     ...(s.instance.networkProbe ? { networkProbe: s.instance.networkProbe } : {}),
   };
-  const session = await waitForSsh(target, {
-    timeoutMs: SSH_READY_TIMEOUT_MS,
-    signal,
-    log,
-    stage: 'test',
-  }).catch(async (error: unknown) => {
-    // The instance's console usually says why SSH never came up (boot failure, no network, sshd).
-    if (!(error instanceof CancelledError)) {
-      const output = await deps.provider.consoleOutput(s.instance!.id).catch(() => '');
-      if (output)
-        log.warn(
-          `last console lines of ${s.instance!.id}:\n${output.trimEnd().split('\n').slice(-40).join('\n')}`,
-        );
-    }
-    throw error;
-  });
   const localDir = join(deps.workDir, 'results');
   await rm(localDir, { recursive: true, force: true });
   await mkdir(localDir, { recursive: true });
   log.info(`test: ${config.test}`);
-  try {
-    const collected = await runAndCollect(target, config.test, config.results, {
-      session,
-      localDir,
-      maxBytes: MAX_RESULT_FILE_BYTES,
-      log,
-      exec: {
-        onStdout: (text) => events.emit({ type: 'output', stage: 'test', stream: 'stdout', text }),
-        onStderr: (text) => events.emit({ type: 'output', stage: 'test', stream: 'stderr', text }),
-        timeoutMs: config.testTimeoutMs,
-        signal,
-      },
-    });
-    if (signal.aborted) throw signal.reason ?? new CancelledError('cancelled');
-    if (collected.exec.timedOut) {
-      throw new CancelledError(
-        `the test command did not finish within test-timeout (${Math.round(config.testTimeoutMs / 1000)} s) and was killed`,
-        'timed_out',
-      );
-    }
-    s.resultFiles = collected.files.filter((f) => !f.truncated).map((f) => f.localPath);
-    for (const f of collected.files.filter((f) => f.truncated)) {
-      log.warn(`result file ${f.remotePath} is larger than ${MAX_RESULT_FILE_BYTES} bytes and was not read`);
-    }
-    const code = collected.exec.exitCode;
-    if (code !== 0) {
-      s.testsFailed = true;
-      log.warn(
-        `the test command exited with ${code === null ? `signal ${collected.exec.signal}` : `code ${code}`}`,
-      );
-    }
-    if (config.results.length > 0 && collected.files.length === 0) {
-      log.warn(`no result files matched ${config.results.join(', ')} on the instance`);
-    }
-  } finally {
-    await session.close().catch(() => undefined);
+  announceStep(s, 'test', 'Running the test command');
+  const started = Date.now();
+  const collected = await runAndCollect(target, config.test, config.results, {
+    session: s.session,
+    localDir,
+    maxBytes: MAX_RESULT_FILE_BYTES,
+    log,
+    exec: {
+      onStdout: (text) => events.emit({ type: 'output', stage: 'test', stream: 'stdout', text }),
+      onStderr: (text) => events.emit({ type: 'output', stage: 'test', stream: 'stderr', text }),
+      timeoutMs: config.testTimeoutMs,
+      signal,
+    },
+  });
+  recordStep(s, 'test', 'command', started, collected.commandMs);
+  recordStep(s, 'test', 'results', started + collected.commandMs, Date.now() - started - collected.commandMs);
+  if (signal.aborted) throw signal.reason ?? new CancelledError('cancelled');
+  if (collected.exec.timedOut) {
+    s.testTimedOut = true;
+    throw new CancelledError(
+      `the test command did not finish within test-timeout (${Math.round(config.testTimeoutMs / 1000)} s) and was killed`,
+      'timed_out',
+    );
+  }
+  s.resultFiles = collected.files.filter((f) => !f.truncated).map((f) => f.localPath);
+  for (const f of collected.files.filter((f) => f.truncated)) {
+    log.warn(`result file ${f.remotePath} is larger than ${MAX_RESULT_FILE_BYTES} bytes and was not read`);
+  }
+  const code = collected.exec.exitCode;
+  if (code !== 0) {
+    s.testsFailed = true;
+    log.warn(
+      `the test command exited with ${code === null ? `signal ${collected.exec.signal}` : `code ${code}`}`,
+    );
+  }
+  if (config.results.length > 0 && collected.files.length === 0) {
+    log.warn(`no result files matched ${config.results.join(', ')} on the instance`);
   }
 }

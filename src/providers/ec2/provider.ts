@@ -48,6 +48,7 @@ import {
 import { CAPACITY_CODES } from './aws.js';
 import type { Logger } from '../../common/log.js';
 import type {
+  FailureImageRequest,
   ImageManifest,
   ImageQuery,
   InstanceInfo,
@@ -79,6 +80,7 @@ import { parseEc2Settings, type Ec2ProviderOptions, type Ec2Settings } from './s
 import { TAG, fromTagList, isoSeconds, manifestFromImage, manifestTags, runTags, tagSpecs } from './tags.js';
 import { buildUserData } from './user-data.js';
 import { sweepRegion } from './sweep.js';
+import { createFailureImage } from './failure-image.js';
 
 /** Official Debian AMIs are published by this account; `debian-12` resolves among them. */
 const DEBIAN_OWNER = '136693071363';
@@ -939,6 +941,26 @@ export class Ec2Provider implements Provider {
     const image = await this.waitImage(client, id, ctx.signal);
     await ctx.journal.created(key, id, { snapshotIds: snapshotIdsOf(image).join(',') });
     return manifestFromImage(image);
+  }
+
+  captureFailureImage(
+    ctx: RunContext,
+    instanceId: string,
+    request: FailureImageRequest,
+  ): Promise<ImageManifest> {
+    const client = this.client();
+    return createFailureImage(
+      {
+        client,
+        region: this.settings.region,
+        remember: (key, id, data) => this.remember(ctx, key, id, data),
+        waitAvailable: (id) => this.waitImage(client, id, ctx.signal),
+        discard: (id) => this.deregisterImage(ctx, id),
+      },
+      ctx,
+      instanceId,
+      request,
+    );
   }
 
   async terminate(ctx: RunContext, id: string): Promise<void> {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { PipelineError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import type {
+  FailureImageRequest,
   ImageManifest,
   ImageQuery,
   InstanceInfo,
@@ -19,8 +20,10 @@ import type {
   SweepOptions,
   SweptResource,
 } from '../provider.js';
+import { failureImageTags } from '../failure-image.js';
 import { buildBaseImage, type BaseBuildOptions, type BaseBuildResult } from './base-image.js';
 import { Privileged, mustRun } from '../../common/host/command.js';
+import { copyRunningInstanceDisk } from './failure-image.js';
 import { INSTANCE_TOOLS, VOLUME_TOOLS, osNameFor, readOsRelease, requireTools } from './host.js';
 import {
   destroyInstance,
@@ -247,6 +250,34 @@ export class LocalProvider implements Provider {
         disk,
       ]);
       return await this.registerDisk(ctx, disk, record.imageId, manifest);
+    } finally {
+      await removeWorkDir(work, this.privileged);
+      await ctx.journal.deleted(key).catch(() => undefined);
+    }
+  }
+
+  async captureFailureImage(
+    ctx: RunContext,
+    instanceId: string,
+    request: FailureImageRequest,
+  ): Promise<ImageManifest> {
+    const work = await this.createWorkDir(ctx, 'failure-image');
+    const key = `file:${work}`;
+    await ctx.journal.intend({ key, provider: 'local', kind: 'file', data: { path: work } });
+    try {
+      const { disk, imageId } = await copyRunningInstanceDisk(this.paths, ctx, instanceId, work);
+      const parent = await this.store.require(imageId);
+      const image = await this.registerDisk(ctx, disk, imageId, {
+        name: `failure-of-${ctx.runId}`,
+        os: parent.os,
+        arch: parent.arch,
+        parent: parent.id,
+        packages: parent.packages,
+        bakeKey: null,
+        tags: failureImageTags(ctx.runId, request),
+      });
+      await ctx.journal.kept(`image:${image.id}`);
+      return image;
     } finally {
       await removeWorkDir(work, this.privileged);
       await ctx.journal.deleted(key).catch(() => undefined);
