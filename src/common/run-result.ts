@@ -38,7 +38,7 @@ export interface StageRecord {
   status: (typeof STAGE_STATUSES)[number];
   startedAt: string;
   durationMs: number;
-  /** The stage's own steps, where it reports them (the bake's copy, mount, install…). */
+  /** The stage's own steps, where it reports them (the bake's copy, mount, install…; the launch's restore, identity, ssh). */
   steps?: StepTiming[];
 }
 
@@ -75,7 +75,8 @@ export interface RunResult {
     /** Copies of a kept image in the extra `regions` (EC2). */
     copies?: Array<{ region: string; id: string }>;
   };
-  instance: null | { id: string; address: string };
+  /** `boot`: how a local instance came up (a cold boot, or restored from the image's warm snapshot). */
+  instance: null | { id: string; address: string; boot?: 'cold' | 'restored' };
   stages: StageRecord[];
   tests: TestsSummary;
   annotations: number;

@@ -21,6 +21,7 @@ const SOURCE_LABEL: Record<Source, string> = { input: 'Action input', flag: '--s
 const STRATEGIES = ['auto', 'volume', 'instance'] as const;
 const KEEP_IMAGE = ['always', 'on-success', 'never'] as const;
 const KEEP_INSTANCE = ['never', 'on-failure'] as const;
+const WARM_BOOT = ['auto', 'never'] as const;
 
 function asText(value: RawValue): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
@@ -131,6 +132,10 @@ export const CONFIG_KEYS = {
     schema: choice(KEEP_INSTANCE),
     doc: 'Keep the test instance: `never` or `on-failure` (bounded by ttl).',
   },
+  'warm-boot': {
+    schema: choice(WARM_BOOT),
+    doc: 'Local provider: restore a pre-booted snapshot of the image (`auto`) or always boot cold (`never`).',
+  },
   'github-token': { schema: text, doc: 'Token for check runs.' },
   'check-name': { schema: text, doc: 'Check run name.' },
   'publish-result': {
@@ -167,6 +172,7 @@ export interface Config {
   ttlMs: number;
   keepImage: 'always' | 'on-success' | 'never';
   keepInstance: 'never' | 'on-failure';
+  warmBoot: 'auto' | 'never';
   githubToken: string | null;
   checkName: string;
   publishResult: string | null;
@@ -311,6 +317,7 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
     ttlMs: get('ttl', 60 * 60_000),
     keepImage: get('keep-image', 'on-success'),
     keepInstance: get('keep-instance', 'never'),
+    warmBoot: get('warm-boot', 'auto'),
     githubToken: get('github-token', null),
     checkName: get('check-name', 'ovenproof'),
     publishResult: get('publish-result', null),

@@ -84,6 +84,7 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
     imageCopies: [],
     instance: null,
     launchKeys: [],
+    launchSteps: [],
     clientKey: null,
     tests: { total: 0, passed: 0, failed: 0, skipped: 0, failures: [] },
     testsFailed: false,

@@ -27,6 +27,8 @@ export function assembleResult(
   const status: RunResult['status'] = error ? 'error' : state.testsFailed ? 'failed' : 'passed';
   const bakeRecord = records.get('bake');
   if (bakeRecord && state.bake?.steps.length) bakeRecord.steps = state.bake.steps;
+  const launchRecord = records.get('launch');
+  if (launchRecord && state.launchSteps.length) launchRecord.steps = state.launchSteps;
 
   const relevantStages =
     mode === 'run' ? STAGES : STAGES.filter((s) => s === 'build' || s === 'bake' || s === 'teardown');
@@ -47,7 +49,11 @@ export function assembleResult(
         }
       : null,
     instance: state.instance
-      ? { id: state.instance.id, address: `${state.instance.host}:${state.instance.port}` }
+      ? {
+          id: state.instance.id,
+          address: `${state.instance.host}:${state.instance.port}`,
+          ...(state.instance.boot ? { boot: state.instance.boot } : {}),
+        }
       : null,
     stages: relevantStages.map(
       (name) => records.get(name) ?? { name, status: 'skipped', startedAt: endIso, durationMs: 0 },

@@ -32,7 +32,9 @@ const runResultSchema = z.object({
       copies: z.array(z.object({ region: z.string(), id: z.string() })).optional(),
     })
     .nullable(),
-  instance: z.object({ id: z.string(), address: z.string() }).nullable(),
+  instance: z
+    .object({ id: z.string(), address: z.string(), boot: z.enum(['cold', 'restored']).optional() })
+    .nullable(),
   stages: z.array(
     z.object({
       name: z.enum(STAGES),

@@ -35,12 +35,15 @@ export const launchStage: Step<RunState> = {
       sshUser: config.sshUser,
       instanceTypes: config.instanceType,
       spot: config.spot,
+      warmBoot: config.warmBoot,
     });
     s.launchKeys = ledger
       .entries()
       .filter((e) => !before.has(e.key))
       .map((e) => e.key);
-    log.info(`launched instance ${s.instance.id} at ${s.instance.host}:${s.instance.port}`);
+    s.launchSteps = [...(s.instance.steps ?? [])];
+    const how = s.instance.boot === 'restored' ? ' (restored from the warm snapshot)' : '';
+    log.info(`launched instance ${s.instance.id} at ${s.instance.host}:${s.instance.port}${how}`);
   },
   async cleanup(s) {
     const { deps } = s;

@@ -3,6 +3,7 @@
  * reads and fills in (`RunState`).
  */
 import type { Logger } from '../../common/log.js';
+import type { StepTiming } from '../../common/steps.js';
 import type { BakeOutcome } from '../../baker/index.js';
 import type { InstanceInfo, Provider, RunContext } from '../../providers/provider.js';
 import type { TestsSummary } from '../../results/model.js';
@@ -46,6 +47,8 @@ export interface RunState {
   instance: InstanceInfo | null;
   /** Ledger keys of everything the launch created (instance, security group, watchdog…). */
   launchKeys: string[];
+  /** The launch's timed parts: the provider's (`restore`, `identity` or `boot`), then `ssh`. */
+  launchSteps: StepTiming[];
   clientKey: KeyPair | null;
   tests: TestsSummary;
   testsFailed: boolean;

@@ -29,6 +29,8 @@ async function runTests(s: RunState, signal: AbortSignal): Promise<void> {
     hostKeyPublic: s.instance.hostKeyPublic,
     ...(s.instance.networkProbe ? { networkProbe: s.instance.networkProbe } : {}),
   };
+  // Waiting for SSH finishes the launch: it is reported as the launch's last step.
+  const sshStarted = Date.now();
   const session = await waitForSsh(target, {
     timeoutMs: SSH_READY_TIMEOUT_MS,
     signal,
@@ -44,6 +46,11 @@ async function runTests(s: RunState, signal: AbortSignal): Promise<void> {
         );
     }
     throw error;
+  });
+  s.launchSteps.push({
+    name: 'ssh',
+    startedAt: new Date(sshStarted).toISOString(),
+    durationMs: Date.now() - sshStarted,
   });
   const localDir = join(deps.workDir, 'results');
   await rm(localDir, { recursive: true, force: true });
