@@ -102,7 +102,7 @@ export class ImageStore {
 
   /** Changes an image's manifest in place (e.g. the size of its warm snapshot). */
   async updateManifest(id: string, change: (manifest: ImageManifest) => void): Promise<ImageManifest> {
-    return withLock(this.paths.storeLock, async () => {
+    return withFileLock(this.paths.storeLock, async () => {
       const manifest = await this.require(id);
       change(manifest);
       await writeFileAtomic(this.files(id).manifest, JSON.stringify(manifest, null, 2) + '\n', 0o644);

@@ -18,7 +18,8 @@ import { writeFileAtomic } from '../../common/atomic-file.js';
 import { PipelineError } from '../../common/errors.js';
 import type { ImageManifest, LaunchSpec, RunContext } from '../provider.js';
 import { formatIdentityDocument } from '../identity/index.js';
-import { mustRun, runCommand } from './exec.js';
+import { captureCommand, mustRun, type Privileged } from '../../common/host/command.js';
+import { withFileLock } from '../../common/host/lock.js';
 import {
   createOverlay,
   destroyInstance,
@@ -36,7 +37,6 @@ import {
   type LocalInstance,
   type MachineSpec,
 } from './instances.js';
-import { withLock } from './lock.js';
 import { readJson } from './owner.js';
 import type { LocalPaths } from './paths.js';
 import { chooseAccel, qmpCommand } from './qemu.js';
@@ -44,7 +44,6 @@ import type { ImageStore } from './store.js';
 import { KERNEL_CMDLINE } from './base-image.js';
 import { WARM_KERNEL_FLAG, warmAgentFiles, type GuestFile } from './warm-agent.js';
 import { createWorkDir, removeWorkDir } from './workdir.js';
-import type { Privileged } from './exec.js';
 
 /** Bumped when the snapshot's layout or protocol changes in a way the key does not already cover. */
 const WARM_FORMAT = 1;
@@ -89,12 +88,12 @@ export function warmFiles(paths: LocalPaths, imageDir: string) {
 
 /** Why this host cannot make or restore warm snapshots, or null when it can. */
 export async function warmBootUnsupported(): Promise<string | null> {
-  const devices = await runCommand('qemu-system-x86_64', ['-device', 'help']).catch(() => null);
+  const devices = await captureCommand('qemu-system-x86_64', ['-device', 'help']).catch(() => null);
   if (!devices || devices.code !== 0) return 'cannot list QEMU devices';
   for (const device of ['vmgenid', 'virtserialport', 'virtio-serial-pci']) {
     if (!devices.stdout.includes(`"${device}"`)) return `this QEMU has no ${device} device`;
   }
-  const debugfs = await runCommand('debugfs', ['-V']).catch(() => null);
+  const debugfs = await captureCommand('debugfs', ['-V']).catch(() => null);
   if (!debugfs || debugfs.code !== 0) return 'debugfs (e2fsprogs) is not installed';
   return null;
 }
@@ -161,7 +160,7 @@ export async function ensureWarmSnapshot(
   const key = warmKey(image, machine, await qemuVersion());
   const existing = await readSnapshot(paths, imageDir, key);
   if (existing) return existing;
-  return withLock(
+  return withFileLock(
     warmFiles(paths, imageDir).lock,
     async () => {
       const made = await readSnapshot(paths, imageDir, key);
