@@ -37,7 +37,8 @@ export function parseFileCommands(text) {
 
 function runNode(script, env, options = {}) {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [script], { env, cwd: env.GITHUB_WORKSPACE, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = script.endsWith('.ts') ? ['--import', 'tsx', script] : [script];
+    const child = spawn(process.execPath, args, { env, cwd: env.GITHUB_WORKSPACE, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d) => {
       stdout += d;
@@ -63,6 +64,7 @@ export async function runAction({
   onMainSpawn,
   onStdout,
   onStderr,
+  fromSource = false,
 } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'ovenproof-action-'));
   const files = {
@@ -90,13 +92,17 @@ export async function runAction({
     ...env,
   };
   for (const [name, value] of Object.entries(inputs)) base[`INPUT_${name.toUpperCase()}`] = value;
-  const main = await runNode(join(root, 'dist/index.js'), base, { onSpawn: onMainSpawn, onStdout, onStderr });
+  // `fromSource` runs src/ through tsx instead of the bundle (tests of code not yet bundled into dist/).
+  const entries = fromSource
+    ? { main: join(root, 'src/action/main.ts'), post: join(root, 'src/action/post.ts') }
+    : { main: join(root, 'dist/index.js'), post: join(root, 'dist/post.js') };
+  const main = await runNode(entries.main, base, { onSpawn: onMainSpawn, onStdout, onStderr });
   const state = parseFileCommands(await readFile(files.GITHUB_STATE, 'utf8'));
   let postRun = null;
   if (post) {
     const postEnv = { ...base };
     for (const [name, value] of Object.entries(state)) postEnv[`STATE_${name}`] = value;
-    postRun = await runNode(join(root, 'dist/post.js'), postEnv, { onStdout, onStderr });
+    postRun = await runNode(entries.post, postEnv, { onStdout, onStderr });
   }
   return {
     main,

@@ -39,7 +39,7 @@ export interface StageRecord {
   status: (typeof STAGE_STATUSES)[number];
   startedAt: string;
   durationMs: number;
-  /** The stage's own steps, where it reports them (the bake's copy, mount, install…). */
+  /** The stage's own steps, where it reports them (the bake's copy, mount, install…; the launch's restore, identity, ssh). */
   steps?: StepTiming[];
 }
 
@@ -89,6 +89,8 @@ export interface RunResult {
   instance: null | {
     id: string;
     address: string;
+    /** How a local instance came up: a cold boot, or restored from the image's warm snapshot. */
+    boot?: 'cold' | 'restored';
     /** Set when the instance was kept for debugging: what `ovenproof ssh --result-json` connects with. */
     debugSsh?: DebugSsh;
   };

@@ -22,6 +22,7 @@ const STRATEGIES = ['auto', 'volume', 'instance'] as const;
 const KEEP_IMAGE = ['always', 'on-success', 'never'] as const;
 const KEEP_INSTANCE = ['never', 'on-failure'] as const;
 const SNAPSHOT_ON_FAILURE = ['disk', 'never'] as const;
+const WARM_BOOT = ['auto', 'never'] as const;
 
 function asText(value: RawValue): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
@@ -140,6 +141,10 @@ export const CONFIG_KEYS = {
     schema: duration,
     doc: 'How long a failure image is kept before sweep deletes it.',
   },
+  'warm-boot': {
+    schema: choice(WARM_BOOT),
+    doc: 'Local provider: restore a pre-booted snapshot of the image (`auto`) or always boot cold (`never`).',
+  },
   'github-token': { schema: text, doc: 'Token for check runs.' },
   'check-name': { schema: text, doc: 'Check run name.' },
   'publish-result': {
@@ -178,6 +183,7 @@ export interface Config {
   keepInstance: 'never' | 'on-failure';
   snapshotOnFailure: 'disk' | 'never';
   failureSnapshotTtlMs: number;
+  warmBoot: 'auto' | 'never';
   githubToken: string | null;
   checkName: string;
   publishResult: string | null;
@@ -324,6 +330,7 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
     keepInstance: get('keep-instance', 'never'),
     snapshotOnFailure: get('snapshot-on-failure', 'disk'),
     failureSnapshotTtlMs: get('failure-snapshot-ttl', 3 * 86_400_000),
+    warmBoot: get('warm-boot', 'auto'),
     githubToken: get('github-token', null),
     checkName: get('check-name', 'ovenproof'),
     publishResult: get('publish-result', null),

@@ -57,6 +57,7 @@ export function assembleResult(
           id: state.instance.id,
           address: `${state.instance.host}:${state.instance.port}`,
           ...(state.debugSsh ? { debugSsh: state.debugSsh } : {}),
+          ...(state.instance.boot ? { boot: state.instance.boot } : {}),
         }
       : null,
     failureImage: state.failureImage,

@@ -74,8 +74,11 @@ export interface ImageManifest {
   bakeKey: string | null;
   /** Free-form tags (`ovenproof:tested=true`, `ovenproof:kept=true`, …). */
   tags: Record<string, string>;
-  /** Bytes on disk and the filesystem's nominal size, where known. */
-  sizes?: { diskBytes?: number; allocatedBytes?: number };
+  /**
+   * Bytes on disk and the filesystem's nominal size, where known; local images with a warm snapshot
+   * also give its cost (saved memory state plus its disk's own blocks).
+   */
+  sizes?: { diskBytes?: number; allocatedBytes?: number; warmSnapshotBytes?: number };
 }
 
 export interface ImageQuery {
@@ -106,6 +109,8 @@ export interface LaunchSpec {
   /** EC2: fallback order on capacity errors. */
   instanceTypes?: string[];
   spot?: boolean;
+  /** Local: restore the image's warm snapshot when possible (`auto`) or boot cold (`never`, the default). */
+  warmBoot?: 'auto' | 'never';
 }
 
 export interface InstanceInfo {
@@ -122,6 +127,10 @@ export interface InstanceInfo {
    * is up, so the SSH port alone cannot tell). SSH readiness polls it first.
    */
   networkProbe?: { host: string; port: number };
+  /** How the instance came up, where the provider can tell (local: cold boot or warm-snapshot restore). */
+  boot?: 'cold' | 'restored';
+  /** Timed parts of the launch, in order (local: `boot`, or `restore` and `identity`). */
+  steps?: Array<{ name: string; startedAt: string; durationMs: number }>;
 }
 
 /** What a failure image records about the run whose failing instance it captured. */

@@ -36,6 +36,7 @@ const runResultSchema = z.object({
     .object({
       id: z.string(),
       address: z.string(),
+      boot: z.enum(['cold', 'restored']).optional(),
       debugSsh: z
         .object({
           user: z.string(),

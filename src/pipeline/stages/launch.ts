@@ -43,14 +43,19 @@ export const launchStage: Step<RunState> = {
         sshUser: config.sshUser,
         instanceTypes: config.instanceType,
         spot: config.spot,
+        warmBoot: config.warmBoot,
       }),
     );
     s.instance = instance;
+    // The provider's own finer steps (a warm restore: `restore`, `identity`); its `boot` is only the
+    // start of the VM, so the wait below measures the boot to the network instead.
+    for (const step of instance.steps ?? []) if (step.name !== 'boot') (s.stageSteps.launch ??= []).push(step);
     s.launchKeys = ledger
       .entries()
       .filter((e) => !before.has(e.key))
       .map((e) => e.key);
-    log.info(`launched instance ${instance.id} at ${instance.host}:${instance.port}`);
+    const how = instance.boot === 'restored' ? ' (restored from the warm snapshot)' : '';
+    log.info(`launched instance ${instance.id} at ${instance.host}:${instance.port}${how}`);
 
     const target: SshTarget = {
       host: instance.host,
@@ -66,8 +71,9 @@ export const launchStage: Step<RunState> = {
     announceStep(s, 'launch', `Booting instance ${instance.id}`);
     const recordWait = () => {
       const end = Date.now();
-      const up = networkUpAt ?? end;
-      recordStep(s, 'launch', 'boot', bootStarted, up - bootStarted);
+      // A restored guest is already up: its whole wait is the SSH handshake.
+      const up = instance.boot === 'restored' ? bootStarted : (networkUpAt ?? end);
+      if (up > bootStarted) recordStep(s, 'launch', 'boot', bootStarted, up - bootStarted);
       recordStep(s, 'launch', 'ssh', up, end - up);
     };
     s.session = await waitForSsh(target, {

@@ -3,11 +3,11 @@
  * reads and fills in (`RunState`).
  */
 import type { Logger } from '../../common/log.js';
+import type { StepTiming } from '../../common/steps.js';
 import type { BakeOutcome } from '../../baker/index.js';
 import type { InstanceInfo, Provider, RunContext } from '../../providers/provider.js';
 import type { TestsSummary } from '../../results/model.js';
 import type { DebugSsh, StageName } from '../../common/run-result.js';
-import type { StepTiming } from '../../common/steps.js';
 import type { PriceTable } from '../../common/prices.js';
 import type { KeyPair } from '../../ssh/index.js';
 import type { SshSession } from '../../ssh/session.js';

@@ -1,10 +1,12 @@
 /**
- * The first-boot identity init that gives every instance its own hostname, host key and login key, shared by both providers and both bake strategies. Every
- * image ovenproof bakes carries the same script and systemd unit; at boot the script reads this
- * instance's identity document (local: a tar on the seed disk named by `ovenproof.seed=` on the kernel
- * command line; ec2: IMDSv2 user data) and applies it: hostname from the instance id, the run's SSH host
- * key and authorized key, a fresh machine-id, and the TTL for the power-off unit. Only the hostname and the host
- * key fingerprint are ever printed.
+ * The first-boot identity init that gives every instance its own hostname, host key and login key,
+ * shared by both providers and both bake strategies. Every image ovenproof bakes carries the same
+ * script and systemd unit; at boot the script reads this instance's identity document (local: a tar
+ * on the seed disk named by `ovenproof.seed=` on the kernel command line, or, in a clone restored
+ * from a warm snapshot, the file its agent names in OVENPROOF_IDENTITY_DOCUMENT; ec2: IMDSv2 user
+ * data) and applies it: hostname from the instance id, the run's SSH host key and authorized key, a
+ * fresh machine-id, and the TTL for the power-off unit. Only the hostname and the host key fingerprint
+ * are ever printed.
  */
 import { chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -115,7 +117,13 @@ from_imds() {
   return 1
 }
 
-if ! from_seed && ! from_imds; then
+# Local warm boot: the restored clone's agent received the document over its serial channel.
+from_agent() {
+  [ -n "@{OVENPROOF_IDENTITY_DOCUMENT:-}" ] && [ -s "$OVENPROOF_IDENTITY_DOCUMENT" ] || return 1
+  mv "$OVENPROOF_IDENTITY_DOCUMENT" "$doc"
+}
+
+if ! from_agent && ! from_seed && ! from_imds; then
   log "no identity document found; keeping or generating local host keys"
   [ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -A >/dev/null
   [ -s /etc/machine-id ] || systemd-machine-id-setup >/dev/null

@@ -17,7 +17,8 @@ import { formatIdentityDocument, IDENTITY_DOCUMENT_NAME } from '../identity/inde
 import { mustRun } from '../../common/host/command.js';
 import { currentOwner, isAlive, readJson, type Owner } from './owner.js';
 import { assertSafeId, type LocalPaths } from './paths.js';
-import { chooseAccel, freePort, qmpCommand } from './qemu.js';
+import { chooseAccel, freePort, qmpCommand, type Accel } from './qemu.js';
+import { WARM_PORT_NAME } from './warm-agent.js';
 import type { ImageStore } from './store.js';
 import { KERNEL_CMDLINE } from './base-image.js';
 
@@ -40,6 +41,8 @@ export interface InstanceRecord {
   hostKeyPublic: string;
   /** Kept on purpose (keep-instance): sweep removes it only after its expiry, not when its owner exits. */
   kept?: boolean;
+  /** How it came up: booted from the image, or restored from the image's warm snapshot. */
+  boot?: 'cold' | 'restored';
 }
 
 export interface InstanceOptions {
@@ -70,6 +73,7 @@ export function instanceFiles(paths: LocalPaths, id: string) {
     console: join(dir, 'console.log'),
     qemuLog: join(dir, 'qemu.log'),
     qmp: join(dir, 'qmp.sock'),
+    agent: join(dir, 'agent.sock'),
     pidfile: join(dir, 'qemu.pid'),
   };
 }
@@ -106,22 +110,41 @@ async function writeSeed(dir: string, document: string): Promise<string> {
   return tar;
 }
 
-export async function launchInstance(
+export interface LaunchStep {
+  name: string;
+  startedAt: string;
+  durationMs: number;
+}
+
+/** Times one launch step for the result JSON. */
+export async function timedStep<T>(steps: LaunchStep[], name: string, fn: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await fn();
+  } finally {
+    steps.push({ name, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started });
+  }
+}
+
+/** What a launched local instance is, plus how it came up. */
+export interface LocalInstance extends InstanceInfo {
+  boot: 'cold' | 'restored';
+  steps: LaunchStep[];
+}
+
+/** One instance's life from the journal's point of view: whatever `body` builds is removed if it fails. */
+export async function withNewInstance<T>(
   paths: LocalPaths,
-  store: ImageStore,
-  options: InstanceOptions,
   ctx: RunContext,
   spec: LaunchSpec,
-): Promise<InstanceInfo> {
-  await store.require(spec.imageId);
+  body: (id: string, ttlMs: number, expiresAt: Date) => Promise<T>,
+): Promise<T> {
   const id = `i-${randomBytes(6).toString('hex')}`;
   const files = instanceFiles(paths, id);
   const ttlMs = Math.max(60_000, spec.ttlMs);
   const expiresAt = new Date(
     Math.min(Date.now() + ttlMs, Math.max(ctx.expiresAt.getTime(), Date.now() + 60_000)),
   );
-  ctx.log.mask(spec.identity.hostKeyPrivate);
-
   await ctx.journal.intend({
     key: instanceKey(id),
     provider: 'local',
@@ -129,7 +152,7 @@ export async function launchInstance(
     data: { id, dir: files.dir, home: paths.home },
   });
   try {
-    return await start(paths, store, options, ctx, spec, id, ttlMs, expiresAt);
+    return await body(id, ttlMs, expiresAt);
   } catch (error) {
     // A launch that failed half-way leaves nothing behind: no QEMU, no overlay, no seed with keys.
     await destroyInstance(paths, id, 0, ctx.log).catch(() => undefined);
@@ -138,23 +161,19 @@ export async function launchInstance(
   }
 }
 
-async function start(
+/** The record of an instance about to start, written before anything else exists in its folder. */
+export async function newInstanceRecord(
   paths: LocalPaths,
-  store: ImageStore,
-  options: InstanceOptions,
   ctx: RunContext,
   spec: LaunchSpec,
   id: string,
-  ttlMs: number,
+  imageId: string,
   expiresAt: Date,
-): Promise<InstanceInfo> {
-  const image = await store.require(spec.imageId);
-  const imageFiles = store.files(image.id);
-  const files = instanceFiles(paths, id);
-  await mkdir(files.dir, { recursive: true, mode: 0o700 });
+): Promise<InstanceRecord> {
+  await mkdir(instanceDir(paths, id), { recursive: true, mode: 0o700 });
   const record: InstanceRecord = {
     id,
-    imageId: image.id,
+    imageId,
     purpose: spec.purpose,
     runId: ctx.runId,
     owner: currentOwner(ctx.runId),
@@ -165,42 +184,207 @@ async function start(
     hostKeyPublic: spec.identity.hostKeyPublic.trim(),
   };
   await writeInstance(paths, record);
+  return record;
+}
 
-  ctx.progress({ label: 'Creating instance disk' });
+/** The virtual hardware of a local instance. A warm snapshot and its clones must use the same. */
+export interface MachineSpec {
+  accel: Accel;
+  cpus: number;
+  memoryMiB: number;
+  kernel: string;
+  initrd: string;
+  append: string;
+}
+
+export function machineSpec(
+  options: InstanceOptions,
+  accel: Accel,
+  files: { kernel: string; initrd: string },
+  append: string,
+): MachineSpec {
+  return {
+    accel,
+    cpus: options.cpus,
+    memoryMiB: options.memoryMiB,
+    kernel: files.kernel,
+    initrd: files.initrd,
+    append,
+  };
+}
+
+/**
+ * QEMU arguments for one instance: the machine, its disk (`drive`), and either the seed disk (cold
+ * boot) or the agent's virtio-serial channel plus a VM generation id device (warm snapshot and clones).
+ * `ports` is null for the snapshot boot, which needs no forwarded port.
+ */
+export function qemuArgs(
+  name: string,
+  machine: MachineSpec,
+  io: {
+    drive: string;
+    console: string;
+    qmp: string;
+    pidfile: string;
+    seed?: string;
+    agentSocket?: string;
+    incoming?: string;
+  },
+  ports: { ssh: number; probe: number } | null,
+): string[] {
+  const forwards = ports
+    ? `,hostfwd=tcp:127.0.0.1:${ports.ssh}-:22,hostfwd=tcp:127.0.0.1:${ports.probe}-:${CLOSED_GUEST_PORT}`
+    : '';
+  return [
+    '-name',
+    name,
+    '-accel',
+    machine.accel,
+    '-cpu',
+    machine.accel === 'kvm' ? 'host' : 'qemu64,+rdrand',
+    '-smp',
+    String(machine.cpus),
+    '-m',
+    String(machine.memoryMiB),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-chardev',
+    `file,id=console,path=${io.console}`,
+    '-serial',
+    'chardev:console',
+    '-kernel',
+    machine.kernel,
+    '-initrd',
+    machine.initrd,
+    '-append',
+    machine.append,
+    '-drive',
+    `file=${io.drive},if=virtio,format=qcow2,discard=unmap`,
+    ...(io.seed ? ['-drive', `file=${io.seed},if=virtio,format=raw,readonly=on`] : []),
+    '-netdev',
+    `user,id=net0${forwards}`,
+    '-device',
+    'virtio-net-pci,netdev=net0',
+    '-device',
+    'virtio-rng-pci',
+    ...(io.agentSocket
+      ? [
+          '-device',
+          'virtio-serial-pci',
+          '-chardev',
+          `socket,id=agent,path=${io.agentSocket},server=on,wait=off`,
+          '-device',
+          `virtserialport,chardev=agent,name=${WARM_PORT_NAME}`,
+          // A new generation id at every start: kernels with the vmgenid driver reseed on restore.
+          '-device',
+          'vmgenid,guid=auto',
+        ]
+      : []),
+    ...(io.incoming ? ['-incoming', io.incoming] : []),
+    '-qmp',
+    `unix:${io.qmp},server=on,wait=off`,
+    '-pidfile',
+    io.pidfile,
+  ];
+}
+
+/** Cold boot: the image's kernel and disk, the identity on a seed disk, the identity init at boot. */
+export async function bootCold(
+  paths: LocalPaths,
+  store: ImageStore,
+  options: InstanceOptions,
+  ctx: RunContext,
+  spec: LaunchSpec,
+): Promise<LocalInstance> {
+  const image = await store.require(spec.imageId);
+  const imageFiles = store.files(image.id);
+  ctx.log.mask(spec.identity.hostKeyPrivate);
+  return withNewInstance(paths, ctx, spec, async (id, ttlMs, expiresAt) => {
+    const files = instanceFiles(paths, id);
+    const record = await newInstanceRecord(paths, ctx, spec, id, image.id, expiresAt);
+    record.boot = 'cold';
+    const steps: LaunchStep[] = [];
+    ctx.progress({ label: 'Creating instance disk' });
+    await createOverlay(imageFiles.disk, 'raw', files.overlay);
+    await writeSeed(
+      files.dir,
+      formatIdentityDocument({ instanceId: id, identity: spec.identity, sshUser: spec.sshUser, ttlMs }),
+    );
+    const accel = await chooseAccel(paths.hostCache);
+    const cmdline = image.tags['ovenproof:cmdline'] ?? KERNEL_CMDLINE;
+    const machine = machineSpec(options, accel, imageFiles, `${cmdline} ovenproof.seed=/dev/vdb`);
+    ctx.progress({ label: `Booting instance ${id} (${accel})` });
+    const ports = await timedStep(steps, 'boot', () =>
+      spawnQemu(paths, ctx, record, ttlMs, (p) =>
+        qemuArgs(
+          `ovenproof-${id}`,
+          machine,
+          {
+            drive: files.overlay,
+            console: files.console,
+            qmp: files.qmp,
+            pidfile: files.pidfile,
+            seed: files.seed,
+          },
+          p,
+        ),
+      ),
+    );
+    return { ...instanceInfo(record, spec, ports), boot: 'cold', steps };
+  });
+}
+
+export function instanceInfo(
+  record: InstanceRecord,
+  spec: LaunchSpec,
+  ports: { ssh: number; probe: number },
+): InstanceInfo {
+  return {
+    id: record.id,
+    host: '127.0.0.1',
+    port: ports.ssh,
+    user: spec.sshUser,
+    hostKeyPublic: record.hostKeyPublic,
+    networkProbe: { host: '127.0.0.1', port: ports.probe },
+  };
+}
+
+/** A throw-away copy-on-write overlay over `backing`. */
+export async function createOverlay(backing: string, backingFormat: 'raw' | 'qcow2', overlay: string) {
   await mustRun('launch', 'qemu-img', [
     'create',
     '-q',
     '-f',
     'qcow2',
     '-F',
-    'raw',
+    backingFormat,
     '-b',
-    imageFiles.disk,
-    files.overlay,
+    backing,
+    overlay,
   ]);
-  await writeSeed(
-    files.dir,
-    formatIdentityDocument({ instanceId: id, identity: spec.identity, sshUser: spec.sshUser, ttlMs }),
-  );
-  const accel = await chooseAccel(paths.hostCache);
-  const cmdline = image.tags['ovenproof:cmdline'] ?? KERNEL_CMDLINE;
+}
 
-  ctx.progress({ label: `Booting instance ${id} (${accel})` });
+/**
+ * Starts QEMU for `record` detached under `timeout` (the host-side dead-man switch) and returns once
+ * QMP answers, with the two free ports it offered `argsFor` (SSH and the network probe). Port clashes
+ * are retried with new ports.
+ */
+export async function spawnQemu(
+  paths: LocalPaths,
+  ctx: RunContext,
+  record: InstanceRecord,
+  ttlMs: number,
+  argsFor: (ports: { ssh: number; probe: number }) => string[],
+): Promise<{ ssh: number; probe: number }> {
+  const files = instanceFiles(paths, record.id);
+  const id = record.id;
   for (let attempt = 1; ; attempt++) {
-    const sshPort = await freePort();
-    let probePort = await freePort();
-    while (probePort === sshPort) probePort = await freePort();
-    const args = qemuArgs({
-      id,
-      accel,
-      options,
-      files,
-      kernel: imageFiles.kernel,
-      initrd: imageFiles.initrd,
-      cmdline,
-      sshPort,
-      probePort,
-    });
+    const ssh = await freePort();
+    let probe = await freePort();
+    while (probe === ssh) probe = await freePort();
+    const args = argsFor({ ssh, probe });
     const logHandle = await open(files.qemuLog, 'w');
     // `timeout` is the host-side dead-man switch: TERM at the TTL, KILL 10 s later. Detached into its own
     // session so that neither a terminal's signals nor our death reach it.
@@ -210,20 +394,22 @@ async function start(
       { detached: true, stdio: ['ignore', logHandle.fd, logHandle.fd] },
     );
     await logHandle.close();
-    const exited = new Promise<number>((resolve) => watchdog.on('exit', (code) => resolve(code ?? 1)));
+    const exited = new Promise<string>((resolve) =>
+      watchdog.on('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `exit ${code}`)),
+    );
     watchdog.unref();
     record.watchdogPid = watchdog.pid;
-    record.sshPort = sshPort;
-    record.probePort = probePort;
-    record.accel = accel;
+    record.sshPort = ssh;
+    record.probePort = probe;
+    record.accel = args[args.indexOf('-accel') + 1] as Accel;
     await writeInstance(paths, record);
     await ctx.journal.created(instanceKey(id), id, { watchdogPid: String(watchdog.pid ?? '') });
 
-    let gone = false;
+    let gone: string | null = null;
     const started = await Promise.race([
-      waitForQmp(files.qmp, ctx.signal, () => gone),
-      exited.then(() => {
-        gone = true;
+      waitForQmp(files.qmp, ctx.signal, () => gone !== null),
+      exited.then((how) => {
+        gone = how;
         return false;
       }),
     ]);
@@ -233,78 +419,19 @@ async function start(
       record.state = 'running';
       await writeInstance(paths, record);
       await ctx.journal.created(instanceKey(id), id, { qemuPid: String(qemuPid) });
-      ctx.log.info(`instance ${id}: QEMU ${accel} pid ${qemuPid}, ssh 127.0.0.1:${sshPort}`);
-      return {
-        id,
-        host: '127.0.0.1',
-        port: sshPort,
-        user: spec.sshUser,
-        hostKeyPublic: record.hostKeyPublic,
-        networkProbe: { host: '127.0.0.1', port: probePort },
-      };
+      ctx.log.info(`instance ${id}: QEMU ${record.accel} pid ${qemuPid}, ssh 127.0.0.1:${ssh}`);
+      return { ssh, probe };
     }
     const log = await readFile(files.qemuLog, 'utf8').catch(() => '');
     if (/host forwarding rule|Address already in use/i.test(log) && attempt < 4) {
       ctx.log.debug(`instance ${id}: port clash, retrying (${log.trim()})`);
       continue;
     }
-    throw new PipelineError('launch', `QEMU for instance ${id} exited at start: ${log.trim().slice(-2000)}`);
+    throw new PipelineError(
+      'launch',
+      `QEMU for instance ${id} exited at start (${gone ?? 'unknown'}): ${log.trim().slice(-2000)}`,
+    );
   }
-}
-
-/** The QEMU command line of one instance: direct kernel boot, the overlay and seed disks, user networking. */
-function qemuArgs(p: {
-  id: string;
-  accel: string;
-  options: InstanceOptions;
-  files: ReturnType<typeof instanceFiles>;
-  kernel: string;
-  initrd: string;
-  cmdline: string;
-  sshPort: number;
-  probePort: number;
-}): string[] {
-  const { id, accel, options, files, kernel, initrd, cmdline, sshPort, probePort } = p;
-  return [
-    '-name',
-    `ovenproof-${id}`,
-    '-accel',
-    accel,
-    '-cpu',
-    accel === 'kvm' ? 'host' : 'qemu64,+rdrand',
-    '-smp',
-    String(options.cpus),
-    '-m',
-    String(options.memoryMiB),
-    '-nodefaults',
-    '-no-user-config',
-    '-display',
-    'none',
-    '-chardev',
-    `file,id=console,path=${files.console}`,
-    '-serial',
-    'chardev:console',
-    '-kernel',
-    kernel,
-    '-initrd',
-    initrd,
-    '-append',
-    `${cmdline} ovenproof.seed=/dev/vdb`,
-    '-drive',
-    `file=${files.overlay},if=virtio,format=qcow2,discard=unmap`,
-    '-drive',
-    `file=${files.seed},if=virtio,format=raw,readonly=on`,
-    '-netdev',
-    `user,id=net0,hostfwd=tcp:127.0.0.1:${sshPort}-:22,hostfwd=tcp:127.0.0.1:${probePort}-:${CLOSED_GUEST_PORT}`,
-    '-device',
-    'virtio-net-pci,netdev=net0',
-    '-device',
-    'virtio-rng-pci',
-    '-qmp',
-    `unix:${files.qmp},server=on,wait=off`,
-    '-pidfile',
-    files.pidfile,
-  ];
 }
 
 /** QMP answers only once the machine is built (kernel and initrd loaded): QEMU has really started. */

@@ -6,7 +6,7 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PipelineError } from '../../common/errors.js';
+import { PipelineError, errorMessage } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import type {
   FailureImageRequest,
@@ -29,7 +29,7 @@ import {
   destroyInstance,
   instanceFiles,
   instanceKey,
-  launchInstance,
+  bootCold,
   readInstance,
   stopInstance,
   writeInstance,
@@ -53,7 +53,7 @@ import {
   volumeKey,
 } from './volumes.js';
 import { createWorkDir, removeWorkDir } from './workdir.js';
-
+import { ensureWarmSnapshot, restoreWarmSnapshot, warmBootUnsupported } from './warm-snapshot.js';
 
 export interface LocalProviderOptions {
   /** Default $OVENPROOF_HOME or ~/.cache/ovenproof. */
@@ -72,6 +72,7 @@ export class LocalProvider implements Provider {
   readonly privileged = new Privileged();
   private readonly log: Logger;
   private readonly instanceOptions: InstanceOptions;
+  private warmUnsupported: Promise<string | null> | null = null;
 
   constructor(options: LocalProviderOptions = {}) {
     this.paths = localPaths(options.home ?? ovenproofHome());
@@ -216,9 +217,39 @@ export class LocalProvider implements Provider {
 
   // --- instances
 
+  /**
+   * Test instances with `warmBoot: auto` are restored from the image's warm snapshot (made at the first
+   * such launch); anything that goes wrong on that path costs one warning and a cold boot, never the run.
+   */
   async launch(ctx: RunContext, spec: LaunchSpec): Promise<InstanceInfo> {
     await requireTools('launching a local instance', INSTANCE_TOOLS);
-    return launchInstance(this.paths, this.store, this.instanceOptions, ctx, spec);
+    if (spec.warmBoot === 'auto' && spec.purpose === 'test') {
+      const restored = await this.restore(ctx, spec).catch((error: unknown) => {
+        if (ctx.signal.aborted) throw error;
+        ctx.log.warn(`warm boot failed, booting cold instead: ${errorMessage(error)}`);
+        return null;
+      });
+      if (restored) return restored;
+    }
+    return bootCold(this.paths, this.store, this.instanceOptions, ctx, spec);
+  }
+
+  private async restore(ctx: RunContext, spec: LaunchSpec): Promise<InstanceInfo | null> {
+    const why = await (this.warmUnsupported ??= warmBootUnsupported());
+    if (why) {
+      ctx.log.info(`warm boot is not available on this host (${why}): booting cold`);
+      return null;
+    }
+    const image = await this.store.require(spec.imageId);
+    const snapshot = await ensureWarmSnapshot(
+      this.paths,
+      this.store,
+      this.privileged,
+      this.instanceOptions,
+      ctx,
+      image,
+    );
+    return restoreWarmSnapshot(this.paths, ctx, spec, snapshot, this.store.files(image.id).dir);
   }
 
   async stopInstance(ctx: RunContext, id: string): Promise<void> {

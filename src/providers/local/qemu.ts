@@ -86,7 +86,12 @@ export function freePort(): Promise<number> {
 }
 
 /** Sends one QMP command and resolves with its `return` value; rejects on an error reply or timeout. */
-export function qmpCommand(socketPath: string, execute: string, timeoutMs = 5000): Promise<unknown> {
+export function qmpCommand(
+  socketPath: string,
+  execute: string,
+  timeoutMs = 5000,
+  args?: Record<string, unknown>,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(socketPath);
     let buffer = '';
@@ -116,7 +121,7 @@ export function qmpCommand(socketPath: string, execute: string, timeoutMs = 5000
           socket.write('{"execute":"qmp_capabilities"}\n');
         } else if (step === 1 && 'return' in message) {
           step = 2;
-          socket.write(JSON.stringify({ execute }) + '\n');
+          socket.write(JSON.stringify(args ? { execute, arguments: args } : { execute }) + '\n');
         } else if (step === 2 && 'return' in message) {
           return finish(null, message.return);
         }

@@ -100,6 +100,16 @@ export class ImageStore {
     });
   }
 
+  /** Changes an image's manifest in place (e.g. the size of its warm snapshot). */
+  async updateManifest(id: string, change: (manifest: ImageManifest) => void): Promise<ImageManifest> {
+    return withFileLock(this.paths.storeLock, async () => {
+      const manifest = await this.require(id);
+      change(manifest);
+      await writeFileAtomic(this.files(id).manifest, JSON.stringify(manifest, null, 2) + '\n', 0o644);
+      return manifest;
+    });
+  }
+
   /** Removes an image; a missing one is not an error (deregistering is idempotent). */
   async deregister(id: string): Promise<boolean> {
     assertSafeId('image', id);

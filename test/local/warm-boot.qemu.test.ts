@@ -1,0 +1,180 @@
+/**
+ * Warm boot through real QEMU: two clones restored from one warm snapshot of the base image must not
+ * share any identity (machine-id, hostname, SSH host key, kernel RNG output), must run on the host's
+ * clock, and the saved VM state must hold none of the keys the clones were given.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { readFile, stat } from 'node:fs/promises';
+import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
+import { listQemu, testContext, testIdentity } from './helpers.js';
+import { fingerprint, publicKeyBlob, waitForSsh, type SshSession } from '../../src/ssh/index.js';
+import { ensureWarmSnapshot, warmFiles, type WarmSnapshot } from '../../src/providers/local/warm-snapshot.js';
+import type { InstanceIdentity, InstanceInfo } from '../../src/providers/provider.js';
+
+const provider = localTestProvider();
+const sessions: SshSession[] = [];
+const launched: string[] = [];
+
+afterAll(async () => {
+  for (const s of sessions) await s.close().catch(() => undefined);
+  const { ctx } = await testContext();
+  for (const id of launched) await provider.terminate(ctx, id).catch(() => undefined);
+});
+
+interface CloneFacts {
+  machineId: string;
+  hostname: string;
+  hostKey: string;
+  urandom: string;
+  /** Guest clock minus the host's clock just before and just after the command, in seconds. */
+  guestMinusBeforeS: number;
+  guestMinusAfterS: number;
+}
+
+async function facts(session: SshSession): Promise<CloneFacts> {
+  let out = '';
+  const before = Date.now() / 1000;
+  const result = await session.exec(
+    "date +%s.%N; cat /etc/machine-id; hostname; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2; head -c16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo",
+    { onStdout: (t) => (out += t), onStderr: (t) => (out += t) },
+  );
+  const after = Date.now() / 1000;
+  expect(result.exitCode, out).toBe(0);
+  const [guestTime, machineId, hostname, hostKey, urandom] = out.trim().split('\n');
+  const guest = Number(guestTime);
+  return {
+    machineId: machineId!,
+    hostname: hostname!,
+    hostKey: hostKey!,
+    urandom: urandom!,
+    guestMinusBeforeS: guest - before,
+    guestMinusAfterS: guest - after,
+  };
+}
+
+describe('local warm boot', () => {
+  it('(QEMU) two clones of one warm snapshot: own machine-id, hostname, host key and RNG output, host clock; the saved state holds none of their keys', async () => {
+    const base = await ensureBaseImage();
+    const { ctx } = await testContext();
+    // A fallback to a cold boot says why in a warning: show it.
+    ctx.log = { ...ctx.log, warn: (m) => process.stderr.write(`[warm] warning: ${m}\n`) };
+    const p = provider as unknown as {
+      paths: Parameters<typeof ensureWarmSnapshot>[0];
+      store: Parameters<typeof ensureWarmSnapshot>[1];
+      privileged: Parameters<typeof ensureWarmSnapshot>[2];
+      instanceOptions: Parameters<typeof ensureWarmSnapshot>[3];
+    };
+    // Made here when missing or stale (a cold boot of the image), so the launches below only restore.
+    const snapshot: WarmSnapshot = await ensureWarmSnapshot(
+      p.paths,
+      p.store,
+      p.privileged,
+      p.instanceOptions,
+      ctx,
+      base,
+    );
+    const files = warmFiles(p.paths, p.store.files(base.id).dir);
+    const stateBefore = await stat(files.state);
+    expect(stateBefore.mode & 0o222).toBe(0);
+    const manifest = await provider.describeImage(base.id);
+    expect(manifest?.sizes?.warmSnapshotBytes).toBe(snapshot.stateBytes + snapshot.diskBytes);
+
+    const a = testIdentity('warm-clone-a');
+    const b = testIdentity('warm-clone-b');
+    const launch = async (identity: InstanceIdentity) => {
+      const info = await provider.launch(ctx, {
+        imageId: base.id,
+        purpose: 'test',
+        identity,
+        ttlMs: 20 * 60_000,
+        sshUser: 'root',
+        warmBoot: 'auto',
+      });
+      launched.push(info.id);
+      return info;
+    };
+    const infoA = await launch(a.identity);
+    const infoB = await launch(b.identity);
+    for (const info of [infoA, infoB]) {
+      expect(info.boot).toBe('restored');
+      expect(info.steps?.map((s) => s.name)).toEqual(['restore', 'identity']);
+    }
+    const connect = (info: InstanceInfo, key: string) =>
+      waitForSsh(
+        {
+          host: info.host,
+          port: info.port,
+          user: info.user,
+          privateKey: key,
+          hostKeyPublic: info.hostKeyPublic,
+          networkProbe: info.networkProbe,
+        },
+        { timeoutMs: 300_000, stage: 'launch' },
+      );
+    const sa = await connect(infoA, a.clientPrivateKey);
+    sessions.push(sa);
+    const sb = await connect(infoB, b.clientPrivateKey);
+    sessions.push(sb);
+    const fa = await facts(sa);
+    const fb = await facts(sb);
+    process.stderr.write(
+      `[warm] snapshot ${JSON.stringify(snapshot.booted)}\n[warm] a ${JSON.stringify(fa)}\n[warm] b ${JSON.stringify(fb)}\n`,
+    );
+
+    expect(fa.hostname).toBe('warm-clone-a');
+    expect(fb.hostname).toBe('warm-clone-b');
+    expect(snapshot.booted.hostname).not.toMatch(/^warm-clone/);
+    expect(fa.hostKey).toBe(fingerprint(publicKeyBlob(a.identity.hostKeyPublic)));
+    expect(fb.hostKey).toBe(fingerprint(publicKeyBlob(b.identity.hostKeyPublic)));
+    for (const key of ['machineId', 'hostname', 'hostKey', 'urandom'] as const) {
+      expect(fa[key], key).not.toBe(fb[key]);
+    }
+    for (const f of [fa, fb]) {
+      expect(f.machineId).toMatch(/^[0-9a-f]{32}$/);
+      expect(f.machineId).not.toBe(snapshot.booted.machineId);
+      expect(f.urandom).toMatch(/^[0-9a-f]{32}$/);
+      expect(f.urandom).not.toBe(snapshot.booted.urandom);
+      // The guest's clock resumed from the snapshot's time; the agent set the host's.
+      expect(f.guestMinusBeforeS).toBeGreaterThan(-2);
+      expect(f.guestMinusAfterS).toBeLessThan(2);
+    }
+
+    // The state was saved before any identity existed and is never written again.
+    const state = await readFile(files.state);
+    const stateAfter = await stat(files.state);
+    expect(stateAfter.mtimeMs).toBe(stateBefore.mtimeMs);
+    const secrets: Array<[string, string]> = [];
+    for (const [name, identity] of [
+      ['a', a.identity],
+      ['b', b.identity],
+    ] as const) {
+      const privateBody = identity.hostKeyPrivate
+        .split('\n')
+        .filter((line) => line && !line.startsWith('-----'))
+        .join('');
+      secrets.push(
+        [`${name} host public key`, identity.hostKeyPublic.split(' ')[1]!],
+        [`${name} authorized key`, identity.authorizedKey.split(' ')[1]!],
+        [`${name} host private key`, privateBody.slice(0, 64)],
+        [
+          `${name} host private key (as sent)`,
+          Buffer.from(identity.hostKeyPrivate.trim() + '\n')
+            .toString('base64')
+            .slice(0, 64),
+        ],
+      );
+    }
+    secrets.push(['a machine-id', fa.machineId], ['b machine-id', fb.machineId]);
+    secrets.push(['a hostname', 'warm-clone-a'], ['b hostname', 'warm-clone-b']);
+    for (const [what, needle] of secrets) {
+      expect(state.includes(Buffer.from(needle)), `${what} found in the saved state`).toBe(false);
+    }
+    // The search itself finds what is there: the snapshot's own boot-time machine-id.
+    expect(state.includes(Buffer.from(snapshot.booted.machineId))).toBe(true);
+
+    for (const s of sessions.splice(0)) await s.close();
+    for (const id of launched.splice(0)) await provider.terminate(ctx, id);
+    expect(await listQemu(`${p.paths.instances}/${infoA.id}`)).toEqual([]);
+    expect(await listQemu(`${p.paths.instances}/${infoB.id}`)).toEqual([]);
+  }, 1_800_000);
+});
