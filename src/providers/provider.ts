@@ -137,6 +137,8 @@ export interface SweptResource {
   region?: string;
   reason: string;
   deleted: boolean;
+  /** Why it could not be deleted (operation, EC2's code and message…); absent when deleted or not tried. */
+  error?: string;
 }
 
 export interface Provider {
@@ -192,6 +194,11 @@ export interface Provider {
   /** Optional: marks an instance kept for debugging (`keep-instance`), so sweep spares it until its expiry. */
   keepInstance?(id: string): Promise<void>;
   consoleOutput(id: string): Promise<string>;
+  /**
+   * Optional: why the instance can no longer answer (it stopped, terminated or vanished, with the
+   * provider's reason), or null while it may still. Waits for SSH poll it to stop early.
+   */
+  whyInstanceEnded?(id: string): Promise<string | null>;
 
   // --- cleanup
   /** Deletes whatever a ledger entry describes; idempotent, "already gone" is success. */

@@ -127,7 +127,7 @@ describe('ec2 instance bake', () => {
     // Every answer to RunInstances is lost: the SDK gives up, the ledger entry has no id.
     h.ec2.inject({ type: 'http-500', count: 20, action: 'RunInstances', afterApply: true });
     await expect(h.provider.launch(h.ctx, launchSpec(base))).rejects.toThrow(
-      /ec2:RunInstances failed: InternalError/,
+      /ec2:RunInstances ami-\w+ failed: InternalError: .* \(HTTP 500, request id \w+\)/,
     );
     expect(h.ec2.live().filter((r) => r.kind === 'instance')).toHaveLength(1);
     // The security group could not go while the (unknown) instance holds it.
