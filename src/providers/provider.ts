@@ -201,8 +201,11 @@ export interface Provider {
   whyInstanceEnded?(id: string): Promise<string | null>;
 
   // --- cleanup
-  /** Deletes whatever a ledger entry describes; idempotent, "already gone" is success. */
-  deleteResource(entry: LedgerEntry, log: Logger): Promise<void>;
+  /**
+   * Deletes whatever a ledger entry describes; idempotent, "already gone" is success. For an entry
+   * without an id (its create answer was lost) it may return the id of the resource it found.
+   */
+  deleteResource(entry: LedgerEntry, log: Logger): Promise<string | null | void>;
   /** Deletes resources tagged by ovenproof whose expiry is past; never untagged ones. */
   sweep(options: SweepOptions, log: Logger): Promise<SweptResource[]>;
 }

@@ -25,13 +25,25 @@ import { deleteGroup } from './security-groups.js';
 import { TAG } from './tags.js';
 import { detach, removeVolume } from './volumes.js';
 
-export async function deleteResource(core: Ec2Core, entry: LedgerEntry, log: Logger): Promise<void> {
+/** Deletes what the entry describes and returns its id (found again when the entry has none), or null. */
+export async function deleteResource(core: Ec2Core, entry: LedgerEntry, log: Logger): Promise<string | null> {
   const client = core.client(entry.region ?? core.settings.region);
   const id = entry.id ?? (await findByLedgerKey(client, entry, log));
   if (!id) {
     log.debug(`${entry.kind} ${entry.key}: never created, nothing to delete`);
-    return;
+    return null;
   }
+  await deleteById(core, client, entry, id, log);
+  return id;
+}
+
+async function deleteById(
+  core: Ec2Core,
+  client: EC2Client,
+  entry: LedgerEntry,
+  id: string,
+  log: Logger,
+): Promise<void> {
   switch (entry.kind) {
     case 'instance':
       return terminateAndWait(core, client, [id], log);

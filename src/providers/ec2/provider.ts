@@ -138,7 +138,7 @@ export class Ec2Provider implements Provider {
     return whyInstanceEnded(this.core, id);
   }
 
-  deleteResource(entry: LedgerEntry, log: Logger = this.core.log): Promise<void> {
+  deleteResource(entry: LedgerEntry, log: Logger = this.core.log): Promise<string | null> {
     return deleteResource(this.core, entry, log);
   }
 
