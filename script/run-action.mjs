@@ -36,8 +36,10 @@ export function parseFileCommands(text) {
 }
 
 function runNode(script, env, options = {}) {
+  // TypeScript entry points (tests of code not yet bundled) run through tsx.
+  const args = script.endsWith('.ts') ? ['--import', 'tsx', script] : [script];
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [script], { env, cwd: env.GITHUB_WORKSPACE, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env, cwd: env.GITHUB_WORKSPACE, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d) => {
       stdout += d;
@@ -51,7 +53,8 @@ function runNode(script, env, options = {}) {
 
 /**
  * Runs main (and post unless `post: false`). Returns exit codes, outputs, state and summary.
- * `onMainSpawn(child)` lets a test signal or kill the main process.
+ * `onMainSpawn(child)` lets a test signal or kill the main process. `source: true` runs the
+ * TypeScript sources (src/action/main.ts, post.ts) instead of the bundles in dist/.
  */
 export async function runAction({
   inputs = {},
@@ -63,6 +66,7 @@ export async function runAction({
   onMainSpawn,
   onStdout,
   onStderr,
+  source = false,
 } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'ovenproof-action-'));
   const files = {
@@ -90,13 +94,13 @@ export async function runAction({
     ...env,
   };
   for (const [name, value] of Object.entries(inputs)) base[`INPUT_${name.toUpperCase()}`] = value;
-  const main = await runNode(join(root, 'dist/index.js'), base, { onSpawn: onMainSpawn, onStdout, onStderr });
+  const main = await runNode(join(root, source ? 'src/action/main.ts' : 'dist/index.js'), base, { onSpawn: onMainSpawn, onStdout, onStderr });
   const state = parseFileCommands(await readFile(files.GITHUB_STATE, 'utf8'));
   let postRun = null;
   if (post) {
     const postEnv = { ...base };
     for (const [name, value] of Object.entries(state)) postEnv[`STATE_${name}`] = value;
-    postRun = await runNode(join(root, 'dist/post.js'), postEnv, { onStdout, onStderr });
+    postRun = await runNode(join(root, source ? 'src/action/post.ts' : 'dist/post.js'), postEnv, { onStdout, onStderr });
   }
   return {
     main,

@@ -11,7 +11,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import {
+  CreateImageCommand,
   CreateSubnetCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
   CreateVpcCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -40,6 +43,11 @@ export function freePort(): Promise<number> {
 export interface Moto {
   url: string;
   client(region?: string): EC2Client;
+  /**
+   * An image named like Debian's own AMIs (moto ships none): imaged from an instance of `MOTO_AMI`,
+   * which is terminated afterwards. Returns its id.
+   */
+  debianImage(region?: string): Promise<string>;
   /** A VPC on 127.0.0.0/16 and a subnet without public addresses; returns the subnet id. */
   network(region?: string): Promise<string>;
   /**
@@ -84,6 +92,16 @@ export async function startMoto(): Promise<Moto> {
   return {
     url,
     client,
+    async debianImage(region = MOTO_REGION) {
+      const c = client(region);
+      const res = await c.send(new RunInstancesCommand({ ImageId: MOTO_AMI, MinCount: 1, MaxCount: 1 }));
+      const instanceId = res.Instances![0]!.InstanceId!;
+      const image = await c.send(
+        new CreateImageCommand({ InstanceId: instanceId, Name: 'debian-12-amd64-20260101-1' }),
+      );
+      await c.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+      return image.ImageId!;
+    },
     async network(region = MOTO_REGION) {
       const c = client(region);
       const vpc = await c.send(new CreateVpcCommand({ CidrBlock: '127.0.0.0/16' }));
