@@ -33,7 +33,10 @@ describe('EC2 error messages', () => {
       'DetachVolume',
       () => client.send(new DetachVolumeCommand({ VolumeId: 'vol-0123', InstanceId: 'i-0456' })),
       'vol-0123 from i-0456',
-    ).catch((e: unknown) => e as Error);
+    ).then(
+      () => new Error('DetachVolume succeeded against an HTML page'),
+      (e: unknown) => e as Error,
+    );
     expect(error.message).toBe(
       `ec2:DetachVolume vol-0123 from i-0456 failed: HTTP 500 from ${url}/, not an EC2 answer: ` +
         '<!doctype html> <html><title>500 Internal Server Error</title><p>upstream went away<br></html>',
