@@ -4,8 +4,9 @@
  * 2, 5 and 10 s, and while CreateSecurityGroup or RunInstances is in flight (moto acts on the request,
  * the killed process never sees the answer); the post step must then leave nothing the run created.
  *
- * moto's instances never boot, so a run that is not killed waits for SSH until it is; every scenario
- * kills it. A pass-through proxy in front of moto sees each request, which times the kills on a call.
+ * moto's instances never boot: a run that is not killed waits for SSH until `ssh-timeout` and then
+ * fails with the builder's console output, its own cleanups leaving nothing. A pass-through proxy in
+ * front of moto sees each request, which times the kills on a call.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
@@ -56,7 +57,10 @@ interface ActionRun {
 
 type Kill = { afterMs: number } | { onAction: string };
 
-async function killedRun(kill: Kill): Promise<{ run: ActionRun; proxy: MotoProxy; killed: boolean }> {
+async function killedRun(
+  kill: Kill | null,
+  extraInputs: Record<string, string> = {},
+): Promise<{ run: ActionRun; proxy: MotoProxy; killed: boolean }> {
   let child: ChildProcess | null = null;
   let killed = false;
   const killNow = () => {
@@ -66,7 +70,7 @@ async function killedRun(kill: Kill): Promise<{ run: ActionRun; proxy: MotoProxy
   };
   const proxy = await startMotoProxy(moto.url, (request) => {
     // The request reaches moto; the main step dies before its answer arrives.
-    if ('onAction' in kill && request.action === kill.onAction) killNow();
+    if (kill && 'onAction' in kill && request.action === kill.onAction) killNow();
   });
   // A loopback port nothing listens on: the instances' SSH never answers.
   const sshPort = await freePort();
@@ -80,6 +84,7 @@ async function killedRun(kill: Kill): Promise<{ run: ActionRun; proxy: MotoProxy
       'base-image': debianAmi,
       // Always given: the runner's public-address lookup must never run in tests.
       'ssh-cidr': '127.0.0.0/8',
+      ...extraInputs,
     },
     eventName: 'push',
     eventPath,
@@ -104,7 +109,7 @@ async function killedRun(kill: Kill): Promise<{ run: ActionRun; proxy: MotoProxy
     },
     onMainSpawn: (spawned: ChildProcess) => {
       child = spawned;
-      if ('afterMs' in kill) setTimeout(killNow, kill.afterMs);
+      if (kill && 'afterMs' in kill) setTimeout(killNow, kill.afterMs);
     },
   })) as ActionRun;
   await proxy.close();
@@ -143,4 +148,19 @@ describe('the Action on ec2 against moto, killed, then the post step', () => {
       await expectNothingLeft(run);
     }, 300_000);
   }
+});
+
+describe('the Action on ec2 against moto, whose instances never boot', () => {
+  it('fails after ssh-timeout with the builder console output, and its cleanups leave nothing', async () => {
+    const { run } = await killedRun(null, { 'ssh-timeout': '15s' });
+    expect(run.main.code, run.main.stdout).toBe(2);
+    expect(run.main.stdout).toMatch(/SSH to root@127\.0\.0\.\d+:\d+ not ready after 15s/);
+    // moto's canned console output of the builder, shown so the user sees why SSH never came up.
+    expect(run.main.stdout).toMatch(/console output of builder i-\w+[\s\S]*Linux version/);
+    expect(run.main.stdout).not.toMatch(/still live after the steps' cleanups/);
+    expect(run.post?.stdout).toMatch(/already cleaned up/);
+    const ledger = await Ledger.open(run.state.ledgerPath!);
+    expect(ledger.live()).toEqual([]);
+    expect(await moto.leftoversOf(ledger.runId)).toEqual([]);
+  }, 300_000);
 });
