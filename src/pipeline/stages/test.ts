@@ -2,13 +2,12 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CancelledError, PipelineError } from '../../common/errors.js';
 import type { Step } from '../../common/steps.js';
-import { runAndCollect, waitForSsh, type SshTarget } from '../../ssh/index.js';
+import { waitForInstanceSsh } from '../../baker/instance-ssh.js';
+import { runAndCollect, type SshTarget } from '../../ssh/index.js';
 import type { RunState } from './state.js';
 
 /** Limit for one fetched result file; a larger one is reported and the rest still counts. */
 const MAX_RESULT_FILE_BYTES = 256 * 1024 * 1024;
-/** Readiness deadline: boot plus sshd start, generous for TCG and slow cloud boots. */
-const SSH_READY_TIMEOUT_MS = 10 * 60_000;
 
 /** Waits for SSH on the instance, runs the test command and fetches the result files. */
 export const testStage: Step<RunState> = {
@@ -29,21 +28,14 @@ async function runTests(s: RunState, signal: AbortSignal): Promise<void> {
     hostKeyPublic: s.instance.hostKeyPublic,
     ...(s.instance.networkProbe ? { networkProbe: s.instance.networkProbe } : {}),
   };
-  const session = await waitForSsh(target, {
-    timeoutMs: SSH_READY_TIMEOUT_MS,
+  const session = await waitForInstanceSsh(deps.provider, s.instance, {
+    purpose: 'test instance',
+    privateKey: s.clientKey.privateKey,
+    timeoutMs: config.sshTimeoutMs,
     signal,
     log,
     stage: 'test',
-  }).catch(async (error: unknown) => {
-    // The instance's console usually says why SSH never came up (boot failure, no network, sshd).
-    if (!(error instanceof CancelledError)) {
-      const output = await deps.provider.consoleOutput(s.instance!.id).catch(() => '');
-      if (output)
-        log.warn(
-          `last console lines of ${s.instance!.id}:\n${output.trimEnd().split('\n').slice(-40).join('\n')}`,
-        );
-    }
-    throw error;
+    progress: s.ctx.progress,
   });
   const localDir = join(deps.workDir, 'results');
   await rm(localDir, { recursive: true, force: true });
