@@ -109,14 +109,14 @@ describe('bake and launch steps on ec2 that fail close their own ledger entries'
       // Far longer than the test may take: only the early stop can end the wait in time.
       { 'ssh-timeout': '30m' },
       (child, ec2) => {
-        const timer = setInterval(() => {
-          for (const [id, instance] of ec2.region(REGION).instances) {
-            if (instance.state !== 'running') continue;
-            clearInterval(timer);
-            ec2.killInstance(REGION, id, 'Server.SpotInstanceTermination: Spot instance termination');
-          }
-        }, 200);
-        child.on('exit', () => clearInterval(timer));
+        // Once ovenproof has seen the builder running (and so waits for SSH), it is terminated.
+        let out = '';
+        child.stdout?.on('data', (data: Buffer) => {
+          out += data.toString();
+          const id = /instance (i-\w+) \(\S+\) running at/.exec(out)?.[1];
+          if (!id || ec2.region(REGION).instances.get(id)?.state !== 'running') return;
+          ec2.killInstance(REGION, id, 'Server.SpotInstanceTermination: Spot instance termination');
+        });
       },
     );
     expect(r.run.main.stdout).toMatch(
