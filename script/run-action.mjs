@@ -36,8 +36,9 @@ export function parseFileCommands(text) {
 }
 
 function runNode(script, env, options = {}) {
+  // TypeScript entry points (tests of code not yet bundled) run through tsx.
+  const args = script.endsWith('.ts') ? ['--import', 'tsx', script] : [script];
   return new Promise((resolvePromise) => {
-    const args = script.endsWith('.ts') ? ['--import', 'tsx', script] : [script];
     const child = spawn(process.execPath, args, { env, cwd: env.GITHUB_WORKSPACE, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d) => {
@@ -52,7 +53,8 @@ function runNode(script, env, options = {}) {
 
 /**
  * Runs main (and post unless `post: false`). Returns exit codes, outputs, state and summary.
- * `onMainSpawn(child)` lets a test signal or kill the main process.
+ * `onMainSpawn(child)` lets a test signal or kill the main process. `source: true` runs the
+ * TypeScript sources (src/action/main.ts, post.ts) instead of the bundles in dist/.
  */
 export async function runAction({
   inputs = {},

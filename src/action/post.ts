@@ -28,8 +28,9 @@ async function post(): Promise<void> {
   const report = await cleanupLedger(ledger, () => createProvider(settings, log), log);
   if (report.failed.length > 0) {
     core.setFailed(
-      `ovenproof post: could not delete ${report.failed.map((f) => `${f.entry.kind} ${f.entry.id ?? f.entry.key}`).join(', ')}; ` +
-        'they carry an ovenproof:expires-at tag, so `ovenproof sweep` removes them once expired',
+      `ovenproof post: could not delete ${report.failed.map((f) => `${f.entry.kind} ${f.entry.id ?? f.entry.key}: ${f.message}`).join('; ')}. ` +
+        `The ledger is ${path}; \`npx ovenproof sweep --ledger ${path}\` tries again from it, and ` +
+        'everything carries an ovenproof:expires-at tag, so `ovenproof sweep` removes it once expired',
     );
   }
 }

@@ -127,6 +127,10 @@ export const CONFIG_KEYS = {
     doc: 'Fail a result file whose structure does not prove its tests ran (TAP plan, test numbers, closed blocks); `false` relaxes these checks.',
   },
   'test-timeout': { schema: duration, doc: 'Limit for the test command.' },
+  'ssh-timeout': {
+    schema: duration,
+    doc: 'How long a test instance or bake builder may take to answer SSH after it runs.',
+  },
   ttl: { schema: duration, doc: 'Dead-man switch: every instance powers itself off after this long.' },
   'keep-image': { schema: choice(KEEP_IMAGE), doc: 'Keep the image: `always`, `on-success` or `never`.' },
   'keep-instance': {
@@ -178,6 +182,8 @@ export interface Config {
   pathMap: Array<{ from: string; to: string }>;
   resultsStrict: boolean;
   testTimeoutMs: number;
+  /** How long to wait for SSH on a test instance or bake builder (default 5 minutes). */
+  sshTimeoutMs: number;
   ttlMs: number;
   keepImage: 'always' | 'on-success' | 'never';
   keepInstance: 'never' | 'on-failure';
@@ -325,6 +331,7 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
     pathMap: get('path-map', []),
     resultsStrict: get('results-strict', true),
     testTimeoutMs: get('test-timeout', 30 * 60_000),
+    sshTimeoutMs: get('ssh-timeout', 5 * 60_000),
     ttlMs: get('ttl', 60 * 60_000),
     keepImage: get('keep-image', 'on-success'),
     keepInstance: get('keep-instance', 'never'),

@@ -128,6 +128,12 @@ async function deleteLeftovers(state: RunState, outcome: RunOutcome): Promise<vo
       error: new Error(`${entry.kind} ${entry.id ?? entry.key}: ${message}`),
     });
   }
+  if (report.failed.length > 0) {
+    deps.log.warn(
+      `${report.failed.length} resource(s) could not be deleted; the ledger ${ledger.path} still lists them. ` +
+        `Finish the job with: ovenproof sweep --ledger ${ledger.path}`,
+    );
+  }
 }
 
 /**

@@ -156,6 +156,8 @@ export interface SweptResource {
   region?: string;
   reason: string;
   deleted: boolean;
+  /** Why it could not be deleted (operation, EC2's code and message…); absent when deleted or not tried. */
+  error?: string;
 }
 
 export interface Provider {
@@ -222,10 +224,18 @@ export interface Provider {
   /** Optional: marks an instance kept for debugging (`keep-instance`), so sweep spares it until its expiry. */
   keepInstance?(id: string): Promise<void>;
   consoleOutput(id: string): Promise<string>;
+  /**
+   * Optional: why the instance can no longer answer (it stopped, terminated or vanished, with the
+   * provider's reason), or null while it may still. Waits for SSH poll it to stop early.
+   */
+  whyInstanceEnded?(id: string): Promise<string | null>;
 
   // --- cleanup
-  /** Deletes whatever a ledger entry describes; idempotent, "already gone" is success. */
-  deleteResource(entry: LedgerEntry, log: Logger): Promise<void>;
+  /**
+   * Deletes whatever a ledger entry describes; idempotent, "already gone" is success. For an entry
+   * without an id (its create answer was lost) it may return the id of the resource it found.
+   */
+  deleteResource(entry: LedgerEntry, log: Logger): Promise<string | null | void>;
   /** Deletes resources tagged by ovenproof whose expiry is past; never untagged ones. */
   sweep(options: SweepOptions, log: Logger): Promise<SweptResource[]>;
 }

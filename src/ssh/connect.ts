@@ -41,6 +41,15 @@ export interface WaitOptions {
    * a probe the SSH server's first answer. It splits a launch's wait into "boot" and "ssh".
    */
   onNetworkUp?: () => void;
+  /**
+   * Why the machine behind the target can no longer answer (it stopped or terminated), or null while
+   * it may still: asked between attempts, at most every `endedCheckMs`, so that the wait ends at once.
+   */
+  whyEnded?: () => Promise<string | null>;
+  /** Default 10 s. */
+  endedCheckMs?: number;
+  /** Called between attempts with the time waited and left (for a progress line). */
+  onProgress?: (elapsedMs: number, remainingMs: number) => void;
 }
 
 /** Keepalives detect a dead peer (instance gone, NAT dropped) within about a minute instead of hanging. */
@@ -134,7 +143,9 @@ export async function waitForSsh(target: SshTarget, options: WaitOptions): Promi
   const log = options.log ?? silentLogger;
   log.mask(target.privateKey);
   const where = `${target.host}:${target.port}`;
-  const deadline = Date.now() + options.timeoutMs;
+  const started = Date.now();
+  const deadline = started + options.timeoutMs;
+  const ended = endedCheck(options);
   let delay = FIRST_DELAY_MS;
   let lastFailure = 'no attempt finished';
   let attempts = 0;
@@ -150,6 +161,14 @@ export async function waitForSsh(target: SshTarget, options: WaitOptions): Promi
     throwIfAborted(options.signal, where);
     const remaining = deadline - Date.now();
     if (remaining <= 0) break;
+    options.onProgress?.(Date.now() - started, remaining);
+    const gone = await ended();
+    if (gone) {
+      throw new PipelineError(
+        options.stage ?? 'test',
+        `SSH to ${target.user}@${where} cannot succeed: ${gone} (after ${Math.round((Date.now() - started) / 1000)}s, ${attempts} attempts; last failure: ${lastFailure})`,
+      );
+    }
     attempts += 1;
     try {
       if (!networkUp && target.networkProbe) {
@@ -188,6 +207,25 @@ export async function waitForSsh(target: SshTarget, options: WaitOptions): Promi
     `SSH to ${target.user}@${where} not ready after ${Math.round(options.timeoutMs / 1000)}s ` +
       `(${attempts} attempts); last failure: ${lastFailure}`,
   );
+}
+
+/**
+ * Asks `options.whyEnded` at most every `endedCheckMs`; a failing check is not a verdict (the wait
+ * goes on and its own deadline still holds).
+ */
+function endedCheck(options: WaitOptions): () => Promise<string | null> {
+  const every = options.endedCheckMs ?? 10_000;
+  let last = 0;
+  return async () => {
+    if (!options.whyEnded || Date.now() - last < every) return null;
+    last = Date.now();
+    try {
+      return await options.whyEnded();
+    } catch (error) {
+      options.log?.debug(`could not check whether the instance still runs: ${errorMessage(error)}`);
+      return null;
+    }
+  };
 }
 
 const PROBE_INTERVAL_MS = 200;

@@ -127,7 +127,7 @@ describe('ec2 instance bake', () => {
     // Every answer to RunInstances is lost: the SDK gives up, the ledger entry has no id.
     h.ec2.inject({ type: 'http-500', count: 20, action: 'RunInstances', afterApply: true });
     await expect(h.provider.launch(h.ctx, launchSpec(base))).rejects.toThrow(
-      /ec2:RunInstances failed: InternalError/,
+      /ec2:RunInstances ami-\w+ failed: InternalError: .* \(HTTP 500, request id \w+\)/,
     );
     expect(h.ec2.live().filter((r) => r.kind === 'instance')).toHaveLength(1);
     // The security group could not go while the (unknown) instance holds it.
@@ -158,6 +158,8 @@ describe('ec2 volume bake', () => {
     h.provider = createEc2Provider({
       ...h.provider.toJSON(),
       imdsEndpoint: imds.url,
+      // Generous: a loaded machine answers a loopback request slower than the harness's 200 ms.
+      imdsTimeoutMs: 5_000,
       credentials: h.ec2.credentials,
     });
     const base = h.ec2.seedImage(REGION, { name: 'debian-12-amd64-20260101-1', bootMode: 'uefi-preferred' });
@@ -180,6 +182,8 @@ describe('ec2 volume bake', () => {
     );
 
     await h.provider.detachVolume(h.ctx, volume.id);
+    // Named with the instance: not every EC2-compatible endpoint accepts DetachVolume without it.
+    expect(h.ec2.requests.find((r) => r.action === 'DetachVolume')!.params.InstanceId).toBe(hostId);
     const snapshot = await h.provider.snapshotVolume(h.ctx, volume.id);
     await h.provider.deleteVolume(h.ctx, volume.id);
     const image = await h.provider.registerImage(h.ctx, {
@@ -202,6 +206,38 @@ describe('ec2 volume bake', () => {
     expect(h.ledger.live().map((e) => e.kind)).toEqual(['snapshot']);
     // The snapshot went with its image; deleting its ledger entry finds it gone.
     await h.provider.deleteResource(h.ledger.live()[0]!, h.log);
+    await rm(devRoot, { recursive: true, force: true });
+  });
+});
+
+describe('ec2 volume bake when the device never appears', () => {
+  it('detaches the volume (naming its instance) and closes the attachment entry before failing', async () => {
+    const devRoot = join(process.cwd(), '.tmp', `ec2-dev-${process.pid}-${Date.now()}-gone`);
+    h = await harness({ provider: { deviceRoot: devRoot } });
+    const hostId = h.ec2.seedInstance(REGION, { az: 'eu-west-1b' });
+    imds = await startImds({ instanceId: hostId, region: REGION, availabilityZone: 'eu-west-1b' });
+    const { createEc2Provider } = await import('../../src/providers/ec2/index.js');
+    h.provider = createEc2Provider({
+      ...h.provider.toJSON(),
+      imdsEndpoint: imds.url,
+      // Generous: a loaded machine answers a loopback request slower than the harness's 200 ms.
+      imdsTimeoutMs: 5_000,
+      credentials: h.ec2.credentials,
+    });
+    const base = h.ec2.seedImage(REGION, { name: 'debian-12-amd64-20260101-1' });
+    await mkdir(join(devRoot, 'dev/disk/by-id'), { recursive: true });
+    const volume = await h.provider.createVolume(h.ctx, base);
+    // No device node ever shows up for the volume (a kernel that missed the hot-plug).
+    await expect(h.provider.attachVolume(h.ctx, volume.id)).rejects.toThrow(
+      /^volume vol-\w+ attached as \/dev\/sd\w but no block device appeared/,
+    );
+    const detach = h.ec2.requests.find((r) => r.action === 'DetachVolume')!.params;
+    expect(detach).toMatchObject({ VolumeId: volume.id, InstanceId: hostId });
+    expect(h.ec2.region(REGION).volumes.get(volume.id)!.state).toBe('available');
+    // Only the volume itself is still live: its own step deletes it; the attachment is closed.
+    expect(h.ledger.live().map((e) => e.kind)).toEqual(['volume']);
+    await h.provider.deleteVolume(h.ctx, volume.id);
+    expect(h.ledger.live()).toEqual([]);
     await rm(devRoot, { recursive: true, force: true });
   });
 });

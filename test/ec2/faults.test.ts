@@ -117,7 +117,8 @@ describe('ec2 provider under injected faults', () => {
     h.ec2.inject({ type: 'slow', kind: 'instance', ms: 300 });
     const launching = h.provider.launch(h.ctx, launchSpec(base));
     // Kill the instance while it is pending (as a failed boot or a spot interruption would).
-    await new Promise((r) => setTimeout(r, 100));
+    const instances = h.ec2.region(REGION).instances;
+    while (instances.size === 0) await new Promise((r) => setTimeout(r, 5));
     for (const id of h.ec2.region(REGION).instances.keys()) {
       h.ec2.killInstance(REGION, id, 'Server.InternalError: Internal error on launch');
     }

@@ -58,6 +58,8 @@ describe('config', () => {
     expect(fromFile.pathMap).toEqual([{ from: '/opt/app', to: '.' }]);
     expect(fromFile.spot).toBe(true);
     expect(fromFile.testTimeoutMs).toBe(90_000);
+    expect(fromFile.sshTimeoutMs).toBe(5 * 60_000);
+    expect(resolveConfig({ flags: { test: 't', 'ssh-timeout': '2m' } }, cli).sshTimeoutMs).toBe(120_000);
     const fromFlags = resolveConfig(
       { flags: { test: 't', packages: 'jq,\ncurl', 'instance-type': 't3.small, t3a.small', 'path-map': '/srv=src,/x=' } },
       cli,

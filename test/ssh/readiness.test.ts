@@ -33,6 +33,33 @@ describe('readiness loop', () => {
     expect((error as Error).message).not.toContain('PRIVATE KEY');
   });
 
+  it('stops waiting as soon as the machine has ended, with its reason, and reports progress', async () => {
+    const port = await freePort();
+    let checks = 0;
+    const progress: Array<[number, number]> = [];
+    const error = await waitForSsh(
+      { host: '127.0.0.1', port, user: 'root', privateKey: client.privateKey, hostKeyPublic: host.publicKey },
+      {
+        timeoutMs: 600_000,
+        stage: 'bake',
+        endedCheckMs: 200,
+        whyEnded: async () =>
+          ++checks >= 3 ? 'instance i-0abc is stopped (Client.InstanceInitiatedShutdown)' : null,
+        onProgress: (elapsed, remaining) => progress.push([elapsed, remaining]),
+      },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PipelineError);
+    expect((error as PipelineError).stage).toBe('bake');
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^SSH to root@127\\.0\\.0\\.1:${port} cannot succeed: instance i-0abc is stopped \\(Client.InstanceInitiatedShutdown\\) \\(after \\d+s, \\d+ attempts; last failure: .*ECONNREFUSED`,
+      ),
+    );
+    expect(checks).toBe(3);
+    expect(progress.length).toBeGreaterThan(0);
+    for (const [elapsed, remaining] of progress) expect(elapsed + remaining).toBeLessThanOrEqual(600_000);
+  });
+
   it('retries a server that drops connections before the handshake, as a booting guest does', async () => {
     let accepted = 0;
     const server: Server = createServer((socket) => {

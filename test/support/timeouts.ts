@@ -33,8 +33,8 @@ function helloDebTestTimeout(): number {
 
 /** Deadlines inside ovenproof that a test waits out; each equals the code it names. */
 export const ovenproofDeadlines = {
-  /** The pipeline's wait for SSH on the test instance (SSH_READY_TIMEOUT_MS in the pipeline). */
-  pipelineSshReady: 10 * MINUTE,
+  /** The pipeline's wait for SSH on the test instance (the `ssh-timeout` default in the config). */
+  pipelineSshReady: 5 * MINUTE,
   /** The instance bake's wait for SSH on its builder (the baker's default sshTimeoutMs). */
   builderSshReady: 5 * MINUTE,
   /** A clean power-off of a local instance before it is killed (the local provider's stopTimeoutMs). */

@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Step } from '../../common/steps.js';
-import { generateEd25519KeyPair, waitForSsh } from '../../ssh/index.js';
+import { generateEd25519KeyPair } from '../../ssh/index.js';
+import { waitForInstanceSsh } from '../instance-ssh.js';
 import { SshBakeTarget } from '../target.js';
 import { bakeTags, bakedManifest, need, type InstanceState } from './state.js';
 
@@ -55,17 +56,15 @@ export const connectToBuilder: Step<InstanceState> = {
   weight: 4,
   async run(state, signal) {
     const instance = need(state.instance, 'the builder');
-    state.session = await waitForSsh(
-      {
-        host: instance.host,
-        port: instance.port,
-        user: instance.user,
-        privateKey: need(state.clientKey, 'the client key'),
-        hostKeyPublic: instance.hostKeyPublic,
-        ...(instance.networkProbe ? { networkProbe: instance.networkProbe } : {}),
-      },
-      { timeoutMs: state.sshTimeoutMs, signal, log: state.ctx.log, stage: 'bake' },
-    );
+    state.session = await waitForInstanceSsh(state.provider, instance, {
+      purpose: 'builder',
+      privateKey: need(state.clientKey, 'the client key'),
+      timeoutMs: state.sshTimeoutMs,
+      signal,
+      log: state.ctx.log,
+      stage: 'bake',
+      progress: state.ctx.progress,
+    });
     state.target = new SshBakeTarget(state.session, instance.user, state.bake.plugin.env);
   },
 };

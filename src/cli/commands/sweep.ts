@@ -29,7 +29,11 @@ Options:
   --kept            with --ledger: also delete what the run kept on purpose (a kept image, an
                     instance kept for debugging with keep-instance: on-failure)
   --dry-run         list what would be deleted, delete nothing
-  --json            print the list as JSON on stdout
+  --json            print every resource tried as JSON on stdout, each with "deleted" and, when
+                    it could not be deleted, the "error" saying why
+
+Every candidate is tried even when some cannot be deleted; the exit code is 2 once all were tried
+and any failed.
 
 Examples:
   ovenproof sweep --provider local --dry-run
@@ -69,10 +73,13 @@ Examples:
         io.stdout.write(
           `${JSON.stringify(
             {
-              deleted: report.deleted.map((e) => ({ kind: e.kind, id: e.id ?? e.key })),
+              // `id` is the provider's id (found again for an entry whose create answer was lost),
+              // null for an entry that was never created; `key` is the ledger's own name for it.
+              deleted: report.deleted.map((e) => ({ kind: e.kind, id: e.id, key: e.key })),
               failed: report.failed.map((f) => ({
                 kind: f.entry.kind,
-                id: f.entry.id ?? f.entry.key,
+                id: f.entry.id,
+                key: f.entry.key,
                 error: f.message,
               })),
             },
@@ -100,7 +107,7 @@ Examples:
     } else {
       for (const r of swept) {
         log.info(
-          `${r.deleted ? 'deleted' : dryRun ? 'would delete' : 'could not delete'} ${r.kind} ${r.id}: ${r.reason}`,
+          `${r.deleted ? 'deleted' : dryRun ? 'would delete' : 'could not delete'} ${r.kind} ${r.id}: ${r.error ?? r.reason}`,
         );
       }
       log.info(`${swept.length} resource(s) ${dryRun ? 'found' : 'swept'}`);

@@ -26,6 +26,7 @@ export const bakeStage: Step<RunState> = {
         sshUser: config.sshUser,
       },
       ctx,
+      { sshTimeoutMs: config.sshTimeoutMs },
     );
     log.info(
       s.bake.cacheHit

@@ -1,13 +1,11 @@
-import { CancelledError, PipelineError } from '../../common/errors.js';
+import { PipelineError } from '../../common/errors.js';
 import type { Step } from '../../common/steps.js';
-import { generateEd25519KeyPair, waitForSsh, type SshTarget } from '../../ssh/index.js';
+import { waitForInstanceSsh } from '../../baker/instance-ssh.js';
+import { generateEd25519KeyPair } from '../../ssh/index.js';
 import { captureFailureSnapshot, GUEST_SYNC_TIMEOUT_MS } from '../failure-snapshot.js';
 import { opensshCommand, writeDebugSsh } from '../reproduce.js';
 import type { RunState } from './state.js';
 import { announceStep, recordStep, timedStep } from './timing.js';
-
-/** Readiness deadline: boot plus sshd start, generous for TCG and slow cloud boots. */
-const SSH_READY_TIMEOUT_MS = 10 * 60_000;
 
 /**
  * Launches the test instance from the baked image with a fresh identity (client key, pinned host key)
@@ -57,14 +55,6 @@ export const launchStage: Step<RunState> = {
     const how = instance.boot === 'restored' ? ' (restored from the warm snapshot)' : '';
     log.info(`launched instance ${instance.id} at ${instance.host}:${instance.port}${how}`);
 
-    const target: SshTarget = {
-      host: instance.host,
-      port: instance.port,
-      user: instance.user,
-      privateKey: clientKey.privateKey,
-      hostKeyPublic: instance.hostKeyPublic,
-      ...(instance.networkProbe ? { networkProbe: instance.networkProbe } : {}),
-    };
     // boot: until the guest answers on the network; ssh: from there to an authenticated session.
     const bootStarted = Date.now();
     let networkUpAt: number | null = null;
@@ -76,25 +66,20 @@ export const launchStage: Step<RunState> = {
       if (up > bootStarted) recordStep(s, 'launch', 'boot', bootStarted, up - bootStarted);
       recordStep(s, 'launch', 'ssh', up, end - up);
     };
-    s.session = await waitForSsh(target, {
-      timeoutMs: SSH_READY_TIMEOUT_MS,
+    s.session = await waitForInstanceSsh(provider, instance, {
+      purpose: 'test instance',
+      privateKey: clientKey.privateKey,
+      timeoutMs: config.sshTimeoutMs,
       signal,
       log,
       stage: 'launch',
+      progress: ctx.progress,
       onNetworkUp: () => {
         networkUpAt = Date.now();
         announceStep(s, 'launch', 'Waiting for SSH');
       },
-    }).catch(async (error: unknown) => {
+    }).catch((error: unknown) => {
       recordWait();
-      // The instance's console usually says why SSH never came up (boot failure, no network, sshd).
-      if (!(error instanceof CancelledError)) {
-        const output = await provider.consoleOutput(instance.id).catch(() => '');
-        if (output)
-          log.warn(
-            `last console lines of ${instance.id}:\n${output.trimEnd().split('\n').slice(-40).join('\n')}`,
-          );
-      }
       throw error;
     });
     recordWait();

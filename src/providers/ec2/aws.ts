@@ -38,8 +38,18 @@ export function createClient(
       try {
         return await next(args);
       } catch (error) {
-        const e = error as { $metadata?: { httpStatusCode?: number } };
+        const e = error as SdkFailure;
         if (CAPACITY_CODES.has(errorCode(error)) && e.$metadata) e.$metadata.httpStatusCode = 400;
+        // Where the request went, for failures that are not EC2's answer (an HTML page, a reset).
+        const request = (
+          args as { request?: { protocol?: string; hostname?: string; port?: number; path?: string } }
+        ).request;
+        if (request?.hostname && error && typeof error === 'object')
+          Object.defineProperty(error, '$ovenproofEndpoint', {
+            value: `${request.protocol ?? 'https:'}//${request.hostname}${request.port ? `:${request.port}` : ''}${request.path ?? '/'}`,
+            enumerable: false,
+            configurable: true,
+          });
         throw error;
       }
     },
@@ -48,12 +58,30 @@ export function createClient(
   return client;
 }
 
-/** The error code EC2 returned (`InvalidInstanceID.NotFound`, `UnauthorizedOperation`…), or ''. */
+/** What the SDK attaches to a failed call; every field is optional (network errors carry none). */
+interface SdkFailure {
+  Code?: unknown;
+  name?: unknown;
+  message?: unknown;
+  $fault?: unknown;
+  $metadata?: { httpStatusCode?: number; requestId?: string };
+  $response?: { statusCode?: number; body?: unknown };
+  $responseBodyText?: unknown;
+  /** Set by the client's middleware below: where the failed request went. */
+  $ovenproofEndpoint?: string;
+}
+
+/**
+ * The error code EC2 returned (`InvalidInstanceID.NotFound`, `UnauthorizedOperation`…), or '' when
+ * EC2 did not answer with one (a network error, an answer that was not EC2's XML). The name of a plain
+ * `Error` or `TypeError` is not a code.
+ */
 export function errorCode(error: unknown): string {
   if (!error || typeof error !== 'object') return '';
-  const e = error as { Code?: unknown; name?: unknown };
-  if (typeof e.Code === 'string') return e.Code;
-  return typeof e.name === 'string' ? e.name : '';
+  const e = error as SdkFailure;
+  if (typeof e.Code === 'string' && e.Code) return e.Code;
+  if (error instanceof Ec2Error) return error.code;
+  return e.$fault && typeof e.name === 'string' ? e.name : '';
 }
 
 export function isNotFound(error: unknown): boolean {
@@ -63,7 +91,7 @@ export function isNotFound(error: unknown): boolean {
 
 /** A request EC2 rejected (4xx): nothing was created. Server errors and lost answers are not. */
 export function isClientError(error: unknown): boolean {
-  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  const status = httpStatus(error);
   return status !== undefined && status >= 400 && status < 500;
 }
 
@@ -72,38 +100,105 @@ export function isPermissionError(error: unknown): boolean {
   return code === 'UnauthorizedOperation' || code === 'AccessDenied' || code === 'AccessDeniedException';
 }
 
-/** An EC2 call failed; `action` is the IAM action name (ec2:RunInstances). */
+function httpStatus(error: unknown): number | undefined {
+  if (error instanceof Ec2Error) return error.httpStatus;
+  const e = (error ?? {}) as SdkFailure;
+  return e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
+}
+
+/** An EC2 call failed; `action` is the IAM action name (RunInstances), `code` EC2's error code or ''. */
 export class Ec2Error extends Error {
   readonly exitCode = 2;
   constructor(
     readonly action: string,
     readonly code: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; httpStatus?: number; requestId?: string; resource?: string },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'Ec2Error';
+    this.httpStatus = options?.httpStatus;
+    this.requestId = options?.requestId;
+    this.resource = options?.resource;
   }
+  readonly httpStatus: number | undefined;
+  readonly requestId: string | undefined;
+  readonly resource: string | undefined;
 }
 
-export function describeFailure(action: string, error: unknown): Ec2Error {
+/** The first bytes of an answer that was not EC2's XML, on one line. */
+function bodyExcerpt(e: SdkFailure): string {
+  const raw = typeof e.$responseBodyText === 'string' ? e.$responseBodyText : e.$response?.body;
+  if (typeof raw !== 'string') return '';
+  const flat = raw.replace(/\s+/g, ' ').trim();
+  return flat.length > 160 ? `${flat.slice(0, 160)}…` : flat;
+}
+
+/** A failure's own words: its first line, or its class when it has none (never a bare "Error"). */
+function ownWords(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const line = error.message.split('\n')[0]?.trim() ?? '';
+  const kind = error.name && error.name !== 'Error' ? error.name : error.constructor.name;
+  if (!line) return kind && kind !== 'Error' ? `${kind} without a message` : 'an error without a message';
+  return line;
+}
+
+/**
+ * The one place an EC2 failure becomes a message: operation, resource, EC2's error code and message,
+ * HTTP status and request id; an answer that was not EC2's XML (a proxy's or stand-in's HTML page) as
+ * "HTTP N from ENDPOINT" with the first bytes of its body; a permission error with the action to add.
+ */
+export function describeFailure(action: string, error: unknown, resource?: string): Ec2Error {
   if (error instanceof Ec2Error) return error;
+  const e = (error ?? {}) as SdkFailure;
   const code = errorCode(error);
-  const raw = error instanceof Error ? error.message : String(error);
-  // The message of UnauthorizedOperation carries an opaque "Encoded authorization failure message"
-  // blob; the actionable part is which permission is missing.
-  const message = isPermissionError(error)
-    ? `ec2:${action} is not allowed for these credentials (${code}): add "ec2:${action}" to the IAM policy (docs/aws.md)`
-    : `ec2:${action} failed: ${code ? code + ': ' : ''}${raw.split('\n')[0]}`;
-  return new Ec2Error(action, code, message, { cause: error });
+  const status = httpStatus(error);
+  const requestId = e.$metadata?.requestId;
+  const what = `ec2:${action}${resource ? ` ${resource}` : ''}`;
+  const where = [status ? `HTTP ${status}` : '', requestId ? `request id ${requestId}` : '']
+    .filter(Boolean)
+    .join(', ');
+  let message: string;
+  if (isPermissionError(error)) {
+    // The message of UnauthorizedOperation carries an opaque "Encoded authorization failure message"
+    // blob; the actionable part is which permission is missing.
+    message = `ec2:${action} is not allowed for these credentials (${code})${resource ? ` on ${resource}` : ''}: add "ec2:${action}" to the IAM policy (docs/aws.md${where ? `; ${where}` : ''})`;
+  } else if (code) {
+    message = `${what} failed: ${code}: ${ownWords(error)}${where ? ` (${where})` : ''}`;
+  } else if (status !== undefined) {
+    const excerpt = bodyExcerpt(e);
+    message = `${what} failed: HTTP ${status} from ${e.$ovenproofEndpoint ?? 'the EC2 endpoint'}, not an EC2 answer${excerpt ? `: ${excerpt}` : ''}`;
+  } else {
+    message = `${what} failed: ${ownWords(error)}${e.$ovenproofEndpoint ? ` (${e.$ovenproofEndpoint})` : ''}`;
+  }
+  return new Ec2Error(action, code, message, {
+    cause: error,
+    ...(status !== undefined ? { httpStatus: status } : {}),
+    ...(requestId ? { requestId } : {}),
+    ...(resource ? { resource } : {}),
+  });
 }
 
-/** Runs one EC2 call and turns its failure into an error naming the action. */
-export async function call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+/** Runs one EC2 call and turns its failure into an error naming the action and resource. */
+export async function call<T>(action: string, fn: () => Promise<T>, resource?: string): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    throw describeFailure(action, error);
+    throw describeFailure(action, error, resource);
+  }
+}
+
+/** Runs one EC2 call; NotFound (the resource is already gone) answers `undefined`. */
+export async function callUnlessGone<T>(
+  action: string,
+  fn: () => Promise<T>,
+  resource?: string,
+): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw describeFailure(action, error, resource);
   }
 }
 
@@ -122,14 +217,24 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+export interface RetryOptions {
+  timeoutMs: number;
+  baseMs: number;
+  /** Longest pause between two attempts. */
+  maxDelayMs?: number;
+  signal?: AbortSignal;
+  resource?: string;
+}
+
 /**
- * Retries `fn` while EC2 answers NotFound, with exponential backoff up to `timeoutMs`: right after a
- * create, NotFound means "not visible yet", not "does not exist".
+ * Retries `fn` with exponential backoff while `transient(error)` holds and `timeoutMs` allows; any
+ * other failure, or the last transient one, is thrown with its cause.
  */
-export async function retryNotFound<T>(
+export async function retryWhile<T>(
   action: string,
   fn: () => Promise<T>,
-  opts: { timeoutMs: number; baseMs: number; signal?: AbortSignal },
+  transient: (error: unknown) => boolean,
+  opts: RetryOptions,
 ): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let delay = opts.baseMs;
@@ -137,11 +242,20 @@ export async function retryNotFound<T>(
     try {
       return await fn();
     } catch (error) {
-      if (!isNotFound(error) || Date.now() + delay > deadline) throw describeFailure(action, error);
+      if (!transient(error) || Date.now() + delay > deadline)
+        throw describeFailure(action, error, opts.resource);
       await sleep(delay, opts.signal);
-      delay = Math.min(delay * 2, Math.max(opts.baseMs, 10_000));
+      delay = Math.min(delay * 2, opts.maxDelayMs ?? Math.max(opts.baseMs, 10_000));
     }
   }
+}
+
+/**
+ * Retries `fn` while EC2 answers NotFound: right after a create, NotFound means "not visible yet",
+ * not "does not exist".
+ */
+export function retryNotFound<T>(action: string, fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
+  return retryWhile(action, fn, isNotFound, opts);
 }
 
 /**

@@ -71,7 +71,7 @@ export type Ec2ProviderOptions = Ec2SettingsInput & {
    * checkip.amazonaws.com at run time. Tests replace it so that nothing leaves 127.0.0.0/8.
    */
   resolvePublicAddress?: () => Promise<string>;
-  /** Accepted for symmetry with the local provider; EC2 calls log through each call's RunContext. */
+  /** Where the provider logs when no run context is at hand (host detection, sweep, cleanup defaults). */
   log?: Logger;
 };
 

@@ -44,7 +44,7 @@ export function fromTagList(tags: Tag[] | undefined): Record<string, string> {
   return out;
 }
 
-/** ISO 8601 UTC without milliseconds, e.g. 2026-11-22T14:00:00Z (SPEC §1.1). */
+/** ISO 8601 UTC without milliseconds, e.g. 2026-11-22T14:00:00Z. */
 export function isoSeconds(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

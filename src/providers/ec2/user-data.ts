@@ -1,5 +1,5 @@
 /**
- * User data of every instance ovenproof launches (SPEC §1.4): a MIME multipart document with
+ * User data of every instance ovenproof launches: a MIME multipart document with
  * 1. a cloud-config part that installs the run's generated ed25519 host key before sshd starts
  *    (`ssh_keys`, other host keys removed) so the very first connection is checked strictly,
  *    authorizes the run's client key for the login user, and schedules the dead-man switch
