@@ -71,7 +71,8 @@ export function repoAllowed(repository: string, patterns: readonly string[]): bo
   const repo = repository.toLowerCase();
   return patterns.some((raw) => {
     const pattern = raw.toLowerCase();
-    if (pattern.endsWith('/*')) return repo.startsWith(pattern.slice(0, -1)) && !repo.slice(pattern.length - 1).includes('/');
+    if (pattern.endsWith('/*'))
+      return repo.startsWith(pattern.slice(0, -1)) && !repo.slice(pattern.length - 1).includes('/');
     return repo === pattern;
   });
 }
@@ -126,7 +127,10 @@ export class Authenticator {
     }
     if (typeof config.jwks_uri !== 'string') throw new Error(`OIDC discovery at ${url}: no jwks_uri`);
     // The key set caches the keys and fetches them again when a token names a key it does not know.
-    this.jwks = createRemoteJWKSet(new URL(config.jwks_uri), { cooldownDuration: 10_000, cacheMaxAge: 600_000 });
+    this.jwks = createRemoteJWKSet(new URL(config.jwks_uri), {
+      cooldownDuration: 10_000,
+      cacheMaxAge: 600_000,
+    });
     return this.jwks;
   }
 
@@ -143,8 +147,12 @@ export class Authenticator {
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw new AuthError(401, 'OIDC token expired');
       if (error instanceof joseErrors.JWTClaimValidationFailed)
-        throw new AuthError(401, `OIDC token rejected: claim "${error.claim}" ${error.reason === 'check_failed' ? 'does not match' : error.reason}`);
-      if (error instanceof joseErrors.JOSEError) throw new AuthError(401, `OIDC token rejected: ${error.message}`);
+        throw new AuthError(
+          401,
+          `OIDC token rejected: claim "${error.claim}" ${error.reason === 'check_failed' ? 'does not match' : error.reason}`,
+        );
+      if (error instanceof joseErrors.JOSEError)
+        throw new AuthError(401, `OIDC token rejected: ${error.message}`);
       throw error;
     }
     const repository = String(payload.repository);

@@ -113,7 +113,10 @@ export async function startBakery(settings: BakerySettings, executor: BakeExecut
     return {
       url,
       async stop() {
-        logger.info({ graceMs: settings.graceMs }, 'bakery stopping: no new bakes; running ones get the grace period');
+        logger.info(
+          { graceMs: settings.graceMs },
+          'bakery stopping: no new bakes; running ones get the grace period',
+        );
         await bakery.stop(settings.graceMs);
         await app.close();
         await openStore.close();

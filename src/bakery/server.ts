@@ -3,7 +3,13 @@
  * route but `/healthz` and the dashboard page, errors as `{error:{code,message}}`, uploads streamed to
  * disk, and bake events as Server-Sent Events that replay what already happened to a late client.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { AuthError, type Authenticator, type Principal } from './auth.js';
 import { DASHBOARD_HTML } from './dashboard.js';
 import { FileTooLargeError, SHA256_PATTERN, type FileStore } from './files.js';
@@ -32,7 +38,12 @@ const BAKE_BODY = {
   required: ['baseImage'],
   properties: {
     baseImage: { type: 'string', minLength: 1, maxLength: 512 },
-    packages: { type: 'array', maxItems: 500, items: { type: 'string', minLength: 1, maxLength: 256 }, default: [] },
+    packages: {
+      type: 'array',
+      maxItems: 500,
+      items: { type: 'string', minLength: 1, maxLength: 256 },
+      default: [],
+    },
     files: {
       type: 'array',
       maxItems: 100,
@@ -61,7 +72,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     loggerInstance: options.loggerInstance,
     // Uploads are checked against the file store's own limit while they stream; JSON bodies stay small.
     bodyLimit: 1_048_576,
-    ajv: { customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: false, allErrors: false } },
+    ajv: {
+      customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: false, allErrors: false },
+    },
   });
   const openStreams = new Set<FastifyReply>();
 
@@ -70,7 +83,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null, undefined));
 
   app.setErrorHandler((error: FastifyError, _request, reply) => {
-    if (error instanceof AuthError) return sendError(reply, error.status, error.status === 401 ? 'unauthorized' : 'forbidden', error.message);
+    if (error instanceof AuthError)
+      return sendError(
+        reply,
+        error.status,
+        error.status === 401 ? 'unauthorized' : 'forbidden',
+        error.message,
+      );
     if (error instanceof RequestError) return sendError(reply, error.status, error.code, error.message);
     if (error instanceof FileTooLargeError) {
       reply.header('connection', 'close');
@@ -78,8 +97,16 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     }
     if (error.validation) {
       const first = error.validation[0];
-      const field = first?.instancePath ? first.instancePath.slice(1).replace(/\//g, '.') : (first?.params as { missingProperty?: string } | undefined)?.missingProperty ?? (first?.params as { additionalProperty?: string } | undefined)?.additionalProperty;
-      return sendError(reply, 400, 'invalid_request', `${error.validationContext ?? 'body'}${field ? `.${field}` : ''}: ${first?.message ?? error.message}`);
+      const field = first?.instancePath
+        ? first.instancePath.slice(1).replace(/\//g, '.')
+        : ((first?.params as { missingProperty?: string } | undefined)?.missingProperty ??
+          (first?.params as { additionalProperty?: string } | undefined)?.additionalProperty);
+      return sendError(
+        reply,
+        400,
+        'invalid_request',
+        `${error.validationContext ?? 'body'}${field ? `.${field}` : ''}: ${first?.message ?? error.message}`,
+      );
     }
     if (error.name === 'ConfigError') return sendError(reply, 400, 'invalid_request', error.message);
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)
@@ -87,7 +114,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     reply.log.error({ err: error }, 'request failed');
     return sendError(reply, 500, 'internal', error.message);
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url}`),
+  );
 
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const path = request.url.split('?')[0];
@@ -101,12 +130,22 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.post('/v1/files', { bodyLimit: Number.MAX_SAFE_INTEGER }, async (request, reply) => {
     const type = request.headers['content-type'] ?? '';
     if (!type.startsWith('application/octet-stream'))
-      return sendError(reply, 400, 'invalid_request', 'Content-Type: send the file as application/octet-stream');
+      return sendError(
+        reply,
+        400,
+        'invalid_request',
+        'Content-Type: send the file as application/octet-stream',
+      );
     const declared = Number(request.headers['content-length'] ?? NaN);
     if (Number.isFinite(declared) && declared > files.maxBytes) {
       // Refused before a byte is read; closing the connection stops the sender.
       reply.header('connection', 'close');
-      return sendError(reply, 413, 'too_large', `file of ${declared} bytes is larger than the limit of ${files.maxBytes} bytes`);
+      return sendError(
+        reply,
+        413,
+        'too_large',
+        `file of ${declared} bytes is larger than the limit of ${files.maxBytes} bytes`,
+      );
     }
     const stored = await files.put(request.raw);
     return reply.code(201).send(stored);
@@ -118,10 +157,14 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return reply.code((await files.pathOf(sha256)) ? 200 : 404).send();
   });
 
-  app.post<{ Body: BakeRequestBody }>('/v1/bakes', { schema: { body: BAKE_BODY } }, async (request, reply) => {
-    const { job, created } = await bakery.submit(request.body, request.principal!.requestedBy);
-    return reply.code(created ? 202 : 200).send(publicJob(job));
-  });
+  app.post<{ Body: BakeRequestBody }>(
+    '/v1/bakes',
+    { schema: { body: BAKE_BODY } },
+    async (request, reply) => {
+      const { job, created } = await bakery.submit(request.body, request.principal!.requestedBy);
+      return reply.code(created ? 202 : 200).send(publicJob(job));
+    },
+  );
 
   app.get<{ Querystring: { state?: BakeState; limit?: number } }>(
     '/v1/bakes',
@@ -138,7 +181,10 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       },
     },
     async (request) => {
-      const jobs = await bakery.store.list({ limit: request.query.limit ?? 50, ...(request.query.state ? { state: request.query.state } : {}) });
+      const jobs = await bakery.store.list({
+        limit: request.query.limit ?? 50,
+        ...(request.query.state ? { state: request.query.state } : {}),
+      });
       return { bakes: jobs.map(publicJob) };
     },
   );
@@ -149,7 +195,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return publicJob(job);
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/bakes/:id', async (request) => publicJob(await bakery.cancel(request.params.id)));
+  app.delete<{ Params: { id: string } }>('/v1/bakes/:id', async (request) =>
+    publicJob(await bakery.cancel(request.params.id)),
+  );
 
   app.get<{ Params: { id: string } }>('/v1/bakes/:id/events', async (request, reply) => {
     const { id } = request.params;
@@ -195,7 +243,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
 
   app.get('/v1/images', async () => ({ images: await bakery.executor.listImages() }));
 
-  app.get('/v1/stats', async () => bakery.store.stats(new Date(Date.now() - options.statsWindowMs).toISOString()));
+  app.get('/v1/stats', async () =>
+    bakery.store.stats(new Date(Date.now() - options.statsWindowMs).toISOString()),
+  );
 
   app.addHook('preClose', async () => {
     for (const reply of openStreams) reply.raw.end();

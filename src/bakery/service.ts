@@ -105,7 +105,9 @@ export class Bakery {
 
   /** Deletes every resource the job's ledger still shows as live, newest first. */
   private async cleanupLedger(jobId: string): Promise<{ deleted: number; failed: string[] }> {
-    const entries = (await this.store.ledger(jobId)).filter((e) => e.state === 'creating' || e.state === 'live');
+    const entries = (await this.store.ledger(jobId)).filter(
+      (e) => e.state === 'creating' || e.state === 'live',
+    );
     const result = { deleted: 0, failed: [] as string[] };
     for (const entry of entries.reverse()) {
       try {
@@ -152,10 +154,15 @@ export class Bakery {
       );
     const bakeKey = await executor.bakeKeyOf(await this.executorRequest(request));
     const succeeded = await this.store.latestSucceeded(bakeKey);
-    if (succeeded?.image && (await executor.imageAlive(succeeded.image.id))) return { job: succeeded, created: false };
+    if (succeeded?.image && (await executor.imageAlive(succeeded.image.id)))
+      return { job: succeeded, created: false };
     const stats = await this.store.stats(new Date().toISOString());
     if (stats.queueDepth >= this.options.maxQueued)
-      throw new RequestError(429, 'queue_full', `the bake queue is full (${stats.queueDepth} queued); retry later`);
+      throw new RequestError(
+        429,
+        'queue_full',
+        `the bake queue is full (${stats.queueDepth} queued); retry later`,
+      );
     const now = new Date().toISOString();
     const result = await this.store.insertUnlessActive({
       id: `bk-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
@@ -177,7 +184,9 @@ export class Bakery {
     });
     if (result.created) {
       await this.emit(result.job.id, 'state', { state: 'queued', requestedBy });
-      this.options.log.info(`bake ${result.job.id} queued for ${requestedBy} (bake key ${bakeKey.slice(0, 12)})`);
+      this.options.log.info(
+        `bake ${result.job.id} queued for ${requestedBy} (bake key ${bakeKey.slice(0, 12)})`,
+      );
       void this.pump();
     }
     return result;
@@ -300,7 +309,9 @@ export class Bakery {
         durationsMs: outcome.durationsMs,
         progress: 1,
       });
-      log.info(`bake ${job.id} succeeded: image ${outcome.image.id}${outcome.cacheHit ? ' (cache hit)' : ''}`);
+      log.info(
+        `bake ${job.id} succeeded: image ${outcome.image.id}${outcome.cacheHit ? ' (cache hit)' : ''}`,
+      );
     } catch (error) {
       await writes.catch(() => undefined);
       const cancelled = signal.aborted;
@@ -310,7 +321,10 @@ export class Bakery {
         ? `cancelled${this.stopping ? ' (the bakery is shutting down)' : ''}`
         : errorMessage(error);
       const suffix = leftovers.failed.length ? `; cleanup failed: ${leftovers.failed.join('; ')}` : '';
-      await this.finish(job.id, { state: cancelled ? 'cancelled' : 'failed', error: { message: message + suffix } });
+      await this.finish(job.id, {
+        state: cancelled ? 'cancelled' : 'failed',
+        error: { message: message + suffix },
+      });
       log.warn(`bake ${job.id} ${cancelled ? 'cancelled' : 'failed'}: ${message}${suffix}`);
     }
   }
@@ -325,7 +339,8 @@ export class Bakery {
       new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref()),
     ]);
     if (timedOut) {
-      for (const job of this.running.values()) job.controller.abort(new CancelledError('the bakery is shutting down'));
+      for (const job of this.running.values())
+        job.controller.abort(new CancelledError('the bakery is shutting down'));
       await all();
     }
   }

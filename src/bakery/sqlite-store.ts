@@ -178,7 +178,9 @@ export class SqliteJobStore implements JobStore {
 
   async latestSucceeded(bakeKey: string): Promise<BakeJob | null> {
     const row = this.db
-      .prepare(`SELECT * FROM jobs WHERE bake_key = ? AND state = 'succeeded' ORDER BY finished_at DESC LIMIT 1`)
+      .prepare(
+        `SELECT * FROM jobs WHERE bake_key = ? AND state = 'succeeded' ORDER BY finished_at DESC LIMIT 1`,
+      )
       .get(bakeKey) as JobRow | undefined;
     return row ? toJob(row) : null;
   }
@@ -266,12 +268,23 @@ export class SqliteJobStore implements JobStore {
     const rows = this.db
       .prepare('SELECT seq, type, data, at FROM events WHERE job_id = ? AND seq > ? ORDER BY seq')
       .all(jobId, afterSeq) as Array<{ seq: number; type: BakeEventType; data: string; at: string }>;
-    return rows.map((r) => ({ seq: r.seq, type: r.type, data: JSON.parse(r.data) as Record<string, unknown>, at: r.at }));
+    return rows.map((r) => ({
+      seq: r.seq,
+      type: r.type,
+      data: JSON.parse(r.data) as Record<string, unknown>,
+      at: r.at,
+    }));
   }
 
   async ledgerIntend(
     jobId: string,
-    entry: { key: string; provider: ProviderName; kind: ResourceKind; region?: string; data?: Record<string, string> },
+    entry: {
+      key: string;
+      provider: ProviderName;
+      kind: ResourceKind;
+      region?: string;
+      data?: Record<string, string>;
+    },
   ): Promise<void> {
     const insert = this.db.transaction(() => {
       const live = this.db
@@ -329,7 +342,9 @@ export class SqliteJobStore implements JobStore {
   }
 
   async ledger(jobId: string): Promise<JobLedgerEntry[]> {
-    const rows = this.db.prepare('SELECT * FROM ledger WHERE job_id = ? ORDER BY pos').all(jobId) as LedgerRow[];
+    const rows = this.db
+      .prepare('SELECT * FROM ledger WHERE job_id = ? ORDER BY pos')
+      .all(jobId) as LedgerRow[];
     return rows.map((r) => ({
       key: r.key,
       provider: r.provider,
@@ -375,7 +390,11 @@ export class SqliteJobStore implements JobStore {
     const stepDurationsMs: JobStats['stepDurationsMs'] = {};
     for (const [step, values] of samples) {
       values.sort((a, b) => a - b);
-      stepDurationsMs[step] = { p50: percentile(values, 50), p95: percentile(values, 95), count: values.length };
+      stepDurationsMs[step] = {
+        p50: percentile(values, 50),
+        p95: percentile(values, 95),
+        count: values.length,
+      };
     }
     return {
       countsByState,

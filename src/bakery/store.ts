@@ -34,7 +34,10 @@ export interface JobStore {
   latestSucceeded(bakeKey: string): Promise<BakeJob | null>;
   get(id: string): Promise<BakeJob | null>;
   list(query: JobListQuery): Promise<BakeJob[]>;
-  update(id: string, patch: Partial<Omit<BakeJob, 'id' | 'bakeKey' | 'request' | 'createdAt'>>): Promise<BakeJob>;
+  update(
+    id: string,
+    patch: Partial<Omit<BakeJob, 'id' | 'bakeKey' | 'request' | 'createdAt'>>,
+  ): Promise<BakeJob>;
   /** Moves the oldest queued job to `running` for `owner`, or returns null when none is queued. */
   claimNext(owner: string, now: string): Promise<BakeJob | null>;
   /** Refreshes the heartbeat of the given running jobs of `owner`. */
@@ -47,7 +50,13 @@ export interface JobStore {
 
   ledgerIntend(
     jobId: string,
-    entry: { key: string; provider: ProviderName; kind: ResourceKind; region?: string; data?: Record<string, string> },
+    entry: {
+      key: string;
+      provider: ProviderName;
+      kind: ResourceKind;
+      region?: string;
+      data?: Record<string, string>;
+    },
   ): Promise<void>;
   ledgerCreated(jobId: string, key: string, id: string, data?: Record<string, string>): Promise<void>;
   ledgerSetState(jobId: string, key: string, state: 'deleted' | 'kept'): Promise<void>;

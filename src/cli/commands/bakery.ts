@@ -47,21 +47,25 @@ Examples:
 function parseSize(text: string): number {
   const match = /^(\d+)([kmg]?)$/i.exec(text.trim());
   if (!match) throw new ConfigError(`--max-file-size: "${text}" is not a size (use e.g. 512m, 2g)`);
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[
+    match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'
+  ];
   return Number(match[1]) * unit;
 }
 
 function parseCount(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${name}: "${text}" is not a positive whole number`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new ConfigError(`${name}: "${text}" is not a positive whole number`);
   return value;
 }
 
 function parseListen(text: string): { host: string; port: number } {
   const match = /^(.+):(\d+)$/.exec(text);
   const port = Number(match?.[2]);
-  if (!match || port > 65_535) throw new ConfigError(`--listen: "${text}" is not HOST:PORT (e.g. 127.0.0.1:8780)`);
+  if (!match || port > 65_535)
+    throw new ConfigError(`--listen: "${text}" is not HOST:PORT (e.g. 127.0.0.1:8780)`);
   return { host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
@@ -95,19 +99,26 @@ async function serve(args: string[], io: CliIo): Promise<number> {
   if (!audience && allowRepos.length > 0)
     throw new ConfigError('--allow-repo: only applies to OIDC tokens; also give --oidc-audience');
   if (!audience && !values['token-file'])
-    throw new ConfigError('bakery serve: give --token-file and/or --oidc-audience (every bake needs a credential)');
+    throw new ConfigError(
+      'bakery serve: give --token-file and/or --oidc-audience (every bake needs a credential)',
+    );
   const { host, port } = parseListen(values.listen ?? '127.0.0.1:8780');
   const home = defaultBakerHome(io.env);
   const log = createStderrLogger(io.stderr);
   const provider = await providerForName(values.provider ?? 'local', io.env, log, values.region ?? null);
-  const region = provider.name === 'ec2' ? (values.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? null) : null;
+  const region =
+    provider.name === 'ec2'
+      ? (values.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? null)
+      : null;
   const bakery = await startBakery(
     {
       host,
       port,
       dataDir: resolve(io.cwd, values['data-dir'] ?? resolve(home, 'bakery')),
       tokenFile: values['token-file'] ? resolve(io.cwd, values['token-file']) : null,
-      oidc: audience ? { issuer: values['oidc-issuer'] ?? GITHUB_ACTIONS_ISSUER, audience, allowRepos } : null,
+      oidc: audience
+        ? { issuer: values['oidc-issuer'] ?? GITHUB_ACTIONS_ISSUER, audience, allowRepos }
+        : null,
       maxConcurrent: parseCount('--max-concurrent', values['max-concurrent'], 2),
       maxQueued: parseCount('--max-queued', values['max-queued'], 100),
       maxFileBytes: parseSize(values['max-file-size'] ?? '1g'),
@@ -126,7 +137,12 @@ async function serve(args: string[], io: CliIo): Promise<number> {
 }
 
 async function tokenCreate(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs('bakery token create', args, { 'token-file': { type: 'string' } }, true);
+  const { values, positionals } = parseCommandArgs(
+    'bakery token create',
+    args,
+    { 'token-file': { type: 'string' } },
+    true,
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return ExitCode.ok;
@@ -140,7 +156,9 @@ async function tokenCreate(args: string[], io: CliIo): Promise<number> {
   } catch (error) {
     throw new ConfigError(`bakery token create: ${(error as Error).message}`);
   }
-  io.stderr.write(`token "${name}" created; its hash is in ${values['token-file']}. It is shown only this once.\n`);
+  io.stderr.write(
+    `token "${name}" created; its hash is in ${values['token-file']}. It is shown only this once.\n`,
+  );
   return ExitCode.ok;
 }
 
