@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../../common/log.js';
 import type { BakeOutcome } from '../../baker/index.js';
+import type { BakeryClient } from '../../bakery/client.js';
 import type { InstanceInfo, Provider, RunContext } from '../../providers/provider.js';
 import type { TestsSummary } from '../../results/model.js';
 import type { KeyPair } from '../../ssh/index.js';
@@ -31,6 +32,8 @@ export interface PipelineDeps {
   repository: string | null;
   /** Called as soon as the ledger exists (the Action saves its path for the post step). */
   onLedger?: (path: string) => void;
+  /** With `baker-url`: connects to the bakery (asked at bake time, so an OIDC token is fresh). */
+  bakery?: (() => Promise<BakeryClient>) | null;
 }
 
 export interface RunState {
@@ -42,6 +45,8 @@ export interface RunState {
   buildTail: OutputTail;
   buildFailed: boolean;
   bake: BakeOutcome | null;
+  /** The bakery URL when the bake happened in a bakery (`image.bakedBy`). */
+  bakedBy: string | null;
   imageCopies: Array<{ region: string; id: string }>;
   instance: InstanceInfo | null;
   /** Ledger keys of everything the launch created (instance, security group, watchdog…). */
