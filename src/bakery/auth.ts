@@ -123,7 +123,7 @@ export class Authenticator {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       config = (await response.json()) as typeof config;
     } catch (error) {
-      throw new Error(`OIDC discovery at ${url} failed: ${(error as Error).message}`);
+      throw new Error(`OIDC discovery at ${url} failed: ${(error as Error).message}`, { cause: error });
     }
     if (typeof config.jwks_uri !== 'string') throw new Error(`OIDC discovery at ${url}: no jwks_uri`);
     // The key set caches the keys and fetches them again when a token names a key it does not know.

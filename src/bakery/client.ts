@@ -14,7 +14,16 @@ import type { BakeJob, BakeRequestBody } from './model.js';
 /** A bake as the API shows it (`GET /v1/bakes/:id`). */
 export type RemoteBake = Pick<
   BakeJob,
-  'id' | 'state' | 'bakeKey' | 'step' | 'progress' | 'image' | 'error' | 'cacheHit' | 'requestedBy' | 'durationsMs'
+  | 'id'
+  | 'state'
+  | 'bakeKey'
+  | 'step'
+  | 'progress'
+  | 'image'
+  | 'error'
+  | 'cacheHit'
+  | 'requestedBy'
+  | 'durationsMs'
 > & { createdAt: string; startedAt: string | null; finishedAt: string | null };
 
 export interface RemoteEvent {
@@ -69,7 +78,8 @@ export class BakeryClient {
     const what = `bakery ${this.url} answered ${response.status} to ${init.method ?? 'GET'} ${path}: ${message}`;
     if (response.status === 401 || response.status === 403)
       throw new ConfigError(`${what} (${this.options.credentialHint})`);
-    if (response.status >= 400 && response.status < 500 && response.status !== 429) throw new ConfigError(what);
+    if (response.status >= 400 && response.status < 500 && response.status !== 429)
+      throw new ConfigError(what);
     throw new PipelineError('bake', what);
   }
 
@@ -88,11 +98,17 @@ export class BakeryClient {
     });
     const stored = (await response.json()) as { sha256: string };
     if (stored.sha256 !== digest)
-      throw new PipelineError('bake', `bakery ${this.url} stored ${path} as ${stored.sha256}, expected ${digest}`);
+      throw new PipelineError(
+        'bake',
+        `bakery ${this.url} stored ${path} as ${stored.sha256}, expected ${digest}`,
+      );
     return { sha256: digest, uploaded: true };
   }
 
-  async requestBake(body: BakeRequestBody, signal?: AbortSignal): Promise<{ bake: RemoteBake; created: boolean }> {
+  async requestBake(
+    body: BakeRequestBody,
+    signal?: AbortSignal,
+  ): Promise<{ bake: RemoteBake; created: boolean }> {
     const response = await this.send('/v1/bakes', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -137,7 +153,11 @@ export class BakeryClient {
         if (done) return done;
       } catch (error) {
         if (signal.aborted) throw error;
-        if (++drops > 5) throw new PipelineError('bake', `lost the event stream of bake ${id} at ${this.url}: ${errorMessage(error)}`);
+        if (++drops > 5)
+          throw new PipelineError(
+            'bake',
+            `lost the event stream of bake ${id} at ${this.url}: ${errorMessage(error)}`,
+          );
       }
       if (signal.aborted) throw signal.reason;
       await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -54,7 +54,12 @@ export async function bakeryClientFor(
 export async function bakeRemotely(
   client: BakeryClient,
   provider: Provider,
-  request: { baseImage: string; packageFiles: string[]; packages: string[]; strategy: Config['bakeStrategy'] },
+  request: {
+    baseImage: string;
+    packageFiles: string[];
+    packages: string[];
+    strategy: Config['bakeStrategy'];
+  },
   ctx: RunContext,
 ): Promise<RemoteBakeOutcome> {
   const started = performance.now();
@@ -62,7 +67,9 @@ export async function bakeRemotely(
   const files: string[] = [];
   for (const path of request.packageFiles) {
     const { sha256, uploaded } = await client.ensureFile(path, ctx.signal);
-    ctx.log.info(`${basename(path)}: ${uploaded ? 'uploaded to' : 'already on'} the bakery (sha256 ${sha256.slice(0, 12)})`);
+    ctx.log.info(
+      `${basename(path)}: ${uploaded ? 'uploaded to' : 'already on'} the bakery (sha256 ${sha256.slice(0, 12)})`,
+    );
     files.push(sha256);
   }
   const { bake: asked, created } = await client.requestBake(
@@ -93,7 +100,9 @@ export async function bakeRemotely(
         return null;
       });
       if (cancelled) ctx.log.info(`cancelled bake ${asked.id} at ${client.url} (${cancelled.state})`);
-      throw error instanceof CancelledError ? error : new CancelledError(`bake cancelled: ${errorMessage(error)}`);
+      throw error instanceof CancelledError
+        ? error
+        : new CancelledError(`bake cancelled: ${errorMessage(error)}`);
     }
   }
   if (bake.state !== 'succeeded' || !bake.image)

@@ -11,6 +11,10 @@ import { join, resolve } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { createToken } from '../../src/bakery/auth.js';
 
+/** JSON as the bakery answers it; the tests' assertions check its shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ApiJson = any;
+
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(REPO_ROOT, 'src/cli/main.ts');
 
@@ -88,7 +92,7 @@ export async function api(
   token: string | null,
   path: string,
   init: RequestInit = {},
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: ApiJson }> {
   const headers = new Headers(init.headers);
   if (token) headers.set('authorization', `Bearer ${token}`);
   if (init.body && typeof init.body === 'string') headers.set('content-type', 'application/json');
@@ -100,7 +104,7 @@ export async function api(
 export interface SseEvent {
   id: number;
   type: string;
-  data: any;
+  data: ApiJson;
 }
 
 /** Reads a bake's event stream until `done` (or until `until` returns true), returning the events. */
@@ -153,6 +157,13 @@ export async function readEvents(
 
 export interface LocalIssuer {
   issuer: string;
+  /**
+   * The Actions runtime's ID-token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL, already carrying a query
+   * as the runner's does): answers `{value: JWT}` for `&audience=…` with these claims.
+   */
+  tokenRequestUrl: string;
+  tokenRequestBearer: string;
+  actionsClaims: JWTPayload;
   sign(
     claims: JWTPayload,
     options?: { expiresIn?: string | number; issuedAt?: number; kid?: string },
@@ -165,9 +176,30 @@ export async function startIssuer(): Promise<LocalIssuer> {
   const { privateKey, publicKey } = await generateKeyPair('RS256');
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'test-key-1', alg: 'RS256', use: 'sig' };
   let issuer = '';
+  const bearer = `runtime-${Math.random().toString(36).slice(2)}`;
+  const actionsClaims: JWTPayload = {};
+  const sign = async (
+    claims: JWTPayload,
+    options: { expiresIn?: string | number; issuedAt?: number; kid?: string } = {},
+  ) =>
+    new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'test-key-1', typ: 'JWT' })
+      .setIssuer(String(claims.iss ?? issuer))
+      .setIssuedAt(options.issuedAt ?? Math.floor(Date.now() / 1000))
+      .setExpirationTime(options.expiresIn ?? '5m')
+      .sign(privateKey);
   const server: Server = createServer((request, response) => {
     response.setHeader('content-type', 'application/json');
-    if (request.url === '/.well-known/openid-configuration') {
+    const url = new URL(request.url ?? '/', issuer);
+    if (url.pathname === '/id-token') {
+      const audience = url.searchParams.get('audience');
+      if (request.headers.authorization !== `Bearer ${bearer}` || !audience) {
+        response.statusCode = 401;
+        response.end('{"message":"bad runtime token or no audience"}');
+        return;
+      }
+      void sign({ ...actionsClaims, aud: audience }).then((value) => response.end(JSON.stringify({ value })));
+    } else if (request.url === '/.well-known/openid-configuration') {
       response.end(
         JSON.stringify({
           issuer,
@@ -187,14 +219,10 @@ export async function startIssuer(): Promise<LocalIssuer> {
   issuer = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   return {
     issuer,
-    async sign(claims, options = {}) {
-      let jwt = new SignJWT({ ...claims })
-        .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'test-key-1', typ: 'JWT' })
-        .setIssuer(String(claims.iss ?? issuer))
-        .setIssuedAt(options.issuedAt ?? Math.floor(Date.now() / 1000));
-      jwt = jwt.setExpirationTime(options.expiresIn ?? '5m');
-      return jwt.sign(privateKey);
-    },
+    tokenRequestUrl: `${issuer}/id-token?api-version=2.0`,
+    tokenRequestBearer: bearer,
+    actionsClaims,
+    sign,
     close: () => new Promise((done) => server.close(() => done())),
   };
 }
