@@ -6,7 +6,7 @@
  */
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
 import { testContext } from '../baker/helpers/context.js';
@@ -15,7 +15,8 @@ import { api, startBakery, tempDir, tokenFile, type BakeryProcess } from './help
 
 const dir = tempDir('bakery-dashboard');
 let bakery: BakeryProcess;
-let browser: Browser;
+let browser: BrowserContext;
+let bakeBody: string;
 let token: string;
 let imageId: string | null = null;
 
@@ -23,8 +24,10 @@ beforeAll(async () => {
   const base = await ensureBaseImage();
   ({ token } = await tokenFile(dir, 'dashboard'));
   bakery = await startBakery(['--data-dir', join(dir, 'data'), '--token-file', join(dir, 'tokens')]);
-  browser = await chromium.launch({
+  // A fresh profile per run: the persistent context's user data dir is the test's own temp folder.
+  browser = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
     executablePath: '/usr/bin/chromium',
+    viewport: { width: 1200, height: 800 },
     args: [
       '--headless',
       '--no-sandbox',
@@ -34,7 +37,6 @@ beforeAll(async () => {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      `--user-data-dir=${join(dir, 'chromium-profile')}`,
     ],
   });
   const deb = buildMarkerDeb(dir);
@@ -43,15 +45,11 @@ beforeAll(async () => {
     body: readFileSync(deb),
     headers: { 'content-type': 'application/octet-stream' },
   });
-  const created = await api(bakery.url, token, '/v1/bakes', {
-    method: 'POST',
-    body: JSON.stringify({
-      baseImage: base.id,
-      files: [upload.body.sha256],
-      provisionScript: `# dashboard ${Date.now()}\ntrue`,
-    }),
+  bakeBody = JSON.stringify({
+    baseImage: base.id,
+    files: [upload.body.sha256],
+    provisionScript: `# dashboard ${Date.now()}\ntrue`,
   });
-  expect(created.status).toBe(202);
 }, 600_000);
 
 afterAll(async () => {
@@ -67,10 +65,12 @@ afterAll(async () => {
 
 describe('bakery dashboard (root, chromium)', () => {
   it('shows a running bake advancing, then its final state and the stats', async () => {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    const page = await browser.newPage();
     await page.goto(bakery.url);
     await page.locator('#token').fill(token);
     await page.getByRole('button', { name: 'Use token' }).click();
+    await page.locator('#stats .stat').first().waitFor({ timeout: 60_000 });
+    expect((await api(bakery.url, token, '/v1/bakes', { method: 'POST', body: bakeBody })).status).toBe(202);
 
     const bar = page.locator('tr.bake-active .bar > div').first();
     await bar.waitFor({ timeout: 120_000 });
