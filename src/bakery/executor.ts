@@ -1,7 +1,7 @@
 /**
  * What the bakery needs from a baker: the bake key of a request, whether a baked image is still there,
  * the bake itself, and the deletion of a resource left in a job's ledger. The bakery's jobs know the
- * baker only through this interface; one small adapter (src/cli/bakery-baker.ts) implements it with
+ * baker only through this interface; one small adapter (baker-adapter.ts) implements it with
  * the in-process baker and a provider.
  */
 import type { Logger } from '../common/log.js';

@@ -66,67 +66,36 @@ function sseFrame(event: BakeEvent): string {
   return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event.data, at: event.at })}\n\n`;
 }
 
-export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
-  const { bakery, auth, files } = options;
-  const app = Fastify({
-    loggerInstance: options.loggerInstance,
-    // Uploads are checked against the file store's own limit while they stream; JSON bodies stay small.
-    bodyLimit: 1_048_576,
-    ajv: {
-      customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: false, allErrors: false },
-    },
-  });
-  const openStreams = new Set<FastifyReply>();
+function handleError(error: FastifyError, reply: FastifyReply): FastifyReply {
+  if (error instanceof AuthError)
+    return sendError(reply, error.status, error.status === 401 ? 'unauthorized' : 'forbidden', error.message);
+  if (error instanceof RequestError) return sendError(reply, error.status, error.code, error.message);
+  if (error instanceof FileTooLargeError) {
+    reply.header('connection', 'close');
+    return sendError(reply, 413, 'too_large', error.message);
+  }
+  if (error.validation) {
+    const first = error.validation[0];
+    const field = first?.instancePath
+      ? first.instancePath.slice(1).replace(/\//g, '.')
+      : ((first?.params as { missingProperty?: string } | undefined)?.missingProperty ??
+        (first?.params as { additionalProperty?: string } | undefined)?.additionalProperty);
+    return sendError(
+      reply,
+      400,
+      'invalid_request',
+      `${error.validationContext ?? 'body'}${field ? `.${field}` : ''}: ${first?.message ?? error.message}`,
+    );
+  }
+  if (error.name === 'ConfigError') return sendError(reply, 400, 'invalid_request', error.message);
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)
+    return sendError(reply, error.statusCode, error.code ?? 'bad_request', error.message);
+  reply.log.error({ err: error }, 'request failed');
+  return sendError(reply, 500, 'internal', error.message);
+}
 
-  app.decorateRequest('principal', null);
-  // The upload route reads the raw request stream itself: nothing is buffered in memory.
-  app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null, undefined));
-
-  app.setErrorHandler((error: FastifyError, _request, reply) => {
-    if (error instanceof AuthError)
-      return sendError(
-        reply,
-        error.status,
-        error.status === 401 ? 'unauthorized' : 'forbidden',
-        error.message,
-      );
-    if (error instanceof RequestError) return sendError(reply, error.status, error.code, error.message);
-    if (error instanceof FileTooLargeError) {
-      reply.header('connection', 'close');
-      return sendError(reply, 413, 'too_large', error.message);
-    }
-    if (error.validation) {
-      const first = error.validation[0];
-      const field = first?.instancePath
-        ? first.instancePath.slice(1).replace(/\//g, '.')
-        : ((first?.params as { missingProperty?: string } | undefined)?.missingProperty ??
-          (first?.params as { additionalProperty?: string } | undefined)?.additionalProperty);
-      return sendError(
-        reply,
-        400,
-        'invalid_request',
-        `${error.validationContext ?? 'body'}${field ? `.${field}` : ''}: ${first?.message ?? error.message}`,
-      );
-    }
-    if (error.name === 'ConfigError') return sendError(reply, 400, 'invalid_request', error.message);
-    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)
-      return sendError(reply, error.statusCode, error.code ?? 'bad_request', error.message);
-    reply.log.error({ err: error }, 'request failed');
-    return sendError(reply, 500, 'internal', error.message);
-  });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url}`),
-  );
-
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    const path = request.url.split('?')[0];
-    if (path === '/healthz' || path === '/' || path === '/favicon.ico') return;
-    request.principal = await auth.authenticate(request.headers.authorization);
-  });
-
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
-
+/** Uploads: streamed to the file store, refused early on a declared length above the limit. */
+function registerFileRoutes(app: FastifyInstance, files: FileStore): void {
   app.post('/v1/files', { bodyLimit: Number.MAX_SAFE_INTEGER }, async (request, reply) => {
     const type = request.headers['content-type'] ?? '';
     if (!type.startsWith('application/octet-stream'))
@@ -156,7 +125,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     if (!SHA256_PATTERN.test(sha256)) return reply.code(400).send();
     return reply.code((await files.pathOf(sha256)) ? 200 : 404).send();
   });
+}
 
+function registerBakeRoutes(app: FastifyInstance, bakery: Bakery, statsWindowMs: number): void {
   app.post<{ Body: BakeRequestBody }>(
     '/v1/bakes',
     { schema: { body: BAKE_BODY } },
@@ -166,7 +137,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     },
   );
 
-  app.get<{ Querystring: { state?: BakeState; limit?: number } }>(
+  app.get<{ Querystring: { state?: BakeState; limit?: string } }>(
     '/v1/bakes',
     {
       schema: {
@@ -175,14 +146,15 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
           additionalProperties: false,
           properties: {
             state: { type: 'string', enum: STATES },
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+            // Query values arrive as text; bodies are validated without type coercion.
+            limit: { type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$' },
           },
         },
       },
     },
     async (request) => {
       const jobs = await bakery.store.list({
-        limit: request.query.limit ?? 50,
+        limit: Number(request.query.limit ?? 50),
         ...(request.query.state ? { state: request.query.state } : {}),
       });
       return { bakes: jobs.map(publicJob) };
@@ -199,6 +171,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     publicJob(await bakery.cancel(request.params.id)),
   );
 
+  app.get('/v1/images', async () => ({ images: await bakery.executor.listImages() }));
+
+  app.get('/v1/stats', async () => bakery.store.stats(new Date(Date.now() - statsWindowMs).toISOString()));
+}
+
+/** Bake events as Server-Sent Events: what the store has first, then live ones, until `done`. */
+function registerEventStream(app: FastifyInstance, bakery: Bakery, openStreams: Set<FastifyReply>): void {
   app.get<{ Params: { id: string } }>('/v1/bakes/:id/events', async (request, reply) => {
     const { id } = request.params;
     const job = await bakery.store.get(id);
@@ -240,12 +219,41 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     replaying = false;
     for (const event of buffered) write(event);
   });
+}
 
-  app.get('/v1/images', async () => ({ images: await bakery.executor.listImages() }));
+export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { bakery, auth, files } = options;
+  const app = Fastify({
+    loggerInstance: options.loggerInstance,
+    // Uploads are checked against the file store's own limit while they stream; JSON bodies stay small.
+    bodyLimit: 1_048_576,
+    ajv: {
+      customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: false, allErrors: false },
+    },
+  });
+  const openStreams = new Set<FastifyReply>();
 
-  app.get('/v1/stats', async () =>
-    bakery.store.stats(new Date(Date.now() - options.statsWindowMs).toISOString()),
+  app.decorateRequest('principal', null);
+  // The upload route reads the raw request stream itself: nothing is buffered in memory.
+  app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null, undefined));
+
+  app.setErrorHandler((error: FastifyError, _request, reply) => handleError(error, reply));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url}`),
   );
+
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    const path = request.url.split('?')[0];
+    if (path === '/healthz' || path === '/' || path === '/favicon.ico') return;
+    request.principal = await auth.authenticate(request.headers.authorization);
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
+
+  registerFileRoutes(app, files);
+  registerBakeRoutes(app, bakery, options.statsWindowMs);
+  registerEventStream(app, bakery, openStreams);
 
   app.addHook('preClose', async () => {
     for (const reply of openStreams) reply.raw.end();

@@ -249,6 +249,10 @@ describe('bakery requests', () => {
     expect(unknownFile.status).toBe(400);
     expect(unknownFile.body.error.message).toContain('files[0]');
     expect((await api(bakery.url, token, '/v1/bakes/bk-nope')).status).toBe(404);
+    expect((await api(bakery.url, token, '/v1/bakes?limit=30&state=succeeded')).body).toEqual({ bakes: [] });
+    const badLimit = await api(bakery.url, token, '/v1/bakes?limit=0');
+    expect(badLimit.status).toBe(400);
+    expect(badLimit.body.error.message).toContain('limit');
   });
 
   it('stores uploads by content: same bytes, same digest; HEAD tells what it has', async () => {

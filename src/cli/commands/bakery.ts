@@ -1,11 +1,10 @@
 import { resolve } from 'node:path';
 import type { CliCommand, CliIo } from '../command.js';
 import { parseCommandArgs } from '../args.js';
-import { bakerExecutor } from '../bakery-baker.js';
 import { createStderrLogger } from '../logger.js';
 import { ConfigError, ExitCode } from '../../common/errors.js';
 import { requireDuration } from '../../common/duration.js';
-import { createToken, GITHUB_ACTIONS_ISSUER, startBakery } from '../../bakery/index.js';
+import { bakerExecutor, createToken, GITHUB_ACTIONS_ISSUER, startBakery } from '../../bakery/index.js';
 import { defaultBakerHome } from '../../baker/index.js';
 import { providerForName } from '../../pipeline/providers.js';
 

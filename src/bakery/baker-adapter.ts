@@ -1,11 +1,11 @@
 /**
  * The one place where the bakery meets the in-process baker: implements the bakery's BakeExecutor
  * with `prepareBake` (so the bake key is the baker's own, content digests included) and `bakeImage`
- * on a provider. Lives in the CLI layer because the bakery sits below the baker.
+ * on a provider. The job runner, store and server know the baker only through that interface.
  */
 import { bakeImage, prepareBake, type BakeRequest } from '../baker/index.js';
-import type { BakeExecutor, ExecutorRequest } from '../bakery/executor.js';
-import type { BakedImage } from '../bakery/model.js';
+import type { BakeExecutor, ExecutorRequest } from './executor.js';
+import type { BakedImage } from './model.js';
 import type { ImageManifest, Provider } from '../providers/provider.js';
 
 function bakeRequest(request: ExecutorRequest, sshUser: string): BakeRequest {
