@@ -54,6 +54,8 @@ export class Bakery {
   private stopping = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private pumping = false;
+  /** Bake-key computations in progress, by request: identical requests arriving together share one. */
+  private readonly keysInFlight = new Map<string, Promise<string>>();
   private readonly heartbeatMs: number;
 
   constructor(private readonly options: BakeryOptions) {
@@ -152,7 +154,7 @@ export class Bakery {
         'wrong_region',
         `region: this bakery bakes in ${executor.region}, not ${request.region}`,
       );
-    const bakeKey = await executor.bakeKeyOf(await this.executorRequest(request));
+    const bakeKey = await this.bakeKeyOf(request);
     const succeeded = await this.store.latestSucceeded(bakeKey);
     if (succeeded?.image && (await executor.imageAlive(succeeded.image.id)))
       return { job: succeeded, created: false };
@@ -190,6 +192,24 @@ export class Bakery {
       void this.pump();
     }
     return result;
+  }
+
+  private bakeKeyOf(request: BakeRequestBody): Promise<string> {
+    const identity = JSON.stringify([
+      request.baseImage,
+      request.packages,
+      request.files,
+      request.provisionScript ?? null,
+      request.strategy ?? 'auto',
+    ]);
+    let pending = this.keysInFlight.get(identity);
+    if (!pending) {
+      pending = this.executorRequest(request)
+        .then((executorRequest) => this.options.executor.bakeKeyOf(executorRequest))
+        .finally(() => this.keysInFlight.delete(identity));
+      this.keysInFlight.set(identity, pending);
+    }
+    return pending;
   }
 
   async cancel(id: string): Promise<BakeJob> {
