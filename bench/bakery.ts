@@ -82,6 +82,11 @@ try {
   const poll: number[] = [];
   const floor: number[] = [];
   let errors = 0;
+  const errorKinds = new Map<string, number>();
+  const countError = (kind: string) => {
+    errors++;
+    errorKinds.set(kind, (errorKinds.get(kind) ?? 0) + 1);
+  };
   const inFlight: Promise<void>[] = [];
   const shoot = (path: string, auth: boolean, into: number[]) => {
     const t0 = performance.now();
@@ -89,10 +94,12 @@ try {
       fetch(`${bakery.url}${path}`, auth ? { headers: { authorization: `Bearer ${token}` } } : {})
         .then(async (response) => {
           await response.arrayBuffer();
-          if (response.status !== 200) errors++;
+          if (response.status !== 200) countError(`HTTP ${response.status}`);
           else into.push(performance.now() - t0);
         })
-        .catch(() => void errors++),
+        .catch((error: Error & { cause?: { code?: string } }) =>
+          countError(error.cause?.code ?? error.message),
+        ),
     );
   };
   const start = performance.now();
@@ -116,7 +123,9 @@ try {
   console.log(
     `  GET /healthz (floor, 10/s) p50 ${ms(percentile(floor, 50))}, p95 ${ms(percentile(floor, 95))}`,
   );
-  console.log(`  errors: ${errors}`);
+  console.log(
+    `  errors: ${errors}${errors ? ` (${[...errorKinds].map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}`,
+  );
   console.log(
     `RESULT bakery: ${clients} clients same bake → ${ids.size} bake, ${images.length} image, answer p95 ${ms(percentile(answerMs, 95))}; ` +
       `${rate} polls/s × ${seconds} s → p95 ${ms(percentile(poll, 95))} (${(percentile(poll, 95) / percentile(floor, 95)).toFixed(2)}× /healthz p95), errors ${errors}`,

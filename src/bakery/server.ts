@@ -225,6 +225,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const { bakery, auth, files } = options;
   const app = Fastify({
     loggerInstance: options.loggerInstance,
+    // Status polls and event streams would flood the log: requests are logged by the hook below.
+    disableRequestLogging: true,
     // Uploads are checked against the file store's own limit while they stream; JSON bodies stay small.
     bodyLimit: 1_048_576,
     ajv: {
@@ -238,6 +240,19 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null, undefined));
 
   app.setErrorHandler((error: FastifyError, _request, reply) => handleError(error, reply));
+  // One line per request that changes something or failed; successful reads stay quiet.
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.method === 'GET' && reply.statusCode < 400) return;
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url}`),
   );

@@ -90,21 +90,12 @@ function upload(
   });
 }
 
-/** Status codes the bakery logged for POST /v1/files (pino request logs: one JSON object per line). */
+/** Status codes the bakery logged for POST /v1/files (one JSON object per line on its stdout). */
 function loggedUploadStatuses(): number[] {
-  const requests = new Map<string, string>();
-  const statuses: number[] = [];
-  for (const line of bakery.lines) {
-    const entry = JSON.parse(line) as {
-      reqId?: string;
-      req?: { url?: string; method?: string };
-      res?: { statusCode?: number };
-    };
-    if (entry.req && entry.reqId) requests.set(entry.reqId, `${entry.req.method} ${entry.req.url}`);
-    if (entry.res?.statusCode && entry.reqId && requests.get(entry.reqId) === 'POST /v1/files')
-      statuses.push(entry.res.statusCode);
-  }
-  return statuses;
+  return bakery.lines
+    .map((line) => JSON.parse(line) as { msg?: string; method?: string; url?: string; statusCode?: number })
+    .filter((entry) => entry.msg === 'request' && entry.method === 'POST' && entry.url === '/v1/files')
+    .map((entry) => entry.statusCode!);
 }
 
 function bytesUnder(path: string): number {
