@@ -6,7 +6,7 @@
  */
 import { basename } from 'node:path';
 import type { BakeOutcome } from '../baker/index.js';
-import { BakeryClient, type RemoteBake } from '../bakery/client.js';
+import { BakeryClient, type RemoteBake } from '../bakery/index.js';
 import { CancelledError, ConfigError, PipelineError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Provider, RunContext } from '../providers/provider.js';
@@ -80,11 +80,15 @@ export async function bakeRemotely(
     `bakery ${client.url}: bake ${asked.id} ${created ? 'queued' : `joined (${asked.state}, requested by ${asked.requestedBy})`}`,
   );
   let bake: RemoteBake = asked;
+  // The bakery's steps as this run saw them start, for the result file's step timings.
+  const seen: Array<{ name: string; at: number }> = [];
   if (asked.state === 'queued' || asked.state === 'running') {
     try {
       bake = await client.follow(
         asked.id,
         (event) => {
+          if (event.type === 'step' && typeof event.data.step === 'string')
+            seen.push({ name: event.data.step, at: Date.parse(String(event.data.at)) || Date.now() });
           if (event.type === 'progress' && typeof event.data.step === 'string')
             ctx.progress({ label: `Bakery: ${event.data.step}`, fraction: Number(event.data.progress) || 0 });
           else if (event.type === 'log' && typeof event.data.message === 'string')
@@ -126,6 +130,14 @@ export async function bakeRemotely(
     cacheHit,
     strategy: cacheHit ? 'cache' : strategy === 'instance' ? 'instance' : 'volume',
     durationsMs: { ...bake.durationsMs, remote: Math.round(performance.now() - started) },
+    steps: seen.map((step, index) => ({
+      name: step.name,
+      startedAt: new Date(step.at).toISOString(),
+      durationMs: Math.max(
+        0,
+        (seen[index + 1]?.at ?? (Date.parse(bake.finishedAt ?? '') || step.at)) - step.at,
+      ),
+    })),
     bakedBy: client.url,
     bakeId: bake.id,
   };

@@ -5,7 +5,7 @@ import { createStderrLogger } from '../logger.js';
 import { ConfigError, ExitCode } from '../../common/errors.js';
 import { requireDuration } from '../../common/duration.js';
 import { bakerExecutor, createToken, GITHUB_ACTIONS_ISSUER, startBakery } from '../../bakery/index.js';
-import { defaultBakerHome } from '../../baker/index.js';
+import { ovenproofHome } from '../../common/host/home.js';
 import { providerForName } from '../../pipeline/providers.js';
 
 const HELP = `Usage:
@@ -102,7 +102,7 @@ async function serve(args: string[], io: CliIo): Promise<number> {
       'bakery serve: give --token-file and/or --oidc-audience (every bake needs a credential)',
     );
   const { host, port } = parseListen(values.listen ?? '127.0.0.1:8780');
-  const home = defaultBakerHome(io.env);
+  const home = ovenproofHome(io.env);
   const log = createStderrLogger(io.stderr);
   const provider = await providerForName(values.provider ?? 'local', io.env, log, values.region ?? null);
   const region =

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../../common/log.js';
 import type { BakeOutcome } from '../../baker/index.js';
-import type { BakeryClient } from '../../bakery/client.js';
+import type { BakeryClient } from '../../bakery/index.js';
 import type { InstanceInfo, Provider, RunContext } from '../../providers/provider.js';
 import type { TestsSummary } from '../../results/model.js';
 import type { KeyPair } from '../../ssh/index.js';
