@@ -8,12 +8,11 @@ import { bakerExecutor, createToken, GITHUB_ACTIONS_ISSUER, startBakery } from '
 import { ovenproofHome } from '../../common/host/home.js';
 import { providerForName } from '../../pipeline/providers.js';
 
-const HELP = `Usage:
-  ovenproof bakery serve [--listen HOST:PORT] [--provider local|ec2] [--region R] [--data-dir DIR]
+const HELP = `Usage: ovenproof bakery serve [--listen HOST:PORT] [--provider local|ec2] [--region R] [--data-dir DIR]
                          [--token-file FILE] [--oidc-issuer URL] [--oidc-audience AUD]
                          [--allow-repo OWNER/NAME|OWNER/*]... [--max-concurrent N] [--max-queued N]
                          [--max-file-size BYTES] [--grace DURATION]
-  ovenproof bakery token create NAME --token-file FILE
+       ovenproof bakery token create NAME --token-file FILE
 
 serve: runs the bake service (HTTP API, dashboard at /). Every endpoint but /healthz needs a bearer
 token: a static token from --token-file, or (with --oidc-audience) a GitHub Actions OIDC token of a
