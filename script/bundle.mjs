@@ -40,7 +40,9 @@ export async function bundleFiles() {
       ].join(' '),
     },
     // ssh2 tries optional native add-ons inside try/catch; its pure-JS code paths are used instead.
-    external: ['*.node', 'cpu-features'],
+    // better-sqlite3 (the bakery's job store) loads its native add-on from its own package folder, so
+    // it stays an installed dependency instead of being bundled.
+    external: ['*.node', 'cpu-features', 'better-sqlite3'],
     logLevel: 'warning',
   });
   return new Map(result.outputFiles.map((file) => [relative(root, file.path), file.contents]));

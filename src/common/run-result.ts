@@ -83,6 +83,8 @@ export interface RunResult {
     bakeKey: string;
     cacheHit: boolean;
     kept: boolean;
+    /** URL of the bakery that baked (or reused) the image; null when baked in-process. */
+    bakedBy?: string | null;
     /** Copies of a kept image in the extra `regions` (EC2). */
     copies?: Array<{ region: string; id: string }>;
   };

@@ -71,6 +71,12 @@ function toText(value: unknown): unknown {
 }
 
 const text = z.preprocess(toText, z.string().min(1, 'must not be empty'));
+const httpUrl = z.preprocess(
+  toText,
+  z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/i, 'expected an http(s) URL such as https://bakery.example.com'),
+);
 const list = z.preprocess(toList, z.array(z.string().min(1)));
 const bool = z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }));
 const duration = z.preprocess(
@@ -100,8 +106,12 @@ export const CONFIG_KEYS = {
   packages: { schema: list, doc: 'Extra OS packages to install from the distribution.' },
   'base-image': { schema: text, doc: 'Base image id, name, or `key=value` filters.' },
   'bake-strategy': { schema: choice(STRATEGIES), doc: 'How to bake: `auto`, `volume` or `instance`.' },
-  'baker-url': { schema: text, doc: 'URL of a remote bakery to bake with instead of baking in-process.' },
-  'baker-token': { schema: text, doc: 'Bearer token for the remote bakery.' },
+  'baker-url': { schema: httpUrl, doc: 'URL of a remote bakery to bake with instead of baking in-process.' },
+  'baker-token': { schema: text, doc: 'Bearer token for the remote bakery (from `ovenproof bakery token create`).' },
+  'baker-audience': {
+    schema: text,
+    doc: 'With `baker-url` in GitHub Actions: authenticate to the bakery with an OIDC token for this audience (needs `permissions: id-token: write`).',
+  },
   'instance-type': {
     schema: list,
     doc: 'EC2 instance type(s); a comma list is the fallback order on capacity errors.',
@@ -169,6 +179,7 @@ export interface Config {
   bakeStrategy: 'auto' | 'volume' | 'instance';
   bakerUrl: string | null;
   bakerToken: string | null;
+  bakerAudience: string | null;
   instanceType: string[];
   region: string | null;
   regions: string[];
@@ -318,6 +329,7 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
     bakeStrategy: get('bake-strategy', 'auto'),
     bakerUrl: get('baker-url', null),
     bakerToken: get('baker-token', null),
+    bakerAudience: get('baker-audience', null),
     instanceType: get('instance-type', ['t3.small']),
     region: get('region', null),
     regions: get('regions', []),
@@ -343,9 +355,9 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
     publishResult: get('publish-result', null),
     projectDir: context.projectDir,
   };
-  if (config.bakerUrl) {
+  if ((config.bakerToken || config.bakerAudience) && !config.bakerUrl) {
     throw new ConfigError(
-      `baker-url: "${config.bakerUrl}" — baking through a remote bakery is not available in this version of ovenproof; remove baker-url to bake in-process`,
+      `${config.bakerToken ? 'baker-token' : 'baker-audience'}: only used with baker-url (the bakery to bake with); set baker-url or remove it`,
     );
   }
   return config;

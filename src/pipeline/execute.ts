@@ -15,6 +15,7 @@ import { gitHead, gitTopLevel } from './git.js';
 import { Ledger } from './ledger.js';
 import { runPipeline, type PipelineMode, type PipelineOutcome } from './pipeline.js';
 import { createProvider, providerSettingsFor } from './providers.js';
+import { bakeryClientFor, type BakerCredential } from './remote-bake.js';
 
 export interface ExecuteOptions {
   config: Config;
@@ -29,6 +30,8 @@ export interface ExecuteOptions {
   /** Parent for the per-run work directory; default the OS temp dir (RUNNER_TEMP in Actions). */
   tempRoot?: string;
   onLedger?: (path: string) => void;
+  /** In GitHub Actions with `baker-audience`: fetches an OIDC token for the bakery. */
+  bakerOidcToken?: BakerCredential;
 }
 
 export async function executePipeline(options: ExecuteOptions): Promise<PipelineOutcome> {
@@ -56,6 +59,9 @@ export async function executePipeline(options: ExecuteOptions): Promise<Pipeline
       repository: options.repository ?? null,
       onLedger: options.onLedger,
       prices,
+      bakery: config.bakerUrl
+        ? async () => (await bakeryClientFor(config, options.bakerOidcToken ?? null, options.log))!
+        : null,
     },
     options.mode,
   );

@@ -48,7 +48,8 @@ export function assembleResult(
           baseImageId: state.bake.baseImageId,
           bakeKey: state.bake.bakeKey,
           cacheHit: state.bake.cacheHit,
-          kept: imageKept(ledger, state.bake),
+          kept: imageKept(ledger, state.bake, state.bakedBy),
+          bakedBy: state.bakedBy,
           ...(state.imageCopies.length ? { copies: state.imageCopies } : {}),
         }
       : null,

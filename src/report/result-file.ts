@@ -30,6 +30,7 @@ const runResultSchema = z.object({
       cacheHit: z.boolean(),
       kept: z.boolean(),
       copies: z.array(z.object({ region: z.string(), id: z.string() })).optional(),
+      bakedBy: z.string().nullable().optional(),
     })
     .nullable(),
   instance: z

@@ -21,7 +21,7 @@ describe('ovenproof CLI (dist/cli.js)', () => {
   });
 
   it('every subcommand has --help with usage and examples', () => {
-    for (const command of ['run', 'bake', 'images', 'base', 'results', 'sweep', 'publish']) {
+    for (const command of ['run', 'bake', 'images', 'base', 'results', 'sweep', 'publish', 'bakery']) {
       const { status, stdout } = cli([command, '--help']);
       expect(status, command).toBe(0);
       expect(stdout, command).toMatch(/Usage: ovenproof /);
@@ -63,11 +63,12 @@ describe('ovenproof CLI (dist/cli.js)', () => {
     expect(status).toBe(3);
   });
 
-  it('bakery exits 3 with a one-line message instead of pretending', () => {
+  it('bakery serve without any credential source exits 3 with a one-line message', () => {
     const { status, stderr, stdout } = cli(['bakery', 'serve']);
     expect(status).toBe(3);
     expect(stdout).toBe('');
     expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/--token-file/);
   });
 });
 

@@ -103,9 +103,15 @@ describe('config', () => {
     expect(config.checkName).toBe("a'b\"c$d");
   });
 
-  it('refuses a remote bakery clearly rather than ignoring it', () => {
-    expect(() => resolveConfig({ flags: { test: 't', 'baker-url': 'http://127.0.0.1:1' } }, cli)).toThrow(
-      /baker-url: .*not available/,
+  it('takes a remote bakery URL, token and audience, and names a malformed or orphaned one', () => {
+    const config = resolveConfig(
+      { flags: { test: 't', 'baker-url': 'http://127.0.0.1:8780', 'baker-token': 'opbk_x', 'baker-audience': 'aud' } },
+      cli,
+    );
+    expect(config).toMatchObject({ bakerUrl: 'http://127.0.0.1:8780', bakerToken: 'opbk_x', bakerAudience: 'aud' });
+    expect(() => resolveConfig({ flags: { test: 't', 'baker-url': 'bakery:8780' } }, cli)).toThrow(/baker-url: .*http/);
+    expect(() => resolveConfig({ flags: { test: 't', 'baker-token': 'opbk_x' } }, cli)).toThrow(
+      /baker-token: only used with baker-url/,
     );
   });
 

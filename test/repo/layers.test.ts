@@ -21,8 +21,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   providers: ['common'],
   baker: ['common', 'providers', 'ssh'],
   bakery: ['common', 'baker', 'providers', 'ssh', 'results'],
-  pipeline: ['common', 'baker', 'providers', 'ssh', 'results', 'report'],
-  cli: ['common', 'pipeline', 'baker', 'providers', 'ssh', 'results', 'report'],
+  pipeline: ['common', 'baker', 'bakery', 'providers', 'ssh', 'results', 'report'],
+  cli: ['common', 'pipeline', 'baker', 'bakery', 'providers', 'ssh', 'results', 'report'],
   action: ['common', 'pipeline', 'baker', 'providers', 'ssh', 'results', 'report'],
 };
 

@@ -2,6 +2,7 @@ import { PipelineError } from '../../common/errors.js';
 import type { Step } from '../../common/steps.js';
 import { bakeImage, type BakeOutcome } from '../../baker/index.js';
 import type { Ledger } from '../ledger.js';
+import { bakeRemotely } from '../remote-bake.js';
 import type { RunState } from './state.js';
 import { timedStep } from './timing.js';
 
@@ -15,6 +16,27 @@ export const bakeStage: Step<RunState> = {
     const { config, provider, log } = s.deps;
     // The stage's signal also carries its time limit, so the bake stops on either.
     const ctx = { ...s.ctx, signal };
+    if (s.deps.bakery) {
+      const remote = await bakeRemotely(
+        await s.deps.bakery(),
+        provider,
+        {
+          baseImage: config.baseImage,
+          packageFiles: s.packageFiles,
+          packages: config.packages,
+          strategy: config.bakeStrategy,
+        },
+        ctx,
+      );
+      s.bake = remote;
+      s.bakedBy = remote.bakedBy;
+      log.info(
+        remote.cacheHit
+          ? `bakery ${remote.bakedBy}: reusing image ${remote.image.id} (bake ${remote.bakeId})`
+          : `bakery ${remote.bakedBy} baked image ${remote.image.id} from ${remote.baseImageId} (bake ${remote.bakeId})`,
+      );
+      return;
+    }
     await provider.prepareBaseImage?.(ctx, config.baseImage);
     s.bake = await bakeImage(
       provider,
@@ -76,7 +98,8 @@ async function settleImage(s: RunState): Promise<void> {
   }
 }
 
-export function imageKept(ledger: Ledger, bake: BakeOutcome): boolean {
-  if (bake.cacheHit) return bake.image.tags['ovenproof:kept'] === 'true';
+export function imageKept(ledger: Ledger, bake: BakeOutcome, bakedBy: string | null = null): boolean {
+  // A bakery's image (like a cache hit) belongs to whoever made it: kept only if tagged so.
+  if (bake.cacheHit || bakedBy) return bake.image.tags['ovenproof:kept'] === 'true';
   return ledger.entries().some((e) => e.kind === 'image' && e.id === bake.image.id && e.state === 'kept');
 }

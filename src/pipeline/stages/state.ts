@@ -5,6 +5,7 @@
 import type { Logger } from '../../common/log.js';
 import type { StepTiming } from '../../common/steps.js';
 import type { BakeOutcome } from '../../baker/index.js';
+import type { BakeryClient } from '../../bakery/index.js';
 import type { InstanceInfo, Provider, RunContext } from '../../providers/provider.js';
 import type { TestsSummary } from '../../results/model.js';
 import type { DebugSsh, StageName } from '../../common/run-result.js';
@@ -38,6 +39,8 @@ export interface PipelineDeps {
   onLedger?: (path: string) => void;
   /** Prices for the run's cost estimate; default the built-in table. */
   prices?: PriceTable;
+  /** With `baker-url`: connects to the bakery (asked at bake time, so an OIDC token is fresh). */
+  bakery?: (() => Promise<BakeryClient>) | null;
 }
 
 export interface RunState {
@@ -49,6 +52,8 @@ export interface RunState {
   buildTail: OutputTail;
   buildFailed: boolean;
   bake: BakeOutcome | null;
+  /** The bakery URL when the bake happened in a bakery (`image.bakedBy`). */
+  bakedBy: string | null;
   imageCopies: Array<{ region: string; id: string }>;
   instance: InstanceInfo | null;
   /** Ledger keys of everything the launch created (instance, security group, watchdog…). */

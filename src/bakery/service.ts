@@ -1,0 +1,373 @@
+/**
+ * The bakery's job runner: takes bake requests (one job per bake key while it is queued or running),
+ * runs up to `maxConcurrent` bakes through the executor, records their events and resource ledgers in
+ * the job store, and keeps every running job's heartbeat fresh. A job whose bakery died (found at
+ * start, or by its stale heartbeat) is failed with a message, after its ledger's resources are deleted.
+ */
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { CancelledError, errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { ResourceJournal, RunContext } from '../providers/provider.js';
+import type { BakeExecutor, ExecutorRequest } from './executor.js';
+import type { FileStore } from './files.js';
+import { FINAL_STATES, publicJob, type BakeEvent, type BakeJob, type BakeRequestBody } from './model.js';
+import type { JobStore } from './store.js';
+
+export class RequestError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409 | 429 | 503,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RequestError';
+  }
+}
+
+export interface BakeryOptions {
+  store: JobStore;
+  executor: BakeExecutor;
+  files: FileStore;
+  log: Logger;
+  maxConcurrent: number;
+  /** Queued jobs beyond this are refused with 429. */
+  maxQueued: number;
+  /** How long a cached bake lives after it was made (its `ovenproof:expires-at`). */
+  cacheTtlMs: number;
+  heartbeatMs?: number;
+}
+
+interface RunningJob {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+const DAY = 86_400_000;
+
+export class Bakery {
+  /** This process: recorded as the owner of the jobs it runs. */
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly running = new Map<string, RunningJob>();
+  private readonly live = new EventEmitter();
+  private stopping = false;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private pumping = false;
+  /** Bake-key computations in progress, by request: identical requests arriving together share one. */
+  private readonly keysInFlight = new Map<string, Promise<string>>();
+  private readonly heartbeatMs: number;
+
+  constructor(private readonly options: BakeryOptions) {
+    this.live.setMaxListeners(0);
+    this.heartbeatMs = options.heartbeatMs ?? 5_000;
+  }
+
+  get store(): JobStore {
+    return this.options.store;
+  }
+
+  get executor(): BakeExecutor {
+    return this.options.executor;
+  }
+
+  /** Recovers what a dead bakery left, then starts running queued jobs. */
+  async start(): Promise<void> {
+    // At start every running job belongs to a bakery process that is gone (the data dir is ours alone).
+    await this.recoverOrphans(new Date().toISOString());
+    this.heartbeatTimer = setInterval(() => void this.tick(), this.heartbeatMs);
+    this.heartbeatTimer.unref();
+    void this.pump();
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      await this.store.heartbeat(this.owner, [...this.running.keys()], new Date().toISOString());
+      // A running job with no heartbeat for 6 beats lost its bakery (a fleet sharing one store).
+      await this.recoverOrphans(new Date(Date.now() - 6 * this.heartbeatMs).toISOString());
+      void this.pump();
+    } catch (error) {
+      this.options.log.warn(`heartbeat failed: ${errorMessage(error)}`);
+    }
+  }
+
+  private async recoverOrphans(staleBefore: string): Promise<void> {
+    for (const job of await this.store.orphans(this.owner, staleBefore)) {
+      if (this.running.has(job.id)) continue;
+      const leftovers = await this.cleanupLedger(job.id);
+      const message =
+        `the bakery running this bake (${job.owner ?? 'unknown'}) stopped mid-bake; ` +
+        (leftovers.failed.length
+          ? `${leftovers.deleted} resource(s) cleaned up, ${leftovers.failed.length} could not be: ${leftovers.failed.join('; ')}`
+          : `its ${leftovers.deleted} leftover resource(s) were cleaned up; request the bake again`);
+      await this.finish(job.id, { state: 'failed', error: { message } });
+      this.options.log.warn(`bake ${job.id} failed: ${message}`);
+    }
+  }
+
+  /** Deletes every resource the job's ledger still shows as live, newest first. */
+  private async cleanupLedger(jobId: string): Promise<{ deleted: number; failed: string[] }> {
+    const entries = (await this.store.ledger(jobId)).filter(
+      (e) => e.state === 'creating' || e.state === 'live',
+    );
+    const result = { deleted: 0, failed: [] as string[] };
+    for (const entry of entries.reverse()) {
+      try {
+        await this.options.executor.deleteResource(entry, this.options.log);
+        await this.store.ledgerSetState(jobId, entry.key, 'deleted');
+        result.deleted++;
+      } catch (error) {
+        result.failed.push(`${entry.kind} ${entry.id ?? entry.key}: ${errorMessage(error)}`);
+      }
+    }
+    return result;
+  }
+
+  private async executorRequest(request: BakeRequestBody): Promise<ExecutorRequest> {
+    const packageFiles: string[] = [];
+    for (const [index, digest] of request.files.entries()) {
+      const path = await this.options.files.pathOf(digest);
+      if (!path)
+        throw new RequestError(
+          400,
+          'unknown_file',
+          `files[${index}]: no uploaded file with sha256 ${digest}; upload it first (POST /v1/files)`,
+        );
+      packageFiles.push(path);
+    }
+    return {
+      baseImage: request.baseImage,
+      packageFiles,
+      packages: request.packages,
+      ...(request.provisionScript !== undefined ? { provisionScript: request.provisionScript } : {}),
+      strategy: request.strategy ?? 'auto',
+    };
+  }
+
+  /** Returns the job for this request: an existing one with the same bake key, or a new queued one. */
+  async submit(request: BakeRequestBody, requestedBy: string): Promise<{ job: BakeJob; created: boolean }> {
+    if (this.stopping) throw new RequestError(503, 'stopping', 'the bakery is shutting down; retry shortly');
+    const { executor } = this.options;
+    if (request.region && executor.region && request.region !== executor.region)
+      throw new RequestError(
+        400,
+        'wrong_region',
+        `region: this bakery bakes in ${executor.region}, not ${request.region}`,
+      );
+    const bakeKey = await this.bakeKeyOf(request);
+    const succeeded = await this.store.latestSucceeded(bakeKey);
+    if (succeeded?.image && (await executor.imageAlive(succeeded.image.id)))
+      return { job: succeeded, created: false };
+    const stats = await this.store.stats(new Date().toISOString());
+    if (stats.queueDepth >= this.options.maxQueued)
+      throw new RequestError(
+        429,
+        'queue_full',
+        `the bake queue is full (${stats.queueDepth} queued); retry later`,
+      );
+    const now = new Date().toISOString();
+    const result = await this.store.insertUnlessActive({
+      id: `bk-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
+      state: 'queued',
+      bakeKey,
+      request,
+      requestedBy,
+      step: null,
+      progress: 0,
+      image: null,
+      error: null,
+      cacheHit: false,
+      durationsMs: {},
+      createdAt: now,
+      startedAt: null,
+      finishedAt: null,
+      heartbeatAt: null,
+      owner: null,
+    });
+    if (result.created) {
+      await this.emit(result.job.id, 'state', { state: 'queued', requestedBy });
+      this.options.log.info(
+        `bake ${result.job.id} queued for ${requestedBy} (bake key ${bakeKey.slice(0, 12)})`,
+      );
+      void this.pump();
+    }
+    return result;
+  }
+
+  private bakeKeyOf(request: BakeRequestBody): Promise<string> {
+    const identity = JSON.stringify([
+      request.baseImage,
+      request.packages,
+      request.files,
+      request.provisionScript ?? null,
+      request.strategy ?? 'auto',
+    ]);
+    let pending = this.keysInFlight.get(identity);
+    if (!pending) {
+      pending = this.executorRequest(request)
+        .then((executorRequest) => this.options.executor.bakeKeyOf(executorRequest))
+        .finally(() => this.keysInFlight.delete(identity));
+      this.keysInFlight.set(identity, pending);
+    }
+    return pending;
+  }
+
+  async cancel(id: string): Promise<BakeJob> {
+    const job = await this.store.get(id);
+    if (!job) throw new RequestError(404, 'not_found', `no bake ${id}`);
+    const running = this.running.get(id);
+    if (running) {
+      running.controller.abort(new CancelledError(`bake ${id} cancelled`));
+      await running.done;
+    } else if (job.state === 'queued') {
+      await this.finish(id, { state: 'cancelled', error: { message: 'cancelled before it started' } });
+    }
+    return (await this.store.get(id))!;
+  }
+
+  /** Live events of a job; returns the unsubscribe function. */
+  subscribe(id: string, listener: (event: BakeEvent) => void): () => void {
+    this.live.on(id, listener);
+    return () => this.live.off(id, listener);
+  }
+
+  private async emit(id: string, type: BakeEvent['type'], data: Record<string, unknown>): Promise<void> {
+    const event = await this.store.appendEvent(id, type, data);
+    this.live.emit(id, event);
+  }
+
+  private async finish(id: string, patch: Partial<BakeJob>): Promise<void> {
+    const job = await this.store.update(id, { ...patch, finishedAt: new Date().toISOString() });
+    await this.emit(id, 'done', { bake: publicJob(job) });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.stopping && this.running.size < this.options.maxConcurrent) {
+        const job = await this.store.claimNext(this.owner, new Date().toISOString());
+        if (!job) break;
+        const controller = new AbortController();
+        const entry: RunningJob = { controller, done: Promise.resolve() };
+        this.running.set(job.id, entry);
+        entry.done = this.run(job, controller.signal).finally(() => {
+          this.running.delete(job.id);
+          void this.pump();
+        });
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private journalFor(jobId: string): ResourceJournal {
+    const store = this.store;
+    return {
+      intend: (entry) => store.ledgerIntend(jobId, entry),
+      created: (key, id, data) => store.ledgerCreated(jobId, key, id, data),
+      deleted: (key) => store.ledgerSetState(jobId, key, 'deleted'),
+      kept: (key) => store.ledgerSetState(jobId, key, 'kept'),
+    };
+  }
+
+  private jobLogger(jobId: string): Logger {
+    const { log } = this.options;
+    return {
+      info: (message) => {
+        log.info(`bake ${jobId}: ${message}`);
+        void this.emit(jobId, 'log', { level: 'info', message });
+      },
+      warn: (message) => {
+        log.warn(`bake ${jobId}: ${message}`);
+        void this.emit(jobId, 'log', { level: 'warn', message });
+      },
+      debug: (message) => log.debug(`bake ${jobId}: ${message}`),
+      mask: (secret) => log.mask(secret),
+    };
+  }
+
+  private async run(job: BakeJob, signal: AbortSignal): Promise<void> {
+    const { executor, log } = this.options;
+    await this.emit(job.id, 'state', { state: 'running', owner: this.owner });
+    log.info(`bake ${job.id} started`);
+    let step: string | null = null;
+    // Progress writes are chained so that events reach the store (and the clients) in order.
+    let writes: Promise<void> = Promise.resolve();
+    const ctx: RunContext = {
+      runId: `bakery-${job.id}`,
+      expiresAt: new Date(Date.now() + this.options.cacheTtlMs),
+      journal: this.journalFor(job.id),
+      signal,
+      log: this.jobLogger(job.id),
+      progress: ({ label, fraction }) => {
+        const progress = Math.max(0, Math.min(1, fraction ?? 0));
+        const changed = label !== step;
+        step = label;
+        writes = writes.then(async () => {
+          if (changed) await this.emit(job.id, 'step', { step: label, progress });
+          await this.emit(job.id, 'progress', { step: label, progress });
+          await this.store.update(job.id, { step: label, progress });
+        });
+      },
+      tags: { 'ovenproof:bakery-job': job.id },
+    };
+    try {
+      const outcome = await executor.bake(await this.executorRequest(job.request), ctx);
+      await writes;
+      // The image is the bakery's bake cache entry: it outlives the job, until its expiry.
+      const imageEntry = (await this.store.ledger(job.id)).find(
+        (e) => e.kind === 'image' && e.id === outcome.image.id && e.state === 'live',
+      );
+      if (imageEntry) await this.store.ledgerSetState(job.id, imageEntry.key, 'kept');
+      const leftovers = await this.cleanupLedger(job.id);
+      if (leftovers.failed.length) log.warn(`bake ${job.id}: cleanup left ${leftovers.failed.join('; ')}`);
+      await this.finish(job.id, {
+        state: 'succeeded',
+        image: outcome.image,
+        cacheHit: outcome.cacheHit,
+        durationsMs: outcome.durationsMs,
+        progress: 1,
+      });
+      log.info(
+        `bake ${job.id} succeeded: image ${outcome.image.id}${outcome.cacheHit ? ' (cache hit)' : ''}`,
+      );
+    } catch (error) {
+      await writes.catch(() => undefined);
+      const cancelled = signal.aborted;
+      // The baker's steps undo what they made; whatever its ledger still shows as live goes now.
+      const leftovers = await this.cleanupLedger(job.id);
+      const message = cancelled
+        ? `cancelled${this.stopping ? ' (the bakery is shutting down)' : ''}`
+        : errorMessage(error);
+      const suffix = leftovers.failed.length ? `; cleanup failed: ${leftovers.failed.join('; ')}` : '';
+      await this.finish(job.id, {
+        state: cancelled ? 'cancelled' : 'failed',
+        error: { message: message + suffix },
+      });
+      log.warn(`bake ${job.id} ${cancelled ? 'cancelled' : 'failed'}: ${message}${suffix}`);
+    }
+  }
+
+  /** Stops taking jobs, lets running bakes finish for `graceMs`, then cancels (and cleans) the rest. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const timedOut = await Promise.race([
+      all().then(() => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref()),
+    ]);
+    if (timedOut) {
+      for (const job of this.running.values())
+        job.controller.abort(new CancelledError('the bakery is shutting down'));
+      await all();
+    }
+  }
+
+  isFinal(job: BakeJob): boolean {
+    return FINAL_STATES.includes(job.state);
+  }
+
+  static readonly DEFAULT_CACHE_TTL_MS = 7 * DAY;
+}
