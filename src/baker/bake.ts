@@ -9,12 +9,13 @@ import { ConfigError, PipelineError } from '../common/errors.js';
 import { ovenproofHome } from '../common/host/home.js';
 import type { StepTiming } from '../common/steps.js';
 import type { ImageManifest, Provider, RunContext } from '../providers/provider.js';
-import { BAKE_FORMAT_VERSION, computeBakeKey, sha256File } from './bake-key.js';
+import { BAKE_FORMAT_VERSION, computeBakeKey } from './bake-key.js';
 import { parsePackageSpec, resolveBaseImage } from './base-image.js';
 import { IndexCache } from './index-cache.js';
 import { instanceBake } from './instance-bake.js';
 import { acquireKeyLock } from '../common/host/lock.js';
 import { osPluginFor, pluginForPackageFile } from './os/index.js';
+import { packageContent } from './package-digest/index.js';
 import type { StepHook } from './steps/run.js';
 import type { PackageFile, PreparedBake } from './steps/state.js';
 import { volumeBake } from './volume-bake.js';
@@ -77,12 +78,9 @@ async function readPackageFiles(paths: string[]): Promise<PackageFile[]> {
   for (const path of paths) {
     const info = await stat(path).catch(() => null);
     if (!info?.isFile()) throw new ConfigError(`package: ${path} does not exist or is not a file`);
-    const plugin = pluginForPackageFile(path);
-    files.push({
-      path: resolve(path),
-      digest: await sha256File(path),
-      name: await plugin.packageNameOf(path),
-    });
+    pluginForPackageFile(path); // rejects files no OS plugin installs before reading them
+    const content = await packageContent(path);
+    files.push({ path: resolve(path), digest: content.digest, name: content.name });
   }
   return files;
 }
