@@ -57,6 +57,8 @@ export interface BakeOptions {
   builderTtlMs?: number;
   /** Called before and after every bake step (tests pause here to kill a bake mid-step). */
   hook?: StepHook;
+  /** Brings a saved copy of this bake (e.g. from the Actions cache) into the provider's store, if any. */
+  restoreCachedBake?: (bakeKey: string) => Promise<unknown>;
 }
 
 const SIX_HOURS = 6 * 3_600_000;
@@ -174,7 +176,12 @@ export async function bakeImage(
     options.indexMaxAgeMs === 0
       ? null
       : new IndexCache({ dir: join(home, 'package-index'), maxAgeMs: options.indexMaxAgeMs ?? SIX_HOURS });
-  const early = await findCachedBake(provider, bake.bakeKey);
+  let early = await findCachedBake(provider, bake.bakeKey);
+  if (!early && options.restoreCachedBake) {
+    ctx.progress({ label: 'Looking for a saved bake', fraction: 0 });
+    await options.restoreCachedBake(bake.bakeKey);
+    early = await findCachedBake(provider, bake.bakeKey);
+  }
   if (early) return outcome(early, true);
 
   // One bake per key at a time: a second run with the same key waits here and then reuses the image.

@@ -29,6 +29,7 @@ export interface ExecuteOptions {
   /** Parent for the per-run work directory; default the OS temp dir (RUNNER_TEMP in Actions). */
   tempRoot?: string;
   onLedger?: (path: string) => void;
+  restoreCachedBake?: (bakeKey: string) => Promise<unknown>;
 }
 
 export async function executePipeline(options: ExecuteOptions): Promise<PipelineOutcome> {
@@ -56,6 +57,7 @@ export async function executePipeline(options: ExecuteOptions): Promise<Pipeline
       repository: options.repository ?? null,
       onLedger: options.onLedger,
       prices,
+      ...(options.restoreCachedBake ? { restoreCachedBake: options.restoreCachedBake } : {}),
     },
     options.mode,
   );

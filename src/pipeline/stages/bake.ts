@@ -26,7 +26,10 @@ export const bakeStage: Step<RunState> = {
         sshUser: config.sshUser,
       },
       ctx,
-      { sshTimeoutMs: config.sshTimeoutMs },
+      {
+        sshTimeoutMs: config.sshTimeoutMs,
+        ...(s.deps.restoreCachedBake ? { restoreCachedBake: s.deps.restoreCachedBake } : {}),
+      },
     );
     log.info(
       s.bake.cacheHit

@@ -38,6 +38,8 @@ export interface PipelineDeps {
   onLedger?: (path: string) => void;
   /** Prices for the run's cost estimate; default the built-in table. */
   prices?: PriceTable;
+  /** Restores a saved bake-cache image by bake key before the baker looks for one (Actions cache). */
+  restoreCachedBake?: (bakeKey: string) => Promise<unknown>;
 }
 
 export interface RunState {
