@@ -82,6 +82,7 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
     buildTail: new OutputTail(),
     buildFailed: false,
     bake: null,
+    imageFate: null,
     imageCopies: [],
     instance: null,
     launchKeys: [],

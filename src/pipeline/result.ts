@@ -5,7 +5,7 @@ import type { RunOutcome, StepTiming } from '../common/steps.js';
 import { estimateRunCost } from '../common/cost.js';
 import { BUILTIN_PRICES } from '../common/prices.js';
 import type { PipelineOutcome } from './pipeline.js';
-import { imageKept } from './stages/bake.js';
+import { reusedFrom } from './stages/bake.js';
 import type { RunState } from './stages/state.js';
 
 export function assembleResult(
@@ -48,7 +48,11 @@ export function assembleResult(
           baseImageId: state.bake.baseImageId,
           bakeKey: state.bake.bakeKey,
           cacheHit: state.bake.cacheHit,
-          kept: imageKept(ledger, state.bake),
+          reusedFromRun: state.bake.cacheHit ? reusedFrom(state.bake) : null,
+          // Every successful bake outlives the run: promoted, or as a bake-cache entry.
+          kept: state.imageFate !== null,
+          promoted: state.imageFate?.promoted ?? false,
+          expiresAt: state.imageFate?.expiresAt ?? null,
           ...(state.imageCopies.length ? { copies: state.imageCopies } : {}),
         }
       : null,

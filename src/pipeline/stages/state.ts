@@ -16,6 +16,7 @@ import type { Config } from '../config.js';
 import type { PipelineEvents } from '../events.js';
 import type { Ledger } from '../ledger.js';
 import type { OutputTail } from './build.js';
+import type { ImageFate } from '../image-lifecycle.js';
 
 export type PipelineMode = 'run' | 'bake';
 
@@ -51,6 +52,8 @@ export interface RunState {
   buildTail: OutputTail;
   buildFailed: boolean;
   bake: BakeOutcome | null;
+  /** Promotion and cache expiry of the image, once held and again once settled. */
+  imageFate: ImageFate | null;
   imageCopies: Array<{ region: string; id: string }>;
   instance: InstanceInfo | null;
   /** Ledger keys of everything the launch created (instance, security group, watchdog…). */

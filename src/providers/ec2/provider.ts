@@ -80,6 +80,15 @@ export class Ec2Provider implements Provider {
     return tagImage(this.core, ctx, id, tags);
   }
 
+  async untagImage(_ctx: RunContext, id: string, keys: string[]): Promise<void> {
+    const image = await this.rawImage(id);
+    if (!image || keys.length === 0) return;
+    const resources = [id, ...snapshotIdsOf(image)];
+    await call('DeleteTags', () =>
+      this.client().send(new DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) })),
+    );
+  }
+
   async deregisterImage(ctx: RunContext, id: string): Promise<void> {
     await deleteImage(this.core, this.core.client(), id, ctx.log);
     await this.core.forget(ctx, id);
