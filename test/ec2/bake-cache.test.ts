@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { findCachedBake, type BakeOutcome } from '../../src/baker/index.js';
 import { cleanupLedger } from '../../src/pipeline/cleanup.js';
 import { holdImage, settleImage } from '../../src/pipeline/image-lifecycle.js';
+import { pruneBakeCache } from '../../src/pipeline/prune.js';
 import { EC2_TAGS } from '../../src/providers/ec2/index.js';
 import { harness, launchSpec, REGION, type Harness } from './helpers.js';
 
@@ -132,4 +133,59 @@ describe('ec2 bake cache', () => {
     expect(region.images.get(image.id)?.state ?? 'deregistered').toBe('deregistered');
     for (const id of snapshotIds) expect(region.snapshots.has(id)).toBe(false);
   }, 120_000);
+
+  it('images prune deletes unpromoted, unleased cache AMIs with their snapshots, and nothing else', async () => {
+    h = await harness();
+    const owner = '123456789012';
+    const ago = (hours: number) =>
+      new Date(Date.now() - hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const cacheTags = (key: string, usedHoursAgo: number) => ({
+      [EC2_TAGS.runId]: 'op-old',
+      [EC2_TAGS.expiresAt]: '2099-01-01T00:00:00Z',
+      'ovenproof:bake-key': key.repeat(64),
+      'ovenproof:parent': 'ami-0123456789abcdef0',
+      'ovenproof:last-used-at': ago(usedHoursAgo),
+    });
+    const ids = {
+      recent: h.ec2.seedImage(REGION, { name: 'recent', owner, tags: cacheTags('1', 1) }),
+      cold: h.ec2.seedImage(REGION, { name: 'cold', owner, tags: cacheTags('2', 48) }),
+      leased: h.ec2.seedImage(REGION, {
+        name: 'leased',
+        owner,
+        tags: { ...cacheTags('3', 48), 'ovenproof:lease:op-busy': '2099-01-01T00:00:00Z' },
+      }),
+      promoted: h.ec2.seedImage(REGION, {
+        name: 'promoted',
+        owner,
+        tags: {
+          [EC2_TAGS.runId]: 'op-old',
+          [EC2_TAGS.kept]: 'true',
+          'ovenproof:bake-key': '4'.repeat(64),
+          'ovenproof:parent': 'ami-0123456789abcdef0',
+        },
+      }),
+    };
+    const coldSnapshot = h.ec2.region(REGION).images.get(ids.cold)!.mappings[0]!.snapshotId!;
+    const dry = await pruneBakeCache(h.provider, {
+      olderThanMs: 86_400_000,
+      keepLast: null,
+      dryRun: true,
+      log: h.log,
+    });
+    expect(Object.fromEntries(dry.map((d) => [d.id, d.action]))).toEqual({
+      [ids.recent]: 'kept',
+      [ids.cold]: 'would-delete',
+      [ids.leased]: 'kept',
+    });
+    expect(h.ec2.requests.some((r) => r.action === 'DeregisterImage')).toBe(false);
+
+    await pruneBakeCache(h.provider, { olderThanMs: 86_400_000, keepLast: null, dryRun: false, log: h.log });
+    const deregistered = h.ec2.requests
+      .filter((r) => r.action === 'DeregisterImage')
+      .map((r) => r.params.ImageId);
+    expect(deregistered).toEqual([ids.cold]);
+    expect(
+      h.ec2.requests.filter((r) => r.action === 'DeleteSnapshot').map((r) => r.params.SnapshotId),
+    ).toEqual([coldSnapshot]);
+  }, 60_000);
 });

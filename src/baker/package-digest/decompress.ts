@@ -7,7 +7,10 @@ import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
-import { XzReadableStream } from 'xz-decompress';
+// A CommonJS (webpack) bundle: Node's ESM loader cannot see its named exports, so take the default.
+import xzDecompress from 'xz-decompress';
+
+const { XzReadableStream } = xzDecompress;
 
 export type Compression = 'none' | 'gzip' | 'xz' | 'zstd';
 
