@@ -60,7 +60,13 @@ export class ActionsImageCache {
   /** Brings the named base image into an empty store from the cache; true when it did. */
   async restoreBase(name: string): Promise<boolean> {
     if ((await this.store.list({ idOrName: name })).some((i) => i.parent === null)) return false;
-    const key = await ActionsImageCache.baseEntry(name);
+    let key: string;
+    try {
+      key = await ActionsImageCache.baseEntry(name);
+    } catch (error) {
+      this.options.log.warn(`cache: cannot name the base image's cache entry: ${errorMessage(error)}`);
+      return false;
+    }
     return this.restore(key, (m) => m.name === name && m.parent === null);
   }
 
@@ -77,10 +83,11 @@ export class ActionsImageCache {
       if (!id) continue;
       const image = await this.store.describe(id);
       if (!image) continue;
-      const key = await this.entryFor(image);
-      if (!key || this.present.has(key)) continue;
-      const dir = this.stagingDir(key);
+      let dir: string | null = null;
       try {
+        const key = await this.entryFor(image);
+        if (!key || this.present.has(key)) continue;
+        dir = this.stagingDir(key);
         if (await cache.restoreCache([dir], key, [], { lookupOnly: true })) {
           this.present.add(key);
           continue;
@@ -89,8 +96,8 @@ export class ActionsImageCache {
         await mkdir(dir, { recursive: true });
         // -S keeps the sparse disk sparse: a 4 GiB disk with 1 GiB of data packs as 1 GiB.
         await run('tar', ['-S', '-cf', join(dir, ARCHIVE), '-C', this.paths.images, image.id]);
-        const id = await cache.saveCache([dir], key);
-        if (id !== -1) {
+        const entryId = await cache.saveCache([dir], key);
+        if (entryId !== -1) {
           saved.push(key);
           this.present.add(key);
           this.options.log.info(`saved image ${image.id} to the Actions cache as ${key}`);
@@ -100,7 +107,7 @@ export class ActionsImageCache {
           `could not save image ${image.id} to the Actions cache: ${errorMessage(error)}`,
         );
       } finally {
-        await rm(dir, { recursive: true, force: true });
+        if (dir) await rm(dir, { recursive: true, force: true });
       }
     }
     return saved;
