@@ -95,7 +95,9 @@ async function job(name: string) {
       GITHUB_RUN_ID: name === 'first' ? '101' : '102',
     },
   });
-  const result = JSON.parse(readFileSync(run.outputs['result-json'], 'utf8')) as RunResult;
+  const resultPath = run.outputs['result-json'] as string | undefined;
+  if (!resultPath) throw new Error(`job ${name} wrote no result JSON (exit ${run.main.code}):\n${run.main.stdout}`);
+  const result = JSON.parse(readFileSync(resultPath, 'utf8')) as RunResult;
   return { run, result, home, log: run.main.stdout as string };
 }
 
