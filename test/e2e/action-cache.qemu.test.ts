@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ActionsImageCache } from '../../src/action/image-cache.js';
-import { defaultHome } from '../../src/providers/local/paths.js';
+import { ovenproofHome as defaultHome } from '../../src/common/host/home.js';
 import type { RunResult } from '../../src/common/run-result.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/github-api.js';
 import { startCacheStandIn, type CacheStandIn } from '../support/actions-cache.js';

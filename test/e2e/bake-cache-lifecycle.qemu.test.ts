@@ -21,7 +21,7 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ensureBaseImage } from '../support/local-base.js';
-import { defaultHome } from '../../src/providers/local/paths.js';
+import { ovenproofHome as defaultHome } from '../../src/common/host/home.js';
 import type { RunResult } from '../../src/common/run-result.js';
 
 const cli = resolve('dist/cli.js');
