@@ -19,6 +19,7 @@ import type { RunResult } from '../../src/common/run-result.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/github-api.js';
 import { startCacheStandIn, type CacheStandIn } from '../support/actions-cache.js';
 import { ensureBaseImage } from '../support/local-base.js';
+import { HELLO_DEB_RUN, budgets, timeoutFor } from '../support/timeouts.js';
 // @ts-expect-error: plain ESM script without type declarations
 import { runAction } from '../../script/run-action.mjs';
 
@@ -65,13 +66,13 @@ beforeAll(async () => {
     });
     expect(await cache.saveImages([base.id])).toEqual([await ActionsImageCache.baseEntry(base.name)]);
   });
-}, 1_800_000);
+}, timeoutFor(budgets.baseImage, budgets.diskCopy));
 
 afterAll(async () => {
   await gh?.close();
   await service?.close();
   if (work) rmSync(work, { recursive: true, force: true });
-});
+}, timeoutFor());
 
 async function job(name: string) {
   const home = join(work, `${name}-home`);
@@ -121,7 +122,7 @@ describe('the Action persists the local store with the Actions cache (QEMU)', ()
         .filter((e) => e.finalized)
         .map((e) => e.key),
     ).toContain(bakeEntry);
-  }, 1_800_000);
+  }, timeoutFor(HELLO_DEB_RUN, budgets.diskCopy));
 
   it('(QEMU) job 2 on another empty home restores the base and hits the bake cache', async () => {
     const second = await job('second');
@@ -176,5 +177,5 @@ describe('the Action persists the local store with the Actions cache (QEMU)', ()
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     expect(rootSsh).not.toContain('authorized_keys');
-  }, 1_800_000);
+  }, timeoutFor(HELLO_DEB_RUN, budgets.diskCopy));
 });

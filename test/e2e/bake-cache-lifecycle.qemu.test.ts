@@ -21,6 +21,7 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ensureBaseImage } from '../support/local-base.js';
+import { HELLO_DEB_RUN, budgets, timeoutFor } from '../support/timeouts.js';
 import { ovenproofHome as defaultHome } from '../../src/common/host/home.js';
 import type { RunResult } from '../../src/common/run-result.js';
 
@@ -88,11 +89,11 @@ beforeAll(async () => {
     join(project, 'ovenproof.yml'),
     `provider: local\nbuild: ./build.sh\npackage: out/*.deb\ntest: /usr/bin/nonrepro\nbase-image: ${base.name}\nkeep-image: on-success\nttl: 30m\n`,
   );
-}, 900_000);
+}, timeoutFor(budgets.baseImage));
 
 afterAll(() => {
   if (home) rmSync(home, { recursive: true, force: true });
-});
+}, timeoutFor());
 
 describe('bake cache with a non-reproducible build and failing tests', () => {
   let first: ReturnType<typeof run>;
@@ -105,7 +106,7 @@ describe('bake cache with a non-reproducible build and failing tests', () => {
     const cached = images().find((i) => i.id === first.result.image!.id);
     expect(cached?.tags['ovenproof:kept']).toBeUndefined();
     expect(cached?.tags['ovenproof:lease:' + cached.tags['ovenproof:run-id']]).toBeUndefined();
-  }, 900_000);
+  }, timeoutFor(HELLO_DEB_RUN));
 
   it('(QEMU) the next run rebuilds a different .deb with the same content and reuses the bake', async () => {
     await new Promise((r) => setTimeout(r, 1_100)); // a new second: new mtimes in the rebuilt archive
@@ -125,7 +126,7 @@ describe('bake cache with a non-reproducible build and failing tests', () => {
     );
     const bakeStage = second.result.stages.find((s) => s.name === 'bake')!;
     process.stderr.write(`bake stage of the cache hit: ${bakeStage.durationMs} ms\n`);
-  }, 900_000);
+  }, timeoutFor(HELLO_DEB_RUN));
 
   it('(QEMU) a changed source file misses and bakes a new image; prune removes only unpromoted ones', () => {
     writeFileSync(join(project, 'src/nonrepro'), '#!/bin/sh\necho "nonrepro 2"\nexit 1\n');
@@ -155,5 +156,5 @@ describe('bake cache with a non-reproducible build and failing tests', () => {
         .map((i) => i.id)
         .sort(),
     ).toEqual([baseId, passing.result.image!.id].sort());
-  }, 1_800_000);
+  }, timeoutFor(HELLO_DEB_RUN, HELLO_DEB_RUN));
 });
