@@ -27,6 +27,7 @@ import {
   describeImage,
   listImages,
   tagImage,
+  untagImage,
   waitImage,
   type ImageCopy,
 } from './images.js';
@@ -80,13 +81,8 @@ export class Ec2Provider implements Provider {
     return tagImage(this.core, ctx, id, tags);
   }
 
-  async untagImage(_ctx: RunContext, id: string, keys: string[]): Promise<void> {
-    const image = await this.rawImage(id);
-    if (!image || keys.length === 0) return;
-    const resources = [id, ...snapshotIdsOf(image)];
-    await call('DeleteTags', () =>
-      this.client().send(new DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) })),
-    );
+  untagImage(_ctx: RunContext, id: string, keys: string[]): Promise<void> {
+    return untagImage(this.core, id, keys);
   }
 
   async deregisterImage(ctx: RunContext, id: string): Promise<void> {
