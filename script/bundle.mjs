@@ -35,8 +35,10 @@ export async function bundleFiles() {
         "import { fileURLToPath as __opFileURLToPath } from 'node:url';",
         "import { dirname as __opDirname } from 'node:path';",
         'const require = __opCreateRequire(import.meta.url);',
-        'const __filename = __opFileURLToPath(import.meta.url);',
-        'const __dirname = __opDirname(__filename);',
+        // var, not const: some ESM dependencies (@azure/storage-common) declare their own top-level
+        // `var __filename`, which may repeat a var but not a const in the same module scope.
+        'var __filename = __opFileURLToPath(import.meta.url);',
+        'var __dirname = __opDirname(__filename);',
       ].join(' '),
     },
     // ssh2 tries optional native add-ons inside try/catch; its pure-JS code paths are used instead.

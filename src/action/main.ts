@@ -20,6 +20,9 @@ import {
   startCheckRun,
   type CheckRunOptions,
 } from '../report/index.js';
+import { ovenproofHome } from '../common/host/home.js';
+import type { Config } from '../pipeline/config.js';
+import { ActionsImageCache } from './image-cache.js';
 import { readActionConfig } from './inputs.js';
 import { actionsLogger as log } from './logger.js';
 import { saveLedgerPath } from './state.js';
@@ -40,6 +43,24 @@ function checkRunOptions(token: string, sha: string, name: string): CheckRunOpti
     log,
   };
 }
+
+/** The persisted local image store, when the config asks for it and the runner offers a cache service. */
+function imageCacheFor(config: Config): ActionsImageCache | null {
+  if (config.provider !== 'local' || !config.cache) return null;
+  if (!ActionsImageCache.available()) {
+    log.info('cache: this runner offers no Actions cache service; local images are not persisted');
+    return null;
+  }
+  return new ActionsImageCache({
+    home: ovenproofHome(process.env),
+    stagingRoot: process.env.RUNNER_TEMP ?? tmpdir(),
+    cacheTtlMs: config.cacheTtlMs,
+    log,
+  });
+}
+
+/** Base names (`debian-12`) are what the local provider builds; ids and filters are not restorable. */
+const BASE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 async function run(): Promise<number> {
   const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
@@ -67,7 +88,9 @@ async function run(): Promise<number> {
   events.subscribe((event) => reporter.onEvent(event));
 
   const signals = abortOnSignals(log);
+  const imageCache = imageCacheFor(config);
   try {
+    if (imageCache && BASE_NAME.test(config.baseImage)) await imageCache.restoreBase(config.baseImage);
     const outcome = await executePipeline({
       config,
       mode: 'run',
@@ -83,8 +106,11 @@ async function run(): Promise<number> {
         ? { bakerOidcToken: () => core.getIDToken(config.bakerAudience!) }
         : {}),
       onLedger: saveLedgerPath,
+      ...(imageCache ? { restoreCachedBake: (key: string) => imageCache.restoreBake(key) } : {}),
     });
     const { result } = outcome;
+    // Only what this run used or made: its base and its image, if they are still in the store.
+    if (imageCache) await imageCache.saveImages([result.image?.baseImageId, result.image?.id]);
     const report = await reporter.finish(result, {
       ...(outcome.buildLogTail ? { buildLogTail: outcome.buildLogTail } : {}),
       ...(outcome.interrupted ? { conclusion: outcome.interrupted } : {}),

@@ -3,19 +3,22 @@
  * that an image carrying the same key can be reused instead of baked again.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 
 /**
- * Bumped whenever the baker changes what it writes into an image (steps, hygiene, identity init), so
- * that images baked by an older ovenproof are not reused for a request they no longer match.
+ * Bumped whenever the baker changes what it writes into an image (steps, hygiene, identity init) or
+ * how the key is computed, so that images baked by an older ovenproof are not reused for a request
+ * they no longer match. 2: package files enter by content digest instead of the file's sha256.
  */
-export const BAKE_FORMAT_VERSION = 1;
+export const BAKE_FORMAT_VERSION = 2;
 
 export interface BakeKeyInput {
   baseImageId: string;
   /** OS packages from the distribution; order and duplicates do not matter. */
   packages: readonly string[];
-  /** sha256 hex digests of the package files; order does not matter (the package manager resolves it). */
+  /**
+   * Content digests of the package files (what they install, not how they were packed); order does not
+   * matter (the package manager resolves it).
+   */
   packageFileDigests: readonly string[];
   provisionScript?: string | null;
   /** The strategy that will actually bake (auto resolved), since the two differ in what they leave behind. */
@@ -42,16 +45,4 @@ export function computeBakeKey(input: BakeKeyInput): string {
     strategy: input.strategy,
   });
   return createHash('sha256').update(canonical).digest('hex');
-}
-
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('error', (error: NodeJS.ErrnoException) =>
-        reject(error.code === 'ENOENT' ? new Error(`package file ${path} does not exist`) : error),
-      )
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }

@@ -9,12 +9,13 @@ import { ConfigError, PipelineError } from '../common/errors.js';
 import { ovenproofHome } from '../common/host/home.js';
 import type { StepTiming } from '../common/steps.js';
 import type { ImageManifest, Provider, RunContext } from '../providers/provider.js';
-import { BAKE_FORMAT_VERSION, computeBakeKey, sha256File } from './bake-key.js';
+import { BAKE_FORMAT_VERSION, computeBakeKey } from './bake-key.js';
 import { parsePackageSpec, resolveBaseImage } from './base-image.js';
 import { IndexCache } from './index-cache.js';
 import { instanceBake } from './instance-bake.js';
 import { acquireKeyLock } from '../common/host/lock.js';
 import { osPluginFor, pluginForPackageFile } from './os/index.js';
+import { packageContent } from './package-digest/index.js';
 import type { StepHook } from './steps/run.js';
 import type { PackageFile, PreparedBake } from './steps/state.js';
 import { volumeBake } from './volume-bake.js';
@@ -56,6 +57,8 @@ export interface BakeOptions {
   builderTtlMs?: number;
   /** Called before and after every bake step (tests pause here to kill a bake mid-step). */
   hook?: StepHook;
+  /** Brings a saved copy of this bake (e.g. from the Actions cache) into the provider's store, if any. */
+  restoreCachedBake?: (bakeKey: string) => Promise<unknown>;
 }
 
 const SIX_HOURS = 6 * 3_600_000;
@@ -77,12 +80,9 @@ async function readPackageFiles(paths: string[]): Promise<PackageFile[]> {
   for (const path of paths) {
     const info = await stat(path).catch(() => null);
     if (!info?.isFile()) throw new ConfigError(`package: ${path} does not exist or is not a file`);
-    const plugin = pluginForPackageFile(path);
-    files.push({
-      path: resolve(path),
-      digest: await sha256File(path),
-      name: await plugin.packageNameOf(path),
-    });
+    pluginForPackageFile(path); // rejects files no OS plugin installs before reading them
+    const content = await packageContent(path);
+    files.push({ path: resolve(path), digest: content.digest, name: content.name });
   }
   return files;
 }
@@ -176,7 +176,12 @@ export async function bakeImage(
     options.indexMaxAgeMs === 0
       ? null
       : new IndexCache({ dir: join(home, 'package-index'), maxAgeMs: options.indexMaxAgeMs ?? SIX_HOURS });
-  const early = await findCachedBake(provider, bake.bakeKey);
+  let early = await findCachedBake(provider, bake.bakeKey);
+  if (!early && options.restoreCachedBake) {
+    ctx.progress({ label: 'Looking for a saved bake', fraction: 0 });
+    await options.restoreCachedBake(bake.bakeKey);
+    early = await findCachedBake(provider, bake.bakeKey);
+  }
   if (early) return outcome(early, true);
 
   // One bake per key at a time: a second run with the same key waits here and then reuses the image.

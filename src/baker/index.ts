@@ -1,4 +1,5 @@
-export { BAKE_FORMAT_VERSION, computeBakeKey, sha256File, type BakeKeyInput } from './bake-key.js';
+export { BAKE_FORMAT_VERSION, computeBakeKey, type BakeKeyInput } from './bake-key.js';
+export { packageContent, type PackageContent } from './package-digest/index.js';
 export { selectBaseImage, parseBaseImageRef, resolveBaseImage, type BaseImageRef } from './base-image.js';
 export { COMMON_HYGIENE, hygieneScript, type HygieneSpec } from './hygiene.js';
 export { osPluginFor, type OsPlugin } from './os/index.js';

@@ -31,7 +31,7 @@ export function formatFinalReport(result: RunResult): string {
   }
   if (result.image) {
     lines.push(
-      `  image: ${result.image.id}${result.image.cacheHit ? ' (bake cache hit)' : ''}${result.image.kept ? ', kept' : ', not kept'}`,
+      `  image: ${result.image.id}${result.image.cacheHit ? ` (bake cache hit${result.image.reusedFromRun ? `, reused from run ${result.image.reusedFromRun}` : ''})` : ''}${result.image.promoted ? ', promoted' : result.image.expiresAt ? `, cached until ${result.image.expiresAt}` : ', not kept'}`,
     );
   }
   if (result.instance) lines.push(`  instance: ${result.instance.id} (${result.instance.address})`);

@@ -82,9 +82,16 @@ export interface RunResult {
     baseImageId: string;
     bakeKey: string;
     cacheHit: boolean;
+    /** On a cache hit, the run that baked the image (when the image records it). */
+    reusedFromRun: string | null;
+    /** The image outlives the run: promoted, or kept in the bake cache until `expiresAt`. */
     kept: boolean;
     /** URL of the bakery that baked (or reused) the image; null when baked in-process. */
     bakedBy?: string | null;
+    /** Tagged `ovenproof:kept=true` by keep-image (now or by an earlier run): never swept or pruned. */
+    promoted: boolean;
+    /** Expiry of the bake-cache entry (pushed forward on every hit); null when promoted. */
+    expiresAt: string | null;
     /** Copies of a kept image in the extra `regions` (EC2). */
     copies?: Array<{ region: string; id: string }>;
   };

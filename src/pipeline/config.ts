@@ -143,6 +143,14 @@ export const CONFIG_KEYS = {
   },
   ttl: { schema: duration, doc: 'Dead-man switch: every instance powers itself off after this long.' },
   'keep-image': { schema: choice(KEEP_IMAGE), doc: 'Keep the image: `always`, `on-success` or `never`.' },
+  'cache-ttl': {
+    schema: duration,
+    doc: 'How long an unpromoted cached bake lives after its last use.',
+  },
+  cache: {
+    schema: bool,
+    doc: 'Persist the base and bake-cache images with the Actions cache (local provider in Actions).',
+  },
   'keep-instance': {
     schema: choice(KEEP_INSTANCE),
     doc: 'Keep the test instance: `never` or `on-failure` (bounded by ttl).',
@@ -197,6 +205,10 @@ export interface Config {
   sshTimeoutMs: number;
   ttlMs: number;
   keepImage: 'always' | 'on-success' | 'never';
+  /** Lifetime of an unpromoted bake-cache image after its last use. */
+  cacheTtlMs: number;
+  /** Restore and save local images with the Actions cache (meaningful in Actions only). */
+  cache: boolean;
   keepInstance: 'never' | 'on-failure';
   snapshotOnFailure: 'disk' | 'never';
   failureSnapshotTtlMs: number;
@@ -346,6 +358,8 @@ export function resolveConfig(sources: ConfigSources, context: ConfigContext): C
     sshTimeoutMs: get('ssh-timeout', 5 * 60_000),
     ttlMs: get('ttl', 60 * 60_000),
     keepImage: get('keep-image', 'on-success'),
+    cacheTtlMs: get('cache-ttl', 7 * 86_400_000),
+    cache: get('cache', context.entry === 'action' && provider === 'local'),
     keepInstance: get('keep-instance', 'never'),
     snapshotOnFailure: get('snapshot-on-failure', 'disk'),
     failureSnapshotTtlMs: get('failure-snapshot-ttl', 3 * 86_400_000),

@@ -32,6 +32,7 @@ export interface ExecuteOptions {
   onLedger?: (path: string) => void;
   /** In GitHub Actions with `baker-audience`: fetches an OIDC token for the bakery. */
   bakerOidcToken?: BakerCredential;
+  restoreCachedBake?: (bakeKey: string) => Promise<unknown>;
 }
 
 export async function executePipeline(options: ExecuteOptions): Promise<PipelineOutcome> {
@@ -62,6 +63,7 @@ export async function executePipeline(options: ExecuteOptions): Promise<Pipeline
       bakery: config.bakerUrl
         ? async () => (await bakeryClientFor(config, options.bakerOidcToken ?? null, options.log))!
         : null,
+      ...(options.restoreCachedBake ? { restoreCachedBake: options.restoreCachedBake } : {}),
     },
     options.mode,
   );

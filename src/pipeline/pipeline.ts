@@ -83,6 +83,7 @@ export async function runPipeline(deps: PipelineDeps, mode: PipelineMode): Promi
     buildFailed: false,
     bake: null,
     bakedBy: null,
+    imageFate: null,
     imageCopies: [],
     instance: null,
     launchKeys: [],

@@ -5,7 +5,7 @@ import type { RunOutcome, StepTiming } from '../common/steps.js';
 import { estimateRunCost } from '../common/cost.js';
 import { BUILTIN_PRICES } from '../common/prices.js';
 import type { PipelineOutcome } from './pipeline.js';
-import { imageKept } from './stages/bake.js';
+import { reusedFrom } from './stages/bake.js';
 import type { RunState } from './stages/state.js';
 
 export function assembleResult(
@@ -48,7 +48,14 @@ export function assembleResult(
           baseImageId: state.bake.baseImageId,
           bakeKey: state.bake.bakeKey,
           cacheHit: state.bake.cacheHit,
-          kept: imageKept(ledger, state.bake, state.bakedBy),
+          reusedFromRun: state.bake.cacheHit ? reusedFrom(state.bake) : null,
+          // Every successful in-process bake outlives the run: promoted, or as a bake-cache entry. A
+          // bakery's image belongs to the bakery: promoted only if tagged so.
+          kept: state.bakedBy ? bakeryPromoted(state.bake) : state.imageFate !== null,
+          promoted: state.bakedBy ? bakeryPromoted(state.bake) : (state.imageFate?.promoted ?? false),
+          expiresAt: state.bakedBy
+            ? (state.bake.image.tags['ovenproof:expires-at'] ?? null)
+            : (state.imageFate?.expiresAt ?? null),
           bakedBy: state.bakedBy,
           ...(state.imageCopies.length ? { copies: state.imageCopies } : {}),
         }
@@ -97,4 +104,8 @@ export function assembleResult(
     bake: state.bake,
     ledgerPath,
   };
+}
+
+function bakeryPromoted(bake: { image: { tags: Record<string, string> } }): boolean {
+  return bake.image.tags['ovenproof:kept'] === 'true';
 }

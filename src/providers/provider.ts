@@ -168,6 +168,8 @@ export interface Provider {
   describeImage(id: string): Promise<ImageManifest | null>;
   /** Adds or replaces tags on an image (e.g. `ovenproof:tested`, `ovenproof:kept`). */
   tagImage(ctx: RunContext, id: string, tags: Record<string, string>): Promise<void>;
+  /** Removes tags from an image (a run's lease when it is done with a cached image). */
+  untagImage(ctx: RunContext, id: string, keys: string[]): Promise<void>;
   /** Optional: makes a missing base image available before selection (local: builds the host's own distribution). */
   prepareBaseImage?(ctx: RunContext, baseImage: string): Promise<void>;
   /** Deregisters the image and deletes its snapshots / files. */

@@ -28,7 +28,11 @@ const runResultSchema = z.object({
       baseImageId: z.string(),
       bakeKey: z.string(),
       cacheHit: z.boolean(),
+      // Absent in result files written before the bake cache was split from promotion.
+      reusedFromRun: z.string().nullable().default(null),
       kept: z.boolean(),
+      promoted: z.boolean().default(false),
+      expiresAt: z.string().nullable().default(null),
       copies: z.array(z.object({ region: z.string(), id: z.string() })).optional(),
       bakedBy: z.string().nullable().optional(),
     })

@@ -100,13 +100,25 @@ function failureItem(failure: TestFailure, options: SummaryOptions): string {
   return `- **${name}**${suite} — ${locationLink(failure, options)}${quote}`;
 }
 
+function bakeLine(image: NonNullable<RunResult['image']>): string {
+  const origin = image.cacheHit
+    ? image.reusedFromRun
+      ? `cache hit: reused from run \`${escapeMarkdown(image.reusedFromRun)}\``
+      : 'cache hit: reused an identical earlier bake'
+    : 'baked in this run';
+  const fate = image.promoted
+    ? 'promoted (kept)'
+    : image.expiresAt
+      ? `in the bake cache until ${escapeMarkdown(image.expiresAt)}`
+      : 'not kept';
+  return `${origin}; ${fate}`;
+}
+
 function runTable(result: RunResult): string {
   const rows: string[] = ['| | |', '| --- | --- |', `| Provider | \`${result.provider}\` |`];
   if (result.image) {
     rows.push(`| Image | \`${escapeMarkdown(result.image.id)}\` |`);
-    rows.push(
-      `| Bake | ${result.image.cacheHit ? 'cache hit: reused an identical earlier bake' : 'baked in this run'} |`,
-    );
+    rows.push(`| Bake | ${bakeLine(result.image)} |`);
     rows.push(`| Base image | \`${escapeMarkdown(result.image.baseImageId)}\` |`);
   }
   if (result.instance) rows.push(`| Instance | \`${escapeMarkdown(result.instance.id)}\` |`);

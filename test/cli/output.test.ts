@@ -10,7 +10,16 @@ const result: RunResult = {
   error: null,
   provider: 'local',
   commit: null,
-  image: { id: 'img-1', baseImageId: 'img-0', bakeKey: 'k', cacheHit: true, kept: true },
+  image: {
+    id: 'img-1',
+    baseImageId: 'img-0',
+    bakeKey: 'k',
+    cacheHit: true,
+    reusedFromRun: 'op-earlier',
+    kept: true,
+    promoted: false,
+    expiresAt: '2026-12-01T00:00:00Z',
+  },
   instance: { id: 'i-1', address: '127.0.0.1:2222' },
   stages: [{ name: 'test', status: 'ok', startedAt: '2026-11-24T00:00:00.000Z', durationMs: 1500 }],
   tests: {

@@ -35,6 +35,24 @@ describe('config', () => {
     expect(action.sshUser).toBe('admin');
   });
 
+  it('caches bakes for 7 days and persists local stores with the Actions cache only in Actions', () => {
+    const actionLocal = resolveConfig(
+      { inputs: { test: 't', provider: 'local' } },
+      { entry: 'action', projectDir: '/w' },
+    );
+    expect(actionLocal).toMatchObject({ cache: true, cacheTtlMs: 7 * 86_400_000 });
+    expect(resolveConfig({ inputs: { test: 't' } }, { entry: 'action', projectDir: '/w' }).cache).toBe(false);
+    expect(resolveConfig({ flags: { test: 't' } }, cli).cache).toBe(false);
+    const tuned = resolveConfig(
+      { inputs: { test: 't', provider: 'local', cache: 'false', 'cache-ttl': '36h' } },
+      { entry: 'action', projectDir: '/w' },
+    );
+    expect(tuned).toMatchObject({ cache: false, cacheTtlMs: 36 * 3_600_000 });
+    expect(() => resolveConfig({ flags: { test: 't', 'cache-ttl': 'a week' } }, cli)).toThrow(
+      /cache-ttl: invalid value "a week"/,
+    );
+  });
+
   it('gives inputs precedence over --set, --set over the file, and treats empty inputs as unset', async () => {
     const file = await readConfigFile(await configFile('test: from-file\nttl: 2h\ncheck-name: file-name\n'));
     const config = resolveConfig(

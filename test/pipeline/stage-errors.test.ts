@@ -46,6 +46,9 @@ describe('stage of a failure', () => {
             ]
           : [base],
       describeImage: async () => base,
+      // A cache hit takes and releases this run's lease on the image.
+      tagImage: async () => undefined,
+      untagImage: async () => undefined,
       volumeBakeUnsupported: async () => null,
       launch: async (...args: Parameters<Provider['launch']>) => {
         const path = process.env.PATH;

@@ -26,8 +26,15 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   action: ['common', 'pipeline', 'baker', 'providers', 'ssh', 'results', 'report'],
 };
 
-/** Files outside src/providers allowed to use one provider directly (commands only that provider has). */
-const PROVIDER_SPECIFIC = new Set(['cli/commands/base.ts', 'cli/commands/images.ts']);
+/**
+ * Files outside src/providers allowed to use one provider directly: commands only that provider has,
+ * and the Action's Actions-cache persistence of the local provider's image store.
+ */
+const PROVIDER_SPECIFIC = new Set([
+  'cli/commands/base.ts',
+  'cli/commands/images.ts',
+  'action/image-cache.ts',
+]);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

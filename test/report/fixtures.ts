@@ -30,7 +30,10 @@ export function runResult(failures: TestFailure[], overrides: Partial<RunResult>
       baseImageId: 'debian-12',
       bakeKey: 'f'.repeat(64),
       cacheHit: true,
+      reusedFromRun: 'op-mfx1q2-0a1b2c3d',
       kept: true,
+      promoted: true,
+      expiresAt: null,
     },
     instance: { id: 'i-local-42', address: '127.0.0.1:40123' },
     stages: [

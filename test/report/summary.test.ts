@@ -54,10 +54,15 @@ describe('job summary', () => {
 
   it('shows the image, whether the bake was a cache hit, and the instance', () => {
     expect(md).toContain('| Image | `img-0123abcd` |');
-    expect(md).toContain('| Bake | cache hit: reused an identical earlier bake |');
+    expect(md).toContain('| Bake | cache hit: reused from run `op-mfx1q2-0a1b2c3d`; promoted (kept) |');
     expect(md).toContain('| Instance | `i-local-42` |');
-    const fresh = renderJobSummary(runResult([], { image: { ...result.image!, cacheHit: false } }), options);
-    expect(fresh).toContain('| Bake | baked in this run |');
+    const fresh = renderJobSummary(
+      runResult([], {
+        image: { ...result.image!, cacheHit: false, promoted: false, expiresAt: '2026-12-09T10:00:00Z' },
+      }),
+      options,
+    );
+    expect(fresh).toContain('| Bake | baked in this run; in the bake cache until 2026-12-09T10:00:00Z |');
   });
 
   it('has a Mermaid gantt block that mermaid parses into the stage timings', async () => {

@@ -1,7 +1,6 @@
 /** The apt/dpkg plugin for Debian and Ubuntu images. */
 import { ConfigError } from '../../common/errors.js';
 import { shQuote } from '../../ssh/shell.js';
-import { runCommand } from '../../common/host/command.js';
 import type { OsPlugin } from './plugin.js';
 
 const POLICY_RC_D = '/usr/sbin/policy-rc.d';
@@ -125,12 +124,5 @@ export const aptPlugin: OsPlugin = {
     ],
     emptyFiles: [],
     clearDirs: [],
-  },
-
-  async packageNameOf(localFile) {
-    const { stdout } = await runCommand(['dpkg-deb', '--field', localFile, 'Package']);
-    const name = stdout.trim();
-    if (!name) throw new Error(`${localFile} has no Package field: is it a .deb?`);
-    return name;
   },
 };

@@ -29,8 +29,6 @@ export interface OsPlugin {
   unblockServicesScript(): string;
   /** Package-manager specific image hygiene (lists, caches). */
   readonly hygiene: HygieneSpec;
-  /** Reads the package name out of a package file on the host. */
-  packageNameOf(localFile: string): Promise<string>;
   /** Environment for every script on the target (non-interactive frontends). */
   readonly env: Record<string, string>;
 }

@@ -12,7 +12,7 @@ import type { BakeTarget, ChrootTarget, SshBakeTarget } from '../target.js';
 export interface PackageFile {
   /** Path on this host. */
   path: string;
-  /** sha256 hex of its content (feeds the bake key). */
+  /** Content digest: what the package installs (feeds the bake key). */
   digest: string;
   /** Package name read from the file. */
   name: string;

@@ -92,8 +92,9 @@ export const bakeCommand: CliCommand = {
   help: `Usage: ovenproof bake [--config FILE] [--provider P] [--set key=value]... [--json]
 
 Builds the package and bakes an image containing it and the requested OS packages, reusing an
-earlier image with the same bake key when there is one. The image is kept. With --json, prints the
-image object (id, baseImageId, bakeKey, cacheHit, kept) plus durationsMs per bake step on stdout.
+earlier image with the same bake key when there is one. The image is promoted (kept). With --json,
+prints the image object (id, baseImageId, bakeKey, cacheHit, reusedFromRun, kept, promoted,
+expiresAt) plus durationsMs per bake step on stdout.
 
 Options:
   --config FILE     config file (default: ./ovenproof.yml if present)

@@ -1,14 +1,15 @@
 import { PipelineError } from '../../common/errors.js';
 import type { Step } from '../../common/steps.js';
 import { bakeImage, type BakeOutcome } from '../../baker/index.js';
-import type { Ledger } from '../ledger.js';
 import { bakeRemotely } from '../remote-bake.js';
+import { holdImage, settleImage } from '../image-lifecycle.js';
 import type { RunState } from './state.js';
 import { timedStep } from './timing.js';
 
 /**
- * Bakes (or reuses) the image to test. Its cleanup decides the image's fate once the run's outcome
- * is known: the keep-image policy, and copies to the extra `regions` of a kept image.
+ * Bakes (or reuses) the image to test and takes it into the bake cache for this run. Its cleanup
+ * settles the image once the run's outcome is known: promotion per keep-image, copies to the extra
+ * `regions` of a newly promoted image, and the end of this run's lease.
  */
 export const bakeStage: Step<RunState> = {
   name: 'bake',
@@ -48,45 +49,55 @@ export const bakeStage: Step<RunState> = {
         sshUser: config.sshUser,
       },
       ctx,
-      { sshTimeoutMs: config.sshTimeoutMs },
+      {
+        sshTimeoutMs: config.sshTimeoutMs,
+        ...(s.deps.restoreCachedBake ? { restoreCachedBake: s.deps.restoreCachedBake } : {}),
+      },
     );
+    const origin = reusedFrom(s.bake);
     log.info(
       s.bake.cacheHit
-        ? `bake cache hit: reusing image ${s.bake.image.id} (bake key ${s.bake.bakeKey.slice(0, 12)})`
+        ? `bake cache hit: reusing image ${s.bake.image.id} (bake key ${s.bake.bakeKey.slice(0, 12)}${origin ? `, baked by run ${origin}` : ''})`
         : `baked image ${s.bake.image.id} from ${s.bake.baseImageId} (${s.bake.strategy} strategy)`,
     );
+    s.imageFate = await holdImage(provider, ctx, s.ledger, s.bake, config.cacheTtlMs);
   },
-  cleanup: settleImage,
+  cleanup: finishImage,
 };
 
-async function settleImage(s: RunState): Promise<void> {
-  const { deps, ctx, ledger, mode } = s;
+/** The run that baked a reused image (its `ovenproof:run-id` tag), for "reused from run X". */
+export function reusedFrom(bake: BakeOutcome): string | null {
+  return bake.image.tags['ovenproof:run-id'] ?? null;
+}
+
+/** Once the run's outcome is known: promotion per keep-image, copies to extra regions, lease release. */
+async function finishImage(s: RunState): Promise<void> {
+  const { deps, ctx, mode } = s;
   const bake = s.bake;
-  if (!bake) return;
-  const entry = ledger
-    .entries()
-    .find((e) => e.kind === 'image' && e.id === bake.image.id && e.state === 'live');
-  // A cache hit reuses an image an earlier run made and kept: it is never this run's to delete.
-  if (bake.cacheHit || !entry) return;
+  if (!bake || !s.imageFate) return;
   const policy = deps.config.keepImage;
-  const keep = mode === 'bake' || policy === 'always' || (policy === 'on-success' && s.succeeded);
-  if (!keep) {
-    await timedStep(s, 'teardown', `delete image ${bake.image.id}`, `Deleting image ${bake.image.id}`, () =>
-      deps.provider.deregisterImage(ctx, bake.image.id),
-    );
-    await ledger.deleted(entry.key);
-    deps.log.info(`deleted image ${bake.image.id} (keep-image: ${policy})`);
-    return;
-  }
-  const tags: Record<string, string> = { 'ovenproof:kept': 'true' };
-  if (mode === 'run') tags['ovenproof:tested'] = s.succeeded ? 'passed' : 'failed';
-  await timedStep(s, 'teardown', `keep image ${bake.image.id}`, `Keeping image ${bake.image.id}`, () =>
-    deps.provider.tagImage(ctx, bake.image.id, tags),
+  const promote = mode === 'bake' || policy === 'always' || (policy === 'on-success' && s.succeeded);
+  const fate = s.imageFate;
+  const wasPromoted = fate.promoted;
+  const label = promote && !wasPromoted ? 'Promoting' : 'Releasing';
+  s.imageFate = await timedStep(
+    s,
+    'teardown',
+    `settle image ${bake.image.id}`,
+    `${label} image ${bake.image.id}`,
+    () =>
+      settleImage(deps.provider, ctx, bake, fate, {
+        promote,
+        tested: mode === 'run' ? (s.succeeded ? 'passed' : 'failed') : null,
+        reason:
+          mode === 'bake'
+            ? 'bake command'
+            : `keep-image: ${policy}${s.succeeded ? '' : ', run not successful'}`,
+        log: deps.log,
+      }),
   );
-  await ledger.kept(entry.key);
-  deps.log.info(`kept image ${bake.image.id} (keep-image: ${mode === 'bake' ? 'bake command' : policy})`);
   const regions = deps.config.regions;
-  if (regions.length > 0) {
+  if (promote && !wasPromoted && regions.length > 0) {
     if (!deps.provider.copyImage)
       throw new PipelineError('teardown', `regions: the ${deps.provider.name} provider cannot copy images`);
     const copyImage = deps.provider.copyImage.bind(deps.provider);
@@ -96,10 +107,4 @@ async function settleImage(s: RunState): Promise<void> {
     for (const copy of s.imageCopies)
       deps.log.info(`copied image ${bake.image.id} to ${copy.region}: ${copy.id}`);
   }
-}
-
-export function imageKept(ledger: Ledger, bake: BakeOutcome, bakedBy: string | null = null): boolean {
-  // A bakery's image (like a cache hit) belongs to whoever made it: kept only if tagged so.
-  if (bake.cacheHit || bakedBy) return bake.image.tags['ovenproof:kept'] === 'true';
-  return ledger.entries().some((e) => e.kind === 'image' && e.id === bake.image.id && e.state === 'kept');
 }

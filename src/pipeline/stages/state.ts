@@ -17,6 +17,7 @@ import type { Config } from '../config.js';
 import type { PipelineEvents } from '../events.js';
 import type { Ledger } from '../ledger.js';
 import type { OutputTail } from './build.js';
+import type { ImageFate } from '../image-lifecycle.js';
 
 export type PipelineMode = 'run' | 'bake';
 
@@ -41,6 +42,8 @@ export interface PipelineDeps {
   prices?: PriceTable;
   /** With `baker-url`: connects to the bakery (asked at bake time, so an OIDC token is fresh). */
   bakery?: (() => Promise<BakeryClient>) | null;
+  /** Restores a saved bake-cache image by bake key before the baker looks for one (Actions cache). */
+  restoreCachedBake?: (bakeKey: string) => Promise<unknown>;
 }
 
 export interface RunState {
@@ -54,6 +57,8 @@ export interface RunState {
   bake: BakeOutcome | null;
   /** The bakery URL when the bake happened in a bakery (`image.bakedBy`). */
   bakedBy: string | null;
+  /** Promotion and cache expiry of the image, once held and again once settled. */
+  imageFate: ImageFate | null;
   imageCopies: Array<{ region: string; id: string }>;
   instance: InstanceInfo | null;
   /** Ledger keys of everything the launch created (instance, security group, watchdog…). */

@@ -150,6 +150,19 @@ export async function tagImage(
   }
 }
 
+/** Removes tags (a run's lease) from an image and its snapshots; a missing image has none to remove. */
+export async function untagImage(core: Ec2Core, id: string, keys: string[]): Promise<void> {
+  const client = core.client();
+  const image = await rawImage(client, id);
+  if (!image || keys.length === 0) return;
+  const resources = [id, ...snapshotIdsOf(image)];
+  await call(
+    'DeleteTags',
+    () => client.send(new DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) })),
+    id,
+  );
+}
+
 /** Deregisters an image and deletes its snapshots (DeregisterImage alone leaves them behind). */
 export async function deleteImage(core: Ec2Core, client: EC2Client, id: string, log: Logger): Promise<void> {
   const image = await rawImage(client, id);

@@ -27,6 +27,7 @@ import {
   describeImage,
   listImages,
   tagImage,
+  untagImage,
   waitImage,
   type ImageCopy,
 } from './images.js';
@@ -78,6 +79,10 @@ export class Ec2Provider implements Provider {
 
   tagImage(ctx: RunContext, id: string, tags: Record<string, string>): Promise<void> {
     return tagImage(this.core, ctx, id, tags);
+  }
+
+  untagImage(_ctx: RunContext, id: string, keys: string[]): Promise<void> {
+    return untagImage(this.core, id, keys);
   }
 
   async deregisterImage(ctx: RunContext, id: string): Promise<void> {

@@ -4,6 +4,7 @@
  * kernel for direct boot with ovenproof's tiny initrd, trimmed units and the identity init. The disk is
  * a sparse raw ext4 made by `mke2fs -d`, so nothing is mounted. Cached by name in the image store.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -101,6 +102,38 @@ function baseConfigFiles(): Record<string, string> {
       'HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n' +
       'PermitRootLogin prohibit-password\nUseDNS no\n',
   };
+}
+
+/** Bumped when the base build changes in a way the inputs of `baseRecipeDigest` do not show. */
+const BASE_RECIPE_VERSION = 1;
+
+/**
+ * A digest of everything that decides what `buildBaseImage` would make on this host for the default
+ * suite: distribution, apt sources, package list, written files, masked units, kernel command line and
+ * architecture. Equal digests mean a base built elsewhere (a previous CI job) can stand in for a new
+ * build, so this names the base in persisted caches.
+ */
+export async function baseRecipeDigest(name: string): Promise<string> {
+  const host = await readOsRelease();
+  const codename = host.codename ?? '';
+  const sources = codename ? formatSources(await hostAptSources(codename)) : '';
+  const osId = host.id;
+  return createHash('sha256')
+    .update(
+      JSON.stringify({
+        version: BASE_RECIPE_VERSION,
+        name,
+        os: `${host.id}-${host.versionId ?? ''}`,
+        codename,
+        sources,
+        arch: process.arch,
+        packages: basePackages(osId),
+        files: baseConfigFiles(),
+        masked: MASKED_UNITS,
+        cmdline: KERNEL_CMDLINE,
+      }),
+    )
+    .digest('hex');
 }
 
 export async function buildBaseImage(

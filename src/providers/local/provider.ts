@@ -119,6 +119,10 @@ export class LocalProvider implements Provider {
     await this.store.tag(id, tags, tags[KEPT_TAG] === 'true' ? [EXPIRES_TAG] : []);
   }
 
+  async untagImage(_ctx: RunContext, id: string, keys: string[]): Promise<void> {
+    await this.store.tag(id, {}, keys);
+  }
+
   async deregisterImage(ctx: RunContext, id: string): Promise<void> {
     await this.store.deregister(id);
     await ctx.journal.deleted(`image:${id}`).catch(() => undefined);
