@@ -1,53 +1,72 @@
 #!/usr/bin/env node
-import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
+import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
+  EXPIRES_TAG,
+  GITHUB_ACTIONS_ISSUER,
+  KEPT_TAG,
+  OpenSshSession,
   PipelineEvents,
   abortOnSignals,
+  activeLeases,
+  bakerExecutor,
+  costLine,
+  createToken,
   executePipeline,
   findRepoRoot,
   headShaFromEnv,
+  isoSeconds,
+  lastUsedAt,
   oneLine,
+  opensshCommand,
   parsePathMap,
   parseResultFiles,
   publishResult,
   readRunResult,
   removeWorkDirIfClean,
   renderJobSummary,
+  startBakery,
   summarizeResults,
+  waitForSsh,
+  withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-ZDTHCUO6.js";
+} from "./chunks/chunk-FDNIBNMW.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
-  ovenproofHome,
   parseSetFlags,
+  providerEntry,
   providerForName,
+  providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-HGUMNCOH.js";
-import {
-  createLocalProvider,
-  parseImageQuery
-} from "./chunks/chunk-SQF4HNHE.js";
-import {
-  secretLines
-} from "./chunks/chunk-VLLWPT5D.js";
+} from "./chunks/chunk-PHEWLHG3.js";
 import {
   formatDuration,
   requireDuration
-} from "./chunks/chunk-5ULZFXIM.js";
-import "./chunks/chunk-D6AMY7HW.js";
+} from "./chunks/chunk-OQ4VTEEP.js";
 import {
+  createLocalProvider
+} from "./chunks/chunk-YQ2WCNXY.js";
+import {
+  parseImageQuery
+} from "./chunks/chunk-W35CGPVN.js";
+import {
+  ovenproofHome
+} from "./chunks/chunk-VAAAKD4H.js";
+import "./chunks/chunk-LYOAGV5W.js";
+import {
+  CancelledError,
   ConfigError,
   ExitCode,
   errorMessage,
-  exitCodeOf
-} from "./chunks/chunk-DDK2HIRZ.js";
-import "./chunks/chunk-KZMJUW2X.js";
+  exitCodeOf,
+  secretLines
+} from "./chunks/chunk-G7ER4NJZ.js";
+import "./chunks/chunk-DFPXC7JI.js";
 
 // src/cli/main.ts
 import { readFileSync } from "node:fs";
@@ -133,15 +152,24 @@ function formatFinalReport(result) {
   }
   if (result.image) {
     lines.push(
-      `  image: ${result.image.id}${result.image.cacheHit ? " (bake cache hit)" : ""}${result.image.kept ? ", kept" : ", not kept"}`
+      `  image: ${result.image.id}${result.image.cacheHit ? ` (bake cache hit${result.image.reusedFromRun ? `, reused from run ${result.image.reusedFromRun}` : ""})` : ""}${result.image.promoted ? ", promoted" : result.image.expiresAt ? `, cached until ${result.image.expiresAt}` : ", not kept"}`
     );
   }
   if (result.instance) lines.push(`  instance: ${result.instance.id} (${result.instance.address})`);
+  if (result.failureImage) {
+    lines.push(
+      `  failure image: ${result.failureImage.id} (until ${result.failureImage.expiresAt}); boot it again with: ovenproof reproduce --result-json RESULT.json`
+    );
+  }
+  if (result.cost) lines.push(`  cost: ${oneLine(costLine(result.cost))}`);
   lines.push("  stages:");
   for (const s of result.stages) {
     lines.push(
       `    ${s.name.padEnd(9)} ${s.status.padEnd(8)} ${s.status === "skipped" ? "" : formatDuration(s.durationMs)}`.trimEnd()
     );
+    for (const step of s.steps ?? []) {
+      lines.push(`      ${oneLine(step.name).slice(0, 60).padEnd(24)} ${formatDuration(step.durationMs)}`);
+    }
   }
   return `${lines.join("\n")}
 `;
@@ -170,7 +198,7 @@ Options:
                       build runs, and package globs resolve, in its directory
   --provider P        local (default) or ec2
   --set key=value     set any config key (repeatable), e.g. --set test="make check"
-  --result-json FILE  write the result JSON (SPEC result format) to FILE
+  --result-json FILE  write the result JSON (see docs/reporting.md) to FILE
   --summary FILE      write the job summary (Markdown, as shown on GitHub) to FILE
   --verbose           debug output
 
@@ -228,8 +256,9 @@ var bakeCommand = {
   help: `Usage: ovenproof bake [--config FILE] [--provider P] [--set key=value]... [--json]
 
 Builds the package and bakes an image containing it and the requested OS packages, reusing an
-earlier image with the same bake key when there is one. The image is kept. With --json, prints the
-image object (id, baseImageId, bakeKey, cacheHit, kept) plus durationsMs per bake step on stdout.
+earlier image with the same bake key when there is one. The image is promoted (kept). With --json,
+prints the image object (id, baseImageId, bakeKey, cacheHit, reusedFromRun, kept, promoted,
+expiresAt) plus durationsMs per bake step on stdout.
 
 Options:
   --config FILE     config file (default: ./ovenproof.yml if present)
@@ -306,7 +335,11 @@ Options:
   --kept            with --ledger: also delete what the run kept on purpose (a kept image, an
                     instance kept for debugging with keep-instance: on-failure)
   --dry-run         list what would be deleted, delete nothing
-  --json            print the list as JSON on stdout
+  --json            print every resource tried as JSON on stdout, each with "deleted" and, when
+                    it could not be deleted, the "error" saying why
+
+Every candidate is tried even when some cannot be deleted; the exit code is 2 once all were tried
+and any failed.
 
 Examples:
   ovenproof sweep --provider local --dry-run
@@ -345,10 +378,13 @@ Examples:
         io.stdout.write(
           `${JSON.stringify(
             {
-              deleted: report.deleted.map((e) => ({ kind: e.kind, id: e.id ?? e.key })),
+              // `id` is the provider's id (found again for an entry whose create answer was lost),
+              // null for an entry that was never created; `key` is the ledger's own name for it.
+              deleted: report.deleted.map((e) => ({ kind: e.kind, id: e.id, key: e.key })),
               failed: report.failed.map((f) => ({
                 kind: f.entry.kind,
-                id: f.entry.id ?? f.entry.key,
+                id: f.entry.id,
+                key: f.entry.key,
                 error: f.message
               }))
             },
@@ -375,7 +411,7 @@ Examples:
     } else {
       for (const r of swept) {
         log.info(
-          `${r.deleted ? "deleted" : dryRun ? "would delete" : "could not delete"} ${r.kind} ${r.id}: ${r.reason}`
+          `${r.deleted ? "deleted" : dryRun ? "would delete" : "could not delete"} ${r.kind} ${r.id}: ${r.error ?? r.reason}`
         );
       }
       log.info(`${swept.length} resource(s) ${dryRun ? "found" : "swept"}`);
@@ -385,36 +421,188 @@ Examples:
 };
 
 // src/cli/commands/bakery.ts
+import { resolve as resolve3 } from "node:path";
+var HELP = `Usage: ovenproof bakery serve [--listen HOST:PORT] [--provider local|ec2] [--region R] [--data-dir DIR]
+                         [--token-file FILE] [--oidc-issuer URL] [--oidc-audience AUD]
+                         [--allow-repo OWNER/NAME|OWNER/*]... [--max-concurrent N] [--max-queued N]
+                         [--max-file-size BYTES] [--grace DURATION]
+       ovenproof bakery token create NAME --token-file FILE
+
+serve: runs the bake service (HTTP API, dashboard at /). Every endpoint but /healthz needs a bearer
+token: a static token from --token-file, or (with --oidc-audience) a GitHub Actions OIDC token of a
+repository matching --allow-repo. Logs one JSON object per line on stdout. SIGTERM stops taking
+bakes, lets running ones finish for --grace, then cancels and cleans them.
+
+Options (serve):
+  --listen HOST:PORT     address to listen on (default 127.0.0.1:8780; port 0 picks a free one)
+  --provider P           local (default) or ec2
+  --region R             EC2 region the bakery bakes in (ec2)
+  --data-dir DIR         jobs database and uploaded files (default $OVENPROOF_HOME/bakery)
+  --token-file FILE      static tokens: "sha256:<hex> NAME" lines (see token create)
+  --oidc-issuer URL      OIDC issuer (default ${GITHUB_ACTIONS_ISSUER})
+  --oidc-audience AUD    accept OIDC tokens for this audience (needs --allow-repo)
+  --allow-repo PATTERN   repository allowed to bake with an OIDC token (repeatable; owner/* allowed)
+  --max-concurrent N     bakes run at once (default 2)
+  --max-queued N         queued bakes before requests get 429 (default 100)
+  --max-file-size SIZE   largest upload, e.g. 512m, 2g (default 1g)
+  --grace DURATION       how long running bakes may finish on SIGTERM (default 5m)
+
+token create: prints a new token once (store it as the baker-token secret) and appends only its
+sha256 to the token file. A running bakery picks up the change.
+
+Examples:
+  ovenproof bakery token create ci --token-file /etc/ovenproof/bakery-tokens
+  ovenproof bakery serve --listen 0.0.0.0:8780 --token-file /etc/ovenproof/bakery-tokens \\
+    --oidc-audience ovenproof-bakery --allow-repo my-org/*
+`;
+function parseSize(text) {
+  const match = /^(\d+)([kmg]?)$/i.exec(text.trim());
+  if (!match) throw new ConfigError(`--max-file-size: "${text}" is not a size (use e.g. 512m, 2g)`);
+  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2].toLowerCase()];
+  return Number(match[1]) * unit;
+}
+function parseCount(name, text, fallback) {
+  if (text === void 0) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1)
+    throw new ConfigError(`${name}: "${text}" is not a positive whole number`);
+  return value;
+}
+function parseListen(text) {
+  const match = /^(.+):(\d+)$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535)
+    throw new ConfigError(`--listen: "${text}" is not HOST:PORT (e.g. 127.0.0.1:8780)`);
+  return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
+}
+async function serve(args, io) {
+  const { values } = parseCommandArgs("bakery serve", args, {
+    listen: { type: "string" },
+    provider: { type: "string" },
+    region: { type: "string" },
+    "data-dir": { type: "string" },
+    "token-file": { type: "string" },
+    "oidc-issuer": { type: "string" },
+    "oidc-audience": { type: "string" },
+    "allow-repo": { type: "string", multiple: true },
+    "max-concurrent": { type: "string" },
+    "max-queued": { type: "string" },
+    "max-file-size": { type: "string" },
+    grace: { type: "string" }
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return ExitCode.ok;
+  }
+  const allowRepos = values["allow-repo"] ?? [];
+  for (const pattern of allowRepos) {
+    if (!/^[A-Za-z0-9_.-]+\/(\*|[A-Za-z0-9_.-]+)$/.test(pattern))
+      throw new ConfigError(`--allow-repo: "${pattern}" is not OWNER/NAME or OWNER/*`);
+  }
+  const audience = values["oidc-audience"];
+  if (audience && allowRepos.length === 0)
+    throw new ConfigError("--oidc-audience: also give --allow-repo for the repositories that may bake");
+  if (!audience && allowRepos.length > 0)
+    throw new ConfigError("--allow-repo: only applies to OIDC tokens; also give --oidc-audience");
+  if (!audience && !values["token-file"])
+    throw new ConfigError(
+      "bakery serve: give --token-file and/or --oidc-audience (every bake needs a credential)"
+    );
+  const { host, port } = parseListen(values.listen ?? "127.0.0.1:8780");
+  const home = ovenproofHome(io.env);
+  const log = createStderrLogger(io.stderr);
+  const provider = await providerForName(values.provider ?? "local", io.env, log, values.region ?? null);
+  const region = provider.name === "ec2" ? values.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? null : null;
+  const bakery = await startBakery(
+    {
+      host,
+      port,
+      dataDir: resolve3(io.cwd, values["data-dir"] ?? resolve3(home, "bakery")),
+      tokenFile: values["token-file"] ? resolve3(io.cwd, values["token-file"]) : null,
+      oidc: audience ? { issuer: values["oidc-issuer"] ?? GITHUB_ACTIONS_ISSUER, audience, allowRepos } : null,
+      maxConcurrent: parseCount("--max-concurrent", values["max-concurrent"], 2),
+      maxQueued: parseCount("--max-queued", values["max-queued"], 100),
+      maxFileBytes: parseSize(values["max-file-size"] ?? "1g"),
+      cacheTtlMs: 7 * 864e5,
+      graceMs: requireDuration("--grace", values.grace ?? "5m"),
+      statsWindowMs: 864e5
+    },
+    bakerExecutor(provider, { home, region })
+  );
+  await new Promise((done) => {
+    if (io.signal.aborted) done();
+    else io.signal.addEventListener("abort", () => done(), { once: true });
+  });
+  await bakery.stop();
+  return ExitCode.ok;
+}
+async function tokenCreate(args, io) {
+  const { values, positionals } = parseCommandArgs(
+    "bakery token create",
+    args,
+    { "token-file": { type: "string" } },
+    true
+  );
+  if (values.help) {
+    io.stdout.write(HELP);
+    return ExitCode.ok;
+  }
+  const [name, ...extra] = positionals;
+  if (!name || extra.length) throw new ConfigError("bakery token create: give exactly one NAME");
+  if (!values["token-file"]) throw new ConfigError("bakery token create: --token-file FILE is required");
+  try {
+    const token = await createToken(resolve3(io.cwd, values["token-file"]), name);
+    io.stdout.write(`${token}
+`);
+  } catch (error) {
+    throw new ConfigError(`bakery token create: ${error.message}`);
+  }
+  io.stderr.write(
+    `token "${name}" created; its hash is in ${values["token-file"]}. It is shown only this once.
+`
+  );
+  return ExitCode.ok;
+}
 var bakeryCommand = {
   name: "bakery",
-  summary: "Run the long-running bake service (not available in this version)",
-  help: `Usage: ovenproof bakery serve [--port N] [--region R] [--peer region=url]...
+  summary: "Run the bake service (bakery serve) and manage its tokens (bakery token create)",
+  help: HELP,
+  async run(args, io) {
+    const [verb, ...rest] = args;
+    if (verb === "serve") return serve(rest, io);
+    if (verb === "token" && rest[0] === "create") return tokenCreate(rest.slice(1), io);
+    if (verb === "--help" || verb === "-h" || verb === "help") {
+      io.stdout.write(HELP);
+      return ExitCode.ok;
+    }
+    io.stderr.write(`ovenproof bakery: expected "serve" or "token create"
 
-The bakery (a shared HTTP bake service with a bake-key cache) is not available in this
-version of ovenproof. Bake in-process instead: \`ovenproof bake\` or \`ovenproof run\`.
-`,
-  async run(_args, io) {
-    io.stderr.write(
-      "ovenproof bakery: the bake service is not available in this version; use `ovenproof bake`\n"
-    );
+${HELP}`);
     return ExitCode.usageError;
   }
 };
 
 // src/cli/commands/results.ts
-import { resolve as resolve3 } from "node:path";
+import { resolve as resolve4 } from "node:path";
 import { parseArgs as parseArgs2 } from "node:util";
-var HELP = `Usage: ovenproof results FILE... [--format auto|junit|tap] [--path-map A=B]... [--json]
+var HELP2 = `Usage: ovenproof results FILE... [--format auto|junit|tap] [--path-map A=B]... [--strict=false] [--json]
 
-Parses JUnit XML or TAP result files and prints the tests summary (SPEC \xA72.3 "tests").
+Parses JUnit XML or TAP result files and prints the tests summary (the result file's "tests" object).
+
+A result file whose structure does not prove its tests ran (a TAP stream without a plan or with
+repeated test numbers, a YAML block or subtest never closed, "Bail out!", XML cut off) counts as one
+failed test that says what was wrong.
 
 Options:
   --format F        auto (default), junit or tap
   --path-map A=B    map paths in the results (A, e.g. /opt/app) to the repository (B, e.g. .); repeatable
+  --strict=false    relax the structure checks (plans, test numbers, closed blocks, pragma +strict) for
+                    tools known to break them; a bail-out or a cut-off file still fails
   --json            print the tests object as JSON on stdout
   -h, --help        show this help
 
-Exit codes: 0 all tests passed, 1 a test failed, 3 unreadable input or bad flags.
+Exit codes: 0 all tests passed (or no tests), 1 a test failed or a result file is incomplete,
+3 a file that is not a test result, unreadable input or bad flags.
 
 Examples:
   ovenproof results build/junit.xml
@@ -422,7 +610,7 @@ Examples:
 var resultsCommand = {
   name: "results",
   summary: "Parse JUnit/TAP result files and print the tests summary",
-  help: HELP,
+  help: HELP2,
   run: runResults
 };
 async function runResults(args, io) {
@@ -430,6 +618,7 @@ async function runResults(args, io) {
   let format;
   let pathMap;
   let json;
+  let strict;
   try {
     const parsed2 = parseArgs2({
       args,
@@ -438,12 +627,13 @@ async function runResults(args, io) {
       options: {
         format: { type: "string", default: "auto" },
         "path-map": { type: "string", multiple: true, default: [] },
+        strict: { type: "string", default: "true" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false }
       }
     });
     if (parsed2.values.help) {
-      io.stdout.write(`${HELP}
+      io.stdout.write(`${HELP2}
 `);
       return ExitCode.ok;
     }
@@ -451,18 +641,23 @@ async function runResults(args, io) {
     if (f !== "auto" && f !== "junit" && f !== "tap") {
       throw new ConfigError(`--format: "${f}" is not allowed (use auto, junit or tap)`);
     }
+    const s = parsed2.values.strict;
+    if (s !== "true" && s !== "false") {
+      throw new ConfigError(`--strict: "${s}" is not allowed (use --strict=true or --strict=false)`);
+    }
+    strict = s === "true";
     if (parsed2.positionals.length === 0) throw new ConfigError("no result file given");
     format = f;
     pathMap = parsePathMap(parsed2.values["path-map"]);
     json = parsed2.values.json;
-    files = parsed2.positionals.map((file) => resolve3(io.cwd, file));
+    files = parsed2.positionals.map((file) => resolve4(io.cwd, file));
   } catch (error) {
     io.stderr.write(`ovenproof results: ${oneLine(errorMessage(error))}
-${HELP.split("\n")[0]}
+${HELP2.split("\n")[0]}
 `);
     return ExitCode.usageError;
   }
-  const parsed = await parseResultFiles(files, { format });
+  const parsed = await parseResultFiles(files, { format, strict });
   const repoRoot = await findRepoRoot(io.cwd);
   const tests = await summarizeResults(parsed, { pathMap, repoRoot });
   for (const problem of parsed.problems) {
@@ -490,9 +685,9 @@ function renderTable(tests) {
 }
 
 // src/cli/commands/publish.ts
-import { resolve as resolve4 } from "node:path";
+import { resolve as resolve5 } from "node:path";
 import { parseArgs as parseArgs3 } from "node:util";
-var HELP2 = `Usage: ovenproof publish --result-json FILE [--sha SHA] [--repo owner/name] [--check-name N]
+var HELP3 = `Usage: ovenproof publish --result-json FILE [--sha SHA] [--repo owner/name] [--check-name N]
 
 Posts a finished run (the result JSON of \`ovenproof run --result-json\`) as a complete check run with one
 annotation per failing test, without running any stage.
@@ -509,7 +704,9 @@ Environment:
   GITHUB_TOKEN         token with checks: write (required)
   GITHUB_API_URL       REST API URL (GitHub Enterprise Server: https://HOST/api/v3); default ${DEFAULT_API_URL}
 
-Exit codes: 0 published, 2 GitHub API failure, 3 bad flags or result file.
+Exit codes: 0 published, 2 GitHub API failure, 3 bad flags or result file. Without \`checks: write\`
+(HTTP 403) the failing tests are printed as workflow-command annotations (\`::error file=\u2026,line=\u2026::\`)
+and written to the job summary instead, and the exit code is 2.
 
 Example:
   GITHUB_TOKEN=\u2026 ovenproof publish --result-json ovenproof-result.json --sha "$HEAD_SHA" --repo octo/app
@@ -551,7 +748,7 @@ async function publish(args, io) {
     throw new ConfigError(`publish: ${errorMessage(error)}`);
   }
   if (values.help) {
-    io.stdout.write(HELP2);
+    io.stdout.write(HELP3);
     return ExitCode.ok;
   }
   const resultPath = values["result-json"];
@@ -568,7 +765,7 @@ async function publish(args, io) {
     throw new ConfigError(`publish: --repo "${repository}" is not of the form owner/name`);
   const checkName = values["check-name"] ?? "ovenproof";
   if (!checkName.trim()) throw new ConfigError("publish: --check-name must not be empty");
-  const result = await readRunResult(resolve4(io.cwd, resultPath));
+  const result = await readRunResult(resolve5(io.cwd, resultPath));
   const sha = values.sha ?? await headShaFromEnv(io.env) ?? result.commit;
   if (!sha) throw new ConfigError("publish: no commit to attach the check run to: pass --sha SHA");
   if (!SHA_RE.test(sha))
@@ -587,7 +784,10 @@ async function publish(args, io) {
     log,
     ...io.env.GITHUB_SERVER_URL ? { serverUrl: io.env.GITHUB_SERVER_URL } : {},
     ...workflowFileFromEnv(io.env) ? { fallbackPath: workflowFileFromEnv(io.env) } : {},
-    jobSummary: Boolean(io.env.GITHUB_STEP_SUMMARY)
+    jobSummary: Boolean(io.env.GITHUB_STEP_SUMMARY),
+    // Workflow commands are read from stdout by the Actions runner (the 403 fallback).
+    commandSink: (line) => io.stdout.write(`${line}
+`)
   });
   io.stderr.write(`published check run "${checkName}" on ${sha} with ${outcome.annotations} annotations
 `);
@@ -598,7 +798,7 @@ async function publish(args, io) {
 var publishCommand = {
   name: "publish",
   summary: "Post a finished result JSON as a check run (fork-safe workflow_run pattern)",
-  help: HELP2,
+  help: HELP3,
   async run(args, io) {
     try {
       return await publish(args, io);
@@ -695,8 +895,58 @@ Examples:
   }
 };
 
+// src/pipeline/prune.ts
+function isBakeCacheImage(image) {
+  return image.bakeKey !== null && image.parent !== null && image.tags[KEPT_TAG] !== "true";
+}
+function pruneContext(log) {
+  return {
+    runId: "prune",
+    expiresAt: /* @__PURE__ */ new Date(),
+    journal: {
+      intend: async () => void 0,
+      created: async () => void 0,
+      deleted: async () => void 0,
+      kept: async () => void 0
+    },
+    signal: new AbortController().signal,
+    log,
+    progress: () => void 0,
+    tags: {}
+  };
+}
+async function pruneBakeCache(provider, options) {
+  const now = options.now ?? Date.now();
+  const candidates = (await provider.listImages()).filter(isBakeCacheImage);
+  candidates.sort((a, b) => lastUsedAt(b) - lastUsedAt(a) || b.createdAt.localeCompare(a.createdAt));
+  const ctx = pruneContext(options.log);
+  const decisions = [];
+  for (const [index, image] of candidates.entries()) {
+    const used = lastUsedAt(image);
+    const leases = activeLeases(image.tags, now);
+    let reason = null;
+    if (leases.length > 0) reason = `in use by run ${leases.join(", ")}`;
+    else if (options.keepLast !== null && index < options.keepLast)
+      reason = `one of the ${options.keepLast} most recently used`;
+    else if (options.olderThanMs !== null && now - used < options.olderThanMs) reason = "used too recently";
+    const decision = {
+      id: image.id,
+      name: image.name,
+      bakeKey: image.bakeKey,
+      lastUsedAt: isoSeconds(new Date(used)),
+      expiresAt: image.tags[EXPIRES_TAG] ?? null,
+      action: reason ? "kept" : options.dryRun ? "would-delete" : "deleted",
+      reason: reason ?? "unpromoted bake-cache image"
+    };
+    if (decision.action === "deleted") await provider.deregisterImage(ctx, image.id);
+    decisions.push(decision);
+  }
+  return decisions;
+}
+
 // src/cli/commands/images.ts
-var HELP3 = `Usage: ovenproof images [--provider P] [--json] [QUERY...]
+var HELP4 = `Usage: ovenproof images [--provider P] [--json] [QUERY...]
+       ovenproof images prune [--provider P] [--older-than D] [--keep-last N] [--dry-run] [--json]
 
 Lists the images ovenproof knows with their manifests: base images and bakes, newest first.
 QUERY is an image id or name and/or key=value filters (manifest fields such as os=debian-12,
@@ -706,8 +956,18 @@ Options:
   --provider P  local or ec2 (default: local)
   --json        print the manifests as a JSON array on stdout
 
+prune deletes unpromoted bake-cache images now instead of at their expiry: images baked for reuse
+that keep-image did not promote (no ovenproof:kept=true). Base images, promoted images and images a
+running run is using are never deleted.
+
+Prune options:
+  --older-than D  only images last used at least D ago (e.g. 2d, 0s for any)
+  --keep-last N   keep the N most recently used cache images whatever their age
+  --dry-run       list what would be deleted, delete nothing
+
 Examples:
   ovenproof images
+  ovenproof images prune --older-than 3d --keep-last 5 --dry-run
   ovenproof images --json debian-12
   ovenproof images --provider ec2 os=debian-12 package:nginx=*
 `;
@@ -734,12 +994,59 @@ function table(images) {
     (r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
   ).join("\n") + "\n";
 }
+var PRUNE_VERBS = {
+  deleted: "deleted",
+  "would-delete": "would delete",
+  kept: "kept"
+};
+async function prune(args, io, createProviderFor, log) {
+  const { values } = parseCommandArgs("images prune", args, {
+    provider: { type: "string" },
+    "older-than": { type: "string" },
+    "keep-last": { type: "string" },
+    "dry-run": { type: "boolean" },
+    json: { type: "boolean" }
+  });
+  if (values.help) {
+    io.stdout.write(HELP4);
+    return ExitCode.ok;
+  }
+  const name = values.provider ?? "local";
+  if (name !== "local" && name !== "ec2") {
+    throw new ConfigError(`images prune: --provider "${name}" is not a provider (use local or ec2)`);
+  }
+  const olderThan = values["older-than"];
+  const keepLastText = values["keep-last"];
+  if (keepLastText !== void 0 && !/^\d+$/.test(keepLastText)) {
+    throw new ConfigError(`images prune: --keep-last "${keepLastText}" is not a whole number`);
+  }
+  const provider = await createProviderFor(name, io.env);
+  const decisions = await pruneBakeCache(provider, {
+    olderThanMs: olderThan === void 0 ? null : requireDuration("images prune: --older-than", olderThan),
+    keepLast: keepLastText === void 0 ? null : Number(keepLastText),
+    dryRun: values["dry-run"] ?? false,
+    log
+  });
+  if (values.json) io.stdout.write(`${JSON.stringify(decisions, null, 2)}
+`);
+  for (const d of decisions) {
+    io.stderr.write(`${PRUNE_VERBS[d.action]} ${d.id} (${d.name}), last used ${d.lastUsedAt}: ${d.reason}
+`);
+  }
+  const removed = decisions.filter((d) => d.action !== "kept").length;
+  io.stderr.write(
+    `${values["dry-run"] ? "would delete" : "deleted"} ${removed} of ${decisions.length} unpromoted bake-cache image(s)
+`
+  );
+  return ExitCode.ok;
+}
 function makeImagesCommand(createProviderFor) {
   return {
     name: "images",
     summary: "List images and their manifests",
-    help: HELP3,
+    help: HELP4,
     async run(args, io) {
+      if (args[0] === "prune") return prune(args.slice(1), io, createProviderFor, createStderrLogger(io.stderr));
       const { values, positionals } = parseCommandArgs(
         "images",
         args,
@@ -747,13 +1054,11 @@ function makeImagesCommand(createProviderFor) {
         true
       );
       if (values.help) {
-        io.stdout.write(HELP3);
+        io.stdout.write(HELP4);
         return ExitCode.ok;
       }
       const name = values.provider ?? "local";
-      if (name !== "local" && name !== "ec2") {
-        throw new ConfigError(`images: --provider "${name}" is not a provider (use local or ec2)`);
-      }
+      providerEntry(name, "images: --provider");
       let query;
       try {
         query = positionals.length ? parseImageQuery(positionals.join(" ")) : {};
@@ -776,6 +1081,277 @@ var imagesCommand = makeImagesCommand(
   (name, env) => providerForName(name, env, createStderrLogger(process.stderr))
 );
 
+// src/cli/commands/reproduce.ts
+import { readFile } from "node:fs/promises";
+import { resolve as resolve6 } from "node:path";
+
+// src/ssh/terminal.ts
+var SIGNAL_NUMBERS = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, TERM: 15 };
+var NO_STATUS = 255;
+async function interactiveShell(session, io, signal) {
+  if (!(session instanceof OpenSshSession)) throw new Error("interactive shells need an OpenSSH session");
+  signal.throwIfAborted();
+  const tty = Boolean(io.stdin.isTTY && io.stdin.setRawMode);
+  const size = () => ({ rows: io.stdout.rows || 24, cols: io.stdout.columns || 80 });
+  const channel = await session.openShell(tty ? { term: io.term || "xterm-256color", ...size() } : null);
+  return new Promise((resolve7, reject) => {
+    let status = null;
+    const onInput = (chunk) => channel.write(chunk);
+    const onInputEnd = () => channel.end();
+    const onResize = () => {
+      const { rows, cols } = size();
+      channel.setWindow(rows, cols, 0, 0);
+    };
+    const onAbort = () => channel.close();
+    const restore = () => {
+      io.stdin.off("data", onInput);
+      io.stdin.off("end", onInputEnd);
+      io.stdout.off("resize", onResize);
+      signal.removeEventListener("abort", onAbort);
+      if (tty) io.stdin.setRawMode(false);
+      io.stdin.pause();
+    };
+    channel.on("data", (chunk) => io.stdout.write(chunk));
+    channel.stderr.on("data", (chunk) => io.stderr.write(chunk));
+    channel.on("exit", (code2, signalName) => {
+      if (typeof code2 === "number") status = code2;
+      else if (signalName) status = 128 + (SIGNAL_NUMBERS[String(signalName)] ?? 0);
+    });
+    channel.on("close", () => {
+      restore();
+      if (signal.aborted)
+        reject(signal.reason instanceof Error ? signal.reason : new CancelledError("cancelled"));
+      else resolve7(status ?? NO_STATUS);
+    });
+    if (tty) {
+      io.stdin.setRawMode(true);
+      io.stdout.on("resize", onResize);
+    }
+    io.stdin.on("data", onInput);
+    io.stdin.on("end", onInputEnd);
+    io.stdin.resume();
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+// src/cli/commands/reproduce.ts
+function splitCommand(args) {
+  const at = args.indexOf("--");
+  if (at < 0) return { flags: args, command: null };
+  const words = args.slice(at + 1);
+  if (words.length === 0)
+    throw new ConfigError("nothing after --: give a command, or leave out -- for a shell");
+  return { flags: args.slice(0, at), command: words.join(" ") };
+}
+async function runRemote(session, command, io) {
+  if (command === null) {
+    return interactiveShell(
+      session,
+      {
+        stdin: process.stdin,
+        stdout: io.stdout,
+        stderr: io.stderr,
+        ...io.env.TERM ? { term: io.env.TERM } : {}
+      },
+      io.signal
+    );
+  }
+  const result = await session.exec(command, {
+    onStdout: (text) => io.stdout.write(text),
+    onStderr: (text) => io.stderr.write(text),
+    signal: io.signal
+  });
+  return result.exitCode ?? 255;
+}
+function withHangup(io) {
+  const controller = new AbortController();
+  const abort = (reason) => controller.abort(reason);
+  const onHangup = () => abort(new Error("SIGHUP: the terminal closed"));
+  if (io.signal.aborted) abort(io.signal.reason);
+  io.signal.addEventListener("abort", () => abort(io.signal.reason), { once: true });
+  process.on("SIGHUP", onHangup);
+  return { io: { ...io, signal: controller.signal }, dispose: () => process.off("SIGHUP", onHangup) };
+}
+var REPRODUCE_HELP = `Usage: ovenproof reproduce (--result-json FILE | --image ID) [--provider P] [--region R]
+                         [--ssh-user U] [--ttl D] [--keep] [-- COMMAND...]
+
+Boots an instance from a failure image (the disk of a failed run's test instance, captured with
+snapshot-on-failure: disk) with a new identity \u2014 new host key, machine-id and hostname \u2014 and either
+runs COMMAND there and exits with its status, or opens an interactive shell (a real terminal: the
+window size follows yours and Ctrl-C reaches the remote program). The instance is terminated when
+the command or shell ends, on Ctrl-C/SIGTERM/SIGHUP, and by its TTL whatever happens.
+
+Options:
+  --result-json FILE  result JSON of the failed run: boots its failureImage on its provider
+  --image ID          boot this image instead (any image of the provider)
+  --provider P        local or ec2 (default: the result's provider, else local)
+  --region R          ec2 region (default: AWS_REGION)
+  --ssh-user U        login user (default: root on local, admin on ec2)
+  --ttl D             the instance powers itself off after D (default 60m)
+  --keep              leave the instance running (until its TTL) and print how to reach it
+  --verbose           debug output
+
+Exit codes: COMMAND's exit status (the shell's, interactively); 2 launch or SSH failure; 3 bad flags.
+
+Examples:
+  ovenproof reproduce --result-json result.json -- cat /var/tmp/hello-deb/results/junit.xml
+  ovenproof reproduce --result-json result.json
+  ovenproof reproduce --image img-0123456789ab --keep
+`;
+var reproduceCommand = {
+  name: "reproduce",
+  summary: "Boot a failed run's captured disk with a new identity: a shell, or one command",
+  help: REPRODUCE_HELP,
+  async run(args, rawIo) {
+    const { flags, command } = splitCommand(args);
+    const { values } = parseCommandArgs("reproduce", flags, {
+      "result-json": { type: "string" },
+      image: { type: "string" },
+      provider: { type: "string" },
+      region: { type: "string" },
+      "ssh-user": { type: "string" },
+      ttl: { type: "string" },
+      keep: { type: "boolean" },
+      verbose: { type: "boolean" }
+    });
+    if (values.help) {
+      rawIo.stdout.write(REPRODUCE_HELP);
+      return ExitCode.ok;
+    }
+    if (Boolean(values["result-json"]) === Boolean(values.image))
+      throw new ConfigError("reproduce: give exactly one of --result-json FILE and --image ID");
+    let imageId = values.image ?? null;
+    let providerName = values.provider ?? null;
+    if (values["result-json"]) {
+      const path = resolve6(rawIo.cwd, values["result-json"]);
+      const result = await readRunResult(path);
+      if (!result.failureImage) {
+        throw new ConfigError(
+          `reproduce: ${path} has no failureImage (the run ${result.status === "failed" ? "had snapshot-on-failure: never or its capture failed" : `did not fail its tests (status ${result.status})`})`
+        );
+      }
+      if (Date.parse(result.failureImage.expiresAt) < Date.now())
+        throw new ConfigError(
+          `reproduce: failure image ${result.failureImage.id} expired at ${result.failureImage.expiresAt} and may have been swept`
+        );
+      imageId = result.failureImage.id;
+      providerName ??= result.provider;
+    }
+    const ttlMs = requireDuration("--ttl", values.ttl ?? "60m");
+    const config = resolveConfig(
+      {
+        flags: {
+          provider: providerName ?? "local",
+          ...values.region ? { region: values.region } : {},
+          ...values["ssh-user"] ? { "ssh-user": values["ssh-user"] } : {}
+        }
+      },
+      { entry: "cli", projectDir: rawIo.cwd }
+    );
+    const log = createStderrLogger(rawIo.stderr, { verbose: values.verbose });
+    const settings = providerSettingsFor(config, rawIo.env);
+    const provider = await createProvider(settings, log);
+    const { io, dispose } = withHangup(rawIo);
+    try {
+      const outcome = await withReproduction(
+        {
+          provider,
+          providerSettings: settings,
+          imageId,
+          sshUser: config.sshUser,
+          ttlMs,
+          keep: values.keep ?? false,
+          log,
+          signal: io.signal
+        },
+        ({ session }) => runRemote(session, command, io)
+      );
+      if (outcome.kept) {
+        log.warn(
+          `--keep: instance ${outcome.instanceId} stays up for at most ${Math.round(ttlMs / 6e4)} min. Reach it with:
+  ${opensshCommand(outcome.kept.debugSsh)}
+Remove it early with: ovenproof sweep --ledger ${outcome.kept.ledgerPath} --kept`
+        );
+      }
+      return outcome.value;
+    } finally {
+      dispose();
+    }
+  }
+};
+async function kept(result, path) {
+  const debugSsh = result.instance?.debugSsh;
+  if (!debugSsh)
+    throw new ConfigError(
+      `ssh: ${path} names no kept instance (runs keep one with keep-instance: on-failure)`
+    );
+  const read = (file) => readFile(file, "utf8").catch((error) => {
+    throw new ConfigError(
+      `ssh: cannot read ${file} (${error.code ?? error.message}); was the run's work directory removed?`
+    );
+  });
+  const knownHost = (await read(debugSsh.knownHostsFile)).trim().split(/\s+/);
+  return {
+    host: debugSsh.host,
+    port: debugSsh.port,
+    user: debugSsh.user,
+    privateKey: await read(debugSsh.privateKeyFile),
+    hostKeyPublic: knownHost.slice(1, 3).join(" ")
+  };
+}
+var SSH_HELP = `Usage: ovenproof ssh --result-json FILE [-- COMMAND...]
+
+Connects to the instance a failed run kept (keep-instance: on-failure), pinned to the host key that
+run generated, and runs COMMAND (exiting with its status) or opens an interactive shell. The instance
+stays up until its TTL; remove it early with \`ovenproof sweep --ledger LEDGER --kept\` (the run prints
+the exact command).
+
+Options:
+  --result-json FILE  result JSON of the run that kept the instance
+  --verbose           debug output
+
+Examples:
+  ovenproof ssh --result-json result.json
+  ovenproof ssh --result-json result.json -- journalctl -b --no-pager
+`;
+var sshCommand = {
+  name: "ssh",
+  summary: "Open a shell (or run a command) on the instance a failed run kept",
+  help: SSH_HELP,
+  async run(args, rawIo) {
+    const { flags, command } = splitCommand(args);
+    const { values } = parseCommandArgs("ssh", flags, {
+      "result-json": { type: "string" },
+      verbose: { type: "boolean" }
+    });
+    if (values.help) {
+      rawIo.stdout.write(SSH_HELP);
+      return ExitCode.ok;
+    }
+    if (!values["result-json"]) throw new ConfigError("ssh: --result-json FILE is required");
+    const path = resolve6(rawIo.cwd, values["result-json"]);
+    const target = await kept(await readRunResult(path), path);
+    const log = createStderrLogger(rawIo.stderr, { verbose: values.verbose });
+    log.mask(target.privateKey);
+    const { io, dispose } = withHangup(rawIo);
+    try {
+      const session = await waitForSsh(target, {
+        timeoutMs: 6e4,
+        signal: io.signal,
+        log,
+        stage: "launch"
+      });
+      try {
+        return await runRemote(session, command, io);
+      } finally {
+        await session.close().catch(() => void 0);
+      }
+    } finally {
+      dispose();
+    }
+  }
+};
+
 // src/cli/main.ts
 var COMMANDS = [
   runCommand,
@@ -785,6 +1361,8 @@ var COMMANDS = [
   resultsCommand,
   sweepCommand,
   publishCommand,
+  reproduceCommand,
+  sshCommand,
   bakeryCommand
 ];
 function version() {

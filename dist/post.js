@@ -1,21 +1,21 @@
-import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
+import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-K47TH7J7.js";
+} from "./chunks/chunk-XSSZTXDD.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-HGUMNCOH.js";
-import "./chunks/chunk-VLLWPT5D.js";
-import "./chunks/chunk-5ULZFXIM.js";
+} from "./chunks/chunk-PHEWLHG3.js";
+import "./chunks/chunk-OQ4VTEEP.js";
+import "./chunks/chunk-VAAAKD4H.js";
 import {
   errorMessage
-} from "./chunks/chunk-DDK2HIRZ.js";
-import "./chunks/chunk-KZMJUW2X.js";
+} from "./chunks/chunk-G7ER4NJZ.js";
+import "./chunks/chunk-DFPXC7JI.js";
 
 // src/action/post.ts
 import { existsSync } from "node:fs";
@@ -36,7 +36,7 @@ async function post() {
   const report = await cleanupLedger(ledger, () => createProvider(settings, actionsLogger), actionsLogger);
   if (report.failed.length > 0) {
     setFailed(
-      `ovenproof post: could not delete ${report.failed.map((f) => `${f.entry.kind} ${f.entry.id ?? f.entry.key}`).join(", ")}; they carry an ovenproof:expires-at tag, so \`ovenproof sweep\` removes them once expired`
+      `ovenproof post: could not delete ${report.failed.map((f) => `${f.entry.kind} ${f.entry.id ?? f.entry.key}: ${f.message}`).join("; ")}. The ledger is ${path}; \`npx ovenproof sweep --ledger ${path}\` tries again from it, and everything carries an ovenproof:expires-at tag, so \`ovenproof sweep\` removes it once expired`
     );
   }
 }

@@ -1,6 +1,35 @@
-import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
+import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 
-// src/providers/identity/index.ts
+// src/providers/failure-image.ts
+var FAILURE_OF_TAG = "ovenproof:failure-of";
+var FAILED_TESTS_TAG = "ovenproof:failed-tests";
+var TAG_VALUE_MAX = 256;
+function failingTestsTag(names, max = TAG_VALUE_MAX) {
+  const clean = names.map((name) => name.replace(/\s+/g, " ").trim()).filter(Boolean);
+  let text = "";
+  for (let i = 0; i < clean.length; i++) {
+    const candidate = (text ? `${text}, ` : "") + clean[i];
+    const remaining = clean.length - i - 1;
+    const suffix = remaining ? ` (+${remaining} more)` : "";
+    if (candidate.length + suffix.length <= max) {
+      text = candidate;
+      continue;
+    }
+    if (text) return `${text} (+${clean.length - i} more)`;
+    return `${candidate.slice(0, max - suffix.length - 1)}\u2026${suffix}`;
+  }
+  return text;
+}
+function failureImageTags(runId, request) {
+  return {
+    [FAILURE_OF_TAG]: runId,
+    ...request.commit ? { "ovenproof:commit": request.commit } : {},
+    [FAILED_TESTS_TAG]: failingTestsTag(request.failingTests),
+    "ovenproof:expires-at": request.expiresAt.toISOString().replace(/\.\d{3}Z$/, "Z")
+  };
+}
+
+// src/providers/identity/init.ts
 import { chmod, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 var IDENTITY_SCRIPT_PATH = "/usr/local/sbin/ovenproof-identity";
@@ -36,7 +65,7 @@ function formatIdentityDocument(input) {
   ].join("\n");
 }
 var SCRIPT = String.raw`#!/bin/sh
-# ovenproof per-instance identity (SPEC 1.4), run before sshd starts.
+# ovenproof per-instance identity (hostname, host key, login key), run before sshd starts.
 # Never prints key material: only the hostname and the host key fingerprint reach the journal.
 set -eu
 umask 077
@@ -80,7 +109,13 @@ from_imds() {
   return 1
 }
 
-if ! from_seed && ! from_imds; then
+# Local warm boot: the restored clone's agent received the document over its serial channel.
+from_agent() {
+  [ -n "@{OVENPROOF_IDENTITY_DOCUMENT:-}" ] && [ -s "$OVENPROOF_IDENTITY_DOCUMENT" ] || return 1
+  mv "$OVENPROOF_IDENTITY_DOCUMENT" "$doc"
+}
+
+if ! from_agent && ! from_seed && ! from_imds; then
   log "no identity document found; keeping or generating local host keys"
   [ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -A >/dev/null
   [ -s /etc/machine-id ] || systemd-machine-id-setup >/dev/null
@@ -235,10 +270,14 @@ async function installIdentityInit(rootDir) {
 }
 
 export {
+  FAILURE_OF_TAG,
+  failureImageTags,
+  IDENTITY_SCRIPT_PATH,
+  IDENTITY_UNIT_PATH,
   IDENTITY_DOCUMENT_NAME,
   IDENTITY_STATE_DIR,
   formatIdentityDocument,
   identityInitFiles,
   installIdentityInit
 };
-//# sourceMappingURL=chunk-D6AMY7HW.js.map
+//# sourceMappingURL=chunk-LYOAGV5W.js.map

@@ -1,4 +1,4 @@
-import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
+import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   Crc32Node,
   TypeRegistry,
@@ -11,10 +11,10 @@ import {
   init_transport,
   toHex,
   toUtf8
-} from "./chunk-OQ7BRB54.js";
+} from "./chunk-N7QC4S4S.js";
 import {
   __esm
-} from "./chunk-KZMJUW2X.js";
+} from "./chunk-DFPXC7JI.js";
 
 // node_modules/@smithy/core/dist-es/submodules/event-streams/eventstream-codec/Int64.js
 function negate(bytes) {
@@ -1053,4 +1053,4 @@ export {
   resolveEventStreamSerdeConfig,
   eventStreamSerdeProvider as universalEventStreamSerdeProvider
 };
-//# sourceMappingURL=event-streams-CD76I42S.js.map
+//# sourceMappingURL=event-streams-V3GWGVPI.js.map

@@ -1,10 +1,10 @@
-import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
+import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   __commonJS,
   __esm,
   __export,
   __toESM
-} from "./chunk-KZMJUW2X.js";
+} from "./chunk-DFPXC7JI.js";
 
 // node_modules/@smithy/core/dist-es/submodules/serde/is-array-buffer/is-array-buffer.js
 var isArrayBuffer;
@@ -7854,4 +7854,4 @@ export {
   checksum_exports,
   init_checksum2 as init_checksum
 };
-//# sourceMappingURL=chunk-OQ7BRB54.js.map
+//# sourceMappingURL=chunk-N7QC4S4S.js.map

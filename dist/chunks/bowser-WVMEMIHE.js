@@ -1,7 +1,7 @@
-import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
+import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   __esm
-} from "./chunk-KZMJUW2X.js";
+} from "./chunk-DFPXC7JI.js";
 
 // node_modules/bowser/bowser.mjs
 function _defineProperties(e, r) {
@@ -2091,4 +2091,4 @@ export {
   getParser,
   parse
 };
-//# sourceMappingURL=bowser-S2SMQV7E.js.map
+//# sourceMappingURL=bowser-WVMEMIHE.js.map

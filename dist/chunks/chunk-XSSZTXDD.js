@@ -1,4 +1,4 @@
-import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
+import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   debug,
   getState,
@@ -6,10 +6,10 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-HGUMNCOH.js";
+} from "./chunk-PHEWLHG3.js";
 import {
   secretLines
-} from "./chunk-VLLWPT5D.js";
+} from "./chunk-G7ER4NJZ.js";
 
 // src/action/logger.ts
 var actionsLogger = {
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-K47TH7J7.js.map
+//# sourceMappingURL=chunk-XSSZTXDD.js.map

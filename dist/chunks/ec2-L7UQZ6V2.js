@@ -1,15 +1,11 @@
-import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); const __filename = __opFileURLToPath(import.meta.url); const __dirname = __opDirname(__filename);
+import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
-  external_exports,
+  ec2ProviderEntry,
+  ec2SettingsSchema,
   formatDuration,
+  parseEc2Settings,
   require_dist
-} from "./chunk-5ULZFXIM.js";
-import {
-  formatIdentityDocument
-} from "./chunk-D6AMY7HW.js";
-import {
-  ConfigError
-} from "./chunk-DDK2HIRZ.js";
+} from "./chunk-OQ4VTEEP.js";
 import {
   BinaryDecisionDiagram,
   Client,
@@ -98,7 +94,15 @@ import {
   translateTraits,
   v4,
   writeKey
-} from "./chunk-OQ7BRB54.js";
+} from "./chunk-N7QC4S4S.js";
+import {
+  failureImageTags,
+  formatIdentityDocument
+} from "./chunk-LYOAGV5W.js";
+import {
+  errorMessage,
+  silentLogger
+} from "./chunk-G7ER4NJZ.js";
 import {
   __commonJS,
   __esm,
@@ -106,7 +110,7 @@ import {
   __require,
   __toCommonJS,
   __toESM
-} from "./chunk-KZMJUW2X.js";
+} from "./chunk-DFPXC7JI.js";
 
 // node_modules/@aws-sdk/core/dist-es/submodules/client/emitWarningIfUnsupportedVersion.js
 var state, emitWarningIfUnsupportedVersion2;
@@ -621,7 +625,7 @@ var init_HttpProtocol = __esm({
         });
       }
       async loadEventStreamCapability() {
-        const { EventStreamSerde, eventStreamSerdeProvider } = await import("./event-streams-CD76I42S.js");
+        const { EventStreamSerde, eventStreamSerdeProvider } = await import("./event-streams-V3GWGVPI.js");
         const marshaller = this.resolveEventStreamMarshaller(eventStreamSerdeProvider);
         return new EventStreamSerde({
           marshaller,
@@ -6004,7 +6008,7 @@ var createUserAgentStringParsingProvider;
 var init_createUserAgentStringParsingProvider = __esm({
   "node_modules/@aws-sdk/core/dist-es/submodules/client/util-user-agent-browser/createUserAgentStringParsingProvider.js"() {
     createUserAgentStringParsingProvider = ({ serviceId, clientVersion }) => async (config) => {
-      const module = await import("./bowser-S2SMQV7E.js");
+      const module = await import("./bowser-WVMEMIHE.js");
       const parse3 = module.parse ?? module.default.parse ?? (() => "");
       const parsedUA = typeof window !== "undefined" && window?.navigator?.userAgent ? parse3(window.navigator.userAgent) : void 0;
       const sections = [
@@ -16571,7 +16575,7 @@ var require_dist_cjs11 = __commonJS({
     var { setCredentialFeature: setCredentialFeature2 } = (init_client2(), __toCommonJS(client_exports2));
     var { CredentialsProviderError, parseKnownFiles, getProfileName } = (init_config(), __toCommonJS(config_exports));
     var { HttpRequest: HttpRequest2 } = (init_protocols(), __toCommonJS(protocols_exports));
-    var { createHash: createHash3, createPrivateKey, createPublicKey, sign } = __require("node:crypto");
+    var { createHash: createHash4, createPrivateKey, createPublicKey, sign } = __require("node:crypto");
     var { promises } = __require("node:fs");
     var { homedir } = __require("node:os");
     var { dirname, join: join2 } = __require("node:path");
@@ -16742,7 +16746,7 @@ var require_dist_cjs11 = __commonJS({
       getTokenFilePath() {
         const directory = process.env.AWS_LOGIN_CACHE_DIRECTORY ?? join2(homedir(), ".aws", "login", "cache");
         const loginSessionBytes = Buffer.from(this.loginSession, "utf8");
-        const loginSessionSha256 = createHash3("sha256").update(loginSessionBytes).digest("hex");
+        const loginSessionSha256 = createHash4("sha256").update(loginSessionBytes).digest("hex");
         return join2(directory, `${loginSessionSha256}.json`);
       }
       derToRawSignature(derSignature) {
@@ -80655,7 +80659,7 @@ var require_dist_cjs17 = __commonJS({
     };
     var CreateFpgaImageCommand = class extends command5(_ep05, _mw05, "CreateFpgaImage", CreateFpgaImage$) {
     };
-    var CreateImageCommand2 = class extends command5(_ep05, _mw05, "CreateImage", CreateImage$) {
+    var CreateImageCommand3 = class extends command5(_ep05, _mw05, "CreateImage", CreateImage$) {
     };
     var CreateImageUsageReportCommand = class extends command5(_ep05, _mw05, "CreateImageUsageReport", CreateImageUsageReport$) {
     };
@@ -80957,7 +80961,7 @@ var require_dist_cjs17 = __commonJS({
     };
     var DeleteSecurityGroupCommand2 = class extends command5(_ep05, _mw05, "DeleteSecurityGroup", DeleteSecurityGroup$) {
     };
-    var DeleteSnapshotCommand2 = class extends command5(_ep05, _mw05, "DeleteSnapshot", DeleteSnapshot$) {
+    var DeleteSnapshotCommand3 = class extends command5(_ep05, _mw05, "DeleteSnapshot", DeleteSnapshot$) {
     };
     var DeleteSpotDatafeedSubscriptionCommand = class extends command5(_ep05, _mw05, "DeleteSpotDatafeedSubscription", DeleteSpotDatafeedSubscription$) {
     };
@@ -81189,7 +81193,7 @@ var require_dist_cjs17 = __commonJS({
     };
     var DescribeInstanceImageMetadataCommand = class extends command5(_ep05, _mw05, "DescribeInstanceImageMetadata", DescribeInstanceImageMetadata$) {
     };
-    var DescribeInstancesCommand3 = class extends command5(_ep05, _mw05, "DescribeInstances", DescribeInstances$) {
+    var DescribeInstancesCommand5 = class extends command5(_ep05, _mw05, "DescribeInstances", DescribeInstances$) {
     };
     var DescribeInstanceSqlHaHistoryStatesCommand = class extends command5(_ep05, _mw05, "DescribeInstanceSqlHaHistoryStates", DescribeInstanceSqlHaHistoryStates$) {
     };
@@ -81335,7 +81339,7 @@ var require_dist_cjs17 = __commonJS({
     };
     var DescribeSnapshotAttributeCommand = class extends command5(_ep05, _mw05, "DescribeSnapshotAttribute", DescribeSnapshotAttribute$) {
     };
-    var DescribeSnapshotsCommand3 = class extends command5(_ep05, _mw05, "DescribeSnapshots", DescribeSnapshots$) {
+    var DescribeSnapshotsCommand4 = class extends command5(_ep05, _mw05, "DescribeSnapshots", DescribeSnapshots$) {
     };
     var DescribeSnapshotTierStatusCommand = class extends command5(_ep05, _mw05, "DescribeSnapshotTierStatus", DescribeSnapshotTierStatus$) {
     };
@@ -81403,7 +81407,7 @@ var require_dist_cjs17 = __commonJS({
     };
     var DescribeVolumeAttributeCommand = class extends command5(_ep05, _mw05, "DescribeVolumeAttribute", DescribeVolumeAttribute$) {
     };
-    var DescribeVolumesCommand3 = class extends command5(_ep05, _mw05, "DescribeVolumes", DescribeVolumes$) {
+    var DescribeVolumesCommand4 = class extends command5(_ep05, _mw05, "DescribeVolumes", DescribeVolumes$) {
     };
     var DescribeVolumesModificationsCommand = class extends command5(_ep05, _mw05, "DescribeVolumesModifications", DescribeVolumesModifications$) {
     };
@@ -82101,7 +82105,7 @@ var require_dist_cjs17 = __commonJS({
     };
     var TerminateClientVpnConnectionsCommand = class extends command5(_ep05, _mw05, "TerminateClientVpnConnections", TerminateClientVpnConnections$) {
     };
-    var TerminateInstancesCommand2 = class extends command5(_ep05, _mw05, "TerminateInstances", TerminateInstances$) {
+    var TerminateInstancesCommand3 = class extends command5(_ep05, _mw05, "TerminateInstances", TerminateInstances$) {
     };
     var UnassignIpv6AddressesCommand = class extends command5(_ep05, _mw05, "UnassignIpv6Addresses", UnassignIpv6Addresses$) {
     };
@@ -82171,7 +82175,7 @@ var require_dist_cjs17 = __commonJS({
     var paginateDescribeInstanceCreditSpecifications = createPaginator2(EC2Client2, DescribeInstanceCreditSpecificationsCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeInstanceEventWindows = createPaginator2(EC2Client2, DescribeInstanceEventWindowsCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeInstanceImageMetadata = createPaginator2(EC2Client2, DescribeInstanceImageMetadataCommand, "NextToken", "NextToken", "MaxResults");
-    var paginateDescribeInstances = createPaginator2(EC2Client2, DescribeInstancesCommand3, "NextToken", "NextToken", "MaxResults");
+    var paginateDescribeInstances = createPaginator2(EC2Client2, DescribeInstancesCommand5, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeInstanceStatus = createPaginator2(EC2Client2, DescribeInstanceStatusCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeInstanceTopology = createPaginator2(EC2Client2, DescribeInstanceTopologyCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeInstanceTypeOfferings = createPaginator2(EC2Client2, DescribeInstanceTypeOfferingsCommand, "NextToken", "NextToken", "MaxResults");
@@ -82227,7 +82231,7 @@ var require_dist_cjs17 = __commonJS({
     var paginateDescribeSecurityGroupRules = createPaginator2(EC2Client2, DescribeSecurityGroupRulesCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeSecurityGroups = createPaginator2(EC2Client2, DescribeSecurityGroupsCommand3, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeSecurityGroupVpcAssociations = createPaginator2(EC2Client2, DescribeSecurityGroupVpcAssociationsCommand, "NextToken", "NextToken", "MaxResults");
-    var paginateDescribeSnapshots = createPaginator2(EC2Client2, DescribeSnapshotsCommand3, "NextToken", "NextToken", "MaxResults");
+    var paginateDescribeSnapshots = createPaginator2(EC2Client2, DescribeSnapshotsCommand4, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeSnapshotTierStatus = createPaginator2(EC2Client2, DescribeSnapshotTierStatusCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeSpotFleetRequests = createPaginator2(EC2Client2, DescribeSpotFleetRequestsCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeSpotInstanceRequests = createPaginator2(EC2Client2, DescribeSpotInstanceRequestsCommand, "NextToken", "NextToken", "MaxResults");
@@ -82256,7 +82260,7 @@ var require_dist_cjs17 = __commonJS({
     var paginateDescribeVerifiedAccessInstances = createPaginator2(EC2Client2, DescribeVerifiedAccessInstancesCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeVerifiedAccessTrustProviders = createPaginator2(EC2Client2, DescribeVerifiedAccessTrustProvidersCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeVolumesModifications = createPaginator2(EC2Client2, DescribeVolumesModificationsCommand, "NextToken", "NextToken", "MaxResults");
-    var paginateDescribeVolumes = createPaginator2(EC2Client2, DescribeVolumesCommand3, "NextToken", "NextToken", "MaxResults");
+    var paginateDescribeVolumes = createPaginator2(EC2Client2, DescribeVolumesCommand4, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeVolumeStatus = createPaginator2(EC2Client2, DescribeVolumeStatusCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeVpcClassicLinkDnsSupport = createPaginator2(EC2Client2, DescribeVpcClassicLinkDnsSupportCommand, "NextToken", "NextToken", "MaxResults");
     var paginateDescribeVpcEndpointConnectionNotifications = createPaginator2(EC2Client2, DescribeVpcEndpointConnectionNotificationsCommand, "NextToken", "NextToken", "MaxResults");
@@ -82766,7 +82770,7 @@ var require_dist_cjs17 = __commonJS({
     var checkState$w = async (client, input) => {
       let reason;
       try {
-        let result = await client.send(new DescribeInstancesCommand3(input));
+        let result = await client.send(new DescribeInstancesCommand5(input));
         reason = result;
         try {
           const returnComparator = () => {
@@ -82798,7 +82802,7 @@ var require_dist_cjs17 = __commonJS({
     var checkState$v = async (client, input) => {
       let reason;
       try {
-        let result = await client.send(new DescribeInstancesCommand3(input));
+        let result = await client.send(new DescribeInstancesCommand5(input));
         reason = result;
         try {
           const returnComparator = () => {
@@ -82890,7 +82894,7 @@ var require_dist_cjs17 = __commonJS({
       const serviceDefaults = { minDelay: 15, maxDelay: 120 };
       return createWaiter({ ...serviceDefaults, ...params }, input, checkState$v);
     };
-    var waitUntilInstanceRunning2 = async (params, input) => {
+    var waitUntilInstanceRunning = async (params, input) => {
       const serviceDefaults = { minDelay: 15, maxDelay: 120 };
       const result = await createWaiter({ ...serviceDefaults, ...params }, input, checkState$v);
       return checkExceptions(result);
@@ -82937,7 +82941,7 @@ var require_dist_cjs17 = __commonJS({
     var checkState$t = async (client, input) => {
       let reason;
       try {
-        let result = await client.send(new DescribeInstancesCommand3(input));
+        let result = await client.send(new DescribeInstancesCommand5(input));
         reason = result;
         try {
           const returnComparator = () => {
@@ -83015,7 +83019,7 @@ var require_dist_cjs17 = __commonJS({
     var checkState$s = async (client, input) => {
       let reason;
       try {
-        let result = await client.send(new DescribeInstancesCommand3(input));
+        let result = await client.send(new DescribeInstancesCommand5(input));
         reason = result;
         try {
           const returnComparator = () => {
@@ -83740,7 +83744,7 @@ var require_dist_cjs17 = __commonJS({
     var checkState$e = async (client, input) => {
       let reason;
       try {
-        let result = await client.send(new DescribeSnapshotsCommand3(input));
+        let result = await client.send(new DescribeSnapshotsCommand4(input));
         reason = result;
         try {
           const returnComparator = () => {
@@ -84096,7 +84100,7 @@ var require_dist_cjs17 = __commonJS({
     var checkState$8 = async (client, input) => {
       let reason;
       try {
-        let result = await client.send(new DescribeVolumesCommand3(input));
+        let result = await client.send(new DescribeVolumesCommand4(input));
         reason = result;
         try {
           const returnComparator = () => {
@@ -84147,7 +84151,7 @@ var require_dist_cjs17 = __commonJS({
     var checkState$7 = async (client, input) => {
       let reason;
       try {
-        let result = await client.send(new DescribeVolumesCommand3(input));
+        let result = await client.send(new DescribeVolumesCommand4(input));
         reason = result;
         try {
           const returnComparator = () => {
@@ -84186,7 +84190,7 @@ var require_dist_cjs17 = __commonJS({
     var checkState$6 = async (client, input) => {
       let reason;
       try {
-        let result = await client.send(new DescribeVolumesCommand3(input));
+        let result = await client.send(new DescribeVolumesCommand4(input));
         reason = result;
         try {
           const returnComparator = () => {
@@ -84560,7 +84564,7 @@ var require_dist_cjs17 = __commonJS({
       CreateFleetCommand,
       CreateFlowLogsCommand,
       CreateFpgaImageCommand,
-      CreateImageCommand: CreateImageCommand2,
+      CreateImageCommand: CreateImageCommand3,
       CreateImageUsageReportCommand,
       CreateInstanceConnectEndpointCommand,
       CreateInstanceEventWindowCommand,
@@ -84711,7 +84715,7 @@ var require_dist_cjs17 = __commonJS({
       DeleteSecondaryNetworkCommand,
       DeleteSecondarySubnetCommand,
       DeleteSecurityGroupCommand: DeleteSecurityGroupCommand2,
-      DeleteSnapshotCommand: DeleteSnapshotCommand2,
+      DeleteSnapshotCommand: DeleteSnapshotCommand3,
       DeleteSpotDatafeedSubscriptionCommand,
       DeleteSubnetCommand,
       DeleteSubnetCidrReservationCommand,
@@ -84827,7 +84831,7 @@ var require_dist_cjs17 = __commonJS({
       DescribeInstanceEventNotificationAttributesCommand,
       DescribeInstanceEventWindowsCommand,
       DescribeInstanceImageMetadataCommand,
-      DescribeInstancesCommand: DescribeInstancesCommand3,
+      DescribeInstancesCommand: DescribeInstancesCommand5,
       DescribeInstanceSqlHaHistoryStatesCommand,
       DescribeInstanceSqlHaStatesCommand,
       DescribeInstanceStatusCommand,
@@ -84900,7 +84904,7 @@ var require_dist_cjs17 = __commonJS({
       DescribeSecurityGroupVpcAssociationsCommand,
       DescribeServiceLinkVirtualInterfacesCommand,
       DescribeSnapshotAttributeCommand,
-      DescribeSnapshotsCommand: DescribeSnapshotsCommand3,
+      DescribeSnapshotsCommand: DescribeSnapshotsCommand4,
       DescribeSnapshotTierStatusCommand,
       DescribeSpotDatafeedSubscriptionCommand,
       DescribeSpotFleetInstancesCommand,
@@ -84934,7 +84938,7 @@ var require_dist_cjs17 = __commonJS({
       DescribeVerifiedAccessInstancesCommand,
       DescribeVerifiedAccessTrustProvidersCommand,
       DescribeVolumeAttributeCommand,
-      DescribeVolumesCommand: DescribeVolumesCommand3,
+      DescribeVolumesCommand: DescribeVolumesCommand4,
       DescribeVolumesModificationsCommand,
       DescribeVolumeStatusCommand,
       DescribeVpcAttributeCommand,
@@ -85283,7 +85287,7 @@ var require_dist_cjs17 = __commonJS({
       StartVpcEndpointServicePrivateDnsVerificationCommand,
       StopInstancesCommand: StopInstancesCommand2,
       TerminateClientVpnConnectionsCommand,
-      TerminateInstancesCommand: TerminateInstancesCommand2,
+      TerminateInstancesCommand: TerminateInstancesCommand3,
       UnassignIpv6AddressesCommand,
       UnassignPrivateIpAddressesCommand,
       UnassignPrivateNatGatewayAddressCommand,
@@ -85487,7 +85491,7 @@ var require_dist_cjs17 = __commonJS({
       waitUntilImageUsageReportAvailable,
       waitUntilSnapshotImported,
       waitUntilInstanceExists,
-      waitUntilInstanceRunning: waitUntilInstanceRunning2,
+      waitUntilInstanceRunning,
       waitUntilInstanceStopped: waitUntilInstanceStopped2,
       waitUntilInstanceTerminated: waitUntilInstanceTerminated2,
       waitUntilInstanceStatusOk,
@@ -90529,7 +90533,7 @@ var require_dist_cjs17 = __commonJS({
     exports.CreateFpgaImageRequest$ = CreateFpgaImageRequest$;
     exports.CreateFpgaImageResult$ = CreateFpgaImageResult$;
     exports.CreateImage$ = CreateImage$;
-    exports.CreateImageCommand = CreateImageCommand2;
+    exports.CreateImageCommand = CreateImageCommand3;
     exports.CreateImageRequest$ = CreateImageRequest$;
     exports.CreateImageResult$ = CreateImageResult$;
     exports.CreateImageUsageReport$ = CreateImageUsageReport$;
@@ -91159,7 +91163,7 @@ var require_dist_cjs17 = __commonJS({
     exports.DeleteSecurityGroupRequest$ = DeleteSecurityGroupRequest$;
     exports.DeleteSecurityGroupResult$ = DeleteSecurityGroupResult$;
     exports.DeleteSnapshot$ = DeleteSnapshot$;
-    exports.DeleteSnapshotCommand = DeleteSnapshotCommand2;
+    exports.DeleteSnapshotCommand = DeleteSnapshotCommand3;
     exports.DeleteSnapshotRequest$ = DeleteSnapshotRequest$;
     exports.DeleteSnapshotReturnCode$ = DeleteSnapshotReturnCode$;
     exports.DeleteSpotDatafeedSubscription$ = DeleteSpotDatafeedSubscription$;
@@ -91644,7 +91648,7 @@ var require_dist_cjs17 = __commonJS({
     exports.DescribeInstanceTypesRequest$ = DescribeInstanceTypesRequest$;
     exports.DescribeInstanceTypesResult$ = DescribeInstanceTypesResult$;
     exports.DescribeInstances$ = DescribeInstances$;
-    exports.DescribeInstancesCommand = DescribeInstancesCommand3;
+    exports.DescribeInstancesCommand = DescribeInstancesCommand5;
     exports.DescribeInstancesRequest$ = DescribeInstancesRequest$;
     exports.DescribeInstancesResult$ = DescribeInstancesResult$;
     exports.DescribeInternetGateways$ = DescribeInternetGateways$;
@@ -91916,7 +91920,7 @@ var require_dist_cjs17 = __commonJS({
     exports.DescribeSnapshotTierStatusRequest$ = DescribeSnapshotTierStatusRequest$;
     exports.DescribeSnapshotTierStatusResult$ = DescribeSnapshotTierStatusResult$;
     exports.DescribeSnapshots$ = DescribeSnapshots$;
-    exports.DescribeSnapshotsCommand = DescribeSnapshotsCommand3;
+    exports.DescribeSnapshotsCommand = DescribeSnapshotsCommand4;
     exports.DescribeSnapshotsRequest$ = DescribeSnapshotsRequest$;
     exports.DescribeSnapshotsResult$ = DescribeSnapshotsResult$;
     exports.DescribeSpotDatafeedSubscription$ = DescribeSpotDatafeedSubscription$;
@@ -92052,7 +92056,7 @@ var require_dist_cjs17 = __commonJS({
     exports.DescribeVolumeStatusRequest$ = DescribeVolumeStatusRequest$;
     exports.DescribeVolumeStatusResult$ = DescribeVolumeStatusResult$;
     exports.DescribeVolumes$ = DescribeVolumes$;
-    exports.DescribeVolumesCommand = DescribeVolumesCommand3;
+    exports.DescribeVolumesCommand = DescribeVolumesCommand4;
     exports.DescribeVolumesModifications$ = DescribeVolumesModifications$;
     exports.DescribeVolumesModificationsCommand = DescribeVolumesModificationsCommand;
     exports.DescribeVolumesModificationsRequest$ = DescribeVolumesModificationsRequest$;
@@ -94385,7 +94389,7 @@ var require_dist_cjs17 = __commonJS({
     exports.TerminateClientVpnConnectionsResult$ = TerminateClientVpnConnectionsResult$;
     exports.TerminateConnectionStatus$ = TerminateConnectionStatus$;
     exports.TerminateInstances$ = TerminateInstances$;
-    exports.TerminateInstancesCommand = TerminateInstancesCommand2;
+    exports.TerminateInstancesCommand = TerminateInstancesCommand3;
     exports.TerminateInstancesRequest$ = TerminateInstancesRequest$;
     exports.TerminateInstancesResult$ = TerminateInstancesResult$;
     exports.ThroughResourcesStatement$ = ThroughResourcesStatement$;
@@ -94893,7 +94897,7 @@ var require_dist_cjs17 = __commonJS({
     exports.waitUntilImageExists = waitUntilImageExists;
     exports.waitUntilImageUsageReportAvailable = waitUntilImageUsageReportAvailable;
     exports.waitUntilInstanceExists = waitUntilInstanceExists;
-    exports.waitUntilInstanceRunning = waitUntilInstanceRunning2;
+    exports.waitUntilInstanceRunning = waitUntilInstanceRunning;
     exports.waitUntilInstanceStatusOk = waitUntilInstanceStatusOk;
     exports.waitUntilInstanceStopped = waitUntilInstanceStopped2;
     exports.waitUntilInstanceTerminated = waitUntilInstanceTerminated2;
@@ -94928,9 +94932,8 @@ var require_dist_cjs17 = __commonJS({
   }
 });
 
-// src/providers/ec2/provider.ts
-var import_client_ec23 = __toESM(require_dist_cjs17(), 1);
-import { createHash as createHash2, randomBytes as randomBytes2 } from "node:crypto";
+// src/providers/ec2/cleanup.ts
+var import_client_ec28 = __toESM(require_dist_cjs17(), 1);
 
 // src/providers/ec2/aws.ts
 var import_client_ec2 = __toESM(require_dist_cjs17(), 1);
@@ -94956,6 +94959,13 @@ function createClient(settings, region, credentials) {
       } catch (error) {
         const e5 = error;
         if (CAPACITY_CODES.has(errorCode(error)) && e5.$metadata) e5.$metadata.httpStatusCode = 400;
+        const request = args.request;
+        if (request?.hostname && error && typeof error === "object")
+          Object.defineProperty(error, "$ovenproofEndpoint", {
+            value: `${request.protocol ?? "https:"}//${request.hostname}${request.port ? `:${request.port}` : ""}${request.path ?? "/"}`,
+            enumerable: false,
+            configurable: true
+          });
         throw error;
       }
     },
@@ -94966,44 +94976,96 @@ function createClient(settings, region, credentials) {
 function errorCode(error) {
   if (!error || typeof error !== "object") return "";
   const e5 = error;
-  if (typeof e5.Code === "string") return e5.Code;
-  return typeof e5.name === "string" ? e5.name : "";
+  if (typeof e5.Code === "string" && e5.Code) return e5.Code;
+  if (error instanceof Ec2Error) return error.code;
+  return e5.$fault && typeof e5.name === "string" ? e5.name : "";
 }
 function isNotFound(error) {
   const code = errorCode(error);
   return code.endsWith(".NotFound") || code.endsWith("NotFound") || code === "InvalidAMIID.Unavailable";
 }
 function isClientError(error) {
-  const status = error?.$metadata?.httpStatusCode;
+  const status = httpStatus(error);
   return status !== void 0 && status >= 400 && status < 500;
 }
 function isPermissionError(error) {
   const code = errorCode(error);
   return code === "UnauthorizedOperation" || code === "AccessDenied" || code === "AccessDeniedException";
 }
+function httpStatus(error) {
+  if (error instanceof Ec2Error) return error.httpStatus;
+  const e5 = error ?? {};
+  return e5.$metadata?.httpStatusCode ?? e5.$response?.statusCode;
+}
 var Ec2Error = class extends Error {
   constructor(action, code, message, options) {
-    super(message, options);
+    super(message, options?.cause === void 0 ? void 0 : { cause: options.cause });
     this.action = action;
     this.code = code;
     this.name = "Ec2Error";
+    this.httpStatus = options?.httpStatus;
+    this.requestId = options?.requestId;
+    this.resource = options?.resource;
   }
   action;
   code;
   exitCode = 2;
+  httpStatus;
+  requestId;
+  resource;
 };
-function describeFailure(action, error) {
-  if (error instanceof Ec2Error) return error;
-  const code = errorCode(error);
-  const raw = error instanceof Error ? error.message : String(error);
-  const message = isPermissionError(error) ? `ec2:${action} is not allowed for these credentials (${code}): add "ec2:${action}" to the IAM policy (docs/aws.md)` : `ec2:${action} failed: ${code ? code + ": " : ""}${raw.split("\n")[0]}`;
-  return new Ec2Error(action, code, message, { cause: error });
+function bodyExcerpt(e5) {
+  const raw = typeof e5.$responseBodyText === "string" ? e5.$responseBodyText : e5.$response?.body;
+  if (typeof raw !== "string") return "";
+  const flat = raw.replace(/\s+/g, " ").trim();
+  return flat.length > 160 ? `${flat.slice(0, 160)}\u2026` : flat;
 }
-async function call(action, fn) {
+function ownWords(error) {
+  if (!(error instanceof Error)) return String(error);
+  const line = error.message.split("\n")[0]?.trim() ?? "";
+  const kind = error.name && error.name !== "Error" ? error.name : error.constructor.name;
+  if (!line) return kind && kind !== "Error" ? `${kind} without a message` : "an error without a message";
+  return line;
+}
+function describeFailure(action, error, resource) {
+  if (error instanceof Ec2Error) return error;
+  const e5 = error ?? {};
+  const code = errorCode(error);
+  const status = httpStatus(error);
+  const requestId = e5.$metadata?.requestId;
+  const what = `ec2:${action}${resource ? ` ${resource}` : ""}`;
+  const where = [status ? `HTTP ${status}` : "", requestId ? `request id ${requestId}` : ""].filter(Boolean).join(", ");
+  let message;
+  if (isPermissionError(error)) {
+    message = `ec2:${action} is not allowed for these credentials (${code})${resource ? ` on ${resource}` : ""}: add "ec2:${action}" to the IAM policy (docs/aws.md${where ? `; ${where}` : ""})`;
+  } else if (code) {
+    message = `${what} failed: ${code}: ${ownWords(error)}${where ? ` (${where})` : ""}`;
+  } else if (status !== void 0) {
+    const excerpt = bodyExcerpt(e5);
+    message = `${what} failed: HTTP ${status} from ${e5.$ovenproofEndpoint ?? "the EC2 endpoint"}, not an EC2 answer${excerpt ? `: ${excerpt}` : ""}`;
+  } else {
+    message = `${what} failed: ${ownWords(error)}${e5.$ovenproofEndpoint ? ` (${e5.$ovenproofEndpoint})` : ""}`;
+  }
+  return new Ec2Error(action, code, message, {
+    cause: error,
+    ...status !== void 0 ? { httpStatus: status } : {},
+    ...requestId ? { requestId } : {},
+    ...resource ? { resource } : {}
+  });
+}
+async function call(action, fn, resource) {
   try {
     return await fn();
   } catch (error) {
-    throw describeFailure(action, error);
+    throw describeFailure(action, error, resource);
+  }
+}
+async function callUnlessGone(action, fn, resource) {
+  try {
+    return await fn();
+  } catch (error) {
+    if (isNotFound(error)) return void 0;
+    throw describeFailure(action, error, resource);
   }
 }
 function sleep(ms, signal) {
@@ -95020,18 +95082,22 @@ function sleep(ms, signal) {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
-async function retryNotFound(action, fn, opts) {
+async function retryWhile(action, fn, transient, opts) {
   const deadline = Date.now() + opts.timeoutMs;
   let delay = opts.baseMs;
   for (; ; ) {
     try {
       return await fn();
     } catch (error) {
-      if (!isNotFound(error) || Date.now() + delay > deadline) throw describeFailure(action, error);
+      if (!transient(error) || Date.now() + delay > deadline)
+        throw describeFailure(action, error, opts.resource);
       await sleep(delay, opts.signal);
-      delay = Math.min(delay * 2, Math.max(opts.baseMs, 1e4));
+      delay = Math.min(delay * 2, opts.maxDelayMs ?? Math.max(opts.baseMs, 1e4));
     }
   }
+}
+function retryNotFound(action, fn, opts) {
+  return retryWhile(action, fn, isNotFound, opts);
 }
 async function probePermission(region, action, sendDryRun, probed) {
   const cacheKey = `${region}:${action}`;
@@ -95084,197 +95150,9 @@ async function waitFor(what, action, maxWaitMs, run, explain) {
   }
 }
 
-// src/providers/ec2/devices.ts
-import { mkdir, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
-import { basename, join } from "node:path";
-var CANDIDATE_DEVICES = "fghijklmnop".split("").map((c5) => `/dev/sd${c5}`);
-function aliases(device) {
-  const letter = device.slice(-1);
-  return [`/dev/sd${letter}`, `/dev/xvd${letter}`];
-}
-async function exists(path) {
-  return stat(path).then(
-    () => true,
-    () => false
-  );
-}
-async function chooseDevice(deviceRoot, usedByEc2) {
-  for (const device of CANDIDATE_DEVICES) {
-    if (usedByEc2.has(device) || aliases(device).some((d5) => usedByEc2.has(d5))) continue;
-    const local = await Promise.all(aliases(device).map((d5) => exists(join(deviceRoot, d5))));
-    if (local.some(Boolean)) continue;
-    return device;
-  }
-  throw new Error(`no free device name among ${CANDIDATE_DEVICES.join(", ")} on this host`);
-}
-async function resolveDevice(deviceRoot, volumeId, requested, timeoutMs, pollMs) {
-  const serial = volumeId.replace("-", "");
-  const deadline = Date.now() + timeoutMs;
-  for (; ; ) {
-    const byId = join(deviceRoot, "/dev/disk/by-id", `nvme-Amazon_Elastic_Block_Store_${serial}`);
-    const target = await readlink(byId).catch(() => null);
-    if (target) return `/dev/${basename(target)}`;
-    const nvme = await nvmeBySerial(deviceRoot, serial);
-    if (nvme) return nvme;
-    for (const name of aliases(requested)) if (await exists(join(deviceRoot, name))) return name;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `volume ${volumeId} attached as ${requested} but no block device appeared within ${timeoutMs} ms`
-      );
-    }
-    await sleep(pollMs);
-  }
-}
-async function nvmeBySerial(deviceRoot, serial) {
-  const sysBlock = join(deviceRoot, "/sys/block");
-  const names = await readdir(sysBlock).catch(() => []);
-  for (const name of names.filter((n3) => n3.startsWith("nvme"))) {
-    const found = await readFile(join(sysBlock, name, "device/serial"), "utf8").catch(() => "");
-    if (found.trim() === serial) return `/dev/${name}`;
-  }
-  return null;
-}
-async function withHostLock(lockDir, name, timeoutMs, fn) {
-  const path = join(lockDir, `ovenproof-${name}.lock`);
-  const deadline = Date.now() + timeoutMs;
-  await mkdir(lockDir, { recursive: true });
-  for (; ; ) {
-    try {
-      await mkdir(path);
-      await writeFile(join(path, "pid"), String(process.pid));
-      break;
-    } catch (error) {
-      if (error.code !== "EEXIST") throw error;
-      const pid = Number(await readFile(join(path, "pid"), "utf8").catch(() => "NaN"));
-      if (Number.isInteger(pid) && !isAlive(pid)) {
-        await rm(path, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for the host lock ${path} (held by pid ${pid})`, { cause: error });
-      await sleep(100);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(path, { recursive: true, force: true });
-  }
-}
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return error.code === "EPERM";
-  }
-}
-
-// src/providers/ec2/imds.ts
-var Imds = class {
-  constructor(base, timeoutMs) {
-    this.base = base;
-    this.timeoutMs = timeoutMs;
-  }
-  base;
-  timeoutMs;
-  token = null;
-  async getToken() {
-    if (this.token && this.token.until > Date.now()) return this.token.value;
-    const res = await fetch(new URL("/latest/api/token", this.base), {
-      method: "PUT",
-      headers: { "X-aws-ec2-metadata-token-ttl-seconds": "21600" },
-      signal: AbortSignal.timeout(this.timeoutMs)
-    });
-    if (!res.ok) throw new Error(`IMDSv2 token request answered HTTP ${res.status}`);
-    const value = await res.text();
-    this.token = { value, until: Date.now() + 6 * 36e5 - 6e4 };
-    return value;
-  }
-  async get(path) {
-    const token = await this.getToken();
-    const res = await fetch(new URL(`/latest/${path}`, this.base), {
-      headers: { "X-aws-ec2-metadata-token": token },
-      signal: AbortSignal.timeout(this.timeoutMs)
-    });
-    if (!res.ok) throw new Error(`IMDS ${path} answered HTTP ${res.status}`);
-    return (await res.text()).trim();
-  }
-  async host() {
-    const [instanceId, availabilityZone, region] = await Promise.all([
-      this.get("meta-data/instance-id"),
-      this.get("meta-data/placement/availability-zone"),
-      this.get("meta-data/placement/region")
-    ]);
-    return { instanceId, availabilityZone, region };
-  }
-};
-
-// src/providers/ec2/public-address.ts
-var CHECKIP_URL = "https://checkip.amazonaws.com/";
-async function detectPublicAddress(timeoutMs = 1e4) {
-  const res = await fetch(CHECKIP_URL, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`${CHECKIP_URL} answered HTTP ${res.status}`);
-  const text = (await res.text()).trim();
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) {
-    throw new Error(`${CHECKIP_URL} did not answer an IPv4 address; set ssh-cidr or security-group-id`);
-  }
-  return text;
-}
-
-// src/providers/ec2/settings.ts
-var positive = external_exports.number().int().positive();
-var ec2SettingsSchema = external_exports.object({
-  region: external_exports.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "an AWS region such as eu-west-1"),
-  /** Custom EC2 endpoint (tests: the fake endpoint on 127.0.0.1). Default: the SDK's regional endpoint. */
-  endpoint: external_exports.url().optional(),
-  subnetId: external_exports.string().startsWith("subnet-").optional(),
-  /** Existing security group; without it each launch creates a temporary one (port 22 from sshCidr). */
-  securityGroupId: external_exports.string().startsWith("sg-").optional(),
-  /** CIDR allowed to reach port 22; default: the runner's public address /32 detected at run time. */
-  sshCidr: external_exports.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 203.0.113.7/32").optional(),
-  /** Fallback order on InsufficientInstanceCapacity / Unsupported. */
-  instanceTypes: external_exports.array(external_exports.string().min(1)).min(1).default(["t3.small"]),
-  spot: external_exports.boolean().default(false),
-  /** Extra regions a kept image is copied to. */
-  regions: external_exports.array(external_exports.string()).default([]),
-  /** Port sshd listens on inside the instance. */
-  sshPort: external_exports.number().int().min(1).max(65535).default(22),
-  volumeType: external_exports.enum(["gp3", "gp2", "io1", "io2", "standard"]).default("gp3"),
-  /** Standard retry strategy attempts (throttling bursts need more than the SDK's 3). */
-  maxAttempts: positive.default(10),
-  /** Base poll interval of waiters and eventual-consistency retries. */
-  pollIntervalMs: positive.default(5e3),
-  /** How long NotFound right after a create is treated as "not visible yet". */
-  consistencyTimeoutMs: positive.default(12e4),
-  /** Upper bounds of each wait (every waiter gets an explicit maxWaitTime). */
-  waitTimeoutsMs: external_exports.object({
-    instanceRunning: positive.default(6e5),
-    instanceStopped: positive.default(6e5),
-    instanceTerminated: positive.default(6e5),
-    imageAvailable: positive.default(36e5),
-    snapshotCompleted: positive.default(36e5),
-    volume: positive.default(3e5),
-    securityGroupDelete: positive.default(3e5),
-    deviceAppears: positive.default(6e4)
-  }).prefault({}),
-  /** Instance metadata service (IMDSv2) base URL, used to detect running on EC2 (volume bake). */
-  imdsEndpoint: external_exports.url().default("http://169.254.169.254"),
-  imdsTimeoutMs: positive.default(1e3),
-  /** Root of /dev and /sys for device-name resolution (tests point it at a temp tree). */
-  deviceRoot: external_exports.string().default("/"),
-  /** Directory of the host-wide lock that serialises device selection + AttachVolume. */
-  lockDir: external_exports.string().default("/run/lock")
-});
-function parseEc2Settings(input) {
-  const parsed = ec2SettingsSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = issue.path.join(".") || "(settings)";
-    throw new ConfigError(`ec2 provider setting ${key}: ${issue.message}`);
-  }
-  return parsed.data;
-}
+// src/providers/ec2/images.ts
+var import_client_ec22 = __toESM(require_dist_cjs17(), 1);
+import { createHash as createHash2, randomBytes } from "node:crypto";
 
 // src/providers/ec2/tags.ts
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from "node:zlib";
@@ -95404,9 +95282,352 @@ function guessOs(name) {
   return m3 ? m3[1].toLowerCase() : (name.split(/[-_ ]/)[0] ?? "").toLowerCase();
 }
 
+// src/providers/ec2/images.ts
+var DEBIAN_OWNER = "136693071363";
+function imageQueryInput(query) {
+  const input = { Filters: [] };
+  let available = true;
+  if (query.bakeKey) {
+    input.Owners = ["self"];
+    input.Filters.push({ Name: `tag:${TAG.bakeKey}`, Values: [query.bakeKey] });
+  }
+  if (query.idOrName) {
+    if (/^ami-[0-9a-f]+$/.test(query.idOrName)) {
+      input.ImageIds = [query.idOrName];
+    } else {
+      const debian = /^debian-(\d+)$/.exec(query.idOrName);
+      input.Owners ??= debian ? [DEBIAN_OWNER] : ["self", "amazon", DEBIAN_OWNER];
+      input.Filters.push({ Name: "name", Values: [debian ? `debian-${debian[1]}-amd64-*` : query.idOrName] });
+    }
+  }
+  for (const [key, value] of Object.entries(query.filters ?? {})) {
+    if (key === "owner") input.Owners = value.split(",");
+    else if (key === "name" || key === "architecture" || key === "image-id") {
+      input.Filters.push({ Name: key, Values: [value] });
+    } else input.Filters.push({ Name: `tag:${key}`, Values: [value] });
+  }
+  if (!query.bakeKey && !query.idOrName && !query.filters) {
+    input.Owners = ["self"];
+    input.Filters.push({ Name: "tag-key", Values: [TAG.runId] });
+    available = false;
+  }
+  if (available) input.Filters.push({ Name: "state", Values: ["available"] });
+  return input;
+}
+async function listImages(core, query = {}) {
+  const images = await describeImages(core.client(), imageQueryInput(query));
+  return images.map(manifestFromImage).sort((a5, b5) => b5.createdAt.localeCompare(a5.createdAt) || a5.id.localeCompare(b5.id));
+}
+async function describeImages(client, input) {
+  const out = [];
+  let NextToken;
+  do {
+    const res = await call(
+      "DescribeImages",
+      () => client.send(new import_client_ec22.DescribeImagesCommand({ ...input, ...NextToken ? { NextToken } : {} }))
+    );
+    out.push(...res.Images ?? []);
+    NextToken = res.NextToken;
+  } while (NextToken);
+  return out;
+}
+async function rawImage(client, id) {
+  const res = await callUnlessGone(
+    "DescribeImages",
+    () => client.send(new import_client_ec22.DescribeImagesCommand({ ImageIds: [id] })),
+    id
+  );
+  return res?.Images?.[0] ?? null;
+}
+async function describeImage(core, id) {
+  if (!/^ami-[0-9a-f]+$/.test(id)) return null;
+  const image = await rawImage(core.client(), id);
+  return image && image.State !== "deregistered" ? manifestFromImage(image) : null;
+}
+function snapshotIdsOf(image) {
+  return (image.BlockDeviceMappings ?? []).map((m3) => m3.Ebs?.SnapshotId).filter((s2) => !!s2);
+}
+async function tagImage(core, ctx, id, tags) {
+  const client = core.client();
+  const image = await rawImage(client, id);
+  if (!image) throw new Error(`image ${id} not found in ${core.settings.region}`);
+  const resources = [id, ...snapshotIdsOf(image)];
+  await call(
+    "CreateTags",
+    () => client.send(
+      new import_client_ec22.CreateTagsCommand({
+        Resources: resources,
+        Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value }))
+      })
+    ),
+    id
+  );
+  if (tags[TAG.kept] === "true") {
+    await call(
+      "DeleteTags",
+      () => client.send(new import_client_ec22.DeleteTagsCommand({ Resources: resources, Tags: [{ Key: TAG.expiresAt }] })),
+      id
+    );
+    for (const resource of resources) {
+      const key = core.keys.get(resource);
+      if (key) await ctx.journal.kept(key);
+    }
+  }
+}
+async function untagImage(core, id, keys) {
+  const client = core.client();
+  const image = await rawImage(client, id);
+  if (!image || keys.length === 0) return;
+  const resources = [id, ...snapshotIdsOf(image)];
+  await call(
+    "DeleteTags",
+    () => client.send(new import_client_ec22.DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) })),
+    id
+  );
+}
+async function deleteImage(core, client, id, log) {
+  const image = await rawImage(client, id);
+  if (!image || image.State === "deregistered") {
+    log.debug(`image ${id} is already gone`);
+    return;
+  }
+  await callUnlessGone("DeregisterImage", () => client.send(new import_client_ec22.DeregisterImageCommand({ ImageId: id })), id);
+  for (const snapshotId of snapshotIdsOf(image)) await deleteSnapshot(core, client, snapshotId, log);
+  log.info(`deregistered image ${id}`);
+}
+async function deleteSnapshot(core, client, id, log) {
+  await retryWhile(
+    "DeleteSnapshot",
+    () => callUnlessGone("DeleteSnapshot", () => client.send(new import_client_ec22.DeleteSnapshotCommand({ SnapshotId: id })), id),
+    (error) => errorCode(error) === "InvalidSnapshot.InUse",
+    { ...core.consistency(void 0, id), maxDelayMs: 1e4 }
+  );
+  log.debug(`deleted snapshot ${id}`);
+}
+async function copyImage(core, ctx, imageId, regions = core.settings.regions) {
+  const home = core.settings.region;
+  const source = await rawImage(core.client(), imageId);
+  if (!source) throw new Error(`image ${imageId} not found in ${home}`);
+  const kept = fromTagList(source.Tags)[TAG.kept] === "true";
+  const copies = [];
+  for (const region of regions.filter((r5) => r5 !== home)) {
+    const client = core.client(region);
+    const key = `image-copy:${region}:${imageId}`;
+    const token = createHash2("sha256").update(`${ctx.runId}:${imageId}:${region}`).digest("hex").slice(0, 64);
+    await ctx.journal.intend({ key, provider: "ec2", kind: "image", region, data: { clientToken: token } });
+    const res = await call(
+      "CopyImage",
+      () => client.send(
+        new import_client_ec22.CopyImageCommand({
+          SourceImageId: imageId,
+          SourceRegion: home,
+          Name: source.Name ?? imageId,
+          Description: `copy of ${imageId} from ${home}`,
+          ClientToken: token,
+          CopyImageTags: true
+        })
+      ),
+      imageId
+    );
+    const id = res.ImageId;
+    await core.remember(ctx, key, id);
+    await waitImage(core, client, id, ctx.signal);
+    if (kept) await ctx.journal.kept(key);
+    ctx.log.info(`copied image ${imageId} to ${region} as ${id}`);
+    copies.push({ region, id });
+  }
+  return copies;
+}
+async function waitImage(core, client, id, signal) {
+  await probePermission(
+    await client.config.region(),
+    "DescribeImages",
+    () => client.send(new import_client_ec22.DescribeImagesCommand({ ImageIds: [id], DryRun: true })),
+    core.probed
+  );
+  const max = core.settings.waitTimeoutsMs.imageAvailable;
+  await waitFor(
+    `image ${id} to become available`,
+    "DescribeImages",
+    max,
+    () => (0, import_client_ec22.waitUntilImageAvailable)(waiterConfig(client, core.settings, max, signal), { ImageIds: [id] }),
+    async () => {
+      const image2 = await rawImage(client, id);
+      return image2 ? `state ${image2.State}${image2.StateReason?.Message ? `: ${image2.StateReason.Message}` : ""}` : "";
+    }
+  );
+  const image = await rawImage(client, id);
+  if (!image) throw new Error(`image ${id} vanished after becoming available`);
+  return image;
+}
+function imageName(manifest) {
+  const stamp = isoSeconds(/* @__PURE__ */ new Date()).replace(/[:]/g, "");
+  const base = manifest.name.replace(/[^A-Za-z0-9()[\]./\-'@_ ]/g, "-").slice(0, 90);
+  return `${base}-${stamp}-${randomBytes(3).toString("hex")}`;
+}
+
+// src/providers/ec2/instances.ts
+var import_client_ec25 = __toESM(require_dist_cjs17(), 1);
+
+// src/providers/ec2/instance-state.ts
+var import_client_ec23 = __toESM(require_dist_cjs17(), 1);
+async function describeInstance(client, id) {
+  const res = await callUnlessGone(
+    "DescribeInstances",
+    () => client.send(new import_client_ec23.DescribeInstancesCommand({ InstanceIds: [id] })),
+    id
+  );
+  return res?.Reservations?.[0]?.Instances?.[0] ?? null;
+}
+function reasonOf(instance) {
+  return instance.StateReason?.Message ?? instance.StateTransitionReason ?? "";
+}
+function stateWithReason(instance) {
+  const reason = reasonOf(instance);
+  return `${instance.State?.Name ?? "unknown"}${reason ? ` (${reason})` : ""}`;
+}
+async function whyInstanceEnded(core, id) {
+  const instance = await describeInstance(core.client(), id);
+  if (!instance) return `instance ${id} no longer exists`;
+  const state2 = instance.State?.Name;
+  if (state2 === "pending" || state2 === "running") return null;
+  return `instance ${id} is ${stateWithReason(instance)}`;
+}
+async function waitRunning(core, client, id, signal) {
+  await probePermission(
+    await client.config.region(),
+    "DescribeInstances",
+    () => client.send(new import_client_ec23.DescribeInstancesCommand({ InstanceIds: [id], DryRun: true })),
+    core.probed
+  );
+  await retryNotFound(
+    "DescribeInstances",
+    () => client.send(new import_client_ec23.DescribeInstancesCommand({ InstanceIds: [id] })),
+    core.consistency(signal, id)
+  );
+  const max = core.settings.waitTimeoutsMs.instanceRunning;
+  const deadline = Date.now() + max;
+  let delay = core.settings.pollIntervalMs;
+  for (; ; ) {
+    const instance = await describeInstance(client, id);
+    const state2 = instance?.State?.Name;
+    if (instance && state2 === "running") return instance;
+    if (!instance || state2 !== "pending") {
+      throw new Ec2Error(
+        "DescribeInstances",
+        "InstanceNotRunning",
+        `waiting for instance ${id} to run (ec2:DescribeInstances) failed: it left pending (${instance ? `state ${instance.State?.Name}${reasonOf(instance) ? `: ${reasonOf(instance)}` : ""}` : "EC2 no longer knows it"})`,
+        { resource: id }
+      );
+    }
+    if (Date.now() + delay > deadline) {
+      throw new Ec2Error(
+        "DescribeInstances",
+        "WaiterTimeout",
+        `waiting for instance ${id} to run (ec2:DescribeInstances) failed: still not there after ${formatDuration(max)}`,
+        { resource: id }
+      );
+    }
+    await sleep(delay, signal);
+    delay = Math.min(delay * 2, Math.max(core.settings.pollIntervalMs, 15e3));
+  }
+}
+
+// src/providers/ec2/security-groups.ts
+var import_client_ec24 = __toESM(require_dist_cjs17(), 1);
+async function securityGroupFor(core, ctx, purpose) {
+  const { settings } = core;
+  if (settings.securityGroupId) return { key: "", groupId: settings.securityGroupId, created: false };
+  const client = core.client();
+  const cidr = settings.sshCidr ?? `${await core.resolvePublicAddress()}/32`;
+  let vpcId;
+  if (settings.subnetId) {
+    const subnets = await call(
+      "DescribeSubnets",
+      () => client.send(new import_client_ec24.DescribeSubnetsCommand({ SubnetIds: [settings.subnetId] })),
+      settings.subnetId
+    );
+    vpcId = subnets.Subnets?.[0]?.VpcId;
+  }
+  const groupName = `ovenproof-${core.token(ctx, `sg-${purpose}`)}`.slice(0, 255);
+  const key = `security-group:${groupName}`;
+  await ctx.journal.intend({
+    key,
+    provider: "ec2",
+    kind: "security-group",
+    region: settings.region,
+    data: { groupName }
+  });
+  const res = await call(
+    "CreateSecurityGroup",
+    () => client.send(
+      new import_client_ec24.CreateSecurityGroupCommand({
+        GroupName: groupName,
+        Description: `ovenproof ${purpose} ${ctx.runId}: SSH from ${cidr}`,
+        ...vpcId ? { VpcId: vpcId } : {},
+        TagSpecifications: tagSpecs(["security-group"], runTags(ctx, key))
+      })
+    ),
+    groupName
+  );
+  const groupId = res.GroupId;
+  await core.remember(ctx, key, groupId);
+  const group = { key, groupId, created: true };
+  try {
+    await retryNotFound(
+      "AuthorizeSecurityGroupIngress",
+      () => client.send(
+        new import_client_ec24.AuthorizeSecurityGroupIngressCommand({
+          GroupId: groupId,
+          IpPermissions: [
+            {
+              IpProtocol: "tcp",
+              FromPort: settings.sshPort,
+              ToPort: settings.sshPort,
+              IpRanges: [{ CidrIp: cidr, Description: "ovenproof SSH" }]
+            }
+          ]
+        })
+      ),
+      core.consistency(ctx.signal, groupId)
+    );
+  } catch (error) {
+    await dropGroup(core, ctx, group).catch(
+      (dropError) => ctx.log.warn(
+        `could not delete security group ${groupId} after the failed authorization: ${errorMessage(dropError)}`
+      )
+    );
+    throw error;
+  }
+  return group;
+}
+async function dropGroup(core, ctx, group) {
+  if (!group.created) return;
+  await deleteGroup(core, core.client(), group.groupId, ctx.log);
+  await core.forget(ctx, group.groupId);
+}
+async function deleteGroup(core, client, groupId, log) {
+  await retryWhile(
+    "DeleteSecurityGroup",
+    () => callUnlessGone(
+      "DeleteSecurityGroup",
+      () => client.send(new import_client_ec24.DeleteSecurityGroupCommand({ GroupId: groupId })),
+      groupId
+    ),
+    (error) => errorCode(error) === "DependencyViolation",
+    {
+      timeoutMs: core.settings.waitTimeoutsMs.securityGroupDelete,
+      baseMs: core.consistency().baseMs,
+      maxDelayMs: 15e3,
+      resource: groupId
+    }
+  );
+  log.debug(`deleted security group ${groupId}`);
+}
+
 // src/providers/ec2/user-data.ts
 var import_yaml = __toESM(require_dist(), 1);
-import { randomBytes } from "node:crypto";
+import { randomBytes as randomBytes2 } from "node:crypto";
 var DEFAULT_USERS = /* @__PURE__ */ new Set(["admin", "ec2-user", "ubuntu", "debian", "fedora", "centos", "rocky"]);
 function ttlMinutes(ttlMs) {
   return Math.max(1, Math.ceil(ttlMs / 6e4));
@@ -95440,7 +95661,7 @@ function cloudConfig(input) {
   return "#cloud-config\n" + (0, import_yaml.stringify)(config, { lineWidth: 0 });
 }
 function buildUserData(input) {
-  const boundary = `==ovenproof-${randomBytes(8).toString("hex")}==`;
+  const boundary = `==ovenproof-${randomBytes2(8).toString("hex")}==`;
   const document = formatIdentityDocument({
     instanceId: input.launchRef.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 63),
     identity: input.identity,
@@ -95500,1039 +95721,282 @@ function parseUserData(text) {
   };
 }
 
-// src/providers/ec2/sweep.ts
-var import_client_ec22 = __toESM(require_dist_cjs17(), 1);
-var TAGGED = { Name: "tag-key", Values: [TAG.expiresAt] };
-function expiryVerdict(tags, createdAt, now, olderThanMs) {
-  const t = fromTagList(tags);
-  if (t[TAG.kept] === "true") return null;
-  const expires = t[TAG.expiresAt];
-  if (!expires) return null;
-  const at = Date.parse(expires);
-  if (Number.isNaN(at) || at > now) return null;
-  if (olderThanMs !== void 0) {
-    const tagged = t[TAG.createdAt];
-    const created = tagged ? Date.parse(tagged) : createdAt?.getTime();
-    if (created === void 0 || Number.isNaN(created) || now - created < olderThanMs) return null;
-  }
-  return `expired at ${expires}${t[TAG.runId] ? ` (run ${t[TAG.runId]})` : ""}`;
-}
-async function sweepRegion(ops, options) {
-  const { client, region, log } = ops;
-  const now = Date.now();
-  const out = [];
-  const due = (kind, id, tags, created) => {
-    const reason = expiryVerdict(tags, created, now, options.olderThanMs);
-    if (!reason) return false;
-    out.push({ kind, id, region, reason, deleted: false });
-    return true;
+// src/providers/ec2/instances.ts
+function runInput(core, ctx, spec, attempt) {
+  const userData = Buffer.from(
+    buildUserData({
+      identity: spec.identity,
+      ttlMs: spec.ttlMs,
+      sshUser: spec.sshUser,
+      launchRef: attempt.token
+    })
+  ).toString("base64");
+  ctx.log.mask(userData);
+  const tags = runTags(ctx, attempt.key, {
+    Name: `ovenproof-${spec.purpose}-${ctx.runId}`.slice(0, 256),
+    [TAG.purpose]: spec.purpose
+  });
+  return {
+    ImageId: spec.imageId,
+    InstanceType: attempt.type,
+    MinCount: 1,
+    MaxCount: 1,
+    // Same token on every SDK retry of this call: EC2 returns the first launch instead of a duplicate.
+    ClientToken: attempt.token,
+    UserData: userData,
+    InstanceInitiatedShutdownBehavior: "terminate",
+    MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1 },
+    SecurityGroupIds: [attempt.groupId],
+    ...core.settings.subnetId ? { SubnetId: core.settings.subnetId } : {},
+    ...attempt.spot ? {
+      InstanceMarketOptions: {
+        MarketType: "spot",
+        SpotOptions: { SpotInstanceType: "one-time", InstanceInterruptionBehavior: "terminate" }
+      }
+    } : {},
+    TagSpecifications: tagSpecs(["instance", "volume", "network-interface"], tags)
   };
-  const done = async (kind, ids, run) => {
-    if (options.dryRun || ids.length === 0) return;
-    await run();
-    for (const r5 of out) if (r5.kind === kind && ids.includes(r5.id)) r5.deleted = true;
-  };
-  const reservations = await call(
-    "DescribeInstances",
-    () => client.send(
-      new import_client_ec22.DescribeInstancesCommand({
-        Filters: [
-          TAGGED,
-          { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] }
-        ]
-      })
-    )
-  );
-  const instances = (reservations.Reservations ?? []).flatMap((r5) => r5.Instances ?? []);
-  const instanceIds = instances.filter((i5) => due("instance", i5.InstanceId, i5.Tags, i5.LaunchTime)).map((i5) => i5.InstanceId);
-  await done("instance", instanceIds, () => ops.terminate(client, instanceIds));
-  const groups = (await call(
-    "DescribeSecurityGroups",
-    () => client.send(new import_client_ec22.DescribeSecurityGroupsCommand({ Filters: [TAGGED] }))
-  )).SecurityGroups ?? [];
-  for (const g5 of groups) {
-    if (due("security-group", g5.GroupId, g5.Tags))
-      await done("security-group", [g5.GroupId], () => ops.deleteGroup(client, g5.GroupId));
-  }
-  const images = await ops.describeImages(client, { Owners: ["self"], Filters: [TAGGED] });
-  const remaining = /* @__PURE__ */ new Set();
-  for (const image of images) {
-    const created = image.CreationDate ? new Date(image.CreationDate) : void 0;
-    if (due("image", image.ImageId, image.Tags, created))
-      await done("image", [image.ImageId], () => ops.deleteImage(client, image.ImageId));
-    else
-      for (const m3 of image.BlockDeviceMappings ?? []) if (m3.Ebs?.SnapshotId) remaining.add(m3.Ebs.SnapshotId);
-  }
-  const keptImages = await ops.describeImages(client, { Owners: ["self"] });
-  for (const image of keptImages) {
-    if (images.some((i5) => i5.ImageId === image.ImageId && out.some((r5) => r5.id === i5.ImageId))) continue;
-    for (const m3 of image.BlockDeviceMappings ?? []) if (m3.Ebs?.SnapshotId) remaining.add(m3.Ebs.SnapshotId);
-  }
-  const snapshots = (await call(
-    "DescribeSnapshots",
-    () => client.send(new import_client_ec22.DescribeSnapshotsCommand({ OwnerIds: ["self"], Filters: [TAGGED] }))
-  )).Snapshots ?? [];
-  for (const s2 of snapshots) {
-    if (remaining.has(s2.SnapshotId)) continue;
-    if (out.some((r5) => r5.kind === "snapshot" && r5.id === s2.SnapshotId)) continue;
-    if (due("snapshot", s2.SnapshotId, s2.Tags, s2.StartTime))
-      await done("snapshot", [s2.SnapshotId], () => ops.deleteSnapshot(client, s2.SnapshotId));
-  }
-  const volumes = (await call("DescribeVolumes", () => client.send(new import_client_ec22.DescribeVolumesCommand({ Filters: [TAGGED] })))).Volumes ?? [];
-  for (const v of volumes) {
-    if (v.State === "deleted" || v.State === "deleting") continue;
-    if (due("volume", v.VolumeId, v.Tags, v.CreateTime))
-      await done("volume", [v.VolumeId], () => ops.deleteVolume(client, v.VolumeId));
-  }
-  for (const r5 of out)
-    log.info(`${options.dryRun ? "would delete" : "deleted"} ${r5.kind} ${r5.id} in ${region}: ${r5.reason}`);
-  return out;
 }
-
-// src/providers/ec2/provider.ts
-var DEBIAN_OWNER = "136693071363";
-var Ec2Provider = class {
-  name = "ec2";
-  settings;
-  credentials;
-  resolvePublicAddress;
-  clients = /* @__PURE__ */ new Map();
-  probed = /* @__PURE__ */ new Set();
-  imds;
-  hostPromise = null;
-  sequence = 0;
-  /** Ledger key of every resource this process created, by provider id. */
-  keys = /* @__PURE__ */ new Map();
-  /** Temporary security group created for an instance, deleted after it terminates. */
-  instanceGroups = /* @__PURE__ */ new Map();
-  constructor(options) {
-    const { credentials, resolvePublicAddress, log: _log, ...settings } = options;
-    this.settings = parseEc2Settings(settings);
-    this.credentials = credentials;
-    this.resolvePublicAddress = resolvePublicAddress ?? (() => detectPublicAddress());
-    this.imds = new Imds(this.settings.imdsEndpoint, this.settings.imdsTimeoutMs);
-  }
-  /** Plain JSON that rebuilds this provider in another process (`createEc2Provider(json)`). */
-  toJSON() {
-    return this.settings;
-  }
-  client(region = this.settings.region) {
-    let client = this.clients.get(region);
-    if (!client) {
-      client = createClient(this.settings, region, this.credentials);
-      this.clients.set(region, client);
-    }
-    return client;
-  }
-  consistency(signal) {
-    return {
-      timeoutMs: this.settings.consistencyTimeoutMs,
-      baseMs: Math.max(10, Math.round(this.settings.pollIntervalMs / 5)),
-      ...signal ? { signal } : {}
-    };
-  }
-  /** A ClientToken (≤ 64 ASCII) unique per run, purpose and attempt, stable across SDK retries. */
-  token(ctx, what) {
-    this.sequence += 1;
-    const readable = `${ctx.runId}-${what}-${this.sequence}`.replace(/[^A-Za-z0-9_.-]/g, "_");
-    if (readable.length <= 64) return readable;
-    const hash = createHash2("sha256").update(readable).digest("hex").slice(0, 24);
-    return `${readable.slice(0, 39)}-${hash}`;
-  }
-  async remember(ctx, key, id, data) {
-    this.keys.set(id, key);
-    await ctx.journal.created(key, id, data);
-  }
-  async forget(ctx, id) {
-    const key = this.keys.get(id);
-    if (key && ctx) await ctx.journal.deleted(key);
-    this.keys.delete(id);
-  }
-  // ---------------------------------------------------------------------------------------- images
-  async listImages(query = {}) {
-    const input = { Filters: [] };
-    let available = true;
-    if (query.bakeKey) {
-      input.Owners = ["self"];
-      input.Filters.push({ Name: `tag:${TAG.bakeKey}`, Values: [query.bakeKey] });
-    }
-    if (query.idOrName) {
-      if (/^ami-[0-9a-f]+$/.test(query.idOrName)) {
-        input.ImageIds = [query.idOrName];
-      } else {
-        const debian = /^debian-(\d+)$/.exec(query.idOrName);
-        input.Owners ??= debian ? [DEBIAN_OWNER] : ["self", "amazon", DEBIAN_OWNER];
-        input.Filters.push({
-          Name: "name",
-          Values: [debian ? `debian-${debian[1]}-amd64-*` : query.idOrName]
-        });
-      }
-    }
-    for (const [key, value] of Object.entries(query.filters ?? {})) {
-      if (key === "owner") input.Owners = value.split(",");
-      else if (key === "name" || key === "architecture" || key === "image-id") {
-        input.Filters.push({ Name: key, Values: [value] });
-      } else input.Filters.push({ Name: `tag:${key}`, Values: [value] });
-    }
-    if (!query.bakeKey && !query.idOrName && !query.filters) {
-      input.Owners = ["self"];
-      input.Filters.push({ Name: "tag-key", Values: [TAG.runId] });
-      available = false;
-    }
-    if (available) input.Filters.push({ Name: "state", Values: ["available"] });
-    const images = await this.describeImages(this.client(), input);
-    return images.map(manifestFromImage).sort((a5, b5) => b5.createdAt.localeCompare(a5.createdAt) || a5.id.localeCompare(b5.id));
-  }
-  async describeImages(client, input) {
-    const out = [];
-    let NextToken;
-    do {
-      const res = await call(
-        "DescribeImages",
-        () => client.send(new import_client_ec23.DescribeImagesCommand({ ...input, ...NextToken ? { NextToken } : {} }))
-      );
-      out.push(...res.Images ?? []);
-      NextToken = res.NextToken;
-    } while (NextToken);
-    return out;
-  }
-  async rawImage(id, region) {
-    try {
-      const res = await this.client(region).send(new import_client_ec23.DescribeImagesCommand({ ImageIds: [id] }));
-      return res.Images?.[0] ?? null;
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw new Ec2Error("DescribeImages", errorCode(error), `ec2:DescribeImages for ${id} failed`, {
-        cause: error
-      });
-    }
-  }
-  async describeImage(id) {
-    if (!/^ami-[0-9a-f]+$/.test(id)) return null;
-    const image = await this.rawImage(id);
-    return image && image.State !== "deregistered" ? manifestFromImage(image) : null;
-  }
-  async tagImage(ctx, id, tags) {
-    const image = await this.rawImage(id);
-    if (!image) throw new Error(`image ${id} not found in ${this.settings.region}`);
-    const snapshots = snapshotIdsOf(image);
-    const resources = [id, ...snapshots];
-    await call(
-      "CreateTags",
-      () => this.client().send(
-        new import_client_ec23.CreateTagsCommand({
-          Resources: resources,
-          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value }))
-        })
-      )
-    );
-    if (tags[TAG.kept] === "true") {
-      await call(
-        "DeleteTags",
-        () => this.client().send(new import_client_ec23.DeleteTagsCommand({ Resources: resources, Tags: [{ Key: TAG.expiresAt }] }))
-      );
-      for (const resource of resources) {
-        const key = this.keys.get(resource);
-        if (key) await ctx.journal.kept(key);
-      }
-    }
-  }
-  async deregisterImage(ctx, id) {
-    await this.deleteImage(this.client(), id, ctx.log);
-    await this.forget(ctx, id);
-  }
-  /** Deregisters an image and deletes its snapshots (DeregisterImage alone leaves them behind). */
-  async deleteImage(client, id, log) {
-    let image;
-    try {
-      image = (await client.send(new import_client_ec23.DescribeImagesCommand({ ImageIds: [id] }))).Images?.[0];
-    } catch (error) {
-      if (!isNotFound(error))
-        throw new Ec2Error("DescribeImages", errorCode(error), `ec2:DescribeImages for ${id} failed`, {
-          cause: error
-        });
-    }
-    if (!image || image.State === "deregistered") {
-      log.debug(`image ${id} is already gone`);
-      return;
-    }
-    await call("DeregisterImage", () => client.send(new import_client_ec23.DeregisterImageCommand({ ImageId: id }))).catch(
-      (error) => {
-        if (!isNotFound(error.cause)) throw error;
-      }
-    );
-    for (const snapshotId of snapshotIdsOf(image)) await this.deleteSnapshot(client, snapshotId, log);
-    log.info(`deregistered image ${id}`);
-  }
-  async deleteSnapshot(client, id, log) {
-    const deadline = Date.now() + this.settings.consistencyTimeoutMs;
-    for (let delay = this.consistency().baseMs; ; delay = Math.min(delay * 2, 1e4)) {
-      try {
-        await client.send(new import_client_ec23.DeleteSnapshotCommand({ SnapshotId: id }));
-        log.debug(`deleted snapshot ${id}`);
-        return;
-      } catch (error) {
-        if (isNotFound(error)) return;
-        if (errorCode(error) !== "InvalidSnapshot.InUse" || Date.now() + delay > deadline) {
-          throw new Ec2Error(
-            "DeleteSnapshot",
-            errorCode(error),
-            `ec2:DeleteSnapshot ${id} failed: ${errorCode(error)}`,
-            {
-              cause: error
-            }
-          );
-        }
-        await sleep(delay);
-      }
-    }
-  }
-  /** Copies an image to other regions (default: the `regions` setting); copies keep the tags. */
-  async copyImage(ctx, imageId, regions = this.settings.regions) {
-    const source = await this.rawImage(imageId);
-    if (!source) throw new Error(`image ${imageId} not found in ${this.settings.region}`);
-    const kept = fromTagList(source.Tags)[TAG.kept] === "true";
-    const copies = [];
-    for (const region of regions.filter((r5) => r5 !== this.settings.region)) {
-      const client = this.client(region);
-      const key = `image-copy:${region}:${imageId}`;
-      const token = createHash2("sha256").update(`${ctx.runId}:${imageId}:${region}`).digest("hex").slice(0, 64);
-      await ctx.journal.intend({ key, provider: "ec2", kind: "image", region, data: { clientToken: token } });
-      const res = await call(
-        "CopyImage",
-        () => client.send(
-          new import_client_ec23.CopyImageCommand({
-            SourceImageId: imageId,
-            SourceRegion: this.settings.region,
-            Name: source.Name ?? imageId,
-            Description: `copy of ${imageId} from ${this.settings.region}`,
-            ClientToken: token,
-            CopyImageTags: true
-          })
-        )
-      );
-      const id = res.ImageId;
-      await this.remember(ctx, key, id);
-      await this.waitImage(client, id, ctx.signal);
-      if (kept) await ctx.journal.kept(key);
-      ctx.log.info(`copied image ${imageId} to ${region} as ${id}`);
-      copies.push({ region, id });
-    }
-    return copies;
-  }
-  async waitImage(client, id, signal) {
-    await probePermission(
-      await client.config.region(),
-      "DescribeImages",
-      () => client.send(new import_client_ec23.DescribeImagesCommand({ ImageIds: [id], DryRun: true })),
-      this.probed
-    );
-    const max = this.settings.waitTimeoutsMs.imageAvailable;
-    await waitFor(
-      `image ${id} to become available`,
-      "DescribeImages",
-      max,
-      () => (0, import_client_ec23.waitUntilImageAvailable)(waiterConfig(client, this.settings, max, signal), { ImageIds: [id] }),
-      async () => {
-        const image2 = (await client.send(new import_client_ec23.DescribeImagesCommand({ ImageIds: [id] }))).Images?.[0];
-        return image2 ? `state ${image2.State}${image2.StateReason?.Message ? `: ${image2.StateReason.Message}` : ""}` : "";
-      }
-    );
-    const image = (await client.send(new import_client_ec23.DescribeImagesCommand({ ImageIds: [id] }))).Images?.[0];
-    if (!image) throw new Error(`image ${id} vanished after becoming available`);
-    return image;
-  }
-  imageName(manifest) {
-    const stamp = isoSeconds(/* @__PURE__ */ new Date()).replace(/[:]/g, "").replace(/Z$/, "Z");
-    const base = manifest.name.replace(/[^A-Za-z0-9()[\]./\-'@_ ]/g, "-").slice(0, 90);
-    return `${base}-${stamp}-${randomBytes2(3).toString("hex")}`;
-  }
-  // -------------------------------------------------------------------------------- volume bake
-  host() {
-    this.hostPromise ??= this.imds.host().catch(() => null);
-    return this.hostPromise;
-  }
-  async volumeBakeUnsupported() {
-    const host = await this.host();
-    if (!host) {
-      return `ovenproof is not running on an EC2 instance (no IMDSv2 answer at ${this.settings.imdsEndpoint}); the volume bake needs a baker host in the volume's availability zone`;
-    }
-    if (host.region !== this.settings.region) {
-      return `this host runs in ${host.region} but images are baked in ${this.settings.region}`;
-    }
-    return null;
-  }
-  async requireHost() {
-    const reason = await this.volumeBakeUnsupported();
-    if (reason) throw new Error(`volume bake unavailable: ${reason}`);
-    return await this.host();
-  }
-  async createVolume(ctx, imageId) {
-    const host = await this.requireHost();
-    const client = this.client();
-    const image = await this.rawImage(imageId);
-    if (!image) throw new Error(`base image ${imageId} not found in ${this.settings.region}`);
-    const root5 = rootMapping(image);
-    if (!root5?.Ebs?.SnapshotId)
-      throw new Error(
-        `base image ${imageId} has no EBS root snapshot (instance-store AMIs cannot be volume-baked)`
-      );
-    const token = this.token(ctx, "vol");
-    const key = `volume:${token}`;
+async function runFirstWithCapacity(core, ctx, spec, group, failures) {
+  const client = core.client();
+  const types = spec.instanceTypes?.length ? spec.instanceTypes : core.settings.instanceTypes;
+  const spot = spec.spot ?? core.settings.spot;
+  for (const type of types) {
+    const token = core.token(ctx, spec.purpose);
+    const key = `instance:${token}`;
+    const input = runInput(core, ctx, spec, { type, token, key, groupId: group.groupId, spot });
     await ctx.journal.intend({
       key,
       provider: "ec2",
-      kind: "volume",
-      region: this.settings.region,
+      kind: "instance",
+      region: core.settings.region,
       data: { clientToken: token }
     });
-    const res = await call(
-      "CreateVolume",
-      () => client.send(
-        new import_client_ec23.CreateVolumeCommand({
-          SnapshotId: root5.Ebs.SnapshotId,
-          AvailabilityZone: host.availabilityZone,
-          VolumeType: this.settings.volumeType,
-          ClientToken: token,
-          TagSpecifications: tagSpecs(["volume"], runTags(ctx, key, { [TAG.purpose]: "bake-volume" }))
-        })
-      )
-    );
-    const id = res.VolumeId;
-    await this.remember(ctx, key, id);
-    await this.waitVolume(client, id, "available", ctx.signal);
-    return { id };
-  }
-  async waitVolume(client, id, state2, signal) {
-    await probePermission(
-      await client.config.region(),
-      "DescribeVolumes",
-      () => client.send(new import_client_ec23.DescribeVolumesCommand({ VolumeIds: [id], DryRun: true })),
-      this.probed
-    );
-    const max = this.settings.waitTimeoutsMs.volume;
-    const waiter = state2 === "available" ? import_client_ec23.waitUntilVolumeAvailable : import_client_ec23.waitUntilVolumeInUse;
-    await waitFor(
-      `volume ${id} to be ${state2}`,
-      "DescribeVolumes",
-      max,
-      () => waiter(waiterConfig(client, this.settings, max, signal), { VolumeIds: [id] })
-    );
-  }
-  async attachVolume(ctx, volumeId) {
-    const host = await this.requireHost();
-    const client = this.client();
-    const key = `attachment:${volumeId}`;
-    const requested = await withHostLock(
-      this.settings.lockDir,
-      "ec2-attach",
-      this.settings.waitTimeoutsMs.volume,
-      async () => {
-        const self = await this.describeInstance(client, host.instanceId);
-        const used = new Set((self?.BlockDeviceMappings ?? []).map((m3) => m3.DeviceName ?? ""));
-        const device2 = await chooseDevice(this.settings.deviceRoot, used);
-        await ctx.journal.intend({
-          key,
-          provider: "ec2",
-          kind: "attachment",
-          region: this.settings.region,
-          data: { volumeId, instanceId: host.instanceId, device: device2 }
-        });
-        await call(
-          "AttachVolume",
-          () => client.send(
-            new import_client_ec23.AttachVolumeCommand({ VolumeId: volumeId, InstanceId: host.instanceId, Device: device2 })
-          )
-        );
-        await ctx.journal.created(key, volumeId);
-        await this.waitVolume(client, volumeId, "in-use", ctx.signal);
-        return device2;
-      }
-    );
-    const device = await resolveDevice(
-      this.settings.deviceRoot,
-      volumeId,
-      requested,
-      this.settings.waitTimeoutsMs.deviceAppears,
-      Math.min(500, this.settings.pollIntervalMs)
-    );
-    ctx.log.info(`attached ${volumeId} as ${requested} \u2192 ${device}`);
-    return { device };
-  }
-  async detachVolume(ctx, volumeId) {
-    const client = this.client();
-    await this.detach(client, volumeId);
-    await this.waitVolume(client, volumeId, "available", ctx.signal);
-    await ctx.journal.deleted(`attachment:${volumeId}`).catch(() => void 0);
-  }
-  /** DetachVolume; "not attached" and "no such volume" count as done. */
-  async detach(client, volumeId) {
     try {
-      await client.send(new import_client_ec23.DetachVolumeCommand({ VolumeId: volumeId }));
+      const res = await client.send(new import_client_ec25.RunInstancesCommand(input));
+      const instanceId = res.Instances?.[0]?.InstanceId;
+      if (!instanceId) throw new Error(`RunInstances answered without an instance id (${type})`);
+      await core.remember(ctx, key, instanceId, { instanceType: type });
+      return instanceId;
     } catch (error) {
       const code = errorCode(error);
-      if (isNotFound(error) || code === "IncorrectState") return;
-      throw new Ec2Error("DetachVolume", code, `ec2:DetachVolume ${volumeId} failed: ${code}`, {
-        cause: error
-      });
-    }
-  }
-  async snapshotVolume(ctx, volumeId) {
-    const client = this.client();
-    const key = `snapshot:${this.token(ctx, "snap")}`;
-    await ctx.journal.intend({
-      key,
-      provider: "ec2",
-      kind: "snapshot",
-      region: this.settings.region,
-      data: { volumeId }
-    });
-    const res = await call(
-      "CreateSnapshot",
-      () => client.send(
-        new import_client_ec23.CreateSnapshotCommand({
-          VolumeId: volumeId,
-          Description: `ovenproof bake ${ctx.runId}`,
-          TagSpecifications: tagSpecs(["snapshot"], runTags(ctx, key))
-        })
-      )
-    );
-    const id = res.SnapshotId;
-    await this.remember(ctx, key, id);
-    await probePermission(
-      await client.config.region(),
-      "DescribeSnapshots",
-      () => client.send(new import_client_ec23.DescribeSnapshotsCommand({ SnapshotIds: [id], DryRun: true })),
-      this.probed
-    );
-    const max = this.settings.waitTimeoutsMs.snapshotCompleted;
-    await retryNotFound(
-      "DescribeSnapshots",
-      () => client.send(new import_client_ec23.DescribeSnapshotsCommand({ SnapshotIds: [id] })),
-      this.consistency(ctx.signal)
-    );
-    await waitFor(
-      `snapshot ${id} to complete`,
-      "DescribeSnapshots",
-      max,
-      () => (0, import_client_ec23.waitUntilSnapshotCompleted)(waiterConfig(client, this.settings, max, ctx.signal), { SnapshotIds: [id] })
-    );
-    return { id };
-  }
-  async deleteVolume(ctx, volumeId) {
-    await this.removeVolume(this.client(), volumeId, ctx.log);
-    await this.forget(ctx, volumeId);
-  }
-  async removeVolume(client, volumeId, log) {
-    const volume = await client.send(new import_client_ec23.DescribeVolumesCommand({ VolumeIds: [volumeId] })).then((r5) => r5.Volumes?.[0]).catch((error) => {
-      if (isNotFound(error)) return void 0;
-      throw new Ec2Error("DescribeVolumes", errorCode(error), `ec2:DescribeVolumes ${volumeId} failed`, {
-        cause: error
-      });
-    });
-    if (!volume || volume.State === "deleted" || volume.State === "deleting") return;
-    if (volume.State === "in-use") {
-      await this.detach(client, volumeId);
-      await this.waitVolume(client, volumeId, "available");
-    }
-    await call("DeleteVolume", () => client.send(new import_client_ec23.DeleteVolumeCommand({ VolumeId: volumeId }))).catch(
-      (error) => {
-        if (!isNotFound(error.cause)) throw error;
-      }
-    );
-    log.info(`deleted volume ${volumeId}`);
-  }
-  async registerImage(ctx, from) {
-    const { manifest } = from;
-    if (!manifest.parent)
-      throw new Error("registerImage needs manifest.parent (the base image whose boot settings it copies)");
-    const base = await this.rawImage(manifest.parent);
-    if (!base) throw new Error(`base image ${manifest.parent} not found in ${this.settings.region}`);
-    const client = this.client();
-    const name = this.imageName(manifest);
-    const key = `image:${name}`;
-    const tags = { ...runTags(ctx, key) };
-    Object.assign(tags, manifestTags(manifest, Object.keys(tags).length));
-    const rootDevice = base.RootDeviceName ?? "/dev/xvda";
-    await ctx.journal.intend({
-      key,
-      provider: "ec2",
-      kind: "image",
-      region: this.settings.region,
-      data: { name }
-    });
-    const res = await call(
-      "RegisterImage",
-      () => client.send(
-        new import_client_ec23.RegisterImageCommand({
-          Name: name,
-          Description: `ovenproof bake of ${manifest.parent} (${ctx.runId})`,
-          // RegisterImage defaults to i386 without Architecture; copy every boot setting from the base.
-          Architecture: base.Architecture ?? manifest.arch,
-          VirtualizationType: "hvm",
-          EnaSupport: base.EnaSupport ?? true,
-          ...base.BootMode ? { BootMode: base.BootMode } : {},
-          ...base.TpmSupport ? { TpmSupport: base.TpmSupport } : {},
-          RootDeviceName: rootDevice,
-          BlockDeviceMappings: bakedMappings(base, rootDevice, from.snapshotId),
-          TagSpecifications: tagSpecs(["image"], tags)
-        })
-      )
-    );
-    const id = res.ImageId;
-    await this.remember(ctx, key, id, { snapshotIds: from.snapshotId });
-    const image = await this.waitImage(client, id, ctx.signal);
-    return manifestFromImage(image);
-  }
-  // ---------------------------------------------------------------------------------- instances
-  async launch(ctx, spec) {
-    const client = this.client();
-    const group = await this.securityGroupFor(ctx, spec.purpose);
-    const types = spec.instanceTypes?.length ? spec.instanceTypes : this.settings.instanceTypes;
-    const spot = spec.spot ?? this.settings.spot;
-    ctx.log.mask(spec.identity.hostKeyPrivate);
-    let instanceId = null;
-    const failures = [];
-    for (const type of types) {
-      const token = this.token(ctx, spec.purpose);
-      const key = `instance:${token}`;
-      const userData = Buffer.from(
-        buildUserData({
-          identity: spec.identity,
-          ttlMs: spec.ttlMs,
-          sshUser: spec.sshUser,
-          launchRef: token
-        })
-      ).toString("base64");
-      ctx.log.mask(userData);
-      const tags = runTags(ctx, key, {
-        Name: `ovenproof-${spec.purpose}-${ctx.runId}`.slice(0, 256),
-        [TAG.purpose]: spec.purpose
-      });
-      const input = {
-        ImageId: spec.imageId,
-        InstanceType: type,
-        MinCount: 1,
-        MaxCount: 1,
-        // Same token on every SDK retry of this call: EC2 returns the first launch instead of a duplicate.
-        ClientToken: token,
-        UserData: userData,
-        InstanceInitiatedShutdownBehavior: "terminate",
-        MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1 },
-        SecurityGroupIds: [group.groupId],
-        ...this.settings.subnetId ? { SubnetId: this.settings.subnetId } : {},
-        ...spot ? {
-          InstanceMarketOptions: {
-            MarketType: "spot",
-            SpotOptions: { SpotInstanceType: "one-time", InstanceInterruptionBehavior: "terminate" }
-          }
-        } : {},
-        TagSpecifications: tagSpecs(["instance", "volume", "network-interface"], tags)
-      };
-      await ctx.journal.intend({
-        key,
-        provider: "ec2",
-        kind: "instance",
-        region: this.settings.region,
-        data: { clientToken: token }
-      });
-      try {
-        const res = await client.send(new import_client_ec23.RunInstancesCommand(input));
-        instanceId = res.Instances?.[0]?.InstanceId ?? null;
-        if (!instanceId) throw new Error("RunInstances answered without an instance id");
-        await this.remember(ctx, key, instanceId, { instanceType: type });
-        break;
-      } catch (error) {
-        const code = errorCode(error);
-        if (CAPACITY_CODES.has(code)) {
-          await ctx.journal.deleted(key);
-          failures.push(`${type}: ${code}`);
-          ctx.log.warn(
-            `no ${spot ? "spot " : ""}capacity for ${type} (${code}); trying the next instance type`
-          );
-          continue;
-        }
-        if (isClientError(error)) await ctx.journal.deleted(key);
-        throw await this.failLaunch(ctx, null, group, error, "RunInstances");
-      }
-    }
-    if (!instanceId) {
-      await this.dropGroup(ctx, group);
-      throw new Ec2Error(
-        "RunInstances",
-        "InsufficientInstanceCapacity",
-        `no capacity for any instance type (${failures.join("; ")}); add more types to instance-type or try another subnet`
-      );
-    }
-    if (group.created) this.instanceGroups.set(instanceId, { key: group.key, groupId: group.groupId });
-    try {
-      const instance = await this.waitRunning(client, instanceId, ctx.signal);
-      const host = instance.PublicIpAddress ?? instance.PrivateIpAddress;
-      if (!host) throw new Error(`instance ${instanceId} is running but has no IP address`);
-      ctx.log.info(`instance ${instanceId} (${instance.InstanceType}) running at ${host}`);
-      return {
-        id: instanceId,
-        host,
-        port: this.settings.sshPort,
-        user: spec.sshUser,
-        hostKeyPublic: spec.identity.hostKeyPublic
-      };
-    } catch (error) {
-      throw await this.failLaunch(ctx, instanceId, group, error, "DescribeInstances");
-    }
-  }
-  /** On a failed launch: clean up what this launch created (kitchen-ec2 style), then report the cause. */
-  async failLaunch(ctx, instanceId, group, error, action) {
-    const cause = describeFailure(action, error);
-    try {
-      if (instanceId) await this.terminate(ctx, instanceId);
-      else await this.dropGroup(ctx, group);
-    } catch (cleanupError) {
-      ctx.log.warn(
-        `cleanup after the failed launch failed (the ledger still lists it): ${cleanupError instanceof Error ? cleanupError.message : String(cleanupError)}`
-      );
-    }
-    return cause;
-  }
-  async waitRunning(client, id, signal) {
-    await probePermission(
-      await client.config.region(),
-      "DescribeInstances",
-      () => client.send(new import_client_ec23.DescribeInstancesCommand({ InstanceIds: [id], DryRun: true })),
-      this.probed
-    );
-    await retryNotFound(
-      "DescribeInstances",
-      () => client.send(new import_client_ec23.DescribeInstancesCommand({ InstanceIds: [id] })),
-      this.consistency(signal)
-    );
-    const max = this.settings.waitTimeoutsMs.instanceRunning;
-    await waitFor(
-      `instance ${id} to run`,
-      "DescribeInstances",
-      max,
-      () => (0, import_client_ec23.waitUntilInstanceRunning)(waiterConfig(client, this.settings, max, signal), { InstanceIds: [id] }),
-      async () => {
-        const i5 = await this.describeInstance(client, id);
-        return i5 ? `state ${i5.State?.Name}${i5.StateReason?.Message ? `: ${i5.StateReason.Message}` : ""}` : "";
-      }
-    );
-    const instance = await this.describeInstance(client, id);
-    if (!instance) throw new Error(`instance ${id} vanished after reaching running`);
-    return instance;
-  }
-  async describeInstance(client, id) {
-    try {
-      const res = await client.send(new import_client_ec23.DescribeInstancesCommand({ InstanceIds: [id] }));
-      return res.Reservations?.[0]?.Instances?.[0] ?? null;
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw new Ec2Error(
-        "DescribeInstances",
-        errorCode(error),
-        `ec2:DescribeInstances ${id} failed: ${errorCode(error)}`,
-        { cause: error }
-      );
-    }
-  }
-  /** The configured group, or a temporary one allowing port 22 from sshCidr only. */
-  async securityGroupFor(ctx, purpose) {
-    if (this.settings.securityGroupId)
-      return { key: "", groupId: this.settings.securityGroupId, created: false };
-    const client = this.client();
-    const cidr = this.settings.sshCidr ?? `${await this.resolvePublicAddress()}/32`;
-    let vpcId;
-    if (this.settings.subnetId) {
-      const subnets = await call(
-        "DescribeSubnets",
-        () => client.send(new import_client_ec23.DescribeSubnetsCommand({ SubnetIds: [this.settings.subnetId] }))
-      );
-      vpcId = subnets.Subnets?.[0]?.VpcId;
-    }
-    const groupName = `ovenproof-${this.token(ctx, `sg-${purpose}`)}`.slice(0, 255);
-    const key = `security-group:${groupName}`;
-    await ctx.journal.intend({
-      key,
-      provider: "ec2",
-      kind: "security-group",
-      region: this.settings.region,
-      data: { groupName }
-    });
-    const res = await call(
-      "CreateSecurityGroup",
-      () => client.send(
-        new import_client_ec23.CreateSecurityGroupCommand({
-          GroupName: groupName,
-          Description: `ovenproof ${purpose} ${ctx.runId}: SSH from ${cidr}`,
-          ...vpcId ? { VpcId: vpcId } : {},
-          TagSpecifications: tagSpecs(["security-group"], runTags(ctx, key))
-        })
-      )
-    );
-    const groupId = res.GroupId;
-    await this.remember(ctx, key, groupId);
-    const group = { key, groupId, created: true };
-    try {
-      await retryNotFound(
-        "AuthorizeSecurityGroupIngress",
-        () => client.send(
-          new import_client_ec23.AuthorizeSecurityGroupIngressCommand({
-            GroupId: groupId,
-            IpPermissions: [
-              {
-                IpProtocol: "tcp",
-                FromPort: this.settings.sshPort,
-                ToPort: this.settings.sshPort,
-                IpRanges: [{ CidrIp: cidr, Description: "ovenproof SSH" }]
-              }
-            ]
-          })
-        ),
-        this.consistency(ctx.signal)
-      );
-    } catch (error) {
-      await this.dropGroup(ctx, group).catch(() => void 0);
-      throw error;
-    }
-    return group;
-  }
-  async dropGroup(ctx, group) {
-    if (!group.created) return;
-    await this.deleteGroup(this.client(), group.groupId, ctx.log);
-    await this.forget(ctx, group.groupId);
-  }
-  /** DeleteSecurityGroup, retried while the just-terminated instance still holds it (DependencyViolation). */
-  async deleteGroup(client, groupId, log) {
-    const deadline = Date.now() + this.settings.waitTimeoutsMs.securityGroupDelete;
-    for (let delay = this.consistency().baseMs; ; delay = Math.min(delay * 2, 15e3)) {
-      try {
-        await client.send(new import_client_ec23.DeleteSecurityGroupCommand({ GroupId: groupId }));
-        log.debug(`deleted security group ${groupId}`);
-        return;
-      } catch (error) {
-        const code = errorCode(error);
-        if (isNotFound(error)) return;
-        if (code !== "DependencyViolation" || Date.now() + delay > deadline) {
-          throw new Ec2Error(
-            "DeleteSecurityGroup",
-            code,
-            `ec2:DeleteSecurityGroup ${groupId} failed: ${code}`,
-            { cause: error }
-          );
-        }
-        await sleep(delay);
-      }
-    }
-  }
-  async stopInstance(ctx, id) {
-    const client = this.client();
-    await call("StopInstances", () => client.send(new import_client_ec23.StopInstancesCommand({ InstanceIds: [id] })));
-    await probePermission(
-      await client.config.region(),
-      "DescribeInstances",
-      () => client.send(new import_client_ec23.DescribeInstancesCommand({ InstanceIds: [id], DryRun: true })),
-      this.probed
-    );
-    const max = this.settings.waitTimeoutsMs.instanceStopped;
-    await waitFor(
-      `instance ${id} to stop`,
-      "DescribeInstances",
-      max,
-      () => (0, import_client_ec23.waitUntilInstanceStopped)(waiterConfig(client, this.settings, max, ctx.signal), { InstanceIds: [id] })
-    );
-  }
-  async createImageFromInstance(ctx, instanceId, manifest) {
-    const client = this.client();
-    const name = this.imageName(manifest);
-    const key = `image:${name}`;
-    const tags = runTags(ctx, key);
-    Object.assign(tags, manifestTags(manifest, Object.keys(tags).length));
-    await ctx.journal.intend({
-      key,
-      provider: "ec2",
-      kind: "image",
-      region: this.settings.region,
-      data: { name }
-    });
-    const res = await call(
-      "CreateImage",
-      () => client.send(
-        new import_client_ec23.CreateImageCommand({
-          InstanceId: instanceId,
-          Name: name,
-          Description: `ovenproof instance bake (${ctx.runId})`,
-          // The builder is stopped first (stopInstance), so the file system is consistent without a reboot.
-          NoReboot: true,
-          // CreateImage accepts only these two resource types in TagSpecifications.
-          TagSpecifications: tagSpecs(["image", "snapshot"], tags)
-        })
-      )
-    );
-    const id = res.ImageId;
-    await this.remember(ctx, key, id);
-    const image = await this.waitImage(client, id, ctx.signal);
-    await ctx.journal.created(key, id, { snapshotIds: snapshotIdsOf(image).join(",") });
-    return manifestFromImage(image);
-  }
-  async terminate(ctx, id) {
-    await this.terminateAndWait(this.client(), [id], ctx.log, ctx.signal);
-    await this.forget(ctx, id);
-    const group = this.instanceGroups.get(id);
-    if (group) {
-      await this.deleteGroup(this.client(), group.groupId, ctx.log);
-      await this.forget(ctx, group.groupId);
-      this.instanceGroups.delete(id);
-    }
-  }
-  async terminateAndWait(client, ids, log, signal) {
-    if (ids.length === 0) return;
-    try {
-      await retryNotFound(
-        "TerminateInstances",
-        () => client.send(new import_client_ec23.TerminateInstancesCommand({ InstanceIds: ids })),
-        this.consistency(signal)
-      );
-    } catch (error) {
-      if (!(error instanceof Ec2Error && error.code.endsWith("NotFound"))) throw error;
-      log.debug(`instances ${ids.join(", ")} not found: already gone`);
-      return;
-    }
-    await probePermission(
-      await client.config.region(),
-      "DescribeInstances",
-      () => client.send(new import_client_ec23.DescribeInstancesCommand({ InstanceIds: ids, DryRun: true })),
-      this.probed
-    );
-    const max = this.settings.waitTimeoutsMs.instanceTerminated;
-    await waitFor(
-      `instance(s) ${ids.join(", ")} to terminate`,
-      "DescribeInstances",
-      max,
-      () => (0, import_client_ec23.waitUntilInstanceTerminated)(waiterConfig(client, this.settings, max, signal), { InstanceIds: ids })
-    );
-    log.info(`terminated ${ids.join(", ")}`);
-  }
-  async consoleOutput(id) {
-    const res = await call(
-      "GetConsoleOutput",
-      () => this.client().send(new import_client_ec23.GetConsoleOutputCommand({ InstanceId: id, Latest: true }))
-    );
-    return res.Output ? Buffer.from(res.Output, "base64").toString("utf8") : "";
-  }
-  // ------------------------------------------------------------------------------------ cleanup
-  async deleteResource(entry, log) {
-    const client = this.client(entry.region ?? this.settings.region);
-    const id = entry.id ?? await this.findByLedgerKey(client, entry);
-    if (!id) {
-      log.debug(`${entry.kind} ${entry.key}: never created, nothing to delete`);
-      return;
-    }
-    switch (entry.kind) {
-      case "instance":
-        return this.terminateAndWait(client, [id], log);
-      case "security-group":
-        return this.deleteGroup(client, id, log);
-      case "image":
-        return this.deleteImage(client, id, log);
-      case "snapshot":
-        try {
-          await client.send(new import_client_ec23.DeleteSnapshotCommand({ SnapshotId: id }));
-        } catch (error) {
-          if (isNotFound(error)) return;
-          if (errorCode(error) === "InvalidSnapshot.InUse")
-            return log.debug(`snapshot ${id} belongs to an image; left to it`);
-          throw new Ec2Error(
-            "DeleteSnapshot",
-            errorCode(error),
-            `ec2:DeleteSnapshot ${id} failed: ${errorCode(error)}`,
-            { cause: error }
-          );
-        }
-        return;
-      case "volume":
-        return this.removeVolume(client, id, log);
-      case "attachment":
-        return this.detach(client, entry.data.volumeId ?? id);
-      default:
-        log.debug(`${entry.kind} ${id}: not an EC2 resource`);
-    }
-  }
-  /**
-   * Finds a resource whose create call was sent but whose answer was lost (crash or kill): by
-   * ClientToken for instances, by group or image name, else by the `ovenproof:key` tag.
-   */
-  async findByLedgerKey(client, entry) {
-    const keyFilter = { Name: `tag:${TAG.key}`, Values: [entry.key] };
-    switch (entry.kind) {
-      case "instance": {
-        const filters = entry.data.clientToken ? [{ Name: "client-token", Values: [entry.data.clientToken] }] : [keyFilter];
-        const res = await call(
-          "DescribeInstances",
-          () => client.send(new import_client_ec23.DescribeInstancesCommand({ Filters: filters }))
+      if (CAPACITY_CODES.has(code)) {
+        await ctx.journal.deleted(key);
+        failures.push(`${type}: ${code}`);
+        ctx.log.warn(
+          `no ${spot ? "spot " : ""}capacity for ${type} (${code}); trying the next instance type`
         );
-        const live = (res.Reservations ?? []).flatMap((r5) => r5.Instances ?? []).find((i5) => i5.State?.Name !== "terminated");
-        return live?.InstanceId ?? null;
+        continue;
       }
-      case "security-group": {
-        const filters = entry.data.groupName ? [{ Name: "group-name", Values: [entry.data.groupName] }] : [keyFilter];
-        const res = await call(
-          "DescribeSecurityGroups",
-          () => client.send(new import_client_ec23.DescribeSecurityGroupsCommand({ Filters: filters }))
-        );
-        return res.SecurityGroups?.[0]?.GroupId ?? null;
-      }
-      case "image": {
-        const filters = entry.data.name ? [{ Name: "name", Values: [entry.data.name] }] : [keyFilter];
-        const images = await this.describeImages(client, { Owners: ["self"], Filters: filters });
-        return images.find((i5) => i5.State !== "deregistered")?.ImageId ?? null;
-      }
-      case "snapshot": {
-        const res = await call(
-          "DescribeSnapshots",
-          () => client.send(new import_client_ec23.DescribeSnapshotsCommand({ OwnerIds: ["self"], Filters: [keyFilter] }))
-        );
-        return res.Snapshots?.[0]?.SnapshotId ?? null;
-      }
-      case "volume": {
-        const res = await call(
-          "DescribeVolumes",
-          () => client.send(new import_client_ec23.DescribeVolumesCommand({ Filters: [keyFilter] }))
-        );
-        return res.Volumes?.find((v) => v.State !== "deleted")?.VolumeId ?? null;
-      }
-      case "attachment":
-        return entry.data.volumeId ?? null;
-      default:
-        return null;
+      if (isClientError(error)) await ctx.journal.deleted(key);
+      throw await failLaunch(core, ctx, null, group, describeFailure("RunInstances", error, spec.imageId));
     }
   }
-  async sweep(options, log) {
-    const regions = options.regions?.length ? options.regions : [this.settings.region, ...this.settings.regions];
-    const out = [];
-    for (const region of [...new Set(regions)]) {
-      out.push(
-        ...await sweepRegion(
-          {
-            client: this.client(region),
-            region,
-            log,
-            terminate: (client, ids) => this.terminateAndWait(client, ids, log),
-            deleteGroup: (client, id) => this.deleteGroup(client, id, log),
-            deleteImage: (client, id) => this.deleteImage(client, id, log),
-            deleteSnapshot: (client, id) => this.deleteSnapshot(client, id, log),
-            deleteVolume: (client, id) => this.removeVolume(client, id, log),
-            describeImages: (client, input) => this.describeImages(client, input)
-          },
-          options
-        )
-      );
-    }
-    return out;
-  }
-};
-function snapshotIdsOf(image) {
-  return (image.BlockDeviceMappings ?? []).map((m3) => m3.Ebs?.SnapshotId).filter((s2) => !!s2);
+  return null;
 }
+async function launch(core, ctx, spec) {
+  ctx.log.mask(spec.identity.hostKeyPrivate);
+  const group = await securityGroupFor(core, ctx, spec.purpose);
+  const failures = [];
+  const instanceId = await runFirstWithCapacity(core, ctx, spec, group, failures);
+  if (!instanceId) {
+    await dropGroup(core, ctx, group);
+    throw new Ec2Error(
+      "RunInstances",
+      "InsufficientInstanceCapacity",
+      `no capacity for any instance type (${failures.join("; ")}); add more types to instance-type or try another subnet`
+    );
+  }
+  if (group.created) core.instanceGroups.set(instanceId, { key: group.key, groupId: group.groupId });
+  try {
+    const instance = await waitRunning(core, core.client(), instanceId, ctx.signal);
+    const host = instance.PublicIpAddress ?? instance.PrivateIpAddress;
+    if (!host) throw new Error(`instance ${instanceId} is running but has no IP address`);
+    ctx.log.info(`instance ${instanceId} (${instance.InstanceType}) running at ${host}`);
+    return {
+      id: instanceId,
+      host,
+      port: core.settings.sshPort,
+      user: spec.sshUser,
+      hostKeyPublic: spec.identity.hostKeyPublic
+    };
+  } catch (error) {
+    throw await failLaunch(
+      core,
+      ctx,
+      instanceId,
+      group,
+      describeFailure("DescribeInstances", error, instanceId)
+    );
+  }
+}
+async function failLaunch(core, ctx, instanceId, group, cause) {
+  try {
+    if (instanceId) await terminate(core, ctx, instanceId);
+    else await dropGroup(core, ctx, group);
+  } catch (cleanupError) {
+    ctx.log.warn(
+      `cleanup after the failed launch failed (the ledger still lists it): ${errorMessage(cleanupError)}`
+    );
+  }
+  return cause;
+}
+async function stopInstance(core, ctx, id) {
+  const client = core.client();
+  await call("StopInstances", () => client.send(new import_client_ec25.StopInstancesCommand({ InstanceIds: [id] })), id);
+  await probePermission(
+    await client.config.region(),
+    "DescribeInstances",
+    () => client.send(new import_client_ec25.DescribeInstancesCommand({ InstanceIds: [id], DryRun: true })),
+    core.probed
+  );
+  const max = core.settings.waitTimeoutsMs.instanceStopped;
+  await waitFor(
+    `instance ${id} to stop`,
+    "DescribeInstances",
+    max,
+    () => (0, import_client_ec25.waitUntilInstanceStopped)(waiterConfig(client, core.settings, max, ctx.signal), { InstanceIds: [id] })
+  );
+}
+async function terminate(core, ctx, id) {
+  await terminateAndWait(core, core.client(), [id], ctx.log, ctx.signal);
+  await core.forget(ctx, id);
+  const group = core.instanceGroups.get(id);
+  if (group) {
+    await deleteGroup(core, core.client(), group.groupId, ctx.log);
+    await core.forget(ctx, group.groupId);
+    core.instanceGroups.delete(id);
+  }
+}
+async function terminateAndWait(core, client, ids, log, signal) {
+  if (ids.length === 0) return;
+  const what = ids.join(", ");
+  try {
+    await retryNotFound(
+      "TerminateInstances",
+      () => client.send(new import_client_ec25.TerminateInstancesCommand({ InstanceIds: ids })),
+      core.consistency(signal, what)
+    );
+  } catch (error) {
+    if (!(error instanceof Ec2Error && error.code.endsWith("NotFound"))) throw error;
+    log.debug(`instances ${what} not found: already gone`);
+    return;
+  }
+  await probePermission(
+    await client.config.region(),
+    "DescribeInstances",
+    () => client.send(new import_client_ec25.DescribeInstancesCommand({ InstanceIds: ids, DryRun: true })),
+    core.probed
+  );
+  const max = core.settings.waitTimeoutsMs.instanceTerminated;
+  await waitFor(
+    `instance(s) ${what} to terminate`,
+    "DescribeInstances",
+    max,
+    () => (0, import_client_ec25.waitUntilInstanceTerminated)(waiterConfig(client, core.settings, max, signal), { InstanceIds: ids })
+  );
+  log.info(`terminated ${what}`);
+}
+async function consoleOutput(core, id) {
+  const res = await call(
+    "GetConsoleOutput",
+    () => core.client().send(new import_client_ec25.GetConsoleOutputCommand({ InstanceId: id, Latest: true })),
+    id
+  );
+  return res.Output ? Buffer.from(res.Output, "base64").toString("utf8") : "";
+}
+
+// src/providers/ec2/volumes.ts
+var import_client_ec27 = __toESM(require_dist_cjs17(), 1);
+
+// src/providers/ec2/devices.ts
+import { mkdir, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+var CANDIDATE_DEVICES = "fghijklmnop".split("").map((c5) => `/dev/sd${c5}`);
+function aliases(device) {
+  const letter = device.slice(-1);
+  return [`/dev/sd${letter}`, `/dev/xvd${letter}`];
+}
+async function exists(path) {
+  return stat(path).then(
+    () => true,
+    () => false
+  );
+}
+async function chooseDevice(deviceRoot, usedByEc2) {
+  for (const device of CANDIDATE_DEVICES) {
+    if (usedByEc2.has(device) || aliases(device).some((d5) => usedByEc2.has(d5))) continue;
+    const local = await Promise.all(aliases(device).map((d5) => exists(join(deviceRoot, d5))));
+    if (local.some(Boolean)) continue;
+    return device;
+  }
+  throw new Error(`no free device name among ${CANDIDATE_DEVICES.join(", ")} on this host`);
+}
+async function resolveDevice(deviceRoot, volumeId, requested, timeoutMs, pollMs) {
+  const serial = volumeId.replace("-", "");
+  const deadline = Date.now() + timeoutMs;
+  for (; ; ) {
+    const byId = join(deviceRoot, "/dev/disk/by-id", `nvme-Amazon_Elastic_Block_Store_${serial}`);
+    const target = await readlink(byId).catch(() => null);
+    if (target) return `/dev/${basename(target)}`;
+    const nvme = await nvmeBySerial(deviceRoot, serial);
+    if (nvme) return nvme;
+    for (const name of aliases(requested)) if (await exists(join(deviceRoot, name))) return name;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `volume ${volumeId} attached as ${requested} but no block device appeared within ${timeoutMs} ms`
+      );
+    }
+    await sleep(pollMs);
+  }
+}
+async function nvmeBySerial(deviceRoot, serial) {
+  const sysBlock = join(deviceRoot, "/sys/block");
+  const names = await readdir(sysBlock).catch(() => []);
+  for (const name of names.filter((n3) => n3.startsWith("nvme"))) {
+    const found = await readFile(join(sysBlock, name, "device/serial"), "utf8").catch(() => "");
+    if (found.trim() === serial) return `/dev/${name}`;
+  }
+  return null;
+}
+async function withHostLock(lockDir, name, timeoutMs, fn) {
+  const path = join(lockDir, `ovenproof-${name}.lock`);
+  const deadline = Date.now() + timeoutMs;
+  await mkdir(lockDir, { recursive: true });
+  for (; ; ) {
+    try {
+      await mkdir(path);
+      await writeFile(join(path, "pid"), String(process.pid));
+      break;
+    } catch (error) {
+      if (error.code !== "EEXIST") throw error;
+      const pid = Number(await readFile(join(path, "pid"), "utf8").catch(() => "NaN"));
+      if (Number.isInteger(pid) && !isAlive(pid)) {
+        await rm(path, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for the host lock ${path} (held by pid ${pid})`, { cause: error });
+      await sleep(100);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(path, { recursive: true, force: true });
+  }
+}
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === "EPERM";
+  }
+}
+
+// src/providers/ec2/image-create.ts
+var import_client_ec26 = __toESM(require_dist_cjs17(), 1);
 function rootMapping(image) {
   const root5 = image.RootDeviceName;
   const mappings = image.BlockDeviceMappings ?? [];
@@ -96559,6 +96023,869 @@ function bakedMappings(base, rootDevice, snapshotId) {
   });
   return out;
 }
+function imageTags(ctx, key, manifest) {
+  const tags = runTags(ctx, key);
+  Object.assign(tags, manifestTags(manifest, Object.keys(tags).length));
+  return tags;
+}
+async function registerImage(core, ctx, from) {
+  const { manifest } = from;
+  if (!manifest.parent)
+    throw new Error("registerImage needs manifest.parent (the base image whose boot settings it copies)");
+  const client = core.client();
+  const base = await rawImage(client, manifest.parent);
+  if (!base) throw new Error(`base image ${manifest.parent} not found in ${core.settings.region}`);
+  const name = imageName(manifest);
+  const key = `image:${name}`;
+  const rootDevice = base.RootDeviceName ?? "/dev/xvda";
+  await ctx.journal.intend({
+    key,
+    provider: "ec2",
+    kind: "image",
+    region: core.settings.region,
+    data: { name }
+  });
+  const res = await call(
+    "RegisterImage",
+    () => client.send(
+      new import_client_ec26.RegisterImageCommand({
+        Name: name,
+        Description: `ovenproof bake of ${manifest.parent} (${ctx.runId})`,
+        // RegisterImage defaults to i386 without Architecture; copy every boot setting from the base.
+        Architecture: base.Architecture ?? manifest.arch,
+        VirtualizationType: "hvm",
+        EnaSupport: base.EnaSupport ?? true,
+        ...base.BootMode ? { BootMode: base.BootMode } : {},
+        ...base.TpmSupport ? { TpmSupport: base.TpmSupport } : {},
+        RootDeviceName: rootDevice,
+        BlockDeviceMappings: bakedMappings(base, rootDevice, from.snapshotId),
+        TagSpecifications: tagSpecs(["image"], imageTags(ctx, key, manifest))
+      })
+    ),
+    from.snapshotId
+  );
+  const id = res.ImageId;
+  await core.remember(ctx, key, id, { snapshotIds: from.snapshotId });
+  return manifestFromImage(await waitImage(core, client, id, ctx.signal));
+}
+async function createImageFromInstance(core, ctx, instanceId, manifest) {
+  const client = core.client();
+  const name = imageName(manifest);
+  const key = `image:${name}`;
+  await ctx.journal.intend({
+    key,
+    provider: "ec2",
+    kind: "image",
+    region: core.settings.region,
+    data: { name }
+  });
+  const res = await call(
+    "CreateImage",
+    () => client.send(
+      new import_client_ec26.CreateImageCommand({
+        InstanceId: instanceId,
+        Name: name,
+        Description: `ovenproof instance bake (${ctx.runId})`,
+        // The builder is stopped first (stopInstance), so the file system is consistent without a reboot.
+        NoReboot: true,
+        // CreateImage accepts only these two resource types in TagSpecifications.
+        TagSpecifications: tagSpecs(["image", "snapshot"], imageTags(ctx, key, manifest))
+      })
+    ),
+    instanceId
+  );
+  const id = res.ImageId;
+  await core.remember(ctx, key, id);
+  const image = await waitImage(core, client, id, ctx.signal);
+  await ctx.journal.created(key, id, { snapshotIds: snapshotIdsOf(image).join(",") });
+  return manifestFromImage(image);
+}
+
+// src/providers/ec2/volumes.ts
+async function volumeBakeUnsupported(core) {
+  const host = await core.host();
+  if (!host) {
+    return `ovenproof is not running on an EC2 instance (no IMDSv2 answer at ${core.settings.imdsEndpoint}); the volume bake needs a baker host in the volume's availability zone`;
+  }
+  if (host.region !== core.settings.region) {
+    return `this host runs in ${host.region} but images are baked in ${core.settings.region}`;
+  }
+  return null;
+}
+async function requireHost(core) {
+  const reason = await volumeBakeUnsupported(core);
+  if (reason) throw new Error(`volume bake unavailable: ${reason}`);
+  return await core.host();
+}
+async function createVolume(core, ctx, imageId) {
+  const host = await requireHost(core);
+  const client = core.client();
+  const image = await rawImage(client, imageId);
+  if (!image) throw new Error(`base image ${imageId} not found in ${core.settings.region}`);
+  const snapshotId = rootMapping(image)?.Ebs?.SnapshotId;
+  if (!snapshotId)
+    throw new Error(
+      `base image ${imageId} has no EBS root snapshot (instance-store AMIs cannot be volume-baked)`
+    );
+  const token = core.token(ctx, "vol");
+  const key = `volume:${token}`;
+  await ctx.journal.intend({
+    key,
+    provider: "ec2",
+    kind: "volume",
+    region: core.settings.region,
+    data: { clientToken: token }
+  });
+  const res = await call(
+    "CreateVolume",
+    () => client.send(
+      new import_client_ec27.CreateVolumeCommand({
+        SnapshotId: snapshotId,
+        AvailabilityZone: host.availabilityZone,
+        VolumeType: core.settings.volumeType,
+        ClientToken: token,
+        TagSpecifications: tagSpecs(["volume"], runTags(ctx, key, { [TAG.purpose]: "bake-volume" }))
+      })
+    ),
+    snapshotId
+  );
+  const id = res.VolumeId;
+  await core.remember(ctx, key, id);
+  await waitVolume(core, client, id, "available", ctx.signal);
+  return { id };
+}
+async function waitVolume(core, client, id, state2, signal) {
+  await probePermission(
+    await client.config.region(),
+    "DescribeVolumes",
+    () => client.send(new import_client_ec27.DescribeVolumesCommand({ VolumeIds: [id], DryRun: true })),
+    core.probed
+  );
+  const max = core.settings.waitTimeoutsMs.volume;
+  const waiter = state2 === "available" ? import_client_ec27.waitUntilVolumeAvailable : import_client_ec27.waitUntilVolumeInUse;
+  await waitFor(
+    `volume ${id} to be ${state2}`,
+    "DescribeVolumes",
+    max,
+    () => waiter(waiterConfig(client, core.settings, max, signal), { VolumeIds: [id] })
+  );
+}
+async function attachVolume(core, ctx, volumeId) {
+  const host = await requireHost(core);
+  const { settings } = core;
+  const client = core.client();
+  const key = `attachment:${volumeId}`;
+  const requested = await withHostLock(
+    settings.lockDir,
+    "ec2-attach",
+    settings.waitTimeoutsMs.volume,
+    async () => {
+      const self = await describeInstance(client, host.instanceId);
+      const used = new Set((self?.BlockDeviceMappings ?? []).map((m3) => m3.DeviceName ?? ""));
+      const device = await chooseDevice(settings.deviceRoot, used);
+      await ctx.journal.intend({
+        key,
+        provider: "ec2",
+        kind: "attachment",
+        region: settings.region,
+        data: { volumeId, instanceId: host.instanceId, device }
+      });
+      await call(
+        "AttachVolume",
+        () => client.send(
+          new import_client_ec27.AttachVolumeCommand({ VolumeId: volumeId, InstanceId: host.instanceId, Device: device })
+        ),
+        volumeId
+      );
+      await ctx.journal.created(key, volumeId);
+      await waitVolume(core, client, volumeId, "in-use", ctx.signal);
+      return device;
+    }
+  );
+  try {
+    const device = await resolveDevice(
+      settings.deviceRoot,
+      volumeId,
+      requested,
+      settings.waitTimeoutsMs.deviceAppears,
+      Math.min(500, settings.pollIntervalMs)
+    );
+    ctx.log.info(`attached ${volumeId} as ${requested} \u2192 ${device}`);
+    return { device };
+  } catch (error) {
+    await detachVolume(core, ctx, volumeId).catch(
+      (detachError) => ctx.log.warn(
+        `could not detach ${volumeId} after its device did not appear: ${errorMessage(detachError)}`
+      )
+    );
+    throw error;
+  }
+}
+async function detachVolume(core, ctx, volumeId) {
+  const client = core.client();
+  await detach(client, volumeId);
+  await waitVolume(core, client, volumeId, "available", ctx.signal);
+  await ctx.journal.deleted(`attachment:${volumeId}`);
+}
+async function describeVolume(client, volumeId) {
+  const res = await callUnlessGone(
+    "DescribeVolumes",
+    () => client.send(new import_client_ec27.DescribeVolumesCommand({ VolumeIds: [volumeId] })),
+    volumeId
+  );
+  return res?.Volumes?.[0];
+}
+async function detach(client, volumeId, instanceId) {
+  let attachedTo = instanceId;
+  if (!attachedTo) {
+    const volume = await describeVolume(client, volumeId);
+    attachedTo = volume?.Attachments?.find((a5) => a5.State !== "detached")?.InstanceId;
+    if (!attachedTo) return;
+  }
+  try {
+    await client.send(new import_client_ec27.DetachVolumeCommand({ VolumeId: volumeId, InstanceId: attachedTo }));
+  } catch (error) {
+    if (isNotFound(error) || errorCode(error) === "IncorrectState") return;
+    throw describeFailure("DetachVolume", error, `${volumeId} from ${attachedTo}`);
+  }
+}
+async function snapshotVolume(core, ctx, volumeId) {
+  const client = core.client();
+  const key = `snapshot:${core.token(ctx, "snap")}`;
+  await ctx.journal.intend({
+    key,
+    provider: "ec2",
+    kind: "snapshot",
+    region: core.settings.region,
+    data: { volumeId }
+  });
+  const res = await call(
+    "CreateSnapshot",
+    () => client.send(
+      new import_client_ec27.CreateSnapshotCommand({
+        VolumeId: volumeId,
+        Description: `ovenproof bake ${ctx.runId}`,
+        TagSpecifications: tagSpecs(["snapshot"], runTags(ctx, key))
+      })
+    ),
+    volumeId
+  );
+  const id = res.SnapshotId;
+  await core.remember(ctx, key, id);
+  await probePermission(
+    await client.config.region(),
+    "DescribeSnapshots",
+    () => client.send(new import_client_ec27.DescribeSnapshotsCommand({ SnapshotIds: [id], DryRun: true })),
+    core.probed
+  );
+  const max = core.settings.waitTimeoutsMs.snapshotCompleted;
+  await retryNotFound(
+    "DescribeSnapshots",
+    () => client.send(new import_client_ec27.DescribeSnapshotsCommand({ SnapshotIds: [id] })),
+    core.consistency(ctx.signal, id)
+  );
+  await waitFor(
+    `snapshot ${id} to complete`,
+    "DescribeSnapshots",
+    max,
+    () => (0, import_client_ec27.waitUntilSnapshotCompleted)(waiterConfig(client, core.settings, max, ctx.signal), { SnapshotIds: [id] })
+  );
+  return { id };
+}
+async function deleteVolume(core, ctx, volumeId) {
+  await removeVolume(core, core.client(), volumeId, ctx.log);
+  await core.forget(ctx, volumeId);
+}
+async function removeVolume(core, client, volumeId, log) {
+  const volume = await describeVolume(client, volumeId);
+  if (!volume || volume.State === "deleted" || volume.State === "deleting") return;
+  if (volume.State === "in-use") {
+    await detach(client, volumeId, volume.Attachments?.[0]?.InstanceId);
+    await waitVolume(core, client, volumeId, "available");
+  }
+  await callUnlessGone(
+    "DeleteVolume",
+    () => client.send(new import_client_ec27.DeleteVolumeCommand({ VolumeId: volumeId })),
+    volumeId
+  );
+  log.info(`deleted volume ${volumeId}`);
+}
+
+// src/providers/ec2/cleanup.ts
+async function deleteResource(core, entry, log) {
+  const client = core.client(entry.region ?? core.settings.region);
+  const id = entry.id ?? await findByLedgerKey(client, entry, log);
+  if (!id) {
+    log.debug(`${entry.kind} ${entry.key}: never created, nothing to delete`);
+    return null;
+  }
+  await deleteById(core, client, entry, id, log);
+  return id;
+}
+async function deleteById(core, client, entry, id, log) {
+  switch (entry.kind) {
+    case "instance":
+      return terminateAndWait(core, client, [id], log);
+    case "security-group":
+      return deleteGroup(core, client, id, log);
+    case "image":
+      return deleteImage(core, client, id, log);
+    case "snapshot":
+      try {
+        await callUnlessGone(
+          "DeleteSnapshot",
+          () => client.send(new import_client_ec28.DeleteSnapshotCommand({ SnapshotId: id })),
+          id
+        );
+      } catch (error) {
+        if (errorCode(error) !== "InvalidSnapshot.InUse") throw error;
+        log.debug(`snapshot ${id} belongs to an image; left to it`);
+      }
+      return;
+    case "volume":
+      return removeVolume(core, client, id, log);
+    case "attachment":
+      return detach(client, entry.data.volumeId ?? id, entry.data.instanceId);
+    default:
+      log.debug(`${entry.kind} ${id}: not an EC2 resource`);
+  }
+}
+async function liveInstanceId(client, filters) {
+  const res = await call(
+    "DescribeInstances",
+    () => client.send(new import_client_ec28.DescribeInstancesCommand({ Filters: filters }))
+  );
+  const live = (res.Reservations ?? []).flatMap((r5) => r5.Instances ?? []).find((i5) => i5.State?.Name !== "terminated");
+  return live?.InstanceId ?? null;
+}
+async function findLostInstance(client, entry, log) {
+  const keyFilter = { Name: `tag:${TAG.key}`, Values: [entry.key] };
+  const token = entry.data.clientToken;
+  if (token) {
+    try {
+      const id = await liveInstanceId(client, [{ Name: "client-token", Values: [token] }]);
+      if (id) return id;
+    } catch (error) {
+      if (isPermissionError(error)) throw error;
+      log.debug(`looking up ${entry.key} by client token failed (${errorMessage(error)}); trying its tag`);
+    }
+  }
+  return liveInstanceId(client, [keyFilter]);
+}
+async function findByLedgerKey(client, entry, log) {
+  const keyFilter = { Name: `tag:${TAG.key}`, Values: [entry.key] };
+  switch (entry.kind) {
+    case "instance":
+      return findLostInstance(client, entry, log);
+    case "security-group": {
+      const filters = entry.data.groupName ? [{ Name: "group-name", Values: [entry.data.groupName] }] : [keyFilter];
+      const res = await call(
+        "DescribeSecurityGroups",
+        () => client.send(new import_client_ec28.DescribeSecurityGroupsCommand({ Filters: filters }))
+      );
+      return res.SecurityGroups?.[0]?.GroupId ?? null;
+    }
+    case "image": {
+      const filters = entry.data.name ? [{ Name: "name", Values: [entry.data.name] }] : [keyFilter];
+      const images = await describeImages(client, { Owners: ["self"], Filters: filters });
+      return images.find((i5) => i5.State !== "deregistered")?.ImageId ?? null;
+    }
+    case "snapshot": {
+      const res = await call(
+        "DescribeSnapshots",
+        () => client.send(new import_client_ec28.DescribeSnapshotsCommand({ OwnerIds: ["self"], Filters: [keyFilter] }))
+      );
+      return res.Snapshots?.[0]?.SnapshotId ?? null;
+    }
+    case "volume": {
+      const res = await call(
+        "DescribeVolumes",
+        () => client.send(new import_client_ec28.DescribeVolumesCommand({ Filters: [keyFilter] }))
+      );
+      return res.Volumes?.find((v) => v.State !== "deleted")?.VolumeId ?? null;
+    }
+    case "attachment":
+      return entry.data.volumeId ?? null;
+    default:
+      return null;
+  }
+}
+
+// src/providers/ec2/core.ts
+import { createHash as createHash3 } from "node:crypto";
+
+// src/providers/ec2/imds.ts
+var Imds = class {
+  constructor(base, timeoutMs) {
+    this.base = base;
+    this.timeoutMs = timeoutMs;
+  }
+  base;
+  timeoutMs;
+  token = null;
+  async getToken() {
+    if (this.token && this.token.until > Date.now()) return this.token.value;
+    const res = await fetch(new URL("/latest/api/token", this.base), {
+      method: "PUT",
+      headers: { "X-aws-ec2-metadata-token-ttl-seconds": "21600" },
+      signal: AbortSignal.timeout(this.timeoutMs)
+    });
+    if (!res.ok) throw new Error(`IMDSv2 token request answered HTTP ${res.status}`);
+    const value = await res.text();
+    this.token = { value, until: Date.now() + 6 * 36e5 - 6e4 };
+    return value;
+  }
+  async get(path) {
+    const token = await this.getToken();
+    const res = await fetch(new URL(`/latest/${path}`, this.base), {
+      headers: { "X-aws-ec2-metadata-token": token },
+      signal: AbortSignal.timeout(this.timeoutMs)
+    });
+    if (!res.ok) throw new Error(`IMDS ${path} answered HTTP ${res.status}`);
+    return (await res.text()).trim();
+  }
+  async host() {
+    const [instanceId, availabilityZone, region] = await Promise.all([
+      this.get("meta-data/instance-id"),
+      this.get("meta-data/placement/availability-zone"),
+      this.get("meta-data/placement/region")
+    ]);
+    return { instanceId, availabilityZone, region };
+  }
+};
+
+// src/providers/ec2/public-address.ts
+var CHECKIP_URL = "https://checkip.amazonaws.com/";
+async function detectPublicAddress(timeoutMs = 1e4) {
+  const res = await fetch(CHECKIP_URL, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`${CHECKIP_URL} answered HTTP ${res.status}`);
+  const text = (await res.text()).trim();
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) {
+    throw new Error(`${CHECKIP_URL} did not answer an IPv4 address; set ssh-cidr or security-group-id`);
+  }
+  return text;
+}
+
+// src/providers/ec2/core.ts
+var Ec2Core = class {
+  settings;
+  /** The logger the provider was created with: used where no run context is at hand. */
+  log;
+  resolvePublicAddress;
+  /** `region:action` pairs whose DryRun probe succeeded. */
+  probed = /* @__PURE__ */ new Set();
+  /** Ledger key of every resource this process created, by provider id. */
+  keys = /* @__PURE__ */ new Map();
+  /** Temporary security group created for an instance, deleted after the instance terminates. */
+  instanceGroups = /* @__PURE__ */ new Map();
+  credentials;
+  clients = /* @__PURE__ */ new Map();
+  imds;
+  hostPromise = null;
+  sequence = 0;
+  constructor(options) {
+    const { credentials, resolvePublicAddress, log, ...settings } = options;
+    this.settings = parseEc2Settings(settings);
+    this.credentials = credentials;
+    this.log = log ?? silentLogger;
+    this.resolvePublicAddress = resolvePublicAddress ?? (() => detectPublicAddress());
+    this.imds = new Imds(this.settings.imdsEndpoint, this.settings.imdsTimeoutMs);
+  }
+  client(region = this.settings.region) {
+    let client = this.clients.get(region);
+    if (!client) {
+      client = createClient(this.settings, region, this.credentials);
+      this.clients.set(region, client);
+    }
+    return client;
+  }
+  /** Backoff for NotFound right after a create (eventual consistency). */
+  consistency(signal, resource) {
+    return {
+      timeoutMs: this.settings.consistencyTimeoutMs,
+      baseMs: Math.max(10, Math.round(this.settings.pollIntervalMs / 5)),
+      ...signal ? { signal } : {},
+      ...resource ? { resource } : {}
+    };
+  }
+  /** A ClientToken (≤ 64 ASCII) unique per run, purpose and attempt, stable across SDK retries. */
+  token(ctx, what) {
+    this.sequence += 1;
+    const readable = `${ctx.runId}-${what}-${this.sequence}`.replace(/[^A-Za-z0-9_.-]/g, "_");
+    if (readable.length <= 64) return readable;
+    const hash = createHash3("sha256").update(readable).digest("hex").slice(0, 24);
+    return `${readable.slice(0, 39)}-${hash}`;
+  }
+  async remember(ctx, key, id, data) {
+    this.keys.set(id, key);
+    await ctx.journal.created(key, id, data);
+  }
+  async forget(ctx, id) {
+    const key = this.keys.get(id);
+    if (key && ctx) await ctx.journal.deleted(key);
+    this.keys.delete(id);
+  }
+  /** The EC2 instance this process runs on (IMDSv2), or null off EC2. Asked once. */
+  host() {
+    this.hostPromise ??= this.imds.host().catch((error) => {
+      this.log.debug(
+        `no IMDSv2 answer at ${this.settings.imdsEndpoint}: ${error instanceof Error ? error.message : String(error)}`
+      );
+      return null;
+    });
+    return this.hostPromise;
+  }
+};
+
+// src/providers/ec2/failure-image.ts
+var import_client_ec29 = __toESM(require_dist_cjs17(), 1);
+async function createFailureImage(deps, ctx, instanceId, request) {
+  const stamp = isoSeconds(/* @__PURE__ */ new Date()).replace(/:/g, "");
+  const name = `ovenproof-failure-of-${ctx.runId}-${stamp}`.slice(0, 128);
+  const key = `image:${name}`;
+  const failureTags = failureImageTags(ctx.runId, request);
+  const tags = {
+    ...runTags(ctx, key, { Name: name }),
+    ...failureTags,
+    // The failure image outlives the run: its expiry is failure-snapshot-ttl, not the run's.
+    [TAG.expiresAt]: failureTags[TAG.expiresAt]
+  };
+  await ctx.journal.intend({ key, provider: "ec2", kind: "image", region: deps.region, data: { name } });
+  const res = await call(
+    "CreateImage",
+    () => deps.client.send(
+      new import_client_ec29.CreateImageCommand({
+        InstanceId: instanceId,
+        Name: name,
+        Description: `ovenproof failure snapshot of run ${ctx.runId} (instance ${instanceId})`,
+        NoReboot: true,
+        TagSpecifications: tagSpecs(["image", "snapshot"], tags)
+      })
+    )
+  );
+  const id = res.ImageId;
+  await deps.remember(key, id);
+  let image;
+  try {
+    image = await deps.waitAvailable(id);
+  } catch (error) {
+    await deps.discard(id).catch(
+      (cleanup) => ctx.log.warn(`could not remove the failed failure image ${id}: ${errorMessage(cleanup)}`)
+    );
+    throw error;
+  }
+  await ctx.journal.kept(key);
+  return manifestFromImage(image);
+}
+
+// src/providers/ec2/sweep.ts
+var import_client_ec210 = __toESM(require_dist_cjs17(), 1);
+var TAGGED = { Name: "tag-key", Values: [TAG.expiresAt] };
+function expiryVerdict(tags, createdAt, now, olderThanMs) {
+  const t = fromTagList(tags);
+  if (t[TAG.kept] === "true") return null;
+  const expires = t[TAG.expiresAt];
+  if (!expires) return null;
+  const at = Date.parse(expires);
+  if (Number.isNaN(at) || at > now) return null;
+  if (olderThanMs !== void 0) {
+    const tagged = t[TAG.createdAt];
+    const created = tagged ? Date.parse(tagged) : createdAt?.getTime();
+    if (created === void 0 || Number.isNaN(created) || now - created < olderThanMs) return null;
+  }
+  return `expired at ${expires}${t[TAG.runId] ? ` (run ${t[TAG.runId]})` : ""}`;
+}
+var RegionSweep = class {
+  constructor(core, client, region, options, log) {
+    this.core = core;
+    this.client = client;
+    this.region = region;
+    this.options = options;
+    this.log = log;
+  }
+  core;
+  client;
+  region;
+  options;
+  log;
+  out = [];
+  now = Date.now();
+  /** Records the resource when it is due and returns its entry, or null when it stays. */
+  due(kind, id, tags, created) {
+    const reason = expiryVerdict(tags, created, this.now, this.options.olderThanMs);
+    if (!reason) return null;
+    const entry = { kind, id, region: this.region, reason, deleted: false };
+    this.out.push(entry);
+    return entry;
+  }
+  failed(entry, error) {
+    entry.error = errorMessage(error);
+    this.log.warn(`could not delete ${entry.kind} ${entry.id} in ${this.region}: ${entry.error}`);
+  }
+  /** Runs one delete; a failure is recorded on the entry and never stops the sweep. */
+  async attempt(entry, remove) {
+    if (this.options.dryRun) return;
+    try {
+      await remove();
+      entry.deleted = true;
+    } catch (error) {
+      this.failed(entry, error);
+    }
+  }
+  /** Lists candidates of one kind; a listing that fails is reported as one failed entry. */
+  async list(kind, what, fetch2) {
+    try {
+      return await fetch2();
+    } catch (error) {
+      const entry = {
+        kind,
+        id: "*",
+        region: this.region,
+        reason: `listing ${what} in ${this.region}`,
+        deleted: false
+      };
+      this.out.push(entry);
+      this.failed(entry, error);
+      return [];
+    }
+  }
+};
+async function sweepInstances(s2) {
+  const instances = await s2.list("instance", "instances", async () => {
+    const res = await call(
+      "DescribeInstances",
+      () => s2.client.send(
+        new import_client_ec210.DescribeInstancesCommand({
+          Filters: [
+            TAGGED,
+            { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] }
+          ]
+        })
+      )
+    );
+    return (res.Reservations ?? []).flatMap((r5) => r5.Instances ?? []);
+  });
+  const accepted = [];
+  const refused = /* @__PURE__ */ new Map();
+  for (const instance of instances) {
+    const entry = s2.due("instance", instance.InstanceId, instance.Tags, instance.LaunchTime);
+    if (!entry || s2.options.dryRun) continue;
+    try {
+      await callUnlessGone(
+        "TerminateInstances",
+        () => s2.client.send(new import_client_ec210.TerminateInstancesCommand({ InstanceIds: [entry.id] })),
+        entry.id
+      );
+      accepted.push({ entry, instance });
+    } catch (error) {
+      s2.failed(entry, error);
+      refused.set(entry.id, instance);
+    }
+  }
+  if (accepted.length === 0) return refused;
+  try {
+    await terminateAndWait(
+      s2.core,
+      s2.client,
+      accepted.map((a5) => a5.entry.id),
+      s2.log
+    );
+    for (const a5 of accepted) a5.entry.deleted = true;
+  } catch (error) {
+    for (const a5 of accepted) {
+      s2.failed(a5.entry, error);
+      refused.set(a5.entry.id, a5.instance);
+    }
+  }
+  return refused;
+}
+async function sweepGroups(s2, liveInstances) {
+  const groups = await s2.list("security-group", "security groups", async () => {
+    const res = await call(
+      "DescribeSecurityGroups",
+      () => s2.client.send(new import_client_ec210.DescribeSecurityGroupsCommand({ Filters: [TAGGED] }))
+    );
+    return res.SecurityGroups ?? [];
+  });
+  for (const g5 of groups) {
+    const entry = s2.due("security-group", g5.GroupId, g5.Tags);
+    if (!entry) continue;
+    const holder = [...liveInstances.values()].find(
+      (i5) => i5.SecurityGroups?.some((sg) => sg.GroupId === g5.GroupId)
+    );
+    if (holder && !s2.options.dryRun) {
+      s2.failed(entry, new Error(`in use by instance ${holder.InstanceId}, which could not be terminated`));
+      continue;
+    }
+    await s2.attempt(entry, () => deleteGroup(s2.core, s2.client, g5.GroupId, s2.log));
+  }
+}
+async function sweepImages(s2) {
+  const inUse = /* @__PURE__ */ new Set();
+  const images = await s2.list(
+    "image",
+    "images",
+    () => describeImages(s2.client, { Owners: ["self"], Filters: [TAGGED] })
+  );
+  const removed = /* @__PURE__ */ new Set();
+  for (const image of images) {
+    const created = image.CreationDate ? new Date(image.CreationDate) : void 0;
+    const entry = s2.due("image", image.ImageId, image.Tags, created);
+    if (entry) {
+      await s2.attempt(entry, () => deleteImage(s2.core, s2.client, image.ImageId, s2.log));
+      if (entry.deleted || s2.options.dryRun) removed.add(image.ImageId);
+    }
+  }
+  const all = await s2.list("image", "images", () => describeImages(s2.client, { Owners: ["self"] }));
+  for (const image of all)
+    if (!removed.has(image.ImageId)) for (const id of snapshotIdsOf(image)) inUse.add(id);
+  return inUse;
+}
+async function sweepSnapshots(s2, inUse) {
+  const snapshots = await s2.list("snapshot", "snapshots", async () => {
+    const res = await call(
+      "DescribeSnapshots",
+      () => s2.client.send(new import_client_ec210.DescribeSnapshotsCommand({ OwnerIds: ["self"], Filters: [TAGGED] }))
+    );
+    return res.Snapshots ?? [];
+  });
+  for (const snap of snapshots) {
+    if (inUse.has(snap.SnapshotId)) continue;
+    if (s2.out.some((r5) => r5.kind === "snapshot" && r5.id === snap.SnapshotId)) continue;
+    const entry = s2.due("snapshot", snap.SnapshotId, snap.Tags, snap.StartTime);
+    if (entry) await s2.attempt(entry, () => deleteSnapshot(s2.core, s2.client, snap.SnapshotId, s2.log));
+  }
+}
+async function sweepVolumes(s2) {
+  const volumes = await s2.list("volume", "volumes", async () => {
+    const res = await call(
+      "DescribeVolumes",
+      () => s2.client.send(new import_client_ec210.DescribeVolumesCommand({ Filters: [TAGGED] }))
+    );
+    return res.Volumes ?? [];
+  });
+  for (const v of volumes) {
+    if (v.State === "deleted" || v.State === "deleting") continue;
+    const entry = s2.due("volume", v.VolumeId, v.Tags, v.CreateTime);
+    if (entry) await s2.attempt(entry, () => removeVolume(s2.core, s2.client, v.VolumeId, s2.log));
+  }
+}
+async function sweepRegion(core, region, options, log) {
+  const s2 = new RegionSweep(core, core.client(region), region, options, log);
+  const live = await sweepInstances(s2);
+  await sweepGroups(s2, live);
+  const inUse = await sweepImages(s2);
+  await sweepSnapshots(s2, inUse);
+  await sweepVolumes(s2);
+  for (const r5 of s2.out) {
+    if (r5.deleted) log.info(`deleted ${r5.kind} ${r5.id} in ${region}: ${r5.reason}`);
+    else if (options.dryRun) log.info(`would delete ${r5.kind} ${r5.id} in ${region}: ${r5.reason}`);
+  }
+  return s2.out;
+}
+
+// src/providers/ec2/provider.ts
+var Ec2Provider = class {
+  name = "ec2";
+  core;
+  constructor(options) {
+    this.core = new Ec2Core(options);
+  }
+  get settings() {
+    return this.core.settings;
+  }
+  /** Plain JSON that rebuilds this provider in another process (`createEc2Provider(json)`). */
+  toJSON() {
+    return this.core.settings;
+  }
+  client(region) {
+    return this.core.client(region);
+  }
+  listImages(query) {
+    return listImages(this.core, query);
+  }
+  describeImage(id) {
+    return describeImage(this.core, id);
+  }
+  tagImage(ctx, id, tags) {
+    return tagImage(this.core, ctx, id, tags);
+  }
+  untagImage(_ctx, id, keys) {
+    return untagImage(this.core, id, keys);
+  }
+  async deregisterImage(ctx, id) {
+    await deleteImage(this.core, this.core.client(), id, ctx.log);
+    await this.core.forget(ctx, id);
+  }
+  copyImage(ctx, imageId, regions) {
+    return copyImage(this.core, ctx, imageId, regions);
+  }
+  volumeBakeUnsupported() {
+    return volumeBakeUnsupported(this.core);
+  }
+  createVolume(ctx, imageId) {
+    return createVolume(this.core, ctx, imageId);
+  }
+  attachVolume(ctx, volumeId) {
+    return attachVolume(this.core, ctx, volumeId);
+  }
+  detachVolume(ctx, volumeId) {
+    return detachVolume(this.core, ctx, volumeId);
+  }
+  snapshotVolume(ctx, volumeId) {
+    return snapshotVolume(this.core, ctx, volumeId);
+  }
+  deleteVolume(ctx, volumeId) {
+    return deleteVolume(this.core, ctx, volumeId);
+  }
+  registerImage(ctx, from) {
+    return registerImage(this.core, ctx, from);
+  }
+  launch(ctx, spec) {
+    return launch(this.core, ctx, spec);
+  }
+  stopInstance(ctx, id) {
+    return stopInstance(this.core, ctx, id);
+  }
+  captureFailureImage(ctx, instanceId, request) {
+    const client = this.core.client();
+    return createFailureImage(
+      {
+        client,
+        region: this.core.settings.region,
+        remember: (key, id, data) => this.core.remember(ctx, key, id, data),
+        waitAvailable: (id) => waitImage(this.core, client, id, ctx.signal),
+        discard: (id) => this.deregisterImage(ctx, id)
+      },
+      ctx,
+      instanceId,
+      request
+    );
+  }
+  createImageFromInstance(ctx, instanceId, manifest) {
+    return createImageFromInstance(this.core, ctx, instanceId, manifest);
+  }
+  terminate(ctx, id) {
+    return terminate(this.core, ctx, id);
+  }
+  consoleOutput(id) {
+    return consoleOutput(this.core, id);
+  }
+  whyInstanceEnded(id) {
+    return whyInstanceEnded(this.core, id);
+  }
+  deleteResource(entry, log = this.core.log) {
+    return deleteResource(this.core, entry, log);
+  }
+  async sweep(options, log = this.core.log) {
+    const { settings } = this.core;
+    const regions = options.regions?.length ? options.regions : [settings.region, ...settings.regions];
+    const out = [];
+    for (const region of [...new Set(regions)])
+      out.push(...await sweepRegion(this.core, region, options, log));
+    return out;
+  }
+};
 function createEc2Provider(options) {
   return new Ec2Provider(options);
 }
@@ -96570,9 +96897,10 @@ export {
   cloudConfig,
   createEc2Provider,
   decodePackages,
+  ec2ProviderEntry,
   ec2SettingsSchema,
   encodePackages,
   parseEc2Settings,
   parseUserData
 };
-//# sourceMappingURL=ec2-WB7MMRNZ.js.map
+//# sourceMappingURL=ec2-L7UQZ6V2.js.map

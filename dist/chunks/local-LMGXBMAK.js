@@ -1,0 +1,33 @@
+import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
+import {
+  LocalProvider,
+  createLocalProvider
+} from "./chunk-YQ2WCNXY.js";
+import {
+  EXPIRES_TAG,
+  ImageStore,
+  KEPT_TAG,
+  KERNEL_CMDLINE,
+  buildBaseImage,
+  localPaths,
+  parseImageQuery
+} from "./chunk-W35CGPVN.js";
+import {
+  localProviderEntry
+} from "./chunk-VAAAKD4H.js";
+import "./chunk-LYOAGV5W.js";
+import "./chunk-G7ER4NJZ.js";
+import "./chunk-DFPXC7JI.js";
+export {
+  EXPIRES_TAG,
+  ImageStore,
+  KEPT_TAG,
+  KERNEL_CMDLINE,
+  LocalProvider,
+  buildBaseImage,
+  createLocalProvider,
+  localPaths,
+  localProviderEntry,
+  parseImageQuery
+};
+//# sourceMappingURL=local-LMGXBMAK.js.map
