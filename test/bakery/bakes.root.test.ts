@@ -14,6 +14,7 @@ import { testContext } from '../baker/helpers/context.js';
 import { leftovers } from '../baker/helpers/leftovers.js';
 import { buildMarkerDeb } from '../baker/helpers/test-deb.js';
 import { api, readEvents, startBakery, tempDir, tokenFile, type BakeryProcess } from './helpers.js';
+import { budgets, timeoutFor } from '../support/timeouts.js';
 
 const provider = localTestProvider();
 const home = provider.paths.home;
@@ -102,13 +103,13 @@ beforeAll(async () => {
   });
   expect(upload.status).toBe(201);
   fileDigest = upload.body.sha256;
-}, 600_000);
+}, timeoutFor(budgets.baseImage));
 
 afterAll(async () => {
   await bakery?.stop();
   const { ctx } = await testContext(join(dir, 'cleanup-ledger.json'));
   for (const id of madeImages) await provider.deregisterImage(ctx, id).catch(() => undefined);
-}, 120_000);
+}, timeoutFor(budgets.teardown));
 
 describe('bakery bakes (root)', () => {
   it('gives two identical concurrent requests one bake and one image; events stream in order and replay', async () => {
@@ -157,7 +158,7 @@ describe('bakery bakes (root)', () => {
     const stats = (await api(bakery.url, token, '/v1/stats')).body;
     expect(stats.countsByState.succeeded).toBeGreaterThanOrEqual(1);
     expect(stats.stepDurationsMs.install.count).toBeGreaterThanOrEqual(1);
-  }, 600_000);
+  }, timeoutFor(budgets.volumeBake, budgets.volumeBake));
 
   it('cancels a running bake with DELETE and leaves nothing attached or mounted', async () => {
     const created = await post(bakery.url, bakeBody('cancel'));
@@ -175,7 +176,7 @@ describe('bakery bakes (root)', () => {
     const events = await readEvents(bakery.url, token, created.body.id);
     expect(events.at(-1)!.data.bake.state).toBe('cancelled');
     expectNothingLeft(join(dir, 'data'), created.body.id, bakery.child.pid!);
-  }, 600_000);
+  }, timeoutFor(budgets.volumeBake, budgets.volumeBake));
 
   it('after SIGKILL mid-bake and a restart: the bake failed with a message, nothing is left, the request bakes anew', async () => {
     const dataDir = join(dir, 'killed');
@@ -219,5 +220,5 @@ describe('bakery bakes (root)', () => {
     } finally {
       expect(await victim.stop()).toBe(0);
     }
-  }, 900_000);
+  }, timeoutFor(budgets.volumeBake, budgets.volumeBake, budgets.volumeBake));
 });

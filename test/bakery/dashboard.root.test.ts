@@ -12,6 +12,7 @@ import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
 import { testContext } from '../baker/helpers/context.js';
 import { buildMarkerDeb } from '../baker/helpers/test-deb.js';
 import { api, startBakery, tempDir, tokenFile, type BakeryProcess } from './helpers.js';
+import { budgets, timeoutFor } from '../support/timeouts.js';
 
 const dir = tempDir('bakery-dashboard');
 let bakery: BakeryProcess;
@@ -50,7 +51,7 @@ beforeAll(async () => {
     files: [upload.body.sha256],
     provisionScript: `# dashboard ${Date.now()}\ntrue`,
   });
-}, 600_000);
+}, timeoutFor(budgets.baseImage));
 
 afterAll(async () => {
   await browser?.close();
@@ -61,7 +62,7 @@ afterAll(async () => {
       .deregisterImage(ctx, imageId)
       .catch(() => undefined);
   }
-}, 120_000);
+}, timeoutFor(budgets.teardown));
 
 describe('bakery dashboard (root, chromium)', () => {
   it('shows a running bake advancing, then its final state and the stats', async () => {
@@ -110,5 +111,5 @@ describe('bakery dashboard (root, chromium)', () => {
     const shot = join(dir, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });
     if (process.env.OVENPROOF_SCREENSHOT) copyFileSync(shot, process.env.OVENPROOF_SCREENSHOT);
-  }, 600_000);
+  }, timeoutFor(budgets.volumeBake, budgets.volumeBake));
 });

@@ -24,6 +24,7 @@ import { startFakeGitHub, type FakeGitHub } from '../support/github-api.js';
 import { ensureBaseImage } from '../support/local-base.js';
 // @ts-expect-error: plain ESM script without type declarations
 import { runAction } from '../../script/run-action.mjs';
+import { HELLO_DEB_RUN, budgets, timeoutFor } from '../support/timeouts.js';
 
 const require = createRequire(import.meta.url);
 const definitions = require('@octokit/webhooks-examples') as Array<{
@@ -42,12 +43,12 @@ beforeAll(async () => {
   ({ token } = await tokenFile(dir));
   issuer = await startIssuer();
   gh = await startFakeGitHub();
-}, 900_000);
+}, timeoutFor(budgets.baseImage));
 
 afterAll(async () => {
   await issuer?.close();
   await gh?.close();
-});
+}, timeoutFor(budgets.teardown));
 
 describe('bake in a bakery (QEMU)', () => {
   it('(QEMU) ovenproof run with baker-url and baker-token passes; the bakery baked the image', async () => {
@@ -134,7 +135,7 @@ describe('bake in a bakery (QEMU)', () => {
     );
     expect(down.status, down.stderr).toBe(2);
     expect(down.stderr).toContain(`bakery ${bakery.url} is unreachable`);
-  }, 1_800_000);
+  }, timeoutFor(HELLO_DEB_RUN, HELLO_DEB_RUN));
 
   it('(QEMU) the Action with baker-audience authenticates with an OIDC token from the runtime', async () => {
     Object.assign(issuer.actionsClaims, {
@@ -184,5 +185,5 @@ describe('bake in a bakery (QEMU)', () => {
     } finally {
       expect(await bakery.stop()).toBe(0);
     }
-  }, 1_800_000);
+  }, timeoutFor(HELLO_DEB_RUN, HELLO_DEB_RUN));
 });

@@ -15,11 +15,12 @@ import { createLocalProvider, localPaths } from '../../src/providers/local/index
 import { ovenproofHome } from '../../src/common/host/home.js';
 import type { RunResult } from '../../src/common/run-result.js';
 import { silentLogger } from '../../src/common/log.js';
+import { HELLO_DEB_RUN, VM_BOOT, budgets, timeoutFor } from '../support/timeouts.js';
 
 let home: string | null = null;
 afterAll(async () => {
   if (home) await rm(home, { recursive: true, force: true });
-});
+}, timeoutFor(budgets.teardown));
 
 function cli(
   args: string[],
@@ -151,5 +152,5 @@ describe('failure snapshot of a failing run', () => {
     const swept = await provider.sweep({ dryRun: false }, silentLogger);
     expect(swept.filter((r) => r.deleted).map((r) => r.id)).toContain(result.failureImage!.id);
     expect((await provider.listImages()).map((i) => i.id)).toEqual([base.id]);
-  }, 2_400_000);
+  }, timeoutFor(HELLO_DEB_RUN, budgets.diskCopy, VM_BOOT, budgets.sshCommands, budgets.teardown));
 });

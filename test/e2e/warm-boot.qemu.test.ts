@@ -16,6 +16,7 @@ import { Ledger } from '../../src/pipeline/ledger.js';
 import type { RunResult } from '../../src/common/run-result.js';
 // @ts-expect-error: plain ESM script without type declarations
 import { runAction } from '../../script/run-action.mjs';
+import { HELLO_DEB_RUN, VM_BOOT, budgets, timeoutFor } from '../support/timeouts.js';
 
 const workspace = resolve('examples/hello-deb');
 const home = process.env.OVENPROOF_HOME ?? join(process.env.HOME!, '.cache', 'ovenproof');
@@ -34,11 +35,11 @@ beforeAll(async () => {
   gh = await startFakeGitHub();
   eventPath = join(await mkdtemp(join(tmpdir(), 'ovenproof-warm-e2e-')), 'dispatch.json');
   await writeFile(eventPath, JSON.stringify({ inputs: {}, ref: 'refs/heads/main' }));
-}, 900_000);
+}, timeoutFor(budgets.baseImage));
 
 afterAll(async () => {
   await gh?.close();
-});
+}, timeoutFor(budgets.teardown));
 
 function action(
   inputs: Record<string, string>,
@@ -95,7 +96,7 @@ describe('warm boot through the Action (QEMU)', () => {
     expect(coldResult.tests.total).toBe(warmResult.tests.total);
     expect(coldResult.instance?.boot).toBe('cold');
     expect(launchSteps(coldResult)).toEqual(['request', 'boot', 'ssh']);
-  }, 2_400_000);
+  }, timeoutFor(HELLO_DEB_RUN, VM_BOOT, HELLO_DEB_RUN));
 
   it('(QEMU) SIGKILL of the main step during a restore: the post step leaves no QEMU and nothing live', async () => {
     let restoring: string | null = null;
@@ -124,5 +125,5 @@ describe('warm boot through the Action (QEMU)', () => {
     const instanceId = instances[0]!.id ?? instances[0]!.data.id!;
     expect(await processesMentioning(`${home}/instances/${instanceId}`)).toEqual([]);
     expect(existsSync(join(home, 'instances', instanceId))).toBe(false);
-  }, 1_200_000);
+  }, timeoutFor(HELLO_DEB_RUN, budgets.teardown));
 });

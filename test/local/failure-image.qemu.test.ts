@@ -16,6 +16,7 @@ import { waitForSsh, type SshSession } from '../../src/ssh/index.js';
 import { reproduceCommand } from '../../src/cli/commands/reproduce.js';
 import { runCommand } from '../support/cli-io.js';
 import { silentLogger } from '../../src/common/log.js';
+import { VM_BOOT, budgets, timeoutFor } from '../support/timeouts.js';
 
 let provider: LocalProvider;
 
@@ -35,7 +36,7 @@ async function privateHome(baseId: string): Promise<string> {
 
 afterAll(async () => {
   if (provider) await rm(provider.paths.home, { recursive: true, force: true });
-});
+}, timeoutFor(budgets.teardown));
 
 async function run(session: SshSession, command: string): Promise<string> {
   let out = '';
@@ -169,5 +170,5 @@ describe('local failure images', () => {
     const swept = await provider.sweep({ dryRun: false }, silentLogger);
     expect(swept.filter((r) => r.deleted).map((r) => r.id)).toContain(image.id);
     expect(await provider.describeImage(image.id)).toBeNull();
-  }, 1_500_000);
+  }, timeoutFor(VM_BOOT, budgets.diskCopy, VM_BOOT, VM_BOOT, budgets.sshCommands, budgets.teardown));
 });

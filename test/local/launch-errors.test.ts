@@ -48,7 +48,7 @@ describe('local launch failures', () => {
     const { identity } = testIdentity('x');
     await expect(
       provider.launch(ctx, { imageId: image.id, purpose: 'test', identity, ttlMs: 60_000, sshUser: 'root' }),
-    ).rejects.toThrow(/QEMU for instance i-[0-9a-f]+ exited at start: .*(kernel|linux)/is);
+    ).rejects.toThrow(/QEMU for instance i-[0-9a-f]+ exited at start \(exit \d+\): .*(kernel|linux)/is);
     expect(await readdir(provider.paths.instances)).toEqual([]);
     expect(ledger.live()).toEqual([]);
     expect(ledger.entries().map((e) => [e.kind, e.state])).toEqual([['instance', 'deleted']]);

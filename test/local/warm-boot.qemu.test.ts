@@ -10,6 +10,7 @@ import { listQemu, testContext, testIdentity } from './helpers.js';
 import { fingerprint, publicKeyBlob, waitForSsh, type SshSession } from '../../src/ssh/index.js';
 import { ensureWarmSnapshot, warmFiles, type WarmSnapshot } from '../../src/providers/local/warm-snapshot.js';
 import type { InstanceIdentity, InstanceInfo } from '../../src/providers/provider.js';
+import { VM_BOOT, budgets, timeoutFor } from '../support/timeouts.js';
 
 const provider = localTestProvider();
 const sessions: SshSession[] = [];
@@ -19,7 +20,7 @@ afterAll(async () => {
   for (const s of sessions) await s.close().catch(() => undefined);
   const { ctx } = await testContext();
   for (const id of launched) await provider.terminate(ctx, id).catch(() => undefined);
-});
+}, timeoutFor(budgets.teardown));
 
 interface CloneFacts {
   machineId: string;
@@ -176,5 +177,5 @@ describe('local warm boot', () => {
     for (const id of launched.splice(0)) await provider.terminate(ctx, id);
     expect(await listQemu(`${p.paths.instances}/${infoA.id}`)).toEqual([]);
     expect(await listQemu(`${p.paths.instances}/${infoB.id}`)).toEqual([]);
-  }, 1_800_000);
+  }, timeoutFor(VM_BOOT, VM_BOOT, VM_BOOT, budgets.sshCommands, budgets.teardown));
 });
