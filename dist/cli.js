@@ -32,7 +32,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-FDNIBNMW.js";
+} from "./chunks/chunk-YZOFAD3H.js";
 import {
   Ledger,
   cleanupLedger,

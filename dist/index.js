@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-FDNIBNMW.js";
+} from "./chunks/chunk-YZOFAD3H.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,

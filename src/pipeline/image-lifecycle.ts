@@ -41,11 +41,13 @@ export async function holdImage(
   const now = Date.now();
   const promoted = bake.image.tags[KEPT_TAG] === 'true';
   const expiresAt = promoted ? null : isoSeconds(cacheExpiry(now, cacheTtlMs, ctx.expiresAt));
-  await provider.tagImage(ctx, bake.image.id, {
-    [leaseTag(ctx.runId)]: isoSeconds(ctx.expiresAt),
-    [LAST_USED_TAG]: isoSeconds(new Date(now)),
-    ...(expiresAt ? { [EXPIRES_TAG]: expiresAt } : {}),
-  });
+  // A promoted image is never pruned or swept, so it needs neither a lease nor a use record.
+  if (!promoted)
+    await provider.tagImage(ctx, bake.image.id, {
+      [leaseTag(ctx.runId)]: isoSeconds(ctx.expiresAt),
+      [LAST_USED_TAG]: isoSeconds(new Date(now)),
+      ...(expiresAt ? { [EXPIRES_TAG]: expiresAt } : {}),
+    });
   if (!bake.cacheHit) {
     for (const entry of ledger.entries()) {
       const backing = entry.kind === 'snapshot' && entry.state === 'live';
@@ -88,6 +90,6 @@ export async function settleImage(
       `image ${id} stays in the bake cache until ${fate.expiresAt} (not promoted: ${options.reason})`,
     );
   }
-  await provider.untagImage(ctx, id, [leaseTag(ctx.runId)]);
+  if (!fate.promoted) await provider.untagImage(ctx, id, [leaseTag(ctx.runId)]);
   return settled;
 }

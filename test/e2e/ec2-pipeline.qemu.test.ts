@@ -450,11 +450,12 @@ describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QE
     expect(killed).toBe(true);
     const ledger = await ledgerOf(run);
     const instanceEntry = ledger.entries().find((e) => e.kind === 'instance')!;
-    expect(instanceEntry.id).toBeNull();
     expect(instanceEntry.data.clientToken).toBeTruthy();
     await expectAllCleanedUp(s, run);
     const instances = [...s.ec2.region(REGION).instances.values()];
     expect(instances).toHaveLength(1);
+    // The main step never learned the id; the post step found it by its ClientToken and recorded it.
+    expect((await ledgerOf(run)).entries().find((e) => e.kind === 'instance')!.id).toBe(instances[0]!.id);
     expect(instances[0]!.clientToken).toBe(instanceEntry.data.clientToken);
     expect(instances[0]!.state).toBe('terminated');
     // The reused image is untouched.

@@ -79767,11 +79767,12 @@ async function holdImage(provider, ctx, ledger, bake, cacheTtlMs) {
   const now = Date.now();
   const promoted = bake.image.tags[KEPT_TAG] === "true";
   const expiresAt = promoted ? null : isoSeconds(cacheExpiry(now, cacheTtlMs, ctx.expiresAt));
-  await provider.tagImage(ctx, bake.image.id, {
-    [leaseTag(ctx.runId)]: isoSeconds(ctx.expiresAt),
-    [LAST_USED_TAG]: isoSeconds(new Date(now)),
-    ...expiresAt ? { [EXPIRES_TAG]: expiresAt } : {}
-  });
+  if (!promoted)
+    await provider.tagImage(ctx, bake.image.id, {
+      [leaseTag(ctx.runId)]: isoSeconds(ctx.expiresAt),
+      [LAST_USED_TAG]: isoSeconds(new Date(now)),
+      ...expiresAt ? { [EXPIRES_TAG]: expiresAt } : {}
+    });
   if (!bake.cacheHit) {
     for (const entry of ledger.entries()) {
       const backing = entry.kind === "snapshot" && entry.state === "live";
@@ -79796,7 +79797,7 @@ async function settleImage(provider, ctx, bake, fate, options) {
       `image ${id} stays in the bake cache until ${fate.expiresAt} (not promoted: ${options.reason})`
     );
   }
-  await provider.untagImage(ctx, id, [leaseTag(ctx.runId)]);
+  if (!fate.promoted) await provider.untagImage(ctx, id, [leaseTag(ctx.runId)]);
   return settled;
 }
 
@@ -83829,4 +83830,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-FDNIBNMW.js.map
+//# sourceMappingURL=chunk-YZOFAD3H.js.map
