@@ -32,7 +32,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-YZOFAD3H.js";
+} from "./chunks/chunk-WTOYNQ4N.js";
 import {
   Ledger,
   cleanupLedger,

@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-YZOFAD3H.js";
+} from "./chunks/chunk-WTOYNQ4N.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,

@@ -129,7 +129,8 @@ export const launchStage: Step<RunState> = {
       const minutes = Math.round(deps.config.ttlMs / 60_000);
       deps.log.warn(
         `keep-instance: on-failure: instance ${instance.id} stays up for at most ${minutes} min (ttl). Reach it with:\n` +
-          `  ovenproof ssh --result-json RESULT.json   (or: ${opensshCommand(s.debugSsh!)})\n` +
+          `  ovenproof ssh --result-json RESULT.json\n` +
+          `  or, with OpenSSH: ${opensshCommand(s.debugSsh!)}\n` +
           `Remove it (and anything else this run kept) early with: ovenproof sweep --ledger ${s.ledger.path} --kept`,
       );
       return;

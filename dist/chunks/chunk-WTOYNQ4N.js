@@ -81107,7 +81107,8 @@ var launchStage = {
       const minutes = Math.round(deps.config.ttlMs / 6e4);
       deps.log.warn(
         `keep-instance: on-failure: instance ${instance.id} stays up for at most ${minutes} min (ttl). Reach it with:
-  ovenproof ssh --result-json RESULT.json   (or: ${opensshCommand(s.debugSsh)})
+  ovenproof ssh --result-json RESULT.json
+  or, with OpenSSH: ${opensshCommand(s.debugSsh)}
 Remove it (and anything else this run kept) early with: ovenproof sweep --ledger ${s.ledger.path} --kept`
       );
       return;
@@ -83830,4 +83831,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-YZOFAD3H.js.map
+//# sourceMappingURL=chunk-WTOYNQ4N.js.map
