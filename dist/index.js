@@ -45664,7 +45664,16 @@ var ActionsImageCache = class _ActionsImageCache {
         }
         await rm(dir, { recursive: true, force: true });
         await mkdir(dir, { recursive: true });
-        await run("tar", ["-S", "-cf", join5(dir, ARCHIVE), "-C", this.paths.images, image.id]);
+        await run("tar", [
+          "-S",
+          "-cf",
+          join5(dir, ARCHIVE),
+          `--exclude=${image.id}/warm`,
+          `--exclude=${image.id}/warm.lock`,
+          "-C",
+          this.paths.images,
+          image.id
+        ]);
         const entryId = await saveCache2([dir], key);
         if (entryId !== -1) {
           saved.push(key);

@@ -94,8 +94,18 @@ export class ActionsImageCache {
         }
         await rm(dir, { recursive: true, force: true });
         await mkdir(dir, { recursive: true });
-        // -S keeps the sparse disk sparse: a 4 GiB disk with 1 GiB of data packs as 1 GiB.
-        await run('tar', ['-S', '-cf', join(dir, ARCHIVE), '-C', this.paths.images, image.id]);
+        // -S keeps the sparse disk sparse: a 4 GiB disk with 1 GiB of data packs as 1 GiB. The warm
+        // snapshot stays out: it is tied to this host's QEMU and is rebuilt on first use elsewhere.
+        await run('tar', [
+          '-S',
+          '-cf',
+          join(dir, ARCHIVE),
+          `--exclude=${image.id}/warm`,
+          `--exclude=${image.id}/warm.lock`,
+          '-C',
+          this.paths.images,
+          image.id,
+        ]);
         const entryId = await cache.saveCache([dir], key);
         if (entryId !== -1) {
           saved.push(key);
