@@ -77,6 +77,9 @@ describe('failure snapshot of a failing run', () => {
         'examples/hello-deb/ovenproof.yml',
         '--set',
         `test=${TEST}`,
+        // A cold boot: this test checks that the launch stage holds the whole boot.
+        '--set',
+        'warm-boot=never',
         '--result-json',
         resultPath,
       ],
