@@ -3,7 +3,7 @@
  * processes, inputs as INPUT_* variables, a real webhook payload, the OpenAPI-validating fake GitHub
  * API, and the local provider booting real QEMU VMs for examples/hello-deb.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
@@ -42,6 +42,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await gh?.close();
 }, timeoutFor());
+
+/** Ledgers of runs that keep their instance: swept after each test even when it failed half-way. */
+const keptLedgers: string[] = [];
+afterEach(() => {
+  for (const ledger of keptLedgers.splice(0))
+    spawnSync(process.execPath, ['dist/cli.js', 'sweep', '--ledger', ledger, '--kept'], { stdio: 'ignore' });
+}, timeoutFor(budgets.teardown));
 
 interface ActionRun {
   main: { code: number | null; stdout: string };
@@ -114,6 +121,7 @@ describe('the Action on the local provider (QEMU)', { timeout: ACTION_RUN_AND_SS
       test: 'HELLO_DEB_FAIL=1 /usr/share/hello-deb/run-tests',
       'keep-instance': 'on-failure',
     });
+    if (run.state.ledgerPath) keptLedgers.push(run.state.ledgerPath);
     const result = await resultOf(run);
     expect(run.main.code, JSON.stringify(result.error)).toBe(1);
     expect(result.status).toBe('failed');

@@ -87,7 +87,9 @@ beforeAll(async () => {
   chmodSync(join(project, 'build.sh'), 0o755);
   writeFileSync(
     join(project, 'ovenproof.yml'),
-    `provider: local\nbuild: ./build.sh\npackage: out/*.deb\ntest: /usr/bin/nonrepro\nbase-image: ${base.name}\nkeep-image: on-success\nttl: 30m\n`,
+    `provider: local\nbuild: ./build.sh\npackage: out/*.deb\ntest: /usr/bin/nonrepro\nbase-image: ${base.name}\nkeep-image: on-success\nttl: 30m\n` +
+      // Failure images are not bake-cache images (prune leaves them to their own expiry): none here.
+      'snapshot-on-failure: never\n',
   );
 }, timeoutFor(budgets.baseImage));
 

@@ -142,18 +142,20 @@ describe('failure snapshot of a failing run', () => {
     expect(testStageMs).toBeGreaterThanOrEqual(Number(runtimeMs));
     expect(testStageMs - Number(runtimeMs)).toBeLessThan(boot.durationMs);
 
-    // Nothing is live but the failure image; sweep removes it once it has expired.
+    // No instance is left; the images are the base, the failed run's bake (cached, unpromoted) and the
+    // failure image. Sweep removes the failure image once it has expired, and nothing else.
     const paths = localPaths(home);
     expect(await readdir(paths.instances).catch(() => [])).toEqual([]);
     const provider = createLocalProvider({ home });
+    expect(result.image).toMatchObject({ promoted: false });
     expect((await provider.listImages()).map((i) => i.id).sort()).toEqual(
-      [base.id, result.failureImage!.id].sort(),
+      [base.id, result.image!.id, result.failureImage!.id].sort(),
     );
     await provider.store.tag(result.failureImage!.id, {
       'ovenproof:expires-at': new Date(Date.now() - 1000).toISOString(),
     });
     const swept = await provider.sweep({ dryRun: false }, silentLogger);
     expect(swept.filter((r) => r.deleted).map((r) => r.id)).toContain(result.failureImage!.id);
-    expect((await provider.listImages()).map((i) => i.id)).toEqual([base.id]);
+    expect((await provider.listImages()).map((i) => i.id).sort()).toEqual([base.id, result.image!.id].sort());
   }, timeoutFor(HELLO_DEB_RUN, budgets.diskCopy, VM_BOOT, budgets.sshCommands, budgets.teardown));
 });
