@@ -214,6 +214,39 @@ describe('bakery authentication', () => {
   });
 });
 
+describe('bakery OIDC key rotation', () => {
+  it('fetches the JWKS again when a token names a key it has not seen, and keeps it cached otherwise', async () => {
+    const before = await api(bakery.url, await issuer.sign(claims('allowed-org/rotation')), '/v1/stats');
+    expect(before.status).toBe(200);
+    const fetchesBefore = issuer.jwksFetches.count;
+    expect(fetchesBefore).toBeGreaterThan(0);
+    // A known key: answered from the cache, no new fetch.
+    expect(
+      (await api(bakery.url, await issuer.sign(claims('allowed-org/rotation')), '/v1/stats')).status,
+    ).toBe(200);
+    expect(issuer.jwksFetches.count).toBe(fetchesBefore);
+
+    await issuer.rotateKey('test-key-2');
+    // The bakery refetches at most once per cooldown (10 s) so that tokens with made-up key ids cannot
+    // make it hammer the issuer; wait until that much has passed since its last fetch.
+    const cooldownLeft = issuer.jwksFetches.lastAt + 10_500 - Date.now();
+    if (cooldownLeft > 0) await new Promise((r) => setTimeout(r, cooldownLeft));
+    const rotated = await api(bakery.url, await issuer.sign(claims('allowed-org/rotation')), '/v1/stats');
+    expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
+    expect(issuer.jwksFetches.count).toBe(fetchesBefore + 1);
+    // A token naming the old key but signed with the new one does not verify.
+    expect(
+      (
+        await api(
+          bakery.url,
+          await issuer.sign(claims('allowed-org/rotation'), { kid: 'test-key-1' }),
+          '/v1/stats',
+        )
+      ).status,
+    ).toBe(401);
+  });
+});
+
 describe('bakery requests', () => {
   it('names the invalid field in a 400', async () => {
     const response = await api(bakery.url, token, '/v1/bakes', {

@@ -168,13 +168,22 @@ export interface LocalIssuer {
     claims: JWTPayload,
     options?: { expiresIn?: string | number; issuedAt?: number; kid?: string },
   ): Promise<string>;
+  /**
+   * Rotates the signing key as an issuer does: a new key with a new `kid` is published in the JWKS next
+   * to the old one and signs every token from now on.
+   */
+  rotateKey(kid: string): Promise<void>;
+  /** When the JWKS was last served (ms since the epoch; 0 = never), and how many times. */
+  jwksFetches: { count: number; lastAt: number };
   close(): Promise<void>;
 }
 
 /** An OIDC issuer on 127.0.0.1 shaped like GitHub Actions': discovery document, JWKS, RS256 keys. */
 export async function startIssuer(): Promise<LocalIssuer> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256');
-  const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'test-key-1', alg: 'RS256', use: 'sig' };
+  let { privateKey, publicKey } = await generateKeyPair('RS256');
+  let signingKid = 'test-key-1';
+  const published: JWK[] = [{ ...(await exportJWK(publicKey)), kid: signingKid, alg: 'RS256', use: 'sig' }];
+  const jwksFetches = { count: 0, lastAt: 0 };
   let issuer = '';
   const bearer = `runtime-${Math.random().toString(36).slice(2)}`;
   const actionsClaims: JWTPayload = {};
@@ -183,7 +192,7 @@ export async function startIssuer(): Promise<LocalIssuer> {
     options: { expiresIn?: string | number; issuedAt?: number; kid?: string } = {},
   ) =>
     new SignJWT({ ...claims })
-      .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'test-key-1', typ: 'JWT' })
+      .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? signingKid, typ: 'JWT' })
       .setIssuer(String(claims.iss ?? issuer))
       .setIssuedAt(options.issuedAt ?? Math.floor(Date.now() / 1000))
       .setExpirationTime(options.expiresIn ?? '5m')
@@ -208,7 +217,9 @@ export async function startIssuer(): Promise<LocalIssuer> {
         }),
       );
     } else if (request.url === '/.well-known/jwks') {
-      response.end(JSON.stringify({ keys: [jwk] }));
+      jwksFetches.count += 1;
+      jwksFetches.lastAt = Date.now();
+      response.end(JSON.stringify({ keys: published }));
     } else {
       response.statusCode = 404;
       response.end('{}');
@@ -223,6 +234,12 @@ export async function startIssuer(): Promise<LocalIssuer> {
     tokenRequestBearer: bearer,
     actionsClaims,
     sign,
+    rotateKey: async (kid) => {
+      ({ privateKey, publicKey } = await generateKeyPair('RS256'));
+      signingKid = kid;
+      published.push({ ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' });
+    },
+    jwksFetches,
     close: () => new Promise((done) => server.close(() => done())),
   };
 }
