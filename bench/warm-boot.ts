@@ -68,6 +68,12 @@ async function launchToSsh(imageId: string, warmBoot: 'auto' | 'never'): Promise
     );
     const ms = performance.now() - t0;
     await session.close();
+    // Where the time went, for reading alongside the result line.
+    const launched = (info.steps ?? []).map((s) => `${s.name} ${(s.durationMs / 1000).toFixed(1)} s`);
+    const inSteps = (info.steps ?? []).reduce((sum, s) => sum + s.durationMs, 0);
+    process.stderr.write(
+      `  ${info.boot}: ${[...launched, `then ssh ${((ms - inSteps) / 1000).toFixed(1)} s`].join(', ')}\n`,
+    );
     return ms;
   } finally {
     await provider.terminate(ctx, info.id);
