@@ -32,7 +32,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-WTOYNQ4N.js";
+} from "./chunks/chunk-FT55LKHA.js";
 import {
   Ledger,
   cleanupLedger,
@@ -43,20 +43,20 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-PHEWLHG3.js";
+} from "./chunks/chunk-7MLVT5L3.js";
 import {
   formatDuration,
   requireDuration
 } from "./chunks/chunk-OQ4VTEEP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-YQ2WCNXY.js";
+} from "./chunks/chunk-QDQYPQ2K.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-W35CGPVN.js";
+} from "./chunks/chunk-7QS4KJ3B.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-VAAAKD4H.js";
+} from "./chunks/chunk-HPMFDYTQ.js";
 import "./chunks/chunk-LYOAGV5W.js";
 import {
   CancelledError,

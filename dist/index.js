@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-XSSZTXDD.js";
+} from "./chunks/chunk-KTD4PEPB.js";
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-WTOYNQ4N.js";
+} from "./chunks/chunk-FT55LKHA.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,
@@ -39,7 +39,7 @@ import {
   setSecret,
   warning,
   which
-} from "./chunks/chunk-PHEWLHG3.js";
+} from "./chunks/chunk-7MLVT5L3.js";
 import "./chunks/chunk-OQ4VTEEP.js";
 import {
   EXPIRES_TAG,
@@ -47,10 +47,10 @@ import {
   KEPT_TAG,
   baseRecipeDigest,
   localPaths
-} from "./chunks/chunk-W35CGPVN.js";
+} from "./chunks/chunk-7QS4KJ3B.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-VAAAKD4H.js";
+} from "./chunks/chunk-HPMFDYTQ.js";
 import "./chunks/chunk-LYOAGV5W.js";
 import {
   ExitCode,

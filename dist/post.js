@@ -2,16 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-XSSZTXDD.js";
+} from "./chunks/chunk-KTD4PEPB.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-PHEWLHG3.js";
+} from "./chunks/chunk-7MLVT5L3.js";
 import "./chunks/chunk-OQ4VTEEP.js";
-import "./chunks/chunk-VAAAKD4H.js";
+import "./chunks/chunk-HPMFDYTQ.js";
 import {
   errorMessage
 } from "./chunks/chunk-G7ER4NJZ.js";

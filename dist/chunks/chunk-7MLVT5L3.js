@@ -7,7 +7,7 @@ import {
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-VAAAKD4H.js";
+} from "./chunk-HPMFDYTQ.js";
 import {
   ConfigError,
   errorMessage,
@@ -21684,4 +21684,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-PHEWLHG3.js.map
+//# sourceMappingURL=chunk-7MLVT5L3.js.map

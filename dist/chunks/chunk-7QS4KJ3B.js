@@ -1,7 +1,7 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   writeFileAtomic
-} from "./chunk-VAAAKD4H.js";
+} from "./chunk-HPMFDYTQ.js";
 import {
   installIdentityInit
 } from "./chunk-LYOAGV5W.js";
@@ -1120,4 +1120,4 @@ export {
   baseRecipeDigest,
   buildBaseImage
 };
-//# sourceMappingURL=chunk-W35CGPVN.js.map
+//# sourceMappingURL=chunk-7QS4KJ3B.js.map

@@ -26,11 +26,11 @@ import {
   removeWorkDir,
   requireTools,
   withFileLock
-} from "./chunk-W35CGPVN.js";
+} from "./chunk-7QS4KJ3B.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-VAAAKD4H.js";
+} from "./chunk-HPMFDYTQ.js";
 import {
   IDENTITY_DOCUMENT_NAME,
   IDENTITY_SCRIPT_PATH,
@@ -188,6 +188,20 @@ while [ ! -c "$port" ]; do
 done
 # Say ready only once the boot has settled, so that a clone resumes into an idle system.
 timeout 600 systemctl is-system-running --wait >/dev/null 2>&1 || true
+# The saved state holds every guest page that is not all zeros, and pages freed by the boot still hold
+# their old bytes. Drop the page cache, then fill most of the free memory with zeros once and free it
+# again: the pages go back to the free list zeroed, the state shrinks to what is really in use, and
+# every restore loads that much less.
+sync
+echo 3 >/proc/sys/vm/drop_caches
+zero=$run/zero-fill
+mkdir -p "$zero"
+if mount -t tmpfs -o size=100% ovenproof-zero-fill "$zero" 2>/dev/null; then
+  free_mib=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+  [ "$free_mib" -gt 96 ] && dd if=/dev/zero of="$zero/fill" bs=1M count=$((free_mib - 64)) 2>/dev/null || true
+  umount "$zero"
+fi
+rmdir "$zero"
 exec 3<>"$port"
 booted=none
 [ -s /etc/machine-id ] && read -r booted </etc/machine-id
@@ -248,8 +262,10 @@ printf '%s' "$entropy" | perl -e '
 
 OVENPROOF_IDENTITY_DOCUMENT=$doc @IDENTITY_SCRIPT@ || fail "the identity init failed"
 : >@APPLIED@
+# Answer once sshd is up (the unit is Type=notify: the start returns when sshd listens), so the host's
+# first connection attempt succeeds instead of backing off while sshd starts.
+systemctl start ssh.service || fail "sshd did not start"
 printf 'applied\n' >&3
-systemctl start ssh.service
 [ ! -s "$run/ttl-seconds" ] || systemctl start --no-block ovenproof-ttl.service
 log "identity applied, sshd started"
 `.replaceAll("@{", "${").replace("@PORT@", WARM_PORT_NAME).replace("@IDENTITY_SCRIPT@", IDENTITY_SCRIPT_PATH).replace("@APPLIED@", APPLIED_MARKER);
@@ -271,6 +287,9 @@ ConditionKernelCommandLine=!${WARM_KERNEL_FLAG}
 var SSH_DROP_IN = `[Unit]
 ConditionKernelCommandLine=|!${WARM_KERNEL_FLAG}
 ConditionPathExists=|${APPLIED_MARKER}
+
+[Service]
+ExecStartPre=
 `;
 function warmAgentFiles() {
   const identityScript = identityInitFiles().find((f) => f.path === IDENTITY_SCRIPT_PATH);
@@ -1690,4 +1709,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-YQ2WCNXY.js.map
+//# sourceMappingURL=chunk-QDQYPQ2K.js.map

@@ -7,7 +7,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-PHEWLHG3.js";
+} from "./chunk-7MLVT5L3.js";
 import {
   formatDuration,
   require_dist
@@ -17,11 +17,11 @@ import {
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-W35CGPVN.js";
+} from "./chunk-7QS4KJ3B.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-VAAAKD4H.js";
+} from "./chunk-HPMFDYTQ.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
@@ -83831,4 +83831,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-WTOYNQ4N.js.map
+//# sourceMappingURL=chunk-FT55LKHA.js.map

@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-PHEWLHG3.js";
+} from "./chunk-7MLVT5L3.js";
 import {
   secretLines
 } from "./chunk-G7ER4NJZ.js";
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-XSSZTXDD.js.map
+//# sourceMappingURL=chunk-KTD4PEPB.js.map

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-YQ2WCNXY.js";
+} from "./chunk-QDQYPQ2K.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,10 +11,10 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-W35CGPVN.js";
+} from "./chunk-7QS4KJ3B.js";
 import {
   localProviderEntry
-} from "./chunk-VAAAKD4H.js";
+} from "./chunk-HPMFDYTQ.js";
 import "./chunk-LYOAGV5W.js";
 import "./chunk-G7ER4NJZ.js";
 import "./chunk-DFPXC7JI.js";
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-LMGXBMAK.js.map
+//# sourceMappingURL=local-F2RBKQXK.js.map
