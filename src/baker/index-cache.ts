@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand, type CommandRunner } from '../common/host/command.js';
+import { isProcessAlive } from '../common/host/process.js';
 
 export interface IndexCacheOptions {
   /** Folder holding one sub-folder per sources digest. */
@@ -14,15 +15,6 @@ export interface IndexCacheOptions {
   /** Lists older than this are downloaded again. */
   maxAgeMs: number;
   run?: CommandRunner;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export const sourcesDigest = (sourcesText: string): string =>
@@ -76,7 +68,7 @@ export class IndexCache {
   private async removeAbandonedStaging(dir: string): Promise<void> {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const pid = /^lists\.tmp-(\d+)-/.exec(name)?.[1];
-      if (pid && !processExists(Number(pid))) await rm(join(dir, name), { recursive: true, force: true });
+      if (pid && !isProcessAlive(Number(pid))) await rm(join(dir, name), { recursive: true, force: true });
     }
   }
 

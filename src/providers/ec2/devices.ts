@@ -6,6 +6,7 @@
  */
 import { mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { isProcessAlive } from '../../common/host/process.js';
 import { sleep } from './aws.js';
 
 /** The names AWS recommends for EBS data volumes on HVM instances. */
@@ -98,7 +99,7 @@ export async function withHostLock<T>(
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number(await readFile(join(path, 'pid'), 'utf8').catch(() => 'NaN'));
-      if (Number.isInteger(pid) && !isAlive(pid)) {
+      if (Number.isInteger(pid) && !isProcessAlive(pid)) {
         await rm(path, { recursive: true, force: true });
         continue;
       }
@@ -111,14 +112,5 @@ export async function withHostLock<T>(
     return await fn();
   } finally {
     await rm(path, { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

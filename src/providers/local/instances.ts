@@ -15,7 +15,8 @@ import type { Logger } from '../../common/log.js';
 import type { InstanceInfo, LaunchSpec, RunContext } from '../provider.js';
 import { formatIdentityDocument, IDENTITY_DOCUMENT_NAME } from '../identity/index.js';
 import { mustRun } from '../../common/host/command.js';
-import { currentOwner, isAlive, readJson, type Owner } from './owner.js';
+import { currentOwner, readJson, type Owner } from './owner.js';
+import { isProcessAlive } from '../../common/host/process.js';
 import { assertSafeId, type LocalPaths } from './paths.js';
 import { chooseAccel, freePort, qmpCommand, type Accel } from './qemu.js';
 import { WARM_PORT_NAME } from './warm-agent.js';
@@ -451,7 +452,7 @@ async function waitForQmp(socket: string, signal: AbortSignal, exited: () => boo
 async function waitForExit(pid: number | undefined, timeoutMs: number): Promise<boolean> {
   if (!pid) return true;
   const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
+  while (isProcessAlive(pid)) {
     if (Date.now() > deadline) return false;
     await sleep(50);
   }
@@ -464,7 +465,7 @@ export async function liveQemuPid(paths: LocalPaths, record: InstanceRecord): Pr
   const fromFile = async () =>
     Number((await readFile(instanceFiles(paths, record.id).pidfile, 'utf8').catch(() => '')).trim());
   const pid = record.qemuPid ?? (await fromFile());
-  if (!pid || !isAlive(pid)) return null;
+  if (!pid || !isProcessAlive(pid)) return null;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   return cmdline.includes(instanceDir(paths, record.id)) ? pid : null;
 }
@@ -500,7 +501,7 @@ export async function destroyInstance(
       }
     }
     // The watchdog exits with its child; kill it anyway in case QEMU never started under it.
-    if (record.watchdogPid && isAlive(record.watchdogPid)) {
+    if (record.watchdogPid && isProcessAlive(record.watchdogPid)) {
       const cmd = await readFile(`/proc/${record.watchdogPid}/cmdline`, 'utf8').catch(() => '');
       if (cmd.includes(files.dir)) process.kill(record.watchdogPid, 'SIGKILL');
     }

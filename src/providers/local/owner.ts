@@ -3,6 +3,7 @@
  * so sweep can tell a live bake's files from a dead one's leftovers even when pids are reused.
  */
 import { mountsUnder } from '../../common/host/mountinfo.js';
+import { isProcessAlive } from '../../common/host/process.js';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
@@ -27,19 +28,10 @@ export function currentOwner(runId?: string): Owner {
   return { pid: process.pid, start: procStart(process.pid), ...(runId ? { runId } : {}) };
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** True while the very process that created the resource is still running. */
 export function ownerAlive(owner: Owner | undefined | null): boolean {
   if (!owner || !Number.isInteger(owner.pid) || owner.pid <= 0) return false;
-  if (!isAlive(owner.pid)) return false;
+  if (!isProcessAlive(owner.pid)) return false;
   if (owner.start === null) return true;
   return procStart(owner.pid) === owner.start;
 }

@@ -35,7 +35,8 @@ import {
   writeInstance,
   type InstanceOptions,
 } from './instances.js';
-import { isAlive, mountsBelow } from './owner.js';
+import { mountsBelow } from './owner.js';
+import { isProcessAlive } from '../../common/host/process.js';
 import { ovenproofHome } from '../../common/host/home.js';
 import { localPaths, type LocalPaths } from './paths.js';
 import { EXPIRES_TAG, ImageStore, KEPT_TAG, newImageId } from './store.js';
@@ -268,7 +269,7 @@ export class LocalProvider implements Provider {
   ): Promise<ImageManifest> {
     const record = await readInstance(this.paths, instanceId);
     if (!record) throw new PipelineError('bake', `local instance ${instanceId} does not exist`);
-    if (record.qemuPid && isAlive(record.qemuPid) && record.state !== 'stopped') {
+    if (record.qemuPid && isProcessAlive(record.qemuPid) && record.state !== 'stopped') {
       throw new PipelineError('bake', `instance ${instanceId} is still running: stop it before imaging it`);
     }
     const work = await this.createWorkDir(ctx, 'image-from-instance');
@@ -381,7 +382,7 @@ export class LocalProvider implements Provider {
       }
       case 'process': {
         const pid = Number(data.pid ?? entry.id);
-        if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
+        if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
         return;
       }
       default:

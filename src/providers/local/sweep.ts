@@ -11,7 +11,8 @@ import type { Logger } from '../../common/log.js';
 import type { SweepOptions, SweptResource } from '../provider.js';
 import type { Privileged } from '../../common/host/command.js';
 import { destroyInstance, liveQemuPid, readInstance } from './instances.js';
-import { isAlive, mountsBelow, ownerAlive, readJson, type Owner } from './owner.js';
+import { mountsBelow, ownerAlive, readJson, type Owner } from './owner.js';
+import { isProcessAlive } from '../../common/host/process.js';
 import type { LocalPaths } from './paths.js';
 import { EXPIRES_TAG, KEPT_TAG, type ImageStore } from './store.js';
 import { detachFile, snapshotFiles, volumeFiles, type VolumeRecord } from './volumes.js';
@@ -120,7 +121,7 @@ async function sweepOrphanQemu(s: SweepContext) {
     if (record && (await liveQemuPid(s.paths, record)) === Number(pidText)) continue; // owned by a live record
     const pid = Number(pidText);
     await act(s, { kind: 'process', id: `${pid}`, reason: `QEMU of vanished instance ${id}` }, async () => {
-      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
     });
   }
 }
@@ -263,7 +264,7 @@ async function sweepTempFiles(s: SweepContext) {
   for (const dir of dirs) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const m = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
-      if (!m || isAlive(Number(m[1]))) continue;
+      if (!m || isProcessAlive(Number(m[1]))) continue;
       const path = join(dir, name);
       await act(s, { kind: 'file', id: path, reason: `temp file of dead process ${m[1]}` }, () =>
         rm(path, { force: true }),
