@@ -49,7 +49,9 @@ beforeAll(async () => {
   eventPath = join(dir, 'event.json');
   await writeFile(eventPath, JSON.stringify({}));
   // The example's package is reproducible: built here, it has the digest the Action's build gives it.
-  const deb = execFileSync('sh', [join(workspace, 'build.sh'), join(dir, 'build')], { encoding: 'utf8' }).trim();
+  const deb = execFileSync('sh', [join(workspace, 'build.sh'), join(dir, 'build')], {
+    encoding: 'utf8',
+  }).trim();
   const ec2 = await startEc2Endpoint();
   endpoints.push(ec2);
   ec2.seedImage(REGION, { id: DEBIAN_AMI, name: 'debian-12-amd64-20260101-1' });
@@ -203,7 +205,10 @@ function instanceCases(purpose: 'builder' | 'test instance'): StepCase[] {
   return [
     {
       step: 'security group: CreateSecurityGroup denied',
-      scenario: { cacheHit, prepare: (ec2) => ec2.inject({ type: 'access-denied', action: 'CreateSecurityGroup' }) },
+      scenario: {
+        cacheHit,
+        prepare: (ec2) => ec2.inject({ type: 'access-denied', action: 'CreateSecurityGroup' }),
+      },
       message: /ec2:CreateSecurityGroup is not allowed for these credentials \(UnauthorizedOperation\)/,
     },
     {
@@ -212,7 +217,8 @@ function instanceCases(purpose: 'builder' | 'test instance'): StepCase[] {
         cacheHit,
         prepare: (ec2) => ec2.inject({ type: 'access-denied', action: 'AuthorizeSecurityGroupIngress' }),
       },
-      message: /ec2:AuthorizeSecurityGroupIngress is not allowed for these credentials \(UnauthorizedOperation\)/,
+      message:
+        /ec2:AuthorizeSecurityGroupIngress is not allowed for these credentials \(UnauthorizedOperation\)/,
     },
     {
       step: 'RunInstances denied',

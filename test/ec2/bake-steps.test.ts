@@ -156,6 +156,11 @@ describe('instance bake steps after SSH on ec2 that fail close their own ledger 
     await runBakeSteps(STEPS, state);
     expect(state.image?.bakeKey).toBe('b'.repeat(64));
     expect(h.ledger.live().map((e) => e.kind)).toEqual(['image']);
-    expect(h.ec2.live().map((r) => r.kind).sort()).toEqual(['image', 'snapshot']);
+    expect(
+      h.ec2
+        .live()
+        .map((r) => r.kind)
+        .sort(),
+    ).toEqual(['image', 'snapshot']);
   });
 });
