@@ -1,15 +1,18 @@
 // Adds up vitest's JSON reports into the one line CI counts: "N passed, N failed[, N skipped]".
 // A file that failed to load has no failed test cases but is a failure all the same.
 //
-//   node script/test-summary.mjs REPORT.json... [--durations DURATIONS.json]
+//   node script/test-summary.mjs REPORT.json... [--durations DURATIONS.json] [--scan OUTPUT.log]...
 //
 // --durations names what test/support/file-durations-reporter.ts wrote for the serial pass: how long
 // each of its files took is printed first, longest first, so the cost of the slow tests stays in view.
+// --scan names the suite's whole output: every error message in it that ends in a bare `Error` (a
+// failure whose message was lost, see script/bare-errors.mjs) is printed and counted as one failure.
 import { readFileSync, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { bareErrorLines } from './bare-errors.mjs';
 
 const { values, positionals: reports } = parseArgs({
-  options: { durations: { type: 'string' } },
+  options: { durations: { type: 'string' }, scan: { type: 'string', multiple: true } },
   allowPositionals: true,
 });
 
@@ -42,6 +45,19 @@ for (const path of reports) {
       console.error(`test-summary: ${file.name} failed to run: ${file.message}`);
       failed += 1;
     }
+  }
+}
+for (const path of values.scan ?? []) {
+  if (!existsSync(path)) {
+    console.error(`test-summary: ${path} is missing (the suite's output was not saved)`);
+    failed += 1;
+    continue;
+  }
+  for (const hit of bareErrorLines(readFileSync(path, 'utf8'))) {
+    console.error(
+      `test-summary: an error message ends in a bare Error (output line ${hit.line}): ${hit.text}`,
+    );
+    failed += 1;
   }
 }
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

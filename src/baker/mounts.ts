@@ -2,6 +2,7 @@
  * Mount bookkeeping for the chroot: what is mounted under a root, unmounting in reverse with retries,
  * and naming the processes that keep a mount busy (the "device busy" that chroot-bake users hit).
  */
+import { errorMessage } from '../common/errors.js';
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import { readMounts } from '../common/host/mountinfo.js';
 import { runCommand, type CommandRunner } from '../common/host/command.js';
@@ -70,7 +71,7 @@ export async function unmountWithRetry(path: string, options: UnmountOptions = {
       await run(['umount', path], { privileged: true });
       return;
     } catch (error) {
-      lastError = error instanceof Error ? error.message : String(error);
+      lastError = errorMessage(error);
       if (!/busy/i.test(lastError)) throw error;
       const holders = await busyHolders(path, run);
       const who = holders.length ? `held by ${describeHolders(holders)}` : 'no process found holding it';

@@ -53,8 +53,27 @@ export class CancelledError extends Error {
   }
 }
 
+/**
+ * A failure in words for a message: its own message, or, when it has none (`new Error()`, Node's
+ * AggregateError of a failed connect), its class, code, the errors it aggregates and its cause, so a
+ * message never ends in an empty cause or a bare "Error".
+ */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (!(error instanceof Error)) {
+    const message = (error as { message?: unknown } | null)?.message;
+    if (typeof message === 'string' && message.trim()) return message;
+    return error === undefined || error === null ? `no error details (${String(error)})` : String(error);
+  }
+  if (error.message.trim()) return error.message;
+  const kind = [error.name, error.constructor.name].find((name) => name && name !== 'Error');
+  const code = (error as { code?: unknown }).code;
+  const parts = [
+    `${kind ?? 'an error'} without a message${typeof code === 'string' && code ? ` (${code})` : ''}`,
+  ];
+  if (error instanceof AggregateError && error.errors.length > 0)
+    parts.push([...new Set(error.errors.map(errorMessage))].join('; '));
+  if (error.cause !== undefined) parts.push(`cause: ${errorMessage(error.cause)}`);
+  return parts.join(': ');
 }
 
 export function exitCodeOf(error: unknown): ExitCode {

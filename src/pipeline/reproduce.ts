@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { PipelineError } from '../common/errors.js';
+import { PipelineError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { DebugSsh } from '../common/run-result.js';
 import type { InstanceInfo, Provider, RunContext } from '../providers/provider.js';
@@ -127,7 +127,7 @@ export async function withReproduction<T>(
         const teardown: RunContext = { ...ctx, signal: new AbortController().signal };
         await provider.terminate(teardown, instance.id).then(
           () => log.info(`terminated instance ${instance!.id}`),
-          (error: unknown) => log.warn(`terminating ${instance!.id}: ${(error as Error).message}`),
+          (error: unknown) => log.warn(`terminating ${instance!.id}: ${errorMessage(error)}`),
         );
       }
       // Whatever the launch left (a half-started instance, a security group) goes too.

@@ -13,7 +13,8 @@
  * cleaned by `ovenproof sweep --provider ec2` once its resources are past their expiry.
  *
  * VM boots are few: one passing run (builder + test instance), two kills that need a running
- * instance; the kills in build, bake and launch and the lost ledger use instances without a VM.
+ * instance, one builder whose image fails; the kills in build, bake and launch and the lost ledger use
+ * instances without a VM.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
@@ -482,6 +483,34 @@ describe('the Action on provider ec2 against the EC2 endpoint, with real VMs (QE
     expect(run.post!.stdout).toMatch(/still live after the main step|already cleaned up/);
     await expectAllCleanedUp(s, run);
     expect([...s.ec2.region(REGION).instances.values()].map((i) => i.state)).toEqual(['terminated']);
+  });
+
+  it("(QEMU) the builder's image fails while ovenproof waits for it: the bake deletes it and closes every entry itself", async () => {
+    // A real builder (SSH, apt, clean power-off); saving its disk as the image fails.
+    const vms: string[] = [];
+    const withVm = vmHook(vms);
+    const s = await scenario({
+      hook: async (input) => ({
+        ...(await withVm(input)),
+        createImage: () => Promise.reject(new Error('no space left in the snapshot store (injected)')),
+      }),
+    });
+    const run = await action(s, {});
+    expect(run.main.code, run.main.stdout).toBe(2);
+    expect(run.main.stdout).toMatch(
+      /waiting for image ami-\w+ to become available \(ec2:DescribeImages\) failed: it reached a state it cannot leave \(state failed: saving the instance disk failed: no space left in the snapshot store \(injected\)\)/,
+    );
+    // The failed image went with the bake's own cleanup, not with the run's safety net.
+    expect(s.ec2.requests.some((r) => r.action === 'StopInstances' && r.status === 200)).toBe(true);
+    expect(s.ec2.requests.some((r) => r.action === 'DeregisterImage' && r.status === 200)).toBe(true);
+    expect(run.main.stdout).not.toMatch(/still live after the steps' cleanups/);
+    expect(run.post?.code, run.post?.stdout).toBe(0);
+    expect(run.post?.stdout).toMatch(/already cleaned up/);
+    expect((await ledgerOf(run)).live()).toEqual([]);
+    expect(s.ec2.live()).toEqual([]);
+    expect(vms).toHaveLength(1);
+    expect(qemuProcesses(vms)).toEqual([]);
+    expect(instanceDirGone(vms[0]!)).toBe(true);
   });
 
   it('a lost ledger: SIGKILL without post, then `ovenproof sweep --provider ec2` removes the run once it is past its expiry', async () => {

@@ -88,7 +88,7 @@ describe('ec2 instance bake', () => {
     expect(h.ec2.live()).toEqual([]);
   });
 
-  it('fails fast naming the image when it ends up failed, and cleans everything from a fresh process', async () => {
+  it('fails fast naming the image when it ends up failed, deletes that image, and cleans the rest from a fresh process', async () => {
     h = await harness();
     const base = h.ec2.seedImage(REGION, { name: 'debian-12-amd64-20260101-1' });
     const builder = await h.provider.launch(h.ctx, launchSpec(base, { purpose: 'builder' }));
@@ -99,13 +99,16 @@ describe('ec2 instance bake', () => {
     ).rejects.toThrow(
       /waiting for image ami-\w+ to become available \(ec2:DescribeImages\) failed: it reached a state it cannot leave \(state failed: Image creation failed/,
     );
-    // The run is "killed" here: the ledger lists the builder, its security group and the failed image.
+    // The failed image went with its snapshot at once (its ledger entry closed). The run is "killed"
+    // here: the ledger lists the builder and its security group.
+    expect(h.ec2.live().filter((r) => r.kind === 'image' || r.kind === 'snapshot')).toEqual([]);
+    expect(h.ledger.entries().find((e) => e.kind === 'image')?.state).toBe('deleted');
     expect(
       h.ledger
         .live()
         .map((e) => e.kind)
         .sort(),
-    ).toEqual(['image', 'instance', 'security-group']);
+    ).toEqual(['instance', 'security-group']);
     const { stdout } = await promisify(execFile)(
       'npx',
       [
@@ -117,7 +120,7 @@ describe('ec2 instance bake', () => {
       ],
       { env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' } },
     );
-    expect(stdout).toMatch(/deleted image/);
+    expect(stdout).toMatch(/deleted instance/);
     expect(h.ec2.live()).toEqual([]);
   });
 

@@ -4,6 +4,7 @@
  * how the archive was packed (mtimes, member order, compression, ar and tar headers). Two builds of
  * unchanged sources therefore share a digest even when the build is not byte-reproducible.
  */
+import { errorMessage } from '../../common/errors.js';
 import { MalformedArchiveError, readArMembers, streamArMember, type ArMember } from './ar.js';
 import { compressionOfSuffix, decompressed, SUPPORTED_SUFFIXES } from './decompress.js';
 import { canonicalSha256, readTarMembers, sortedMembers, type InstalledMember } from './members.js';
@@ -66,7 +67,7 @@ async function readTar(
     );
   } catch (error) {
     if (error instanceof MalformedArchiveError) throw error;
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     throw new MalformedArchiveError(`${member.name} cannot be read: ${reason}`);
   }
 }

@@ -91,6 +91,14 @@ export const createImageFromBuilder: Step<InstanceState> = {
       bakedManifest(state.bake, need(state.packages, 'the package set'), bakeTags(state.ctx)),
     );
   },
+  async cleanup(state) {
+    // Cleanups run in reverse: the builder is marked terminated here only when the last step succeeded.
+    // Otherwise the bake failed after imaging, and the image of a failed bake is not left behind.
+    if (!state.image || state.terminated) return;
+    const image = state.image;
+    state.image = null;
+    await state.provider.deregisterImage(state.ctx, image.id);
+  },
 };
 
 export const terminateBuilder: Step<InstanceState> = {

@@ -5,6 +5,7 @@
  */
 import { EC2Client, type EC2ClientConfig } from '@aws-sdk/client-ec2';
 import { formatDuration } from '../../common/duration.js';
+import { errorMessage } from '../../common/errors.js';
 import type { Ec2Settings } from './settings.js';
 
 /**
@@ -134,13 +135,9 @@ function bodyExcerpt(e: SdkFailure): string {
   return flat.length > 160 ? `${flat.slice(0, 160)}…` : flat;
 }
 
-/** A failure's own words: its first line, or its class when it has none (never a bare "Error"). */
+/** A failure's own words on one line (never a bare "Error": see errorMessage). */
 function ownWords(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const line = error.message.split('\n')[0]?.trim() ?? '';
-  const kind = error.name && error.name !== 'Error' ? error.name : error.constructor.name;
-  if (!line) return kind && kind !== 'Error' ? `${kind} without a message` : 'an error without a message';
-  return line;
+  return errorMessage(error).trim().split('\n')[0]!;
 }
 
 /**
@@ -317,7 +314,7 @@ export async function waitFor(
   try {
     await run();
   } catch (error) {
-    const raw = error instanceof Error ? error.message : String(error);
+    const raw = errorMessage(error);
     let detail = raw.split('\n')[0] ?? raw;
     let state = '';
     try {

@@ -3,6 +3,7 @@
  * permission probes already made, the provider's own logger, and the bookkeeping between provider ids
  * and ledger keys (so that deleting a resource closes the ledger entry that created it).
  */
+import { errorMessage } from '../../common/errors.js';
 import { createHash } from 'node:crypto';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { silentLogger, type Logger } from '../../common/log.js';
@@ -80,9 +81,7 @@ export class Ec2Core {
   /** The EC2 instance this process runs on (IMDSv2), or null off EC2. Asked once. */
   host(): Promise<HostIdentity | null> {
     this.hostPromise ??= this.imds.host().catch((error: unknown) => {
-      this.log.debug(
-        `no IMDSv2 answer at ${this.settings.imdsEndpoint}: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      this.log.debug(`no IMDSv2 answer at ${this.settings.imdsEndpoint}: ${errorMessage(error)}`);
       return null;
     });
     return this.hostPromise;

@@ -9,10 +9,11 @@ import {
   type BlockDeviceMapping,
   type Image,
 } from '@aws-sdk/client-ec2';
+import { errorMessage } from '../../common/errors.js';
 import type { ImageManifest, RunContext } from '../provider.js';
-import { call } from './aws.js';
+import { call, isClientError } from './aws.js';
 import type { Ec2Core } from './core.js';
-import { imageName, rawImage, snapshotIdsOf, waitImage } from './images.js';
+import { deleteImage, imageName, rawImage, snapshotIdsOf, waitImage } from './images.js';
 import { manifestFromImage, manifestTags, runTags, tagSpecs } from './tags.js';
 
 type NewManifest = Omit<ImageManifest, 'id' | 'createdAt'>;
@@ -132,10 +133,29 @@ export async function createImageFromInstance(
         }),
       ),
     instanceId,
-  );
+  ).catch(async (error: unknown) => {
+    // A rejected request created nothing: its entry is closed. After a server error or a lost answer
+    // it stays open, so that cleanup looks the image up by its name.
+    if (isClientError(error)) await ctx.journal.deleted(key);
+    throw error;
+  });
   const id = res.ImageId!;
   await core.remember(ctx, key, id);
-  const image = await waitImage(core, client, id, ctx.signal);
+  let image: Image;
+  try {
+    image = await waitImage(core, client, id, ctx.signal);
+  } catch (error) {
+    // An image that failed or never became available is of no use: it goes now, with its snapshots,
+    // instead of being left to the run's safety net.
+    await deleteImage(core, client, id, ctx.log).then(
+      () => core.forget(ctx, id),
+      (deleteError: unknown) =>
+        ctx.log.warn(
+          `could not deregister image ${id} after its failed creation (the ledger still lists it): ${errorMessage(deleteError)}`,
+        ),
+    );
+    throw error;
+  }
   await ctx.journal.created(key, id, { snapshotIds: snapshotIdsOf(image).join(',') });
   return manifestFromImage(image);
 }

@@ -13,7 +13,7 @@ import {
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { RunContext } from '../provider.js';
-import { call, callUnlessGone, errorCode, retryNotFound, retryWhile } from './aws.js';
+import { call, callUnlessGone, errorCode, isClientError, retryNotFound, retryWhile } from './aws.js';
 import type { Ec2Core } from './core.js';
 import { runTags, tagSpecs } from './tags.js';
 
@@ -65,7 +65,12 @@ export async function securityGroupFor(
         }),
       ),
     groupName,
-  );
+  ).catch(async (error: unknown) => {
+    // A rejected request created nothing: its entry is closed. After a server error or a lost answer
+    // it stays open, so that cleanup looks the group up by its name.
+    if (isClientError(error)) await ctx.journal.deleted(key);
+    throw error;
+  });
   const groupId = res.GroupId!;
   await core.remember(ctx, key, groupId);
   const group = { key, groupId, created: true };

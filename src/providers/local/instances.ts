@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../../common/atomic-file.js';
-import { PipelineError } from '../../common/errors.js';
+import { PipelineError, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { InstanceInfo, LaunchSpec, RunContext } from '../provider.js';
 import { formatIdentityDocument, IDENTITY_DOCUMENT_NAME } from '../identity/index.js';
@@ -476,7 +476,7 @@ export async function powerOff(paths: LocalPaths, record: InstanceRecord, timeou
   try {
     await qmpCommand(instanceFiles(paths, record.id).qmp, 'system_powerdown', 3000);
   } catch (error) {
-    log.debug(`instance ${record.id}: QMP power-off failed: ${(error as Error).message}`);
+    log.debug(`instance ${record.id}: QMP power-off failed: ${errorMessage(error)}`);
     return false;
   }
   return waitForExit(pid, timeoutMs);

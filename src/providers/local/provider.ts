@@ -135,7 +135,7 @@ export class LocalProvider implements Provider {
     try {
       await requireTools('the volume bake', VOLUME_TOOLS);
     } catch (error) {
-      return (error as Error).message;
+      return errorMessage(error);
     }
     return this.privileged.unavailable();
   }

@@ -4,6 +4,7 @@
  * renames it into place, so an image either exists completely or not at all; image files are made
  * read-only; every change happens under the store's flock so concurrent bakes cannot corrupt it.
  */
+import { errorMessage } from '../../common/errors.js';
 import { chmod, copyFile, link, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -132,7 +133,7 @@ export class ImageStore {
       return JSON.parse(text) as ImageManifest;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new Error(`cannot read the manifest of local image ${id}: ${(error as Error).message}`, {
+      throw new Error(`cannot read the manifest of local image ${id}: ${errorMessage(error)}`, {
         cause: error,
       });
     }

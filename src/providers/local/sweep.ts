@@ -4,6 +4,7 @@
  * expiry has passed, and expired images that were not kept. Registered images are never touched
  * otherwise, and nothing outside the home is (except mounts of loop devices backed by its files).
  */
+import { errorMessage } from '../../common/errors.js';
 import { readMounts } from '../../common/host/mountinfo.js';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -69,7 +70,7 @@ async function act(
       await remove();
       deleted = true;
     } catch (error) {
-      s.log.warn(`sweep: could not remove ${resource.kind} ${resource.id}: ${(error as Error).message}`);
+      s.log.warn(`sweep: could not remove ${resource.kind} ${resource.id}: ${errorMessage(error)}`);
     }
   }
   s.log.info(

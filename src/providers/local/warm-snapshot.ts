@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../../common/atomic-file.js';
-import { PipelineError } from '../../common/errors.js';
+import { PipelineError, errorMessage } from '../../common/errors.js';
 import type { ImageManifest, LaunchSpec, RunContext } from '../provider.js';
 import { formatIdentityDocument } from '../identity/index.js';
 import { captureCommand, mustRun, type Privileged } from '../../common/host/command.js';
@@ -510,7 +510,7 @@ class AgentChannel {
         if (Date.now() > deadline) {
           throw new PipelineError(
             'launch',
-            `cannot connect to the agent channel ${path}: ${(error as Error).message}`,
+            `cannot connect to the agent channel ${path}: ${errorMessage(error)}`,
           );
         }
         await sleep(20);
