@@ -331,12 +331,13 @@ export class DynamoJobStore implements JobStore {
   }
 
   async insertUnlessActive(job: BakeJob): Promise<{ job: BakeJob; created: boolean }> {
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       const claim = await this.getItem<{ jobId: string }>(keyPk(job.bakeKey), 'active');
       if (claim) {
         if (claim.jobId === job.id) return { job: (await this.get(job.id))!, created: true };
         const holder = await this.get(claim.jobId);
         if (holder && !FINAL_STATES.includes(holder.state)) return { job: holder, created: false };
+        // Its job ended, or is gone (its time to live passed): the key is free for a new job.
       }
       const item: JobItem = {
         pk: jobPk(job.id),
@@ -367,7 +368,7 @@ export class DynamoJobStore implements JobStore {
         await this.doc.send(
           new TransactWriteCommand({
             // A repeat of this very transaction within ten minutes is accepted without effect.
-            ClientRequestToken: job.id.slice(0, 36),
+            ClientRequestToken: `${job.id}-${attempt}`.slice(-36),
             TransactItems: [
               {
                 Put: {

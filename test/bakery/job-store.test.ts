@@ -10,8 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BakeJob } from '../../src/bakery/model.js';
 import { SqliteJobStore } from '../../src/bakery/sqlite-store.js';
 import type { JobStore } from '../../src/bakery/store.js';
-import { dynamoStore, uniqueTable } from '../support/dynamodb.js';
-import { startMoto, type Moto } from '../support/moto.js';
+import { dynamoStore, startLocalDynamo, uniqueTable, type LocalDynamo } from '../support/dynamodb.js';
 
 let counter = 0;
 function newJob(bakeKey: string, createdAt = new Date(Date.now() + counter).toISOString()): BakeJob {
@@ -45,14 +44,14 @@ interface Flavour {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'ovenproof-job-store-'));
-let moto: Moto;
+let dynamo: LocalDynamo;
 
 beforeAll(async () => {
-  moto = await startMoto();
+  dynamo = await startLocalDynamo();
 }, 90_000);
 
 afterAll(async () => {
-  await moto?.stop();
+  await dynamo?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -68,9 +67,9 @@ const flavours: Flavour[] = [
     name: 'dynamodb (moto)',
     async open() {
       const table = uniqueTable('jobs');
-      const first = dynamoStore(moto.url, table);
+      const first = dynamoStore(dynamo.url, table);
       expect(await first.createTable()).toBe('created');
-      return [first, dynamoStore(moto.url, table)];
+      return [first, dynamoStore(dynamo.url, table)];
     },
   },
 ];

@@ -1,14 +1,19 @@
 /**
  * DynamoDB for the job-store tests: moto's server (started by `startMoto`, which serves every AWS
- * service it knows on one port), a table made by the store's own `createTable`, and a fault proxy
- * in front of moto that throttles requests, fakes conditional-check failures and loses answers after
- * moto acted, the way DynamoDB and a flaky network do. Only 127.0.0.1 is ever contacted.
+ * service it knows on one port) behind a proxy, and tables made by the store's own `createTable`.
+ *
+ * moto's server answers requests on parallel threads without a lock around DynamoDB's conditional
+ * writes, so two racing conditional writes can both pass their condition there; DynamoDB itself
+ * applies each request atomically. The proxy restores that: it hands moto one request at a time.
+ * The clients still race each other freely. The proxy can also inject faults: throttling,
+ * conditional-check failures and answers lost after moto acted, the way DynamoDB and a flaky network
+ * do. Only 127.0.0.1 is ever contacted.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoJobStore } from '../../src/bakery/dynamodb-store.js';
-import { MOTO_CREDENTIALS, MOTO_REGION } from './moto.js';
+import { MOTO_CREDENTIALS, MOTO_REGION, startMoto, type Moto } from './moto.js';
 
 /** The environment a bakery process needs to reach the table on moto through the SDK's own settings. */
 export function dynamoEnv(endpoint: string): NodeJS.ProcessEnv {
@@ -77,10 +82,13 @@ const FAULT_TYPES: Partial<Record<DynamoFault, string>> = {
   'condition-failed': 'ConditionalCheckFailedException',
 };
 
-/** A proxy to moto at `target` whose `decide` picks the fate of each DynamoDB JSON request. */
-export async function startDynamoFaultProxy(
+/**
+ * A proxy to moto at `target` that forwards one request at a time; `decide` picks the fate of each
+ * DynamoDB JSON request (all are forwarded by default).
+ */
+export async function startDynamoProxy(
   target: string,
-  decide: (request: DynamoRequest) => DynamoFault,
+  decide: (request: DynamoRequest) => DynamoFault = () => 'forward',
 ): Promise<DynamoFaultProxy> {
   const upstream = new URL(target);
   const counts: Record<DynamoFault, number> = {
@@ -90,9 +98,16 @@ export async function startDynamoFaultProxy(
     'condition-failed': 0,
     'lose-answer': 0,
   };
+  let previous: Promise<void> = Promise.resolve();
   const server: Server = createServer((req, res) => {
     void (async () => {
       const body = await readBody(req);
+      // Wait for moto to finish the request before this one.
+      let finished!: () => void;
+      const turn = previous;
+      previous = new Promise<void>((resolve) => (finished = resolve));
+      await turn;
+      res.on('close', finished);
       const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
       const fault = decide({
         operation,
@@ -133,14 +148,20 @@ export async function startDynamoFaultProxy(
         (answer) => {
           if (fault === 'lose-answer') {
             answer.resume();
-            answer.on('end', () => req.socket.destroy());
+            answer.on('end', () => {
+              req.socket.destroy();
+              finished();
+            });
             return;
           }
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
         },
       );
-      forwarded.on('error', () => req.socket.destroy());
+      forwarded.on('error', () => {
+        req.socket.destroy();
+        finished();
+      });
       forwarded.end(body);
     })();
   });
@@ -154,5 +175,26 @@ export async function startDynamoFaultProxy(
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+export interface LocalDynamo {
+  moto: Moto;
+  /** The endpoint the stores and bakeries use: moto behind the one-request-at-a-time proxy. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** moto's server and the proxy that gives its DynamoDB the atomic requests of the real one. */
+export async function startLocalDynamo(): Promise<LocalDynamo> {
+  const moto = await startMoto();
+  const proxy = await startDynamoProxy(moto.url);
+  return {
+    moto,
+    url: proxy.url,
+    async stop() {
+      await proxy.close();
+      await moto.stop();
+    },
   };
 }
