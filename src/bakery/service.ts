@@ -14,7 +14,7 @@ import type { ResourceJournal, RunContext } from '../providers/provider.js';
 import type { BakeExecutor, ExecutorRequest } from './executor.js';
 import type { FileStore } from './files.js';
 import { FINAL_STATES, publicJob, type BakeEvent, type BakeJob, type BakeRequestBody } from './model.js';
-import type { JobStore } from './store.js';
+import type { BakeryRecord, JobStore } from './store.js';
 
 export class RequestError extends Error {
   constructor(
@@ -95,6 +95,15 @@ export class Bakery {
     this.heartbeatTimer = setInterval(() => void this.tick(), this.leaseMs / 6);
     this.heartbeatTimer.unref();
     void this.pump();
+  }
+
+  /** The bakeries of the store; `live` when one renewed its record within a lease. */
+  async bakeries(): Promise<Array<BakeryRecord & { live: boolean }>> {
+    const liveSince = new Date(Date.now() - this.leaseMs).toISOString();
+    return (await this.store.bakeries()).map((record) => ({
+      ...record,
+      live: record.heartbeatAt >= liveSince,
+    }));
   }
 
   /** Records this bakery in the store's list of bakeries (and keeps it fresh with the heartbeat). */
