@@ -63,6 +63,8 @@ export const TTL_ATTRIBUTE = 'expiresAt';
 const RETENTION_S = 90 * 86_400;
 /** A bakery's record outlives its last heartbeat by this much, so that the dashboard shows it as gone. */
 const BAKERY_RETENTION_S = 86_400;
+/** Queued jobs read per index query when claiming. */
+const CLAIM_PAGE = 10;
 
 /** Where `--store dynamodb://TABLE?region=R` points. */
 export interface DynamoStoreLocation {
@@ -489,12 +491,40 @@ export class DynamoJobStore implements JobStore {
     }
   }
 
+  /**
+   * Queued jobs, oldest first by page of `CLAIM_PAGE`, read a page at a time (a claim usually needs
+   * only the first). Within a page the order is shuffled, so that bakeries claiming at the same
+   * moment try different jobs instead of all racing for the oldest one.
+   */
+  private async *queuedOldestPagesFirst(): AsyncGenerator<JobItem> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: STATE_INDEX,
+          KeyConditionExpression: 'gsiState = :s',
+          ExpressionAttributeValues: { ':s': 'job#queued' },
+          Limit: CLAIM_PAGE,
+          ExclusiveStartKey: start,
+        }),
+      );
+      const items = (page.Items ?? []) as JobItem[];
+      for (let i = items.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [items[i], items[j]] = [items[j]!, items[i]!];
+      }
+      yield* items;
+      start = page.LastEvaluatedKey;
+    } while (start);
+  }
+
   async claimNext(
     owner: string,
     now: string,
     accepts: (job: BakeJob) => Promise<boolean> = async () => true,
   ): Promise<BakeJob | null> {
-    for (const item of await this.jobsInState('queued', false)) {
+    for await (const item of this.queuedOldestPagesFirst()) {
       const candidate = toJob(item);
       if (!(await accepts(candidate))) continue;
       const claimed = await this.conditionalUpdate(

@@ -56,8 +56,9 @@ export interface JobStore {
     patch: Partial<Omit<BakeJob, 'id' | 'bakeKey' | 'request' | 'createdAt'>>,
   ): Promise<BakeJob>;
   /**
-   * Moves the oldest queued job that `accepts` takes to `running` for `owner` (its lease starts with
-   * the heartbeat `now`), or returns null when there is none.
+   * Moves a queued job that `accepts` takes to `running` for `owner` (its lease starts with the
+   * heartbeat `now`), or returns null when there is none. The oldest first; a shared store may take
+   * one of the few oldest, so that bakeries claiming together do not all race for the same job.
    */
   claimNext(
     owner: string,

@@ -108,7 +108,7 @@ describe.each(flavours)('JobStore contract: $name', (flavour) => {
     expect(joined).toMatchObject({ created: false, job: { id: again.job.id } });
   });
 
-  it('hands each queued job to exactly one claimer, oldest first, and skips what a claimer does not accept', async () => {
+  it('hands each queued job to exactly one claimer and skips what a claimer does not accept', async () => {
     const base = Date.parse('2026-01-01T00:00:00Z');
     const jobs = Array.from({ length: 6 }, (_, i) =>
       newJob(uniqueKey('claim'), new Date(base + i * 1000).toISOString()),
