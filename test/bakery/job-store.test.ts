@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoJobStore } from '../../src/bakery/dynamodb-store.js';
 import type { BakeJob } from '../../src/bakery/model.js';
 import { SqliteJobStore } from '../../src/bakery/sqlite-store.js';
 import type { JobStore } from '../../src/bakery/store.js';
@@ -258,6 +260,27 @@ describe.each(flavours)('JobStore contract: $name', (flavour) => {
     expect(stats.queueDepth).toBe(stats.countsByState.queued);
 
     await expect(a.update('bk-missing', { step: 'x' })).rejects.toThrow(/bk-missing does not exist/);
+
+    if (a instanceof DynamoJobStore) {
+      // A finished job carries the table's time-to-live attribute: 90 days after it finished.
+      const raw = await a.client.send(
+        new GetItemCommand({
+          TableName: a.location.table,
+          Key: { pk: { S: `job#${first.id}` }, sk: { S: 'job' } },
+        }),
+      );
+      expect(Number(raw.Item?.expiresAt?.N)).toBe(Math.floor(Date.parse(t1) / 1000) + 90 * 86_400);
+      const pending = newJob(uniqueKey('pending'));
+      await a.insertUnlessActive(pending);
+      const queued = await a.client.send(
+        new GetItemCommand({
+          TableName: a.location.table,
+          Key: { pk: { S: `job#${pending.id}` }, sk: { S: 'job' } },
+        }),
+      );
+      expect(queued.Item?.jobState?.S).toBe('queued');
+      expect(queued.Item?.expiresAt).toBeUndefined();
+    }
   });
 
   it('lists the bakeries of the store with their region and heartbeat', async () => {
