@@ -358,6 +358,12 @@ export class Bakery {
     }
   }
 
+  /** Whether this bakery still holds the lease of a job it runs (no other bakery took it over). */
+  private async holdsLease(jobId: string): Promise<boolean> {
+    const job = await this.store.get(jobId);
+    return job?.state === 'running' && job.owner === this.owner;
+  }
+
   private async hasFiles(request: BakeRequestBody): Promise<boolean> {
     for (const digest of request.files) if (!(await this.options.files.pathOf(digest))) return false;
     return true;
@@ -417,6 +423,8 @@ export class Bakery {
     try {
       const outcome = await executor.bake(await this.executorRequest(job.request), ctx);
       await writes;
+      // A bakery that stalled past its lease finds its bake ended by another: the image goes too.
+      if (!(await this.holdsLease(job.id))) throw new CancelledError(`bake ${job.id} lost its lease`);
       // The image is the bakery's bake cache entry: it outlives the job, until its expiry.
       const imageEntry = (await this.store.ledger(job.id)).find(
         (e) => e.kind === 'image' && e.id === outcome.image.id && e.state === 'live',
@@ -436,7 +444,7 @@ export class Bakery {
       );
     } catch (error) {
       await writes.catch(() => undefined);
-      if (this.leaseLost.delete(job.id)) {
+      if (this.leaseLost.delete(job.id) || !(await this.holdsLease(job.id))) {
         // The bakery that took the lease cleaned the ledger and ended the job; whatever this process
         // made since is cleaned here.
         const leftovers = await this.cleanupLedger(job.id);

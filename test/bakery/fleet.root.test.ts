@@ -275,4 +275,58 @@ describe('a fleet of two bakeries on one DynamoDB store (root)', () => {
     },
     timeoutFor(budgets.volumeBake, testDeadlines.bakeryLease, budgets.hostCommands, budgets.volumeBake),
   );
+
+  it(
+    'a bakery stalled past its lease finds its bake taken over: it stops it, cleans what it made since, keeps the outcome',
+    async () => {
+      bakeries.push(await startFleetBakery('c'));
+      const created = await post(bakeries[0]!.url, bakeBody('stalled'));
+      expect(created.status).toBe(202);
+      const id = created.body.id as string;
+      const started = await readEvents(
+        bakeries[0]!.url,
+        token,
+        id,
+        (e) => e.type === 'step' && e.data.step === 'Blocking service starts',
+      );
+      const owner = started.find((e) => e.type === 'state' && e.data.state === 'running')!.data
+        .owner as string;
+      const stalled = bakeries.find((b) => ownerOf(b) === owner)!;
+      const other = bakeries.find((b) => b !== stalled)!;
+      stalled.child.kill('SIGSTOP');
+      let job: ApiJson;
+      try {
+        const deadline = Date.now() + testDeadlines.bakeryLease + budgets.hostCommands;
+        for (;;) {
+          job = (await api(other.url, token, `/v1/bakes/${id}`)).body;
+          if (job.state !== 'running' || Date.now() > deadline) break;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      } finally {
+        stalled.child.kill('SIGCONT');
+      }
+      expect(job.state).toBe('failed');
+      expect(job.error.message).toContain(`(${owner}) stopped mid-bake`);
+      // Woken up, the stalled bakery learns it lost the lease and stops the bake without ending it again.
+      const deadline = Date.now() + testDeadlines.bakeryLease + budgets.hostCommands;
+      const stoppedHere = () =>
+        stalled.lines.some((l) =>
+          (JSON.parse(l) as { msg?: string }).msg?.startsWith(`bake ${id} stopped here (lease lost)`),
+        );
+      while (!stoppedHere() && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(stoppedHere()).toBe(true);
+      const after = (await api(stalled.url, token, `/v1/bakes/${id}`)).body;
+      expect(after).toMatchObject({ state: 'failed', image: null, error: { message: job.error.message } });
+      await expectNothingLeft(id, stalled.child.pid!);
+    },
+    timeoutFor(
+      budgets.hostCommands,
+      budgets.volumeBake,
+      testDeadlines.bakeryLease,
+      budgets.hostCommands,
+      testDeadlines.bakeryLease,
+      budgets.hostCommands,
+    ),
+  );
 });
