@@ -215,13 +215,10 @@ export class Bakery {
     const succeeded = await this.store.latestSucceeded(bakeKey);
     if (succeeded?.image && (await executor.imageAlive(succeeded.image.id)))
       return { job: succeeded, created: false };
-    const stats = await this.store.stats(new Date().toISOString());
-    if (stats.queueDepth >= this.options.maxQueued)
-      throw new RequestError(
-        429,
-        'queue_full',
-        `the bake queue is full (${stats.queueDepth} queued); retry later`,
-      );
+    // Reads at most a full queue's worth of jobs, whatever the store holds.
+    const queued = (await this.store.list({ state: 'queued', limit: this.options.maxQueued })).length;
+    if (queued >= this.options.maxQueued)
+      throw new RequestError(429, 'queue_full', `the bake queue is full (${queued} queued); retry later`);
     const now = new Date().toISOString();
     const result = await this.store.insertUnlessActive({
       id: `bk-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
