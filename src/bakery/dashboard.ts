@@ -36,6 +36,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 <table id="active"><thead><tr><th>Bake</th><th>Requested by</th><th>Step</th><th>Progress</th></tr></thead><tbody></tbody></table>
 <h2>Recent bakes</h2>
 <table id="recent"><thead><tr><th>Bake</th><th>Outcome</th><th>Image</th><th>Requested by</th><th>Duration</th><th>Finished</th></tr></thead><tbody></tbody></table>
+<h2>Bakeries</h2>
+<table id="bakeries"><thead><tr><th>Bakery</th><th>Region</th><th>Provider</th><th>Address</th><th>Last heartbeat</th><th>Status</th></tr></thead><tbody></tbody></table>
 <h2>Step timings (p50 / p95)</h2>
 <table id="steps"><thead><tr><th>Step</th><th>p50</th><th>p95</th><th>Bakes</th></tr></thead><tbody></tbody></table>
 <script>
@@ -143,11 +145,22 @@ export const DASHBOARD_HTML = `<!doctype html>
     }
   }
 
+  // Every bakery sharing this one's job store (a fleet), or just this one.
+  function renderBakeries(bakeries) {
+    const body = $('#bakeries tbody'); body.replaceChildren();
+    for (const b of bakeries) {
+      const row = body.insertRow(); row.className = 'bakery'; row.dataset.bakery = b.id;
+      cell(row, b.id); cell(row, b.region || 'local'); cell(row, b.provider); cell(row, b.url);
+      cell(row, new Date(b.heartbeatAt).toLocaleTimeString()); cell(row, b.live ? 'live' : 'gone', b.live ? 'succeeded' : 'failed');
+    }
+  }
+
   async function refresh() {
     if (!token()) return showLogin();
     try {
-      const [list, stats] = await Promise.all([api('/v1/bakes?limit=30'), api('/v1/stats')]);
+      const [list, stats, fleet] = await Promise.all([api('/v1/bakes?limit=30'), api('/v1/stats'), api('/v1/bakeries')]);
       render(list.bakes, stats);
+      renderBakeries(fleet.bakeries);
     } catch (error) {
       if (error.auth) showLogin('The bakery refused this token.'); else $('#error').textContent = error.message;
     }

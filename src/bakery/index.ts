@@ -4,4 +4,5 @@ export { bakerExecutor } from './baker-adapter.js';
 export { Authenticator, createToken, GITHUB_ACTIONS_ISSUER, repoAllowed } from './auth.js';
 export { BakeryClient, type RemoteBake, type RemoteEvent } from './client.js';
 export type { BakeExecutor, ExecutorRequest, ExecutorOutcome } from './executor.js';
-export type { JobStore } from './store.js';
+export type { JobStore, BakeryRecord } from './store.js';
+export { DynamoJobStore, parseDynamoStoreUrl } from './dynamodb-store.js';

@@ -174,6 +174,8 @@ function registerBakeRoutes(app: FastifyInstance, bakery: Bakery, statsWindowMs:
   app.get('/v1/images', async () => ({ images: await bakery.executor.listImages() }));
 
   app.get('/v1/stats', async () => bakery.store.stats(new Date(Date.now() - statsWindowMs).toISOString()));
+
+  app.get('/v1/bakeries', async () => ({ bakeries: await bakery.bakeries() }));
 }
 
 /** Bake events as Server-Sent Events: what the store has first, then live ones, until `done`. */

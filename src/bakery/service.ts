@@ -1,8 +1,9 @@
 /**
  * The bakery's job runner: takes bake requests (one job per bake key while it is queued or running),
  * runs up to `maxConcurrent` bakes through the executor, records their events and resource ledgers in
- * the job store, and keeps every running job's heartbeat fresh. A job whose bakery died (found at
- * start, or by its stale heartbeat) is failed with a message, after its ledger's resources are deleted.
+ * the job store, and keeps every running job's heartbeat (its lease) fresh. A job whose bakery died
+ * (found at start, or by its lease running out while bakeries share one store) is taken over by one
+ * bakery, which deletes its ledger's resources and fails it with a message.
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
@@ -13,7 +14,7 @@ import type { ResourceJournal, RunContext } from '../providers/provider.js';
 import type { BakeExecutor, ExecutorRequest } from './executor.js';
 import type { FileStore } from './files.js';
 import { FINAL_STATES, publicJob, type BakeEvent, type BakeJob, type BakeRequestBody } from './model.js';
-import type { JobStore } from './store.js';
+import type { BakeryRecord, JobStore } from './store.js';
 
 export class RequestError extends Error {
   constructor(
@@ -36,7 +37,11 @@ export interface BakeryOptions {
   maxQueued: number;
   /** How long a cached bake lives after it was made (its `ovenproof:expires-at`). */
   cacheTtlMs: number;
-  heartbeatMs?: number;
+  /**
+   * How long a running job's lease lasts without a heartbeat before another bakery takes it over; the
+   * heartbeat renews it every sixth of that.
+   */
+  leaseMs?: number;
 }
 
 interface RunningJob {
@@ -45,6 +50,8 @@ interface RunningJob {
 }
 
 const DAY = 86_400_000;
+/** How often a client's event stream looks for the events of a bake that another bakery runs. */
+const EVENT_POLL_MS = 500;
 
 export class Bakery {
   /** This process: recorded as the owner of the jobs it runs. */
@@ -56,11 +63,17 @@ export class Bakery {
   private pumping = false;
   /** Bake-key computations in progress, by request: identical requests arriving together share one. */
   private readonly keysInFlight = new Map<string, Promise<string>>();
-  private readonly heartbeatMs: number;
+  private readonly leaseMs: number;
+  /** Jobs this bakery runs but whose lease another bakery took: their end is not ours to record. */
+  private readonly leaseLost = new Set<string>();
+  private readonly startedAt = new Date().toISOString();
+  private identity: { url: string; region: string | null } | null = null;
+  /** The last event being recorded, per job. */
+  private readonly emitting = new Map<string, Promise<void>>();
 
   constructor(private readonly options: BakeryOptions) {
     this.live.setMaxListeners(0);
-    this.heartbeatMs = options.heartbeatMs ?? 5_000;
+    this.leaseMs = options.leaseMs ?? 30_000;
   }
 
   get store(): JobStore {
@@ -73,18 +86,56 @@ export class Bakery {
 
   /** Recovers what a dead bakery left, then starts running queued jobs. */
   async start(): Promise<void> {
-    // At start every running job belongs to a bakery process that is gone (the data dir is ours alone).
-    await this.recoverOrphans(new Date().toISOString());
-    this.heartbeatTimer = setInterval(() => void this.tick(), this.heartbeatMs);
+    // A store of our own (the data dir is ours alone): every running job's bakery is gone. A shared
+    // store: only jobs whose lease ran out are.
+    const now = new Date();
+    await this.recoverOrphans(
+      this.store.shared ? new Date(now.getTime() - this.leaseMs).toISOString() : now.toISOString(),
+    );
+    this.heartbeatTimer = setInterval(() => void this.tick(), this.leaseMs / 6);
     this.heartbeatTimer.unref();
     void this.pump();
   }
 
+  /** The bakeries of the store; `live` when one renewed its record within a lease. */
+  async bakeries(): Promise<Array<BakeryRecord & { live: boolean }>> {
+    const liveSince = new Date(Date.now() - this.leaseMs).toISOString();
+    return (await this.store.bakeries()).map((record) => ({
+      ...record,
+      live: record.heartbeatAt >= liveSince,
+    }));
+  }
+
+  /** Records this bakery in the store's list of bakeries (and keeps it fresh with the heartbeat). */
+  async announce(identity: { url: string; region: string | null }): Promise<void> {
+    this.identity = identity;
+    await this.register();
+  }
+
+  private async register(): Promise<void> {
+    if (!this.identity) return;
+    await this.store.registerBakery({
+      id: this.owner,
+      region: this.identity.region,
+      provider: this.options.executor.provider,
+      url: this.identity.url,
+      startedAt: this.startedAt,
+      heartbeatAt: new Date().toISOString(),
+    });
+  }
+
   private async tick(): Promise<void> {
     try {
-      await this.store.heartbeat(this.owner, [...this.running.keys()], new Date().toISOString());
-      // A running job with no heartbeat for 6 beats lost its bakery (a fleet sharing one store).
-      await this.recoverOrphans(new Date(Date.now() - 6 * this.heartbeatMs).toISOString());
+      const lost = await this.store.heartbeat(this.owner, [...this.running.keys()], new Date().toISOString());
+      for (const id of lost) {
+        const running = this.running.get(id);
+        if (!running || this.leaseLost.has(id)) continue;
+        this.leaseLost.add(id);
+        this.options.log.warn(`bake ${id}: another bakery took over its lease; stopping it here`);
+        running.controller.abort(new CancelledError(`bake ${id} lost its lease`));
+      }
+      await this.register();
+      await this.recoverOrphans(new Date(Date.now() - this.leaseMs).toISOString());
       void this.pump();
     } catch (error) {
       this.options.log.warn(`heartbeat failed: ${errorMessage(error)}`);
@@ -92,11 +143,17 @@ export class Bakery {
   }
 
   private async recoverOrphans(staleBefore: string): Promise<void> {
-    for (const job of await this.store.orphans(this.owner, staleBefore)) {
-      if (this.running.has(job.id)) continue;
+    for (const orphan of await this.store.orphans(staleBefore)) {
+      if (this.running.has(orphan.id)) continue;
+      // Bakeries sharing the store may find the same orphan: only the one that takes its lease cleans.
+      const job = await this.store.takeOver(orphan, this.owner, new Date().toISOString());
+      if (!job) continue;
+      this.options.log.warn(
+        `bake ${job.id}: its bakery ${orphan.owner ?? 'unknown'} is gone; taking it over`,
+      );
       const leftovers = await this.cleanupLedger(job.id);
       const message =
-        `the bakery running this bake (${job.owner ?? 'unknown'}) stopped mid-bake; ` +
+        `the bakery running this bake (${orphan.owner ?? 'unknown'}) stopped mid-bake; ` +
         (leftovers.failed.length
           ? `${leftovers.deleted} resource(s) cleaned up, ${leftovers.failed.length} could not be: ${leftovers.failed.join('; ')}`
           : `its ${leftovers.deleted} leftover resource(s) were cleaned up; request the bake again`);
@@ -158,13 +215,10 @@ export class Bakery {
     const succeeded = await this.store.latestSucceeded(bakeKey);
     if (succeeded?.image && (await executor.imageAlive(succeeded.image.id)))
       return { job: succeeded, created: false };
-    const stats = await this.store.stats(new Date().toISOString());
-    if (stats.queueDepth >= this.options.maxQueued)
-      throw new RequestError(
-        429,
-        'queue_full',
-        `the bake queue is full (${stats.queueDepth} queued); retry later`,
-      );
+    // Reads at most a full queue's worth of jobs, whatever the store holds.
+    const queued = (await this.store.list({ state: 'queued', limit: this.options.maxQueued })).length;
+    if (queued >= this.options.maxQueued)
+      throw new RequestError(429, 'queue_full', `the bake queue is full (${queued} queued); retry later`);
     const now = new Date().toISOString();
     const result = await this.store.insertUnlessActive({
       id: `bk-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
@@ -225,15 +279,51 @@ export class Bakery {
     return (await this.store.get(id))!;
   }
 
-  /** Live events of a job; returns the unsubscribe function. */
+  /**
+   * Live events of a job; returns the unsubscribe function. On a shared store the job may run in
+   * another bakery: its events are then read from the store as they arrive there.
+   */
   subscribe(id: string, listener: (event: BakeEvent) => void): () => void {
     this.live.on(id, listener);
-    return () => this.live.off(id, listener);
+    if (!this.store.shared) return () => this.live.off(id, listener);
+    let after = 0;
+    let reading = false;
+    const poll = setInterval(() => {
+      if (reading || this.running.has(id)) return;
+      reading = true;
+      void this.store
+        .events(id, after)
+        .then((events) => {
+          for (const event of events) {
+            after = event.seq;
+            listener(event);
+          }
+        })
+        .catch((error: unknown) => this.options.log.warn(`events of bake ${id}: ${errorMessage(error)}`))
+        .finally(() => (reading = false));
+    }, EVENT_POLL_MS);
+    return () => {
+      clearInterval(poll);
+      this.live.off(id, listener);
+    };
   }
 
-  private async emit(id: string, type: BakeEvent['type'], data: Record<string, unknown>): Promise<void> {
-    const event = await this.store.appendEvent(id, type, data);
-    this.live.emit(id, event);
+  /** Records an event and tells the subscribers, one at a time per job so that they arrive in order. */
+  private emit(id: string, type: BakeEvent['type'], data: Record<string, unknown>): Promise<void> {
+    const previous = this.emitting.get(id) ?? Promise.resolve();
+    const next = previous
+      .catch(() => undefined)
+      .then(async () => {
+        const event = await this.store.appendEvent(id, type, data);
+        this.live.emit(id, event);
+      });
+    this.emitting.set(id, next);
+    void next
+      .finally(() => {
+        if (this.emitting.get(id) === next) this.emitting.delete(id);
+      })
+      .catch(() => undefined);
+    return next;
   }
 
   private async finish(id: string, patch: Partial<BakeJob>): Promise<void> {
@@ -246,7 +336,11 @@ export class Bakery {
     this.pumping = true;
     try {
       while (!this.stopping && this.running.size < this.options.maxConcurrent) {
-        const job = await this.store.claimNext(this.owner, new Date().toISOString());
+        // A bake needs its uploaded files here: a job asked of another bakery of the fleet whose
+        // files this one lacks is left to a bakery that has them.
+        const job = await this.store.claimNext(this.owner, new Date().toISOString(), (candidate) =>
+          this.hasFiles(candidate.request),
+        );
         if (!job) break;
         const controller = new AbortController();
         const entry: RunningJob = { controller, done: Promise.resolve() };
@@ -259,6 +353,17 @@ export class Bakery {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Whether this bakery still holds the lease of a job it runs (no other bakery took it over). */
+  private async holdsLease(jobId: string): Promise<boolean> {
+    const job = await this.store.get(jobId);
+    return job?.state === 'running' && job.owner === this.owner;
+  }
+
+  private async hasFiles(request: BakeRequestBody): Promise<boolean> {
+    for (const digest of request.files) if (!(await this.options.files.pathOf(digest))) return false;
+    return true;
   }
 
   private journalFor(jobId: string): ResourceJournal {
@@ -315,6 +420,8 @@ export class Bakery {
     try {
       const outcome = await executor.bake(await this.executorRequest(job.request), ctx);
       await writes;
+      // A bakery that stalled past its lease finds its bake ended by another: the image goes too.
+      if (!(await this.holdsLease(job.id))) throw new CancelledError(`bake ${job.id} lost its lease`);
       // The image is the bakery's bake cache entry: it outlives the job, until its expiry.
       const imageEntry = (await this.store.ledger(job.id)).find(
         (e) => e.kind === 'image' && e.id === outcome.image.id && e.state === 'live',
@@ -334,6 +441,13 @@ export class Bakery {
       );
     } catch (error) {
       await writes.catch(() => undefined);
+      if (this.leaseLost.delete(job.id) || !(await this.holdsLease(job.id))) {
+        // The bakery that took the lease cleaned the ledger and ended the job; whatever this process
+        // made since is cleaned here.
+        const leftovers = await this.cleanupLedger(job.id);
+        log.warn(`bake ${job.id} stopped here (lease lost); ${leftovers.deleted} resource(s) cleaned`);
+        return;
+      }
       const cancelled = signal.aborted;
       // The baker's steps undo what they made; whatever its ledger still shows as live goes now.
       const leftovers = await this.cleanupLedger(job.id);
@@ -352,7 +466,6 @@ export class Bakery {
   /** Stops taking jobs, lets running bakes finish for `graceMs`, then cancels (and cleans) the rest. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const all = () => Promise.all([...this.running.values()].map((r) => r.done));
     const timedOut = await Promise.race([
       all().then(() => false),
@@ -363,6 +476,8 @@ export class Bakery {
         job.controller.abort(new CancelledError('the bakery is shutting down'));
       await all();
     }
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.store.unregisterBakery(this.owner).catch(() => undefined);
   }
 
   isFinal(job: BakeJob): boolean {

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { ProviderName, ResourceKind } from '../providers/provider.js';
 import type { BakeEvent, BakeEventType, BakeJob, BakeState, JobLedgerEntry } from './model.js';
-import type { JobListQuery, JobStats, JobStore } from './store.js';
+import type { BakeryRecord, JobListQuery, JobStats, JobStore } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -53,6 +53,14 @@ CREATE TABLE IF NOT EXISTS ledger (
   deleted_at TEXT,
   data TEXT NOT NULL,
   PRIMARY KEY (job_id, pos)
+);
+CREATE TABLE IF NOT EXISTS bakeries (
+  id TEXT PRIMARY KEY,
+  region TEXT,
+  provider TEXT NOT NULL,
+  url TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  heartbeat_at TEXT NOT NULL
 );
 `;
 
@@ -134,6 +142,8 @@ function percentile(sorted: number[], p: number): number {
 }
 
 export class SqliteJobStore implements JobStore {
+  /** The data dir (and so this file) belongs to one bakery process at a time. */
+  readonly shared = false;
   private readonly db: Database.Database;
 
   constructor(path: string) {
@@ -215,39 +225,83 @@ export class SqliteJobStore implements JobStore {
     return job;
   }
 
-  async claimNext(owner: string, now: string): Promise<BakeJob | null> {
-    const run = this.db.transaction(() => {
-      const row = this.db
-        .prepare(`SELECT id FROM jobs WHERE state = 'queued' ORDER BY created_at LIMIT 1`)
-        .get() as { id: string } | undefined;
-      if (!row) return null;
-      this.db
-        .prepare(
-          `UPDATE jobs SET state = 'running', owner = ?, started_at = ?, heartbeat_at = ? WHERE id = ? AND state = 'queued'`,
-        )
-        .run(owner, now, now, row.id);
-      return row.id;
-    });
-    const id = run.immediate();
-    return id ? this.get(id) : null;
+  async claimNext(
+    owner: string,
+    now: string,
+    accepts: (job: BakeJob) => Promise<boolean> = async () => true,
+  ): Promise<BakeJob | null> {
+    const queued = this.db
+      .prepare(`SELECT * FROM jobs WHERE state = 'queued' ORDER BY created_at`)
+      .all() as JobRow[];
+    const claim = this.db.prepare(
+      `UPDATE jobs SET state = 'running', owner = ?, started_at = ?, heartbeat_at = ? WHERE id = ? AND state = 'queued'`,
+    );
+    for (const row of queued) {
+      if (!(await accepts(toJob(row)))) continue;
+      if (claim.run(owner, now, now, row.id).changes === 1) return this.get(row.id);
+    }
+    return null;
   }
 
-  async heartbeat(owner: string, ids: readonly string[], now: string): Promise<void> {
+  async heartbeat(owner: string, ids: readonly string[], now: string): Promise<string[]> {
     const statement = this.db.prepare(
       `UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND owner = ? AND state = 'running'`,
     );
+    return this.db.transaction(() => ids.filter((id) => statement.run(now, id, owner).changes === 0))();
+  }
+
+  async orphans(staleBefore: string): Promise<BakeJob[]> {
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)`)
+      .all(staleBefore) as JobRow[];
+    return rows.map(toJob);
+  }
+
+  async takeOver(orphan: BakeJob, owner: string, now: string): Promise<BakeJob | null> {
+    const taken = this.db
+      .prepare(
+        `UPDATE jobs SET owner = ?, heartbeat_at = ? WHERE id = ? AND state = 'running'
+           AND owner IS ? AND heartbeat_at IS ?`,
+      )
+      .run(owner, now, orphan.id, orphan.owner, orphan.heartbeatAt);
+    return taken.changes === 1 ? this.get(orphan.id) : null;
+  }
+
+  async registerBakery(record: BakeryRecord): Promise<void> {
+    // One bakery per data dir: the newest process replaces whatever an earlier one recorded.
     this.db.transaction(() => {
-      for (const id of ids) statement.run(now, id, owner);
+      this.db.prepare('DELETE FROM bakeries WHERE id != ?').run(record.id);
+      this.db
+        .prepare(
+          `INSERT INTO bakeries (id, region, provider, url, started_at, heartbeat_at)
+           VALUES (@id, @region, @provider, @url, @startedAt, @heartbeatAt)
+           ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, url = excluded.url`,
+        )
+        .run(record);
     })();
   }
 
-  async orphans(liveOwner: string, staleBefore: string): Promise<BakeJob[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM jobs WHERE state = 'running' AND (owner IS NULL OR owner != ? OR heartbeat_at IS NULL OR heartbeat_at < ?)`,
-      )
-      .all(liveOwner, staleBefore) as JobRow[];
-    return rows.map(toJob);
+  async unregisterBakery(id: string): Promise<void> {
+    this.db.prepare('DELETE FROM bakeries WHERE id = ?').run(id);
+  }
+
+  async bakeries(): Promise<BakeryRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM bakeries ORDER BY heartbeat_at DESC').all() as Array<{
+      id: string;
+      region: string | null;
+      provider: string;
+      url: string;
+      started_at: string;
+      heartbeat_at: string;
+    }>;
+    return rows.map((r) => ({
+      id: r.id,
+      region: r.region,
+      provider: r.provider,
+      url: r.url,
+      startedAt: r.started_at,
+      heartbeatAt: r.heartbeat_at,
+    }));
   }
 
   async appendEvent(jobId: string, type: BakeEventType, data: Record<string, unknown>): Promise<BakeEvent> {

@@ -12,8 +12,12 @@ import type { BakeExecutor } from './executor.js';
 import { FileStore } from './files.js';
 import { createServer } from './server.js';
 import { Bakery } from './service.js';
+import { DynamoJobStore, type DynamoStoreLocation } from './dynamodb-store.js';
 import { SqliteJobStore } from './sqlite-store.js';
 import type { JobStore } from './store.js';
+
+/** The SQLite file in the data dir (one bakery), or a DynamoDB table shared by a fleet. */
+export type StoreSetting = { kind: 'sqlite' } | { kind: 'dynamodb'; location: DynamoStoreLocation };
 
 export interface BakerySettings {
   host: string;
@@ -28,6 +32,9 @@ export interface BakerySettings {
   /** How long running bakes may finish after SIGTERM before they are cancelled. */
   graceMs: number;
   statsWindowMs: number;
+  store: StoreSetting;
+  /** How long a running job's lease lasts without a heartbeat (another bakery then takes it over). */
+  leaseMs: number;
 }
 
 export interface RunningBakery {
@@ -78,7 +85,13 @@ export async function startBakery(settings: BakerySettings, executor: BakeExecut
   const unlock = await lockDataDir(settings.dataDir);
   let store: JobStore | null = null;
   try {
-    store = new SqliteJobStore(join(settings.dataDir, 'bakery.sqlite'));
+    if (settings.store.kind === 'dynamodb') {
+      const dynamo = new DynamoJobStore(settings.store.location);
+      store = dynamo;
+      await dynamo.check();
+    } else {
+      store = new SqliteJobStore(join(settings.dataDir, 'bakery.sqlite'));
+    }
     const files = new FileStore(join(settings.dataDir, 'files'), settings.maxFileBytes);
     await files.init();
     const auth = new Authenticator(settings.tokenFile, settings.oidc);
@@ -91,6 +104,7 @@ export async function startBakery(settings: BakerySettings, executor: BakeExecut
       maxConcurrent: settings.maxConcurrent,
       maxQueued: settings.maxQueued,
       cacheTtlMs: settings.cacheTtlMs,
+      leaseMs: settings.leaseMs,
     });
     const app = await createServer({
       bakery,
@@ -104,7 +118,11 @@ export async function startBakery(settings: BakerySettings, executor: BakeExecut
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : settings.port;
     const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
-    logger.info({ url, provider: executor.provider, dataDir: settings.dataDir }, 'bakery listening');
+    await bakery.announce({ url, region: executor.region });
+    logger.info(
+      { url, provider: executor.provider, dataDir: settings.dataDir, owner: bakery.owner },
+      'bakery listening',
+    );
     const openStore = store;
     return {
       url,

@@ -3,8 +3,11 @@
  * that a networked store (a shared table for a fleet of bakeries) implements the same contract as the
  * embedded SQLite file used by a single bakery.
  *
- * Two operations must be atomic in every implementation: `insertUnlessActive` (two identical requests
- * arriving together create one job) and `claimNext` (a queued job is run by exactly one bakery).
+ * Three operations must be atomic in every implementation, also between processes sharing the store:
+ * `insertUnlessActive` (two identical requests arriving together create one job), `claimNext` (a
+ * queued job is run by exactly one bakery) and `takeOver` (one bakery recovers a dead bakery's job).
+ * Every write must be safe to repeat: a networked store's client retries a request whose answer it
+ * did not get.
  */
 import type { ProviderName, ResourceKind } from '../providers/provider.js';
 import type { BakeEvent, BakeEventType, BakeJob, BakeState, JobLedgerEntry } from './model.js';
@@ -24,7 +27,21 @@ export interface JobStats {
   window: { since: string; bakes: number };
 }
 
+/** One bakery process of the store, as the dashboard lists it. */
+export interface BakeryRecord {
+  /** The process (`host:pid:start`): what jobs record as their owner. */
+  id: string;
+  region: string | null;
+  provider: string;
+  url: string;
+  startedAt: string;
+  heartbeatAt: string;
+}
+
 export interface JobStore {
+  /** Whether other bakery processes may use this store at the same time (a fleet). */
+  readonly shared: boolean;
+
   /**
    * Inserts `job` unless a queued or running job with the same bake key exists; returns the job that
    * now stands for that key and whether it is the new one.
@@ -38,12 +55,34 @@ export interface JobStore {
     id: string,
     patch: Partial<Omit<BakeJob, 'id' | 'bakeKey' | 'request' | 'createdAt'>>,
   ): Promise<BakeJob>;
-  /** Moves the oldest queued job to `running` for `owner`, or returns null when none is queued. */
-  claimNext(owner: string, now: string): Promise<BakeJob | null>;
-  /** Refreshes the heartbeat of the given running jobs of `owner`. */
-  heartbeat(owner: string, ids: readonly string[], now: string): Promise<void>;
-  /** Running jobs whose owner is not `liveOwner` or whose heartbeat is older than `staleBefore`. */
-  orphans(liveOwner: string, staleBefore: string): Promise<BakeJob[]>;
+  /**
+   * Moves a queued job that `accepts` takes to `running` for `owner` (its lease starts with the
+   * heartbeat `now`), or returns null when there is none. The oldest first; a shared store may take
+   * one of the few oldest, so that bakeries claiming together do not all race for the same job.
+   */
+  claimNext(
+    owner: string,
+    now: string,
+    accepts?: (job: BakeJob) => Promise<boolean>,
+  ): Promise<BakeJob | null>;
+  /**
+   * Renews the lease (heartbeat) of the given running jobs of `owner`; returns the ids whose lease
+   * `owner` no longer holds (taken over by another bakery, or finished elsewhere).
+   */
+  heartbeat(owner: string, ids: readonly string[], now: string): Promise<string[]>;
+  /** Running jobs whose heartbeat is missing or older than `staleBefore`: their bakery is gone. */
+  orphans(staleBefore: string): Promise<BakeJob[]>;
+  /**
+   * Takes the lease of an orphan for `owner` if nobody renewed or took it since `orphan` was read;
+   * returns the job as taken, or null when another bakery was first (or its bakery came back).
+   */
+  takeOver(orphan: BakeJob, owner: string, now: string): Promise<BakeJob | null>;
+
+  /** Records (or refreshes) a bakery process of the store with its heartbeat. */
+  registerBakery(record: BakeryRecord): Promise<void>;
+  unregisterBakery(id: string): Promise<void>;
+  /** The bakeries of the store, most recent heartbeat first. */
+  bakeries(): Promise<BakeryRecord[]>;
 
   appendEvent(jobId: string, type: BakeEventType, data: Record<string, unknown>): Promise<BakeEvent>;
   events(jobId: string, afterSeq: number): Promise<BakeEvent[]>;

@@ -23,11 +23,14 @@ import {
   DescribeVolumesCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
+import { testDeadlines } from './timeouts.js';
 
 export const MOTO_REGION = 'eu-west-1';
 export const MOTO_CREDENTIALS = { accessKeyId: 'AKIAMOTOTESTING00000', secretAccessKey: 'moto-secret' };
 /** An x86_64 HVM image moto ships in every region (Amazon Linux 2017.09). */
 export const MOTO_AMI = 'ami-760aaa0f';
+/** How long moto's server may take to answer after it was started. */
+const MOTO_START_MS = testDeadlines.motoStart;
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -66,7 +69,7 @@ export async function startMoto(): Promise<Moto> {
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + MOTO_START_MS;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`moto server exited ${child.exitCode}: ${stderr}`);
     const up = await fetch(`${url}/moto-api/`).then(
@@ -76,7 +79,7 @@ export async function startMoto(): Promise<Moto> {
     if (up) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`moto server did not answer on ${url} within 60 s: ${stderr}`);
+      throw new Error(`moto server did not answer on ${url} within ${MOTO_START_MS / 1000} s: ${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -58,6 +58,13 @@ export const testDeadlines = {
   localSshReady: 20 * SECOND,
   /** A command run through that sshd (it finishes in well under a second when nothing is wrong). */
   localCommand: MINUTE,
+  /** moto's server answering on its port (startMoto's own deadline). */
+  motoStart: MINUTE,
+  /**
+   * The lease the fleet tests give their bakeries (`--lease`): a bakery that misses heartbeats this
+   * long loses its running bakes to another bakery of the store.
+   */
+  bakeryLease: 10 * SECOND,
 } as const;
 
 /** Work without a deadline of its own: what it took on the slow host with a second VM running, and more. */

@@ -4,7 +4,14 @@ import { parseCommandArgs } from '../args.js';
 import { createStderrLogger } from '../logger.js';
 import { ConfigError, ExitCode } from '../../common/errors.js';
 import { requireDuration } from '../../common/duration.js';
-import { bakerExecutor, createToken, GITHUB_ACTIONS_ISSUER, startBakery } from '../../bakery/index.js';
+import {
+  bakerExecutor,
+  createToken,
+  DynamoJobStore,
+  GITHUB_ACTIONS_ISSUER,
+  parseDynamoStoreUrl,
+  startBakery,
+} from '../../bakery/index.js';
 import { ovenproofHome } from '../../common/host/home.js';
 import { providerForName } from '../../pipeline/providers.js';
 
@@ -12,6 +19,8 @@ const HELP = `Usage: ovenproof bakery serve [--listen HOST:PORT] [--provider loc
                          [--token-file FILE] [--oidc-issuer URL] [--oidc-audience AUD]
                          [--allow-repo OWNER/NAME|OWNER/*]... [--max-concurrent N] [--max-queued N]
                          [--max-file-size BYTES] [--grace DURATION]
+                         [--store dynamodb://TABLE?region=R] [--lease DURATION]
+       ovenproof bakery init-store --store dynamodb://TABLE?region=R
        ovenproof bakery token create NAME --token-file FILE
 
 serve: runs the bake service (HTTP API, dashboard at /). Every endpoint but /healthz needs a bearer
@@ -32,6 +41,14 @@ Options (serve):
   --max-queued N         queued bakes before requests get 429 (default 100)
   --max-file-size SIZE   largest upload, e.g. 512m, 2g (default 1g)
   --grace DURATION       how long running bakes may finish on SIGTERM (default 5m)
+  --store URL            job store: the SQLite file in --data-dir (default), or a DynamoDB table
+                         shared by a fleet of bakeries: dynamodb://TABLE?region=R (the endpoint
+                         may be set with AWS_ENDPOINT_URL_DYNAMODB)
+  --lease DURATION       a running bake's lease: when its bakery misses heartbeats this long,
+                         another bakery of the store takes it over (default 30s)
+
+init-store: creates the DynamoDB table of --store (keys, indexes, time to live) or checks an
+existing one.
 
 token create: prints a new token once (store it as the baker-token secret) and appends only its
 sha256 to the token file. A running bakery picks up the change.
@@ -81,6 +98,8 @@ async function serve(args: string[], io: CliIo): Promise<number> {
     'max-queued': { type: 'string' },
     'max-file-size': { type: 'string' },
     grace: { type: 'string' },
+    store: { type: 'string' },
+    lease: { type: 'string' },
   });
   if (values.help) {
     io.stdout.write(HELP);
@@ -123,6 +142,10 @@ async function serve(args: string[], io: CliIo): Promise<number> {
       cacheTtlMs: 7 * 86_400_000,
       graceMs: requireDuration('--grace', values.grace ?? '5m'),
       statsWindowMs: 86_400_000,
+      store: values.store
+        ? { kind: 'dynamodb', location: parseDynamoStoreUrl(values.store) }
+        : { kind: 'sqlite' },
+      leaseMs: requireDuration('--lease', values.lease ?? '30s'),
     },
     bakerExecutor(provider, { home, region }),
   );
@@ -131,6 +154,26 @@ async function serve(args: string[], io: CliIo): Promise<number> {
     else io.signal.addEventListener('abort', () => done(), { once: true });
   });
   await bakery.stop();
+  return ExitCode.ok;
+}
+
+async function initStore(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandArgs('bakery init-store', args, { store: { type: 'string' } });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return ExitCode.ok;
+  }
+  if (!values.store)
+    throw new ConfigError('bakery init-store: --store dynamodb://TABLE?region=R is required');
+  const store = new DynamoJobStore(parseDynamoStoreUrl(values.store));
+  try {
+    const outcome = await store.createTable();
+    io.stderr.write(
+      `DynamoDB table ${store.location.table} ${outcome === 'created' ? 'created' : 'already exists and is complete'}\n`,
+    );
+  } finally {
+    await store.close();
+  }
   return ExitCode.ok;
 }
 
@@ -162,17 +205,19 @@ async function tokenCreate(args: string[], io: CliIo): Promise<number> {
 
 export const bakeryCommand: CliCommand = {
   name: 'bakery',
-  summary: 'Run the bake service (bakery serve) and manage its tokens (bakery token create)',
+  summary:
+    'Run the bake service (bakery serve), create its DynamoDB job store (bakery init-store) and manage its tokens (bakery token create)',
   help: HELP,
   async run(args, io) {
     const [verb, ...rest] = args;
     if (verb === 'serve') return serve(rest, io);
+    if (verb === 'init-store') return initStore(rest, io);
     if (verb === 'token' && rest[0] === 'create') return tokenCreate(rest.slice(1), io);
     if (verb === '--help' || verb === '-h' || verb === 'help') {
       io.stdout.write(HELP);
       return ExitCode.ok;
     }
-    io.stderr.write(`ovenproof bakery: expected "serve" or "token create"\n\n${HELP}`);
+    io.stderr.write(`ovenproof bakery: expected "serve", "init-store" or "token create"\n\n${HELP}`);
     return ExitCode.usageError;
   },
 };
