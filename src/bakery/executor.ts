@@ -15,6 +15,10 @@ export interface ExecutorRequest {
   packages: string[];
   provisionScript?: string;
   strategy: 'auto' | 'volume' | 'instance';
+  /** The region asked for; a bakery with a peer for it relays the bake there. */
+  region?: string;
+  /** Set when another bakery forwarded the request: it is never forwarded again. */
+  forwardedBy?: string;
 }
 
 export interface ExecutorOutcome {
@@ -28,6 +32,8 @@ export interface BakeExecutor {
   readonly provider: ProviderName;
   /** The region this bakery bakes in (null for the local provider). */
   readonly region: string | null;
+  /** Regions this bakery forwards to a peer bakery (`--peer`). */
+  readonly peerRegions?: readonly string[];
   /** The baker's bake key for the request; a bad request throws a ConfigError naming what is wrong. */
   bakeKeyOf(request: ExecutorRequest): Promise<string>;
   /** True while the image exists and has not passed its expiry. */

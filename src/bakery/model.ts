@@ -17,6 +17,8 @@ export interface BakeRequestBody {
   provisionScript?: string;
   strategy?: 'auto' | 'volume' | 'instance';
   region?: string;
+  /** The region of the bakery that forwarded this request to its peer; a forwarded request stays here. */
+  forwardedBy?: string;
 }
 
 export interface BakedImage {

@@ -53,6 +53,7 @@ const BAKE_BODY = {
     provisionScript: { type: 'string', maxLength: 65_536 },
     strategy: { type: 'string', enum: ['auto', 'volume', 'instance'] },
     region: { type: 'string', minLength: 1, maxLength: 64 },
+    forwardedBy: { type: 'string', minLength: 1, maxLength: 64 },
   },
 } as const;
 

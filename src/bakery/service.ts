@@ -13,6 +13,7 @@ import type { ResourceJournal, RunContext } from '../providers/provider.js';
 import type { BakeExecutor, ExecutorRequest } from './executor.js';
 import type { FileStore } from './files.js';
 import { FINAL_STATES, publicJob, type BakeEvent, type BakeJob, type BakeRequestBody } from './model.js';
+import { regionRefusal } from './peers.js';
 import type { JobStore } from './store.js';
 
 export class RequestError extends Error {
@@ -141,6 +142,8 @@ export class Bakery {
       packages: request.packages,
       ...(request.provisionScript !== undefined ? { provisionScript: request.provisionScript } : {}),
       strategy: request.strategy ?? 'auto',
+      ...(request.region !== undefined ? { region: request.region } : {}),
+      ...(request.forwardedBy !== undefined ? { forwardedBy: request.forwardedBy } : {}),
     };
   }
 
@@ -148,12 +151,8 @@ export class Bakery {
   async submit(request: BakeRequestBody, requestedBy: string): Promise<{ job: BakeJob; created: boolean }> {
     if (this.stopping) throw new RequestError(503, 'stopping', 'the bakery is shutting down; retry shortly');
     const { executor } = this.options;
-    if (request.region && executor.region && request.region !== executor.region)
-      throw new RequestError(
-        400,
-        'wrong_region',
-        `region: this bakery bakes in ${executor.region}, not ${request.region}`,
-      );
+    const refusal = regionRefusal(executor, request);
+    if (refusal) throw new RequestError(400, 'wrong_region', refusal);
     const bakeKey = await this.bakeKeyOf(request);
     const succeeded = await this.store.latestSucceeded(bakeKey);
     if (succeeded?.image && (await executor.imageAlive(succeeded.image.id)))
@@ -201,6 +200,8 @@ export class Bakery {
       request.files,
       request.provisionScript ?? null,
       request.strategy ?? 'auto',
+      request.region ?? null,
+      request.forwardedBy ?? null,
     ]);
     let pending = this.keysInFlight.get(identity);
     if (!pending) {

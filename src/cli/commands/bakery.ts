@@ -4,14 +4,28 @@ import { parseCommandArgs } from '../args.js';
 import { createStderrLogger } from '../logger.js';
 import { ConfigError, ExitCode } from '../../common/errors.js';
 import { requireDuration } from '../../common/duration.js';
-import { bakerExecutor, createToken, GITHUB_ACTIONS_ISSUER, startBakery } from '../../bakery/index.js';
+import {
+  bakerExecutor,
+  createToken,
+  GITHUB_ACTIONS_ISSUER,
+  parsePeers,
+  startBakery,
+  withPeers,
+} from '../../bakery/index.js';
 import { ovenproofHome } from '../../common/host/home.js';
 import { providerForName } from '../../pipeline/providers.js';
+
+/** `[REGION=]FILE` with FILE made absolute. */
+function resolvePeerTokenPath(cwd: string, arg: string): string {
+  const cut = arg.indexOf('=');
+  return cut > 0 ? `${arg.slice(0, cut)}=${resolve(cwd, arg.slice(cut + 1))}` : resolve(cwd, arg);
+}
 
 const HELP = `Usage: ovenproof bakery serve [--listen HOST:PORT] [--provider local|ec2] [--region R] [--data-dir DIR]
                          [--token-file FILE] [--oidc-issuer URL] [--oidc-audience AUD]
                          [--allow-repo OWNER/NAME|OWNER/*]... [--max-concurrent N] [--max-queued N]
                          [--max-file-size BYTES] [--grace DURATION]
+                         [--peer REGION=URL]... [--peer-token-file [REGION=]FILE]...
        ovenproof bakery token create NAME --token-file FILE
 
 serve: runs the bake service (HTTP API, dashboard at /). Every endpoint but /healthz needs a bearer
@@ -22,7 +36,7 @@ bakes, lets running ones finish for --grace, then cancels and cleans them.
 Options (serve):
   --listen HOST:PORT     address to listen on (default 127.0.0.1:8780; port 0 picks a free one)
   --provider P           local (default) or ec2
-  --region R             EC2 region the bakery bakes in (ec2)
+  --region R             region the bakery bakes in (ec2; with local it only names the bakery's region)
   --data-dir DIR         jobs database and uploaded files (default $OVENPROOF_HOME/bakery)
   --token-file FILE      static tokens: "sha256:<hex> NAME" lines (see token create)
   --oidc-issuer URL      OIDC issuer (default ${GITHUB_ACTIONS_ISSUER})
@@ -32,6 +46,11 @@ Options (serve):
   --max-queued N         queued bakes before requests get 429 (default 100)
   --max-file-size SIZE   largest upload, e.g. 512m, 2g (default 1g)
   --grace DURATION       how long running bakes may finish on SIGTERM (default 5m)
+  --peer REGION=URL      the bakery of another region: requests for REGION are forwarded there and
+                         their events relayed (repeatable); without one, such requests get 400
+  --peer-token-file [REGION=]FILE
+                         file holding the token to present to the peer of REGION (a token from
+                         \`bakery token create\` on that bakery); without REGION= it serves every peer
 
 token create: prints a new token once (store it as the baker-token secret) and appends only its
 sha256 to the token file. A running bakery picks up the change.
@@ -81,6 +100,8 @@ async function serve(args: string[], io: CliIo): Promise<number> {
     'max-queued': { type: 'string' },
     'max-file-size': { type: 'string' },
     grace: { type: 'string' },
+    peer: { type: 'string', multiple: true },
+    'peer-token-file': { type: 'string', multiple: true },
   });
   if (values.help) {
     io.stdout.write(HELP);
@@ -104,10 +125,16 @@ async function serve(args: string[], io: CliIo): Promise<number> {
   const home = ovenproofHome(io.env);
   const log = createStderrLogger(io.stderr);
   const provider = await providerForName(values.provider ?? 'local', io.env, log, values.region ?? null);
+  // A local bakery bakes on this host whatever the region; --region only names its place in a fleet.
   const region =
     provider.name === 'ec2'
       ? (values.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? null)
-      : null;
+      : (values.region ?? null);
+  const peers = await parsePeers(
+    values.peer ?? [],
+    (values['peer-token-file'] ?? []).map((arg) => resolvePeerTokenPath(io.cwd, arg)),
+    region,
+  );
   const bakery = await startBakery(
     {
       host,
@@ -124,7 +151,7 @@ async function serve(args: string[], io: CliIo): Promise<number> {
       graceMs: requireDuration('--grace', values.grace ?? '5m'),
       statsWindowMs: 86_400_000,
     },
-    bakerExecutor(provider, { home, region }),
+    withPeers(bakerExecutor(provider, { home, region }), peers),
   );
   await new Promise<void>((done) => {
     if (io.signal.aborted) done();
