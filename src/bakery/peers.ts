@@ -215,7 +215,7 @@ async function relay(
       `the ${peer.region} bakery ${peer.url}: bake ${bake.id} ${bake.state}${bake.error ? `: ${bake.error.message}` : ''}`,
     );
   return {
-    image: bake.image,
+    image: { ...bake.image, peer: { region: peer.region, url: peer.url, bake: bake.id } },
     bakeKey: bake.bakeKey,
     cacheHit: bake.cacheHit || (!created && asked.state === 'succeeded'),
     durationsMs: bake.durationsMs,
@@ -249,6 +249,20 @@ export function withPeers(local: BakeExecutor, peers: readonly Peer[]): BakeExec
       const peer = peerFor(byRegion, local.region, request);
       if (!peer) return local.bake(request, ctx);
       return relay(peer, clients.get(peer.region)!, request, local.region, ctx);
+    },
+    // A relayed bake's image lives in the peer's region: the peer (its home bakery) promotes and copies it.
+    async promote(bake, wanted, ctx) {
+      const peer = peerFor(byRegion, local.region, bake.request);
+      if (!peer) return local.promote(bake, wanted, ctx);
+      const peerBake = bake.image.peer?.bake;
+      if (!peerBake)
+        throw new PipelineError(
+          'bake',
+          `image ${bake.image.id} does not name its bake at the ${peer.region} bakery`,
+        );
+      const { copies } = await clients.get(peer.region)!.promoteBake(peerBake, wanted, ctx.signal);
+      ctx.log.info(`image ${bake.image.id} promoted by the ${peer.region} bakery (bake ${peerBake})`);
+      return { copies };
     },
   };
 }

@@ -13,6 +13,7 @@ import Fastify, {
 import { AuthError, type Authenticator, type Principal } from './auth.js';
 import { DASHBOARD_HTML } from './dashboard.js';
 import { FileTooLargeError, SHA256_PATTERN, type FileStore } from './files.js';
+import { registerPromoteRoute } from './promote-route.js';
 import { publicJob, type BakeEvent, type BakeRequestBody, type BakeState } from './model.js';
 import { RequestError, type Bakery } from './service.js';
 
@@ -270,6 +271,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   registerFileRoutes(app, files);
   registerBakeRoutes(app, bakery, options.statsWindowMs);
   registerEventStream(app, bakery, openStreams);
+  registerPromoteRoute(app, bakery);
 
   app.addHook('preClose', async () => {
     for (const reply of openStreams) reply.raw.end();

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { CancelledError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ResourceJournal, RunContext } from '../providers/provider.js';
-import type { BakeExecutor, ExecutorRequest } from './executor.js';
+import type { BakeExecutor, ExecutorRequest, PromoteOptions } from './executor.js';
 import type { FileStore } from './files.js';
 import { FINAL_STATES, publicJob, type BakeEvent, type BakeJob, type BakeRequestBody } from './model.js';
 import { regionRefusal } from './peers.js';
@@ -224,6 +224,47 @@ export class Bakery {
       await this.finish(id, { state: 'cancelled', error: { message: 'cancelled before it started' } });
     }
     return (await this.store.get(id))!;
+  }
+
+  /**
+   * Promotes a succeeded bake's image and copies it to other regions, recording the copies in the
+   * job's ledger (the executor hands a relayed bake to the peer that made it).
+   */
+  async promote(
+    id: string,
+    options: PromoteOptions,
+  ): Promise<{ job: BakeJob; copies: Array<{ region: string; id: string }> }> {
+    const job = await this.store.get(id);
+    if (!job) throw new RequestError(404, 'not_found', `no bake ${id}`);
+    if (job.state !== 'succeeded' || !job.image)
+      throw new RequestError(
+        409,
+        'not_succeeded',
+        `bake ${id} is ${job.state}: only a succeeded bake's image can be promoted`,
+      );
+    // Regions this bake's image was already copied to (an earlier promote) are answered from its ledger.
+    const copied = (await this.store.ledger(job.id)).filter(
+      (e) => e.kind === 'image' && e.region && e.id && e.id !== job.image!.id && e.state !== 'deleted',
+    );
+    const known = copied.filter((e) => options.regions.includes(e.region!));
+    const { copies: made } = await this.options.executor.promote(
+      { image: job.image, request: job.request },
+      { ...options, regions: options.regions.filter((r) => !known.some((e) => e.region === r)) },
+      {
+        runId: `bakery-${job.id}`,
+        expiresAt: new Date(Date.now() + this.options.cacheTtlMs),
+        journal: this.journalFor(job.id),
+        signal: AbortSignal.timeout(30 * 60_000),
+        log: this.options.log,
+        progress: () => undefined,
+        tags: { 'ovenproof:bakery-job': job.id },
+      },
+    );
+    const copies = [...known.map((e) => ({ region: e.region!, id: e.id! })), ...made];
+    this.options.log.info(
+      `bake ${id}: image ${job.image.id} promoted${copies.length ? `, copied to ${copies.map((c) => `${c.region} (${c.id})`).join(', ')}` : ''}`,
+    );
+    return { job, copies };
   }
 
   /** Live events of a job; returns the unsubscribe function. */

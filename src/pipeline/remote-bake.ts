@@ -147,7 +147,8 @@ export async function bakeRemotely(
   return {
     image,
     baseImageId: bake.image.baseImageId || (image.parent ?? ''),
-    bakeKey: bake.bakeKey,
+    // A bakery that relayed the bake to a peer keys it by the request; the image carries the real key.
+    bakeKey: image.bakeKey ?? bake.bakeKey,
     cacheHit,
     strategy: cacheHit ? 'cache' : strategy === 'instance' ? 'instance' : 'volume',
     durationsMs: { ...bake.durationsMs, remote: Math.round(performance.now() - started) },
