@@ -265,7 +265,10 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     request.principal = await auth.authenticate(request.headers.authorization);
   });
 
-  app.get('/healthz', async () => ({ ok: true }));
+  // A load balancer stops sending requests to a bakery that is shutting down (503) while it drains.
+  app.get('/healthz', async (_request, reply) =>
+    bakery.shuttingDown ? reply.code(503).send({ ok: false, stopping: true }) : { ok: true },
+  );
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
 
   registerFileRoutes(app, files);

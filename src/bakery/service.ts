@@ -64,6 +64,11 @@ export class Bakery {
     this.heartbeatMs = options.heartbeatMs ?? 5_000;
   }
 
+  /** True from SIGTERM on: no new bakes, running ones finish within the grace period. */
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
   get store(): JobStore {
     return this.options.store;
   }

@@ -138,7 +138,7 @@ describe('bakery peers on EC2', () => {
     expect(copyCalls.map((r) => [r.region, r.params.SourceRegion, r.params.SourceImageId])).toEqual([
       ['ap-south-1', HOME_REGION, cachedImage],
     ]);
-    // Promoting again is harmless: the same copy (EC2's idempotency token), no second image.
+    // Promoting again is harmless: the copy recorded in the bake's ledger, no second image.
     const again = await promote();
     expect(again.body.copies).toEqual([{ region: 'ap-south-1', id: copyId }]);
     expect([...ec2.region('ap-south-1').images.keys()]).toEqual([copyId]);

@@ -6,6 +6,8 @@
  * reaches the client through the forwarding bakery's job.
  */
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/bakery/auth.js';
@@ -193,6 +195,47 @@ describe('peer bakeries (processes)', () => {
     expect(done.data.bake.error.message).toContain('forwarded by the region-c bakery');
     expect((await api(a.url, clientToken, '/v1/bakes')).body.bakes).toHaveLength(before);
     expect((await api(b.url, clientToken, '/v1/bakes')).body.bakes).toEqual([]);
+  });
+
+  it('answers /healthz with 503 while it drains; a relay still running after the grace period is cancelled', async () => {
+    // A peer that accepts connections and never answers keeps the relay running.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+    const port = (silent.address() as AddressInfo).port;
+    const args = [
+      '--region',
+      'region-d',
+      '--data-dir',
+      join(dir, 'd'),
+      '--token-file',
+      join(dir, 'tokens'),
+      '--peer',
+      `region-h=http://127.0.0.1:${port}`,
+      '--peer-token-file',
+      join(dir, 'peer-token'),
+      '--grace',
+      '3s',
+    ];
+    let d = await startBakery(args, env);
+    try {
+      const asked = await bake(d.url, { baseImage: 'debian-12', region: 'region-h' });
+      expect(asked.status).toBe(202);
+      await readEvents(d.url, clientToken, asked.body.id, (e) => e.type === 'step');
+      expect(await api(d.url, null, '/healthz')).toEqual({ status: 200, body: { ok: true } });
+      const exited = d.stop();
+      let health = await api(d.url, null, '/healthz');
+      while (health.status === 200) health = await api(d.url, null, '/healthz');
+      expect(health).toEqual({ status: 503, body: { ok: false, stopping: true } });
+      expect(await exited).toBe(0);
+      d = await startBakery(args, env);
+      const job = (await api(d.url, clientToken, `/v1/bakes/${asked.body.id}`)).body;
+      expect(job.state).toBe('cancelled');
+      expect(job.error.message).toBe('cancelled (the bakery is shutting down)');
+    } finally {
+      await d.stop();
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 
   it('refuses to start with a peer but no token for it, naming the flag', async () => {
