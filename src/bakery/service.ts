@@ -11,9 +11,9 @@ import { CancelledError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ResourceJournal, RunContext } from '../providers/provider.js';
 import type { BakeExecutor, ExecutorRequest, PromoteOptions } from './executor.js';
+import { regionRefusal } from './peers.js';
 import type { FileStore } from './files.js';
 import { FINAL_STATES, publicJob, type BakeEvent, type BakeJob, type BakeRequestBody } from './model.js';
-import { regionRefusal } from './peers.js';
 import type { JobStore } from './store.js';
 
 export class RequestError extends Error {
@@ -218,19 +218,6 @@ export class Bakery {
     return pending;
   }
 
-  async cancel(id: string): Promise<BakeJob> {
-    const job = await this.store.get(id);
-    if (!job) throw new RequestError(404, 'not_found', `no bake ${id}`);
-    const running = this.running.get(id);
-    if (running) {
-      running.controller.abort(new CancelledError(`bake ${id} cancelled`));
-      await running.done;
-    } else if (job.state === 'queued') {
-      await this.finish(id, { state: 'cancelled', error: { message: 'cancelled before it started' } });
-    }
-    return (await this.store.get(id))!;
-  }
-
   /**
    * Promotes a succeeded bake's image and copies it to other regions, recording the copies in the
    * job's ledger (the executor hands a relayed bake to the peer that made it).
@@ -270,6 +257,19 @@ export class Bakery {
       `bake ${id}: image ${job.image.id} promoted${copies.length ? `, copied to ${copies.map((c) => `${c.region} (${c.id})`).join(', ')}` : ''}`,
     );
     return { job, copies };
+  }
+
+  async cancel(id: string): Promise<BakeJob> {
+    const job = await this.store.get(id);
+    if (!job) throw new RequestError(404, 'not_found', `no bake ${id}`);
+    const running = this.running.get(id);
+    if (running) {
+      running.controller.abort(new CancelledError(`bake ${id} cancelled`));
+      await running.done;
+    } else if (job.state === 'queued') {
+      await this.finish(id, { state: 'cancelled', error: { message: 'cancelled before it started' } });
+    }
+    return (await this.store.get(id))!;
   }
 
   /** Live events of a job; returns the unsubscribe function. */
