@@ -4,14 +4,8 @@ import { parseCommandArgs } from '../args.js';
 import { createStderrLogger } from '../logger.js';
 import { ConfigError, ExitCode } from '../../common/errors.js';
 import { requireDuration } from '../../common/duration.js';
-import {
-  bakerExecutor,
-  createToken,
-  GITHUB_ACTIONS_ISSUER,
-  parsePeers,
-  startBakery,
-  withPeers,
-} from '../../bakery/index.js';
+import { bakerExecutor, createToken, GITHUB_ACTIONS_ISSUER, startBakery } from '../../bakery/index.js';
+import { parsePeers, withPeers } from '../../bakery/peers.js';
 import { ovenproofHome } from '../../common/host/home.js';
 import { providerForName } from '../../pipeline/providers.js';
 
@@ -24,8 +18,8 @@ function resolvePeerTokenPath(cwd: string, arg: string): string {
 const HELP = `Usage: ovenproof bakery serve [--listen HOST:PORT] [--provider local|ec2] [--region R] [--data-dir DIR]
                          [--token-file FILE] [--oidc-issuer URL] [--oidc-audience AUD]
                          [--allow-repo OWNER/NAME|OWNER/*]... [--max-concurrent N] [--max-queued N]
-                         [--max-file-size BYTES] [--grace DURATION]
                          [--peer REGION=URL]... [--peer-token-file [REGION=]FILE]...
+                         [--max-file-size BYTES] [--grace DURATION]
        ovenproof bakery token create NAME --token-file FILE
 
 serve: runs the bake service (HTTP API, dashboard at /). Every endpoint but /healthz needs a bearer
@@ -42,15 +36,15 @@ Options (serve):
   --oidc-issuer URL      OIDC issuer (default ${GITHUB_ACTIONS_ISSUER})
   --oidc-audience AUD    accept OIDC tokens for this audience (needs --allow-repo)
   --allow-repo PATTERN   repository allowed to bake with an OIDC token (repeatable; owner/* allowed)
-  --max-concurrent N     bakes run at once (default 2)
-  --max-queued N         queued bakes before requests get 429 (default 100)
-  --max-file-size SIZE   largest upload, e.g. 512m, 2g (default 1g)
-  --grace DURATION       how long running bakes may finish on SIGTERM (default 5m)
   --peer REGION=URL      the bakery of another region: requests for REGION are forwarded there and
                          their events relayed (repeatable); without one, such requests get 400
   --peer-token-file [REGION=]FILE
                          file holding the token to present to the peer of REGION (a token from
                          \`bakery token create\` on that bakery); without REGION= it serves every peer
+  --max-concurrent N     bakes run at once (default 2)
+  --max-queued N         queued bakes before requests get 429 (default 100)
+  --max-file-size SIZE   largest upload, e.g. 512m, 2g (default 1g)
+  --grace DURATION       how long running bakes may finish on SIGTERM (default 5m)
 
 token create: prints a new token once (store it as the baker-token secret) and appends only its
 sha256 to the token file. A running bakery picks up the change.
@@ -96,12 +90,12 @@ async function serve(args: string[], io: CliIo): Promise<number> {
     'oidc-issuer': { type: 'string' },
     'oidc-audience': { type: 'string' },
     'allow-repo': { type: 'string', multiple: true },
+    peer: { type: 'string', multiple: true },
+    'peer-token-file': { type: 'string', multiple: true },
     'max-concurrent': { type: 'string' },
     'max-queued': { type: 'string' },
     'max-file-size': { type: 'string' },
     grace: { type: 'string' },
-    peer: { type: 'string', multiple: true },
-    'peer-token-file': { type: 'string', multiple: true },
   });
   if (values.help) {
     io.stdout.write(HELP);
