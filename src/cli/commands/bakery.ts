@@ -5,9 +5,9 @@ import { createStderrLogger } from '../logger.js';
 import { ConfigError, ExitCode } from '../../common/errors.js';
 import { requireDuration } from '../../common/duration.js';
 import { bakerExecutor, createToken, GITHUB_ACTIONS_ISSUER, startBakery } from '../../bakery/index.js';
-import { parsePeers, withPeers } from '../../bakery/peers.js';
 import { ovenproofHome } from '../../common/host/home.js';
 import { providerForName } from '../../pipeline/providers.js';
+import { parsePeers, withPeers } from '../../bakery/peers.js';
 
 /** `[REGION=]FILE` with FILE made absolute. */
 function resolvePeerTokenPath(cwd: string, arg: string): string {
