@@ -236,7 +236,7 @@ describe('peer bakeries (processes)', () => {
       silent.closeAllConnections();
       silent.close();
     }
-  });
+  }, 180_000);
 
   it('refuses to start with a peer but no token for it, naming the flag', async () => {
     await expect(
