@@ -134,7 +134,18 @@ export class BakeryClient {
       ...(signal ? { signal } : {}),
     });
     if (response.status === 404) throw new PipelineError('bake', `bakery ${this.url} has no bake ${id}`);
-    return (await response.json()) as { bake: RemoteBake; copies: Array<{ region: string; id: string }> };
+    // A long promotion answers 200 at once and reports a later failure in the body.
+    const answer = (await response.json()) as {
+      bake: RemoteBake;
+      copies: Array<{ region: string; id: string }>;
+      error?: { message: string };
+    };
+    if (answer.error)
+      throw new PipelineError(
+        'bake',
+        `bakery ${this.url} could not promote bake ${id}: ${answer.error.message}`,
+      );
+    return { bake: answer.bake, copies: answer.copies };
   }
 
   async getBake(id: string): Promise<RemoteBake> {

@@ -234,9 +234,10 @@ export class Bakery {
         'not_succeeded',
         `bake ${id} is ${job.state}: only a succeeded bake's image can be promoted`,
       );
-    // Regions this bake's image was already copied to (an earlier promote) are answered from its ledger.
+    // Regions this bake's image was already copied to (an earlier promote) are answered from its ledger:
+    // a finished copy of a promoted image is recorded there as kept.
     const copied = (await this.store.ledger(job.id)).filter(
-      (e) => e.kind === 'image' && e.region && e.id && e.id !== job.image!.id && e.state !== 'deleted',
+      (e) => e.kind === 'image' && e.region && e.id && e.id !== job.image!.id && e.state === 'kept',
     );
     const known = copied.filter((e) => options.regions.includes(e.region!));
     const { copies: made } = await this.options.executor.promote(

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/bakery/auth.js';
+import { BakeryClient } from '../../src/bakery/client.js';
 import { prepareBake } from '../../src/baker/index.js';
 import { createEc2Provider } from '../../src/providers/ec2/index.js';
 import { ACCOUNT_ID, startEc2Endpoint, type Ec2Endpoint } from '../support/ec2-endpoint/index.js';
@@ -142,6 +143,26 @@ describe('bakery peers on EC2', () => {
     const again = await promote();
     expect(again.body.copies).toEqual([{ region: 'ap-south-1', id: copyId }]);
     expect([...ec2.region('ap-south-1').images.keys()]).toEqual([copyId]);
+    // A copy that takes longer than a quick answer: 200 at once (a streamed body, no length), the
+    // copies at the end; one that fails after that point is reported in the body, which the client
+    // turns into an error naming it.
+    ec2.inject({ type: 'slow', kind: 'image', ms: 4_000 });
+    const slow = await fetch(`${a.url}/v1/bakes/${asked.body.id}/promote`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ regions: ['sa-east-1'] }),
+    });
+    expect(slow.status).toBe(200);
+    expect(slow.headers.get('content-length')).toBeNull();
+    const slowCopies = (JSON.parse(await slow.text()) as ApiJson).copies;
+    expect(slowCopies).toEqual([{ region: 'sa-east-1', id: expect.stringMatching(/^ami-/) }]);
+    expect(ec2.region('sa-east-1').images.get(slowCopies[0].id)?.state).toBe('available');
+    ec2.inject({ type: 'image-fails', pendingMs: 3_000 });
+    const client = new BakeryClient({ url: a.url, token, credentialHint: 'test' });
+    await expect(
+      client.promoteBake(asked.body.id, { tested: null, regions: ['ca-central-1'] }),
+    ).rejects.toThrow(new RegExp(`bakery ${a.url} could not promote bake ${asked.body.id}: .*ami-`));
+
     // A never called EC2 in its own region for any of this.
     expect(ec2.requests.filter((r) => r.region === 'eu-west-1')).toEqual([]);
     // A bake that did not succeed cannot be promoted.
