@@ -3,16 +3,26 @@
  * loop devices, mounts and a chroot, on this host): bakery A (region-a) has `--peer region-b=<B>`. A
  * request to A for region-b is baked by B: A uploads the package file B lacks, B's job bakes, and A's
  * job mirrors it — its event stream and its polled state carry B's steps, and it ends with B's image.
+ * Then the CLI: `ovenproof bake` picks its bakery from `baker-url` pairs by its region, and the image B
+ * baked through A is promoted by B.
  */
-import { writeFileSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
 import { testContext } from '../baker/helpers/context.js';
 import { buildMarkerDeb } from '../baker/helpers/test-deb.js';
 import { createToken } from '../../src/bakery/auth.js';
-import { api, readEvents, startBakery, tempDir, type ApiJson, type BakeryProcess } from './helpers.js';
+import {
+  api,
+  readEvents,
+  REPO_ROOT,
+  startBakery,
+  tempDir,
+  type ApiJson,
+  type BakeryProcess,
+} from './helpers.js';
 import { budgets, timeoutFor } from '../support/timeouts.js';
 
 const provider = localTestProvider();
@@ -154,5 +164,75 @@ describe('bakery peers (root)', () => {
       expect([...bakeryA.lines, ...bakeryB.lines].join('\n')).not.toContain(peerToken);
     },
     timeoutFor(budgets.volumeBake),
+  );
+
+  it(
+    'ovenproof bake in region-b with baker-url pairs: relayed by A to B, promoted by B',
+    async () => {
+      // The run's region picks the second bakery of the pair list (the first is a closed port); that
+      // URL is bakery A (region-a), which forwards region-b to B.
+      const run = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'src/cli/main.ts',
+          'bake',
+          '--config',
+          'examples/hello-deb/ovenproof.yml',
+          '--set',
+          'region=region-b',
+          '--set',
+          `baker-url=region-a=http://127.0.0.1:9,region-b=${bakeryA.url}`,
+          '--set',
+          `baker-token=${clientToken}`,
+          '--json',
+        ],
+        { cwd: REPO_ROOT, encoding: 'utf8', timeout: timeoutFor(budgets.build, budgets.volumeBake) },
+      );
+      expect(run.status, run.stderr.slice(-3000)).toBe(0);
+      expect(run.stderr).not.toContain(clientToken);
+      const image = JSON.parse(run.stdout) as ApiJson;
+      madeImages.add(image.id);
+      expect(image).toMatchObject({ bakedBy: bakeryA.url, promoted: true, kept: true, expiresAt: null });
+      // B baked it (A only relayed), with the real bake key in the result, and B promoted it.
+      const atB = ((await api(bakeryB.url, peerToken, '/v1/bakes')).body.bakes as ApiJson[]).find(
+        (b) => b.image?.id === image.id,
+      );
+      expect(atB).toMatchObject({
+        state: 'succeeded',
+        bakeKey: image.bakeKey,
+        request: { forwardedBy: 'region-a' },
+      });
+      const atA = ((await api(bakeryA.url, clientToken, '/v1/bakes')).body.bakes as ApiJson[]).find(
+        (b) => b.image?.id === image.id,
+      );
+      expect(atA.bakeKey).toMatch(/^peer-region-b-/);
+      expect(atA.image.peer).toEqual({ region: 'region-b', url: bakeryB.url, bake: atB.id });
+      expect((await provider.describeImage(image.id))?.tags['ovenproof:kept']).toBe('true');
+
+      // A run in a region with no bakery listed stops before any work, naming the regions there are.
+      const nowhere = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'src/cli/main.ts',
+          'bake',
+          '--config',
+          'examples/hello-deb/ovenproof.yml',
+          '--set',
+          'region=region-z',
+          '--set',
+          `baker-url=region-a=${bakeryA.url},region-b=${bakeryB.url}`,
+          '--set',
+          `baker-token=${clientToken}`,
+        ],
+        { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 },
+      );
+      expect(nowhere.status, nowhere.stderr).toBe(3);
+      expect(nowhere.stderr).toContain("baker-url: no bakery for this run's region region-z");
+    },
+    timeoutFor(budgets.build, budgets.volumeBake, budgets.ownWork),
   );
 });
