@@ -170,7 +170,9 @@ describe('bakery peers (root)', () => {
     'ovenproof bake in region-b with baker-url pairs: relayed by A to B, promoted by B',
     async () => {
       // The run's region picks the second bakery of the pair list (the first is a closed port); that
-      // URL is bakery A (region-a), which forwards region-b to B.
+      // URL is bakery A (region-a), which forwards region-b to B. A package of its own (a new version
+      // every run) makes B bake afresh instead of reusing an image an earlier run baked and promoted.
+      const fresh = buildMarkerDeb(tempDir('bakery-peers-pkg'), `1.${Date.now()}`);
       const run = spawnSync(
         process.execPath,
         [
@@ -180,6 +182,8 @@ describe('bakery peers (root)', () => {
           'bake',
           '--config',
           'examples/hello-deb/ovenproof.yml',
+          '--set',
+          `package=${fresh}`,
           '--set',
           'region=region-b',
           '--set',
@@ -201,9 +205,11 @@ describe('bakery peers (root)', () => {
       );
       expect(atB).toMatchObject({
         state: 'succeeded',
+        cacheHit: false,
         bakeKey: image.bakeKey,
         request: { forwardedBy: 'region-a' },
       });
+      expect(bakeryB.lines.join('\n')).toContain(`bake ${atB.id}: image ${image.id} promoted`);
       const atA = ((await api(bakeryA.url, clientToken, '/v1/bakes')).body.bakes as ApiJson[]).find(
         (b) => b.image?.id === image.id,
       );
