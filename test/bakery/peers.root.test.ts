@@ -234,7 +234,7 @@ describe('bakery peers (root)', () => {
           '--set',
           `baker-token=${clientToken}`,
         ],
-        { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 },
+        { cwd: REPO_ROOT, encoding: 'utf8', timeout: timeoutFor(budgets.build) },
       );
       expect(nowhere.status, nowhere.stderr).toBe(3);
       expect(nowhere.stderr).toContain("baker-url: no bakery for this run's region region-z");
