@@ -4,6 +4,8 @@
  * on a provider. The job runner, store and server know the baker only through that interface.
  */
 import { bakeImage, prepareBake, type BakeRequest } from '../baker/index.js';
+import { ConfigError } from '../common/errors.js';
+import { KEPT_TAG } from '../common/image-tags.js';
 import type { BakeExecutor, ExecutorRequest } from './executor.js';
 import type { BakedImage } from './model.js';
 import type { ImageManifest, Provider } from '../providers/provider.js';
@@ -64,6 +66,18 @@ export function bakerExecutor(
         bakeKey: image.bakeKey,
         expiresAt: image.tags['ovenproof:expires-at'] ?? null,
       }));
+    },
+    async promote({ image }, wanted, ctx) {
+      await provider.tagImage(ctx, image.id, {
+        [KEPT_TAG]: 'true',
+        ...(wanted.tested ? { 'ovenproof:tested': wanted.tested } : {}),
+      });
+      ctx.log.info(`promoted image ${image.id}`);
+      const elsewhere = wanted.regions.filter((region) => region !== options.region);
+      if (elsewhere.length === 0) return { copies: [] };
+      if (!provider.copyImage)
+        throw new ConfigError(`regions: the ${provider.name} provider cannot copy images to other regions`);
+      return { copies: await provider.copyImage(ctx, image.id, elsewhere) };
     },
     deleteResource: async (entry, log) => {
       await provider.deleteResource(entry, log);

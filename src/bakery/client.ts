@@ -118,6 +118,36 @@ export class BakeryClient {
     return { bake: (await response.json()) as RemoteBake, created: response.status === 202 };
   }
 
+  /** Promotes the bake's image at its home bakery and copies it to `regions`. */
+  async promoteBake(
+    id: string,
+    options: { tested: 'passed' | 'failed' | null; regions: string[] },
+    signal?: AbortSignal,
+  ): Promise<{ bake: RemoteBake; copies: Array<{ region: string; id: string }> }> {
+    const response = await this.send(`/v1/bakes/${encodeURIComponent(id)}/promote`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        ...(options.tested ? { tested: options.tested } : {}),
+        regions: options.regions,
+      }),
+      ...(signal ? { signal } : {}),
+    });
+    if (response.status === 404) throw new PipelineError('bake', `bakery ${this.url} has no bake ${id}`);
+    // A long promotion answers 200 at once and reports a later failure in the body.
+    const answer = (await response.json()) as {
+      bake: RemoteBake;
+      copies: Array<{ region: string; id: string }>;
+      error?: { message: string };
+    };
+    if (answer.error)
+      throw new PipelineError(
+        'bake',
+        `bakery ${this.url} could not promote bake ${id}: ${answer.error.message}`,
+      );
+    return { bake: answer.bake, copies: answer.copies };
+  }
+
   async getBake(id: string): Promise<RemoteBake> {
     const response = await this.send(`/v1/bakes/${encodeURIComponent(id)}`);
     if (response.status === 404) throw new PipelineError('bake', `bakery ${this.url} has no bake ${id}`);

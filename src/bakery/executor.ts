@@ -15,6 +15,10 @@ export interface ExecutorRequest {
   packages: string[];
   provisionScript?: string;
   strategy: 'auto' | 'volume' | 'instance';
+  /** The region asked for; a bakery with a peer for it relays the bake there. */
+  region?: string;
+  /** Set when another bakery forwarded the request: it is never forwarded again. */
+  forwardedBy?: string;
 }
 
 export interface ExecutorOutcome {
@@ -24,10 +28,20 @@ export interface ExecutorOutcome {
   durationsMs: Record<string, number>;
 }
 
+/** What `POST /v1/bakes/:id/promote` asks for. */
+export interface PromoteOptions {
+  /** The value of `ovenproof:tested` (the run's verdict), if any. */
+  tested: 'passed' | 'failed' | null;
+  /** Regions to copy the promoted image to (its own region is skipped). */
+  regions: string[];
+}
+
 export interface BakeExecutor {
   readonly provider: ProviderName;
   /** The region this bakery bakes in (null for the local provider). */
   readonly region: string | null;
+  /** Regions this bakery forwards to a peer bakery (`--peer`). */
+  readonly peerRegions?: readonly string[];
   /** The baker's bake key for the request; a bad request throws a ConfigError naming what is wrong. */
   bakeKeyOf(request: ExecutorRequest): Promise<string>;
   /** True while the image exists and has not passed its expiry. */
@@ -36,6 +50,15 @@ export interface BakeExecutor {
   bake(request: ExecutorRequest, ctx: RunContext): Promise<ExecutorOutcome>;
   /** The images this bakery's bakes produced that are still alive (bake cache and promoted images). */
   listImages(): Promise<Array<BakedImage & { bakeKey: string | null; expiresAt: string | null }>>;
+  /**
+   * Promotes a succeeded bake's image (tagged kept: never pruned or swept) and copies it to
+   * `options.regions`; every copy goes through `ctx.journal` before it exists.
+   */
+  promote(
+    bake: { image: BakedImage; request: Pick<ExecutorRequest, 'region' | 'forwardedBy'> },
+    options: PromoteOptions,
+    ctx: RunContext,
+  ): Promise<{ copies: Array<{ region: string; id: string }> }>;
   /** Deletes what a ledger entry describes; "already gone" is success. */
   deleteResource(entry: LedgerEntry, log: Logger): Promise<void>;
 }

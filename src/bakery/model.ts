@@ -17,6 +17,8 @@ export interface BakeRequestBody {
   provisionScript?: string;
   strategy?: 'auto' | 'volume' | 'instance';
   region?: string;
+  /** The region of the bakery that forwarded this request to its peer; a forwarded request stays here. */
+  forwardedBy?: string;
 }
 
 export interface BakedImage {
@@ -25,6 +27,8 @@ export interface BakedImage {
   baseImageId: string;
   createdAt: string;
   tags: Record<string, string>;
+  /** Set when a peer bakery baked it (a relayed request): that bakery's region, URL and bake id. */
+  peer?: { region: string; url: string; bake: string };
 }
 
 /** One bake job as `GET /v1/bakes/:id` shows it. */

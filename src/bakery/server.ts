@@ -13,6 +13,7 @@ import Fastify, {
 import { AuthError, type Authenticator, type Principal } from './auth.js';
 import { DASHBOARD_HTML } from './dashboard.js';
 import { FileTooLargeError, SHA256_PATTERN, type FileStore } from './files.js';
+import { registerPromoteRoute } from './promote-route.js';
 import { publicJob, type BakeEvent, type BakeRequestBody, type BakeState } from './model.js';
 import { RequestError, type Bakery } from './service.js';
 
@@ -53,6 +54,7 @@ const BAKE_BODY = {
     provisionScript: { type: 'string', maxLength: 65_536 },
     strategy: { type: 'string', enum: ['auto', 'volume', 'instance'] },
     region: { type: 'string', minLength: 1, maxLength: 64 },
+    forwardedBy: { type: 'string', minLength: 1, maxLength: 64 },
   },
 } as const;
 
@@ -265,12 +267,16 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     request.principal = await auth.authenticate(request.headers.authorization);
   });
 
-  app.get('/healthz', async () => ({ ok: true }));
+  // A load balancer stops sending requests to a bakery that is shutting down (503) while it drains.
+  app.get('/healthz', async (_request, reply) =>
+    bakery.shuttingDown ? reply.code(503).send({ ok: false, stopping: true }) : { ok: true },
+  );
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
 
   registerFileRoutes(app, files);
   registerBakeRoutes(app, bakery, options.statsWindowMs);
   registerEventStream(app, bakery, openStreams);
+  registerPromoteRoute(app, bakery);
 
   app.addHook('preClose', async () => {
     for (const reply of openStreams) reply.raw.end();

@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { CancelledError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ResourceJournal, RunContext } from '../providers/provider.js';
-import type { BakeExecutor, ExecutorRequest } from './executor.js';
+import type { BakeExecutor, ExecutorRequest, PromoteOptions } from './executor.js';
+import { regionRefusal } from './peers.js';
 import type { FileStore } from './files.js';
 import { FINAL_STATES, publicJob, type BakeEvent, type BakeJob, type BakeRequestBody } from './model.js';
 import type { BakeryRecord, JobStore } from './store.js';
@@ -74,6 +75,11 @@ export class Bakery {
   constructor(private readonly options: BakeryOptions) {
     this.live.setMaxListeners(0);
     this.leaseMs = options.leaseMs ?? 30_000;
+  }
+
+  /** True from SIGTERM on: no new bakes, running ones finish within the grace period. */
+  get shuttingDown(): boolean {
+    return this.stopping;
   }
 
   get store(): JobStore {
@@ -198,6 +204,8 @@ export class Bakery {
       packages: request.packages,
       ...(request.provisionScript !== undefined ? { provisionScript: request.provisionScript } : {}),
       strategy: request.strategy ?? 'auto',
+      ...(request.region !== undefined ? { region: request.region } : {}),
+      ...(request.forwardedBy !== undefined ? { forwardedBy: request.forwardedBy } : {}),
     };
   }
 
@@ -205,12 +213,8 @@ export class Bakery {
   async submit(request: BakeRequestBody, requestedBy: string): Promise<{ job: BakeJob; created: boolean }> {
     if (this.stopping) throw new RequestError(503, 'stopping', 'the bakery is shutting down; retry shortly');
     const { executor } = this.options;
-    if (request.region && executor.region && request.region !== executor.region)
-      throw new RequestError(
-        400,
-        'wrong_region',
-        `region: this bakery bakes in ${executor.region}, not ${request.region}`,
-      );
+    const refusal = regionRefusal(executor, request);
+    if (refusal) throw new RequestError(400, 'wrong_region', refusal);
     const bakeKey = await this.bakeKeyOf(request);
     const succeeded = await this.store.latestSucceeded(bakeKey);
     if (succeeded?.image && (await executor.imageAlive(succeeded.image.id)))
@@ -255,6 +259,8 @@ export class Bakery {
       request.files,
       request.provisionScript ?? null,
       request.strategy ?? 'auto',
+      request.region ?? null,
+      request.forwardedBy ?? null,
     ]);
     let pending = this.keysInFlight.get(identity);
     if (!pending) {
@@ -264,6 +270,48 @@ export class Bakery {
       this.keysInFlight.set(identity, pending);
     }
     return pending;
+  }
+
+  /**
+   * Promotes a succeeded bake's image and copies it to other regions, recording the copies in the
+   * job's ledger (the executor hands a relayed bake to the peer that made it).
+   */
+  async promote(
+    id: string,
+    options: PromoteOptions,
+  ): Promise<{ job: BakeJob; copies: Array<{ region: string; id: string }> }> {
+    const job = await this.store.get(id);
+    if (!job) throw new RequestError(404, 'not_found', `no bake ${id}`);
+    if (job.state !== 'succeeded' || !job.image)
+      throw new RequestError(
+        409,
+        'not_succeeded',
+        `bake ${id} is ${job.state}: only a succeeded bake's image can be promoted`,
+      );
+    // Regions this bake's image was already copied to (an earlier promote) are answered from its ledger:
+    // a finished copy of a promoted image is recorded there as kept.
+    const copied = (await this.store.ledger(job.id)).filter(
+      (e) => e.kind === 'image' && e.region && e.id && e.id !== job.image!.id && e.state === 'kept',
+    );
+    const known = copied.filter((e) => options.regions.includes(e.region!));
+    const { copies: made } = await this.options.executor.promote(
+      { image: job.image, request: job.request },
+      { ...options, regions: options.regions.filter((r) => !known.some((e) => e.region === r)) },
+      {
+        runId: `bakery-${job.id}`,
+        expiresAt: new Date(Date.now() + this.options.cacheTtlMs),
+        journal: this.journalFor(job.id),
+        signal: AbortSignal.timeout(30 * 60_000),
+        log: this.options.log,
+        progress: () => undefined,
+        tags: { 'ovenproof:bakery-job': job.id },
+      },
+    );
+    const copies = [...known.map((e) => ({ region: e.region!, id: e.id! })), ...made];
+    this.options.log.info(
+      `bake ${id}: image ${job.image.id} promoted${copies.length ? `, copied to ${copies.map((c) => `${c.region} (${c.id})`).join(', ')}` : ''}`,
+    );
+    return { job, copies };
   }
 
   async cancel(id: string): Promise<BakeJob> {

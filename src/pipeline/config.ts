@@ -11,6 +11,7 @@ import { ConfigError } from '../common/errors.js';
 import type { ProviderName } from '../providers/provider.js';
 import { PROVIDER_NAMES, providerEntry } from '../providers/registry.js';
 import { parseDuration } from '../common/duration.js';
+import { parseBakerUrls, type BakerUrls } from './baker-urls.js';
 
 export type Source = 'input' | 'flag' | 'file';
 export type RawValue = string | number | boolean | null | RawValue[] | { [key: string]: RawValue };
@@ -71,11 +72,25 @@ function toText(value: unknown): unknown {
 }
 
 const text = z.preprocess(toText, z.string().min(1, 'must not be empty'));
-const httpUrl = z.preprocess(
-  toText,
-  z
-    .string()
-    .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/i, 'expected an http(s) URL such as https://bakery.example.com'),
+/** A URL, or region=URL pairs (text, a YAML list, or a YAML mapping of region to URL). */
+function toBakerUrlText(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(String).join(',');
+  if (value && typeof value === 'object')
+    return Object.entries(value)
+      .map(([region, url]) => `${region}=${String(url)}`)
+      .join(',');
+  return toText(value);
+}
+const bakerUrls = z.preprocess(
+  toBakerUrlText,
+  z.string().transform((value, ctx): BakerUrls => {
+    try {
+      return parseBakerUrls(value);
+    } catch (error) {
+      ctx.issues.push({ code: 'custom', message: (error as Error).message, input: value });
+      return z.NEVER;
+    }
+  }),
 );
 const list = z.preprocess(toList, z.array(z.string().min(1)));
 const bool = z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }));
@@ -106,7 +121,10 @@ export const CONFIG_KEYS = {
   packages: { schema: list, doc: 'Extra OS packages to install from the distribution.' },
   'base-image': { schema: text, doc: 'Base image id, name, or `key=value` filters.' },
   'bake-strategy': { schema: choice(STRATEGIES), doc: 'How to bake: `auto`, `volume` or `instance`.' },
-  'baker-url': { schema: httpUrl, doc: 'URL of a remote bakery to bake with instead of baking in-process.' },
+  'baker-url': {
+    schema: bakerUrls,
+    doc: "URL of a remote bakery to bake with instead of baking in-process, or `region=URL` pairs (comma- or newline-separated): the bakery of the run's region.",
+  },
   'baker-token': { schema: text, doc: 'Bearer token for the remote bakery (from `ovenproof bakery token create`).' },
   'baker-audience': {
     schema: text,
@@ -185,7 +203,8 @@ export interface Config {
   packages: string[];
   baseImage: string;
   bakeStrategy: 'auto' | 'volume' | 'instance';
-  bakerUrl: string | null;
+  /** One bakery, or one per region (`bakerUrlFor` picks the run's). */
+  bakerUrl: BakerUrls | null;
   bakerToken: string | null;
   bakerAudience: string | null;
   instanceType: string[];

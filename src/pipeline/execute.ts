@@ -15,7 +15,8 @@ import { gitHead, gitTopLevel } from './git.js';
 import { Ledger } from './ledger.js';
 import { runPipeline, type PipelineMode, type PipelineOutcome } from './pipeline.js';
 import { createProvider, providerSettingsFor } from './providers.js';
-import { bakeryClientFor, type BakerCredential } from './remote-bake.js';
+import { bakerUrlFor } from './baker-urls.js';
+import { bakeryClientFor, runRegionOf, type BakerCredential } from './remote-bake.js';
 
 export interface ExecuteOptions {
   config: Config;
@@ -41,6 +42,9 @@ export async function executePipeline(options: ExecuteOptions): Promise<Pipeline
   // A broken OVENPROOF_PRICES file is a config error before anything runs, not a surprise at the end.
   const prices = await loadPriceTable(options.env);
   const provider = await createProvider(settings, options.log);
+  // With a bakery per region, the run's region picks one: a mismatch is a config error before any work.
+  const region = runRegionOf(settings as unknown as Record<string, unknown>, config);
+  const bakerUrl = config.bakerUrl ? bakerUrlFor(config.bakerUrl, region) : null;
   const repoRoot = await gitTopLevel(config.projectDir);
   const commit = options.commit ?? (repoRoot ? await gitHead(repoRoot) : null);
   const tempRoot = options.tempRoot ?? tmpdir();
@@ -60,8 +64,11 @@ export async function executePipeline(options: ExecuteOptions): Promise<Pipeline
       repository: options.repository ?? null,
       onLedger: options.onLedger,
       prices,
-      bakery: config.bakerUrl
-        ? async () => (await bakeryClientFor(config, options.bakerOidcToken ?? null, options.log))!
+      bakery: bakerUrl
+        ? async () => ({
+            client: await bakeryClientFor(bakerUrl, config, options.bakerOidcToken ?? null, options.log),
+            region,
+          })
         : null,
       ...(options.restoreCachedBake ? { restoreCachedBake: options.restoreCachedBake } : {}),
     },

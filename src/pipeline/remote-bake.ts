@@ -20,12 +20,27 @@ export interface RemoteBakeOutcome extends BakeOutcome {
 /** Where the bakery credential comes from: the Action's OIDC token, else the static baker-token. */
 export type BakerCredential = () => Promise<string>;
 
+/** The bakery of this run and the region it asks for (null: the bakery's own). */
+export interface BakeryConnection {
+  client: BakeryClient;
+  region: string | null;
+}
+
+/** The run's region as its provider settings have it (EC2: `region` or AWS_REGION), else the config's. */
+export function runRegionOf(
+  providerSettings: Record<string, unknown>,
+  config: Pick<Config, 'region'>,
+): string | null {
+  const own = providerSettings[String(providerSettings.name)] as { region?: unknown } | undefined;
+  return typeof own?.region === 'string' ? own.region : config.region;
+}
+
 export async function bakeryClientFor(
-  config: Pick<Config, 'bakerUrl' | 'bakerToken' | 'bakerAudience'>,
+  url: string,
+  config: Pick<Config, 'bakerToken' | 'bakerAudience'>,
   oidcToken: BakerCredential | null,
   log: Logger,
-): Promise<BakeryClient | null> {
-  if (!config.bakerUrl) return null;
+): Promise<BakeryClient> {
   let token: string;
   let hint: string;
   if (config.bakerAudience) {
@@ -48,11 +63,11 @@ export async function bakeryClientFor(
     throw new ConfigError('baker-url: also set baker-token, or baker-audience in GitHub Actions (OIDC)');
   }
   log.mask(token);
-  return new BakeryClient({ url: config.bakerUrl, token, credentialHint: hint });
+  return new BakeryClient({ url, token, credentialHint: hint });
 }
 
 export async function bakeRemotely(
-  client: BakeryClient,
+  { client, region }: BakeryConnection,
   provider: Provider,
   request: {
     baseImage: string;
@@ -73,7 +88,13 @@ export async function bakeRemotely(
     files.push(sha256);
   }
   const { bake: asked, created } = await client.requestBake(
-    { baseImage: request.baseImage, packages: request.packages, files, strategy: request.strategy },
+    {
+      baseImage: request.baseImage,
+      packages: request.packages,
+      files,
+      strategy: request.strategy,
+      ...(region ? { region } : {}),
+    },
     ctx.signal,
   );
   ctx.log.info(
@@ -126,7 +147,8 @@ export async function bakeRemotely(
   return {
     image,
     baseImageId: bake.image.baseImageId || (image.parent ?? ''),
-    bakeKey: bake.bakeKey,
+    // A bakery that relayed the bake to a peer keys it by the request; the image carries the real key.
+    bakeKey: image.bakeKey ?? bake.bakeKey,
     cacheHit,
     strategy: cacheHit ? 'cache' : strategy === 'instance' ? 'instance' : 'volume',
     durationsMs: { ...bake.durationsMs, remote: Math.round(performance.now() - started) },

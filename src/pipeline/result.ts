@@ -50,11 +50,13 @@ export function assembleResult(
           cacheHit: state.bake.cacheHit,
           reusedFromRun: state.bake.cacheHit ? reusedFrom(state.bake) : null,
           // Every successful in-process bake outlives the run: promoted, or as a bake-cache entry. A
-          // bakery's image belongs to the bakery: promoted only if tagged so.
-          kept: state.bakedBy ? bakeryPromoted(state.bake) : state.imageFate !== null,
-          promoted: state.bakedBy ? bakeryPromoted(state.bake) : (state.imageFate?.promoted ?? false),
+          // bakery's image belongs to the bakery: promoted if tagged so, or promoted by it for this run.
+          kept: state.bakedBy ? bakeryPromoted(state) : state.imageFate !== null,
+          promoted: state.bakedBy ? bakeryPromoted(state) : (state.imageFate?.promoted ?? false),
           expiresAt: state.bakedBy
-            ? (state.bake.image.tags['ovenproof:expires-at'] ?? null)
+            ? bakeryPromoted(state)
+              ? null
+              : (state.bake.image.tags['ovenproof:expires-at'] ?? null)
             : (state.imageFate?.expiresAt ?? null),
           bakedBy: state.bakedBy,
           ...(state.imageCopies.length ? { copies: state.imageCopies } : {}),
@@ -106,6 +108,7 @@ export function assembleResult(
   };
 }
 
-function bakeryPromoted(bake: { image: { tags: Record<string, string> } }): boolean {
-  return bake.image.tags['ovenproof:kept'] === 'true';
+/** A bakery's image is promoted if it was already, or if this run had its bakery promote it. */
+function bakeryPromoted(state: RunState): boolean {
+  return state.imageFate?.promoted === true || state.bake?.image.tags['ovenproof:kept'] === 'true';
 }

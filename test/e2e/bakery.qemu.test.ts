@@ -83,6 +83,8 @@ describe('bake in a bakery (QEMU)', () => {
       const result = JSON.parse(await readFile(resultPath, 'utf8')) as RunResult;
       expect(result.status).toBe('passed');
       expect(result.image!.bakedBy).toBe(bakery.url);
+      // keep-image: on-success and the tests passed: the bakery promoted its image for this run.
+      expect(result.image).toMatchObject({ promoted: true, kept: true, expiresAt: null });
       const bakes = (await api(bakery.url, token, '/v1/bakes')).body.bakes as Array<Record<string, ApiJson>>;
       expect(bakes).toHaveLength(1);
       expect(bakes[0]).toMatchObject({
@@ -91,6 +93,11 @@ describe('bake in a bakery (QEMU)', () => {
         bakeKey: result.image!.bakeKey,
       });
       expect(bakes[0]!.image.id).toBe(result.image!.id);
+      const images = (await api(bakery.url, token, '/v1/images')).body.images as ApiJson[];
+      expect(images.find((i) => i.id === result.image!.id)?.tags).toMatchObject({
+        'ovenproof:kept': 'true',
+        'ovenproof:tested': 'passed',
+      });
       // The run's own ledger holds no image: the bakery owns it as a bake cache entry.
       expect(result.resources.filter((r) => r.kind === 'image')).toEqual([]);
 

@@ -126,7 +126,7 @@ describe('config', () => {
       { flags: { test: 't', 'baker-url': 'http://127.0.0.1:8780', 'baker-token': 'opbk_x', 'baker-audience': 'aud' } },
       cli,
     );
-    expect(config).toMatchObject({ bakerUrl: 'http://127.0.0.1:8780', bakerToken: 'opbk_x', bakerAudience: 'aud' });
+    expect(config).toMatchObject({ bakerUrl: { all: 'http://127.0.0.1:8780' }, bakerToken: 'opbk_x', bakerAudience: 'aud' });
     expect(() => resolveConfig({ flags: { test: 't', 'baker-url': 'bakery:8780' } }, cli)).toThrow(/baker-url: .*http/);
     expect(() => resolveConfig({ flags: { test: 't', 'baker-token': 'opbk_x' } }, cli)).toThrow(
       /baker-token: only used with baker-url/,

@@ -14,10 +14,18 @@ import {
 } from '../../bakery/index.js';
 import { ovenproofHome } from '../../common/host/home.js';
 import { providerForName } from '../../pipeline/providers.js';
+import { parsePeers, withPeers } from '../../bakery/peers.js';
+
+/** `[REGION=]FILE` with FILE made absolute. */
+function resolvePeerTokenPath(cwd: string, arg: string): string {
+  const cut = arg.indexOf('=');
+  return cut > 0 ? `${arg.slice(0, cut)}=${resolve(cwd, arg.slice(cut + 1))}` : resolve(cwd, arg);
+}
 
 const HELP = `Usage: ovenproof bakery serve [--listen HOST:PORT] [--provider local|ec2] [--region R] [--data-dir DIR]
                          [--token-file FILE] [--oidc-issuer URL] [--oidc-audience AUD]
                          [--allow-repo OWNER/NAME|OWNER/*]... [--max-concurrent N] [--max-queued N]
+                         [--peer REGION=URL]... [--peer-token-file [REGION=]FILE]...
                          [--max-file-size BYTES] [--grace DURATION]
                          [--store dynamodb://TABLE?region=R] [--lease DURATION]
        ovenproof bakery init-store --store dynamodb://TABLE?region=R
@@ -31,12 +39,17 @@ bakes, lets running ones finish for --grace, then cancels and cleans them.
 Options (serve):
   --listen HOST:PORT     address to listen on (default 127.0.0.1:8780; port 0 picks a free one)
   --provider P           local (default) or ec2
-  --region R             EC2 region the bakery bakes in (ec2)
+  --region R             region the bakery bakes in (ec2; with local it only names the bakery's region)
   --data-dir DIR         jobs database and uploaded files (default $OVENPROOF_HOME/bakery)
   --token-file FILE      static tokens: "sha256:<hex> NAME" lines (see token create)
   --oidc-issuer URL      OIDC issuer (default ${GITHUB_ACTIONS_ISSUER})
   --oidc-audience AUD    accept OIDC tokens for this audience (needs --allow-repo)
   --allow-repo PATTERN   repository allowed to bake with an OIDC token (repeatable; owner/* allowed)
+  --peer REGION=URL      the bakery of another region: requests for REGION are forwarded there and
+                         their events relayed (repeatable); without one, such requests get 400
+  --peer-token-file [REGION=]FILE
+                         file holding the token to present to the peer of REGION (a token from
+                         \`bakery token create\` on that bakery); without REGION= it serves every peer
   --max-concurrent N     bakes run at once (default 2)
   --max-queued N         queued bakes before requests get 429 (default 100)
   --max-file-size SIZE   largest upload, e.g. 512m, 2g (default 1g)
@@ -94,6 +107,8 @@ async function serve(args: string[], io: CliIo): Promise<number> {
     'oidc-issuer': { type: 'string' },
     'oidc-audience': { type: 'string' },
     'allow-repo': { type: 'string', multiple: true },
+    peer: { type: 'string', multiple: true },
+    'peer-token-file': { type: 'string', multiple: true },
     'max-concurrent': { type: 'string' },
     'max-queued': { type: 'string' },
     'max-file-size': { type: 'string' },
@@ -123,10 +138,16 @@ async function serve(args: string[], io: CliIo): Promise<number> {
   const home = ovenproofHome(io.env);
   const log = createStderrLogger(io.stderr);
   const provider = await providerForName(values.provider ?? 'local', io.env, log, values.region ?? null);
+  // A local bakery bakes on this host whatever the region; --region only names its place in a fleet.
   const region =
     provider.name === 'ec2'
       ? (values.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? null)
-      : null;
+      : (values.region ?? null);
+  const peers = await parsePeers(
+    values.peer ?? [],
+    (values['peer-token-file'] ?? []).map((arg) => resolvePeerTokenPath(io.cwd, arg)),
+    region,
+  );
   const bakery = await startBakery(
     {
       host,
@@ -147,7 +168,7 @@ async function serve(args: string[], io: CliIo): Promise<number> {
         : { kind: 'sqlite' },
       leaseMs: requireDuration('--lease', values.lease ?? '30s'),
     },
-    bakerExecutor(provider, { home, region }),
+    withPeers(bakerExecutor(provider, { home, region }), peers),
   );
   await new Promise<void>((done) => {
     if (io.signal.aborted) done();

@@ -1,7 +1,8 @@
 import { PipelineError } from '../../common/errors.js';
 import type { Step } from '../../common/steps.js';
 import { bakeImage, type BakeOutcome } from '../../baker/index.js';
-import { bakeRemotely } from '../remote-bake.js';
+import { KEPT_TAG } from '../../common/image-tags.js';
+import { bakeRemotely, type RemoteBakeOutcome } from '../remote-bake.js';
 import { holdImage, settleImage } from '../image-lifecycle.js';
 import type { RunState } from './state.js';
 import { timedStep } from './timing.js';
@@ -74,9 +75,12 @@ export function reusedFrom(bake: BakeOutcome): string | null {
 async function finishImage(s: RunState): Promise<void> {
   const { deps, ctx, mode } = s;
   const bake = s.bake;
-  if (!bake || !s.imageFate) return;
+  if (!bake) return;
   const policy = deps.config.keepImage;
   const promote = mode === 'bake' || policy === 'always' || (policy === 'on-success' && s.succeeded);
+  const tested = mode === 'run' ? (s.succeeded ? 'passed' : 'failed') : null;
+  if (s.bakedBy) return finishBakeryImage(s, bake as RemoteBakeOutcome, promote, tested);
+  if (!s.imageFate) return;
   const fate = s.imageFate;
   const wasPromoted = fate.promoted;
   const label = promote && !wasPromoted ? 'Promoting' : 'Releasing';
@@ -88,7 +92,7 @@ async function finishImage(s: RunState): Promise<void> {
     () =>
       settleImage(deps.provider, ctx, bake, fate, {
         promote,
-        tested: mode === 'run' ? (s.succeeded ? 'passed' : 'failed') : null,
+        tested,
         reason:
           mode === 'bake'
             ? 'bake command'
@@ -107,4 +111,40 @@ async function finishImage(s: RunState): Promise<void> {
     for (const copy of s.imageCopies)
       deps.log.info(`copied image ${bake.image.id} to ${copy.region}: ${copy.id}`);
   }
+}
+
+/**
+ * A bakery's image is the bakery's: the bakery that baked it (the home bakery of its region, which a
+ * forwarding bakery reaches for us) promotes it and copies it to the extra `regions`.
+ */
+async function finishBakeryImage(
+  s: RunState,
+  bake: RemoteBakeOutcome,
+  promote: boolean,
+  tested: 'passed' | 'failed' | null,
+): Promise<void> {
+  const { deps, ctx } = s;
+  const id = bake.image.id;
+  if (bake.image.tags[KEPT_TAG] === 'true') return;
+  if (!promote) {
+    deps.log.info(
+      `image ${id} stays in the bake cache of ${bake.bakedBy} (not promoted: keep-image: ${deps.config.keepImage})`,
+    );
+    return;
+  }
+  const { client } = await deps.bakery!();
+  const regions = deps.config.regions;
+  const promoted = await timedStep(
+    s,
+    'teardown',
+    'settle image',
+    regions.length
+      ? `Promoting image ${id} and copying it to ${regions.join(', ')}`
+      : `Promoting image ${id}`,
+    () => client.promoteBake(bake.bakeId, { tested, regions }, ctx.signal),
+  );
+  s.imageFate = { promoted: true, expiresAt: null };
+  s.imageCopies = promoted.copies;
+  deps.log.info(`bakery ${bake.bakedBy} promoted image ${id} (bake ${bake.bakeId})`);
+  for (const copy of promoted.copies) deps.log.info(`copied image ${id} to ${copy.region}: ${copy.id}`);
 }

@@ -5,7 +5,6 @@
 import type { Logger } from '../../common/log.js';
 import type { StepTiming } from '../../common/steps.js';
 import type { BakeOutcome } from '../../baker/index.js';
-import type { BakeryClient } from '../../bakery/index.js';
 import type { InstanceInfo, Provider, RunContext } from '../../providers/provider.js';
 import type { TestsSummary } from '../../results/model.js';
 import type { DebugSsh, StageName } from '../../common/run-result.js';
@@ -18,6 +17,7 @@ import type { PipelineEvents } from '../events.js';
 import type { Ledger } from '../ledger.js';
 import type { OutputTail } from './build.js';
 import type { ImageFate } from '../image-lifecycle.js';
+import type { BakeryConnection } from '../remote-bake.js';
 
 export type PipelineMode = 'run' | 'bake';
 
@@ -41,7 +41,7 @@ export interface PipelineDeps {
   /** Prices for the run's cost estimate; default the built-in table. */
   prices?: PriceTable;
   /** With `baker-url`: connects to the bakery (asked at bake time, so an OIDC token is fresh). */
-  bakery?: (() => Promise<BakeryClient>) | null;
+  bakery?: (() => Promise<BakeryConnection>) | null;
   /** Restores a saved bake-cache image by bake key before the baker looks for one (Actions cache). */
   restoreCachedBake?: (bakeKey: string) => Promise<unknown>;
 }

@@ -766,7 +766,16 @@ export async function startEc2Endpoint(options: Ec2EndpointOptions = {}): Promis
         ...m,
         snapshotId: m.snapshotId ? newSnapshot(r, 'vol-ffffffff', snapTags).id : undefined,
       }));
-      const img = newImage(r, { ...source, name: str(p.Name) ?? source.name, mappings: snaps, tags });
+      // The copy is a new resource: pending until its own transition (slow and failure faults apply).
+      const {
+        id: _id,
+        state: _state,
+        pending: _pending,
+        created: _created,
+        hidden: _hidden,
+        ...shape
+      } = source;
+      const img = newImage(r, { ...shape, name: str(p.Name) ?? source.name, mappings: snaps, tags });
       img.tags.set('aws:copy-token', token);
       return { imageId: img.id };
     },
