@@ -2,7 +2,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'examples/**/build/', 'test/fixtures/results/**/*.cjs'] },
+  {
+    ignores: ['dist/', 'node_modules/', 'coverage/', 'examples/**/build/', 'test/fixtures/results/**/*.cjs'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -16,7 +16,9 @@ const sourceHome = process.env.OVENPROOF_HOME ?? join(process.env.HOME ?? '/root
 
 async function findBaseImage(): Promise<string> {
   for (const id of await readdir(join(sourceHome, 'images')).catch(() => [])) {
-    const manifest = JSON.parse(await readFile(join(sourceHome, 'images', id, 'manifest.json'), 'utf8').catch(() => '{}'));
+    const manifest = JSON.parse(
+      await readFile(join(sourceHome, 'images', id, 'manifest.json'), 'utf8').catch(() => '{}'),
+    );
     if (manifest.parent === null && manifest.name === 'debian-12') return id;
   }
   throw new Error(`no debian-12 base image in ${sourceHome}: run \`node dist/cli.js base build\` first`);
@@ -42,7 +44,13 @@ const base = await findBaseImage();
 const home = await mkdtemp(join(tmpdir(), 'ovenproof-bench-home-'));
 try {
   execFileSync('mkdir', ['-p', join(home, 'images')]);
-  execFileSync('cp', ['-a', '--sparse=always', '--reflink=auto', join(sourceHome, 'images', base), join(home, 'images')]);
+  execFileSync('cp', [
+    '-a',
+    '--sparse=always',
+    '--reflink=auto',
+    join(sourceHome, 'images', base),
+    join(home, 'images'),
+  ]);
   const cold = runOnce(home, 'cold');
   const warm = runOnce(home, 'warm');
   if (cold.result.image?.cacheHit !== false || warm.result.image?.cacheHit !== true) {

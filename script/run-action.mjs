@@ -39,7 +39,11 @@ function runNode(script, env, options = {}) {
   // TypeScript entry points (tests of code not yet bundled) run through tsx.
   const args = script.endsWith('.ts') ? ['--import', 'tsx', script] : [script];
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, args, { env, cwd: env.GITHUB_WORKSPACE, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, {
+      env,
+      cwd: env.GITHUB_WORKSPACE,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     child.stdout.on('data', (d) => {
       stdout += d;

@@ -102,9 +102,7 @@ async function run(): Promise<number> {
       repository: `${github.context.repo.owner}/${github.context.repo.repo}`,
       tempRoot: process.env.RUNNER_TEMP ?? tmpdir(),
       // The runner hands out an OIDC token for the bakery's audience (needs `id-token: write`).
-      ...(config.bakerAudience
-        ? { bakerOidcToken: () => core.getIDToken(config.bakerAudience!) }
-        : {}),
+      ...(config.bakerAudience ? { bakerOidcToken: () => core.getIDToken(config.bakerAudience!) } : {}),
       onLedger: saveLedgerPath,
       ...(imageCache ? { restoreCachedBake: (key: string) => imageCache.restoreBake(key) } : {}),
     });

@@ -20,7 +20,6 @@ import type { StepHook } from './steps/run.js';
 import type { PackageFile, PreparedBake } from './steps/state.js';
 import { volumeBake } from './volume-bake.js';
 
-
 export interface BakeRequest {
   /** Image id, name, or `key=value` filters (the `base-image` setting). */
   baseImage: string;

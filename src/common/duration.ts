@@ -22,7 +22,8 @@ export function parseDuration(text: string): number | null {
 
 export function requireDuration(name: string, text: string): number {
   const ms = parseDuration(text);
-  if (ms === null) throw new ConfigError(`${name}: "${text}" is not a duration (use e.g. 90s, 30m, 2h, 1h30m)`);
+  if (ms === null)
+    throw new ConfigError(`${name}: "${text}" is not a duration (use e.g. 90s, 30m, 2h, 1h30m)`);
   return ms;
 }
 

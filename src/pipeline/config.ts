@@ -125,7 +125,10 @@ export const CONFIG_KEYS = {
     schema: bakerUrls,
     doc: "URL of a remote bakery to bake with instead of baking in-process, or `region=URL` pairs (comma- or newline-separated): the bakery of the run's region.",
   },
-  'baker-token': { schema: text, doc: 'Bearer token for the remote bakery (from `ovenproof bakery token create`).' },
+  'baker-token': {
+    schema: text,
+    doc: 'Bearer token for the remote bakery (from `ovenproof bakery token create`).',
+  },
   'baker-audience': {
     schema: text,
     doc: 'With `baker-url` in GitHub Actions: authenticate to the bakery with an OIDC token for this audience (needs `permissions: id-token: write`).',

@@ -25,7 +25,15 @@ describe('action.yml', () => {
 
   it('declares the outputs of SPEC §2.1 and node24 main + post entries', () => {
     expect(Object.keys(action.outputs).sort()).toEqual(
-      ['bake-cache-hit', 'check-run-url', 'image-id', 'instance-id', 'result-json', 'tests-failed', 'tests-total'].sort(),
+      [
+        'bake-cache-hit',
+        'check-run-url',
+        'image-id',
+        'instance-id',
+        'result-json',
+        'tests-failed',
+        'tests-total',
+      ].sort(),
     );
     expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js', post: 'dist/post.js' });
   });
@@ -41,7 +49,8 @@ describe('example workflows', () => {
       const ours = steps.filter((step) => step.uses?.startsWith('ovenproof/ovenproof'));
       expect(ours.length, file).toBeGreaterThan(0);
       for (const step of ours) {
-        for (const input of Object.keys(step.with ?? {})) expect(Object.keys(action.inputs), `${file}: ${input}`).toContain(input);
+        for (const input of Object.keys(step.with ?? {}))
+          expect(Object.keys(action.inputs), `${file}: ${input}`).toContain(input);
       }
     }
   });

@@ -19,12 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  isMounted,
-  mountsUnder,
-  processesInRoot,
-  unmountWithRetry,
-} from '../../src/baker/mounts.js';
+import { isMounted, mountsUnder, processesInRoot, unmountWithRetry } from '../../src/baker/mounts.js';
 import { imageHygieneScript } from '../../src/baker/steps/hygiene.js';
 import { parseMountinfo } from '../../src/common/host/mountinfo.js';
 import { aptPlugin } from '../../src/baker/os/apt.js';

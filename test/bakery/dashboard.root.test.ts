@@ -65,51 +65,57 @@ afterAll(async () => {
 }, timeoutFor(budgets.teardown));
 
 describe('bakery dashboard (root, chromium)', () => {
-  it('shows a running bake advancing, then its final state and the stats', async () => {
-    const page = await browser.newPage();
-    await page.goto(bakery.url);
-    await page.locator('#token').fill(token);
-    await page.getByRole('button', { name: 'Use token' }).click();
-    await page.locator('#stats .stat').first().waitFor({ timeout: 60_000 });
-    expect((await api(bakery.url, token, '/v1/bakes', { method: 'POST', body: bakeBody })).status).toBe(202);
+  it(
+    'shows a running bake advancing, then its final state and the stats',
+    async () => {
+      const page = await browser.newPage();
+      await page.goto(bakery.url);
+      await page.locator('#token').fill(token);
+      await page.getByRole('button', { name: 'Use token' }).click();
+      await page.locator('#stats .stat').first().waitFor({ timeout: 60_000 });
+      expect((await api(bakery.url, token, '/v1/bakes', { method: 'POST', body: bakeBody })).status).toBe(
+        202,
+      );
 
-    const bar = page.locator('tr.bake-active .bar > div').first();
-    await bar.waitFor({ timeout: 120_000 });
-    const widths: number[] = [];
-    const steps = new Set<string>();
-    // Sample the bar while the bake runs: its width must grow from the live events.
-    for (let i = 0; i < 600 && (await page.locator('tr.bake-active').count()) > 0; i++) {
-      const width = await bar
-        .evaluate((el) => parseFloat((el as unknown as { style: { width: string } }).style.width))
-        .catch(() => NaN);
-      if (!Number.isNaN(width)) widths.push(width);
-      const step = await page
-        .locator('tr.bake-active .step')
-        .first()
-        .textContent()
-        .catch(() => null);
-      if (step) steps.add(step);
-      await page.waitForTimeout(250);
-    }
-    expect(widths.length).toBeGreaterThan(2);
-    expect(Math.max(...widths)).toBeGreaterThan(widths[0]!);
-    expect(steps.size).toBeGreaterThan(2);
+      const bar = page.locator('tr.bake-active .bar > div').first();
+      await bar.waitFor({ timeout: 120_000 });
+      const widths: number[] = [];
+      const steps = new Set<string>();
+      // Sample the bar while the bake runs: its width must grow from the live events.
+      for (let i = 0; i < 600 && (await page.locator('tr.bake-active').count()) > 0; i++) {
+        const width = await bar
+          .evaluate((el) => parseFloat((el as unknown as { style: { width: string } }).style.width))
+          .catch(() => NaN);
+        if (!Number.isNaN(width)) widths.push(width);
+        const step = await page
+          .locator('tr.bake-active .step')
+          .first()
+          .textContent()
+          .catch(() => null);
+        if (step) steps.add(step);
+        await page.waitForTimeout(250);
+      }
+      expect(widths.length).toBeGreaterThan(2);
+      expect(Math.max(...widths)).toBeGreaterThan(widths[0]!);
+      expect(steps.size).toBeGreaterThan(2);
 
-    const done = page.locator('tr.bake-done').first();
-    await done.waitFor({ timeout: 120_000 });
-    await expect
-      .poll(async () => done.locator('td.succeeded').textContent(), { timeout: 30_000 })
-      .toBe('succeeded');
-    const bakes = (await api(bakery.url, token, '/v1/bakes')).body.bakes;
-    imageId = bakes[0].image.id;
-    expect(await done.textContent()).toContain(imageId);
-    expect(await page.locator('#stats').textContent()).toContain('succeeded');
-    expect(await page.locator('#steps tbody tr').count()).toBeGreaterThan(3);
-    // The token lives in session storage only, never in the page's URL.
-    expect(page.url()).not.toContain(token);
+      const done = page.locator('tr.bake-done').first();
+      await done.waitFor({ timeout: 120_000 });
+      await expect
+        .poll(async () => done.locator('td.succeeded').textContent(), { timeout: 30_000 })
+        .toBe('succeeded');
+      const bakes = (await api(bakery.url, token, '/v1/bakes')).body.bakes;
+      imageId = bakes[0].image.id;
+      expect(await done.textContent()).toContain(imageId);
+      expect(await page.locator('#stats').textContent()).toContain('succeeded');
+      expect(await page.locator('#steps tbody tr').count()).toBeGreaterThan(3);
+      // The token lives in session storage only, never in the page's URL.
+      expect(page.url()).not.toContain(token);
 
-    const shot = join(dir, 'dashboard.png');
-    await page.screenshot({ path: shot, fullPage: true });
-    if (process.env.OVENPROOF_SCREENSHOT) copyFileSync(shot, process.env.OVENPROOF_SCREENSHOT);
-  }, timeoutFor(budgets.volumeBake, budgets.volumeBake));
+      const shot = join(dir, 'dashboard.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      if (process.env.OVENPROOF_SCREENSHOT) copyFileSync(shot, process.env.OVENPROOF_SCREENSHOT);
+    },
+    timeoutFor(budgets.volumeBake, budgets.volumeBake),
+  );
 });

@@ -43,30 +43,33 @@ const withEnv = async <T>(env: Record<string, string>, fn: () => Promise<T>): Pr
   }
 };
 
-beforeAll(async () => {
-  const base = await ensureBaseImage();
-  baseId = base.id;
-  gh = await startFakeGitHub();
-  service = await startCacheStandIn();
-  work = mkdtempSync(join(tmpdir(), 'ovenproof-action-cache-'));
-  // Like RUNNER_TEMP on GitHub-hosted runners: the same path in every job, empty at its start.
-  runnerTemp = join(work, 'runner-temp');
-  mkdirSync(join(work, 'workspace'), { recursive: true });
-  await withEnv({ ...service.env, GITHUB_WORKSPACE: workspace, RUNNER_TEMP: runnerTemp }, async () => {
-    const cache = new ActionsImageCache({
-      home: defaultHome(),
-      stagingRoot: runnerTemp,
-      cacheTtlMs: 86_400_000,
-      log: {
-        info: () => undefined,
-        warn: (m) => process.stderr.write(`${m}\n`),
-        debug: () => undefined,
-        mask: () => undefined,
-      },
+beforeAll(
+  async () => {
+    const base = await ensureBaseImage();
+    baseId = base.id;
+    gh = await startFakeGitHub();
+    service = await startCacheStandIn();
+    work = mkdtempSync(join(tmpdir(), 'ovenproof-action-cache-'));
+    // Like RUNNER_TEMP on GitHub-hosted runners: the same path in every job, empty at its start.
+    runnerTemp = join(work, 'runner-temp');
+    mkdirSync(join(work, 'workspace'), { recursive: true });
+    await withEnv({ ...service.env, GITHUB_WORKSPACE: workspace, RUNNER_TEMP: runnerTemp }, async () => {
+      const cache = new ActionsImageCache({
+        home: defaultHome(),
+        stagingRoot: runnerTemp,
+        cacheTtlMs: 86_400_000,
+        log: {
+          info: () => undefined,
+          warn: (m) => process.stderr.write(`${m}\n`),
+          debug: () => undefined,
+          mask: () => undefined,
+        },
+      });
+      expect(await cache.saveImages([base.id])).toEqual([await ActionsImageCache.baseEntry(base.name)]);
     });
-    expect(await cache.saveImages([base.id])).toEqual([await ActionsImageCache.baseEntry(base.name)]);
-  });
-}, timeoutFor(budgets.baseImage, budgets.diskCopy));
+  },
+  timeoutFor(budgets.baseImage, budgets.diskCopy),
+);
 
 afterAll(async () => {
   await gh?.close();
@@ -97,7 +100,8 @@ async function job(name: string) {
     },
   });
   const resultPath = run.outputs['result-json'] as string | undefined;
-  if (!resultPath) throw new Error(`job ${name} wrote no result JSON (exit ${run.main.code}):\n${run.main.stdout}`);
+  if (!resultPath)
+    throw new Error(`job ${name} wrote no result JSON (exit ${run.main.code}):\n${run.main.stdout}`);
   const result = JSON.parse(readFileSync(resultPath, 'utf8')) as RunResult;
   return { run, result, home, log: run.main.stdout as string };
 }
@@ -105,77 +109,85 @@ async function job(name: string) {
 describe('the Action persists the local store with the Actions cache (QEMU)', () => {
   let first: Awaited<ReturnType<typeof job>>;
 
-  it('(QEMU) job 1 on an empty home restores the base, bakes, and saves the bake', async () => {
-    first = await job('first');
-    expect(first.run.main.code, first.log).toBe(0);
-    expect(first.result.image).toMatchObject({ baseImageId: baseId, cacheHit: false });
-    expect(first.log).toMatch(
-      new RegExp(
-        `restored image ${baseId} \\(debian-12\\) from the Actions cache entry ovenproof-base-debian-12-`,
-      ),
-    );
-    expect(first.log).not.toContain('building it once');
-    const bakeEntry = ActionsImageCache.bakeKeyEntry(first.result.image!.bakeKey);
-    expect(
-      service
-        .entries()
-        .filter((e) => e.finalized)
-        .map((e) => e.key),
-    ).toContain(bakeEntry);
-  }, timeoutFor(HELLO_DEB_RUN, budgets.diskCopy));
+  it(
+    '(QEMU) job 1 on an empty home restores the base, bakes, and saves the bake',
+    async () => {
+      first = await job('first');
+      expect(first.run.main.code, first.log).toBe(0);
+      expect(first.result.image).toMatchObject({ baseImageId: baseId, cacheHit: false });
+      expect(first.log).toMatch(
+        new RegExp(
+          `restored image ${baseId} \\(debian-12\\) from the Actions cache entry ovenproof-base-debian-12-`,
+        ),
+      );
+      expect(first.log).not.toContain('building it once');
+      const bakeEntry = ActionsImageCache.bakeKeyEntry(first.result.image!.bakeKey);
+      expect(
+        service
+          .entries()
+          .filter((e) => e.finalized)
+          .map((e) => e.key),
+      ).toContain(bakeEntry);
+    },
+    timeoutFor(HELLO_DEB_RUN, budgets.diskCopy),
+  );
 
-  it('(QEMU) job 2 on another empty home restores the base and hits the bake cache', async () => {
-    const second = await job('second');
-    expect(second.run.main.code, second.log).toBe(0);
-    expect(second.result.image).toMatchObject({
-      id: first.result.image!.id,
-      baseImageId: baseId,
-      bakeKey: first.result.image!.bakeKey,
-      cacheHit: true,
-    });
-    expect(second.run.outputs['bake-cache-hit']).toBe('true');
-    expect(second.log).toMatch(
-      /restored image \S+ \(debian-12\) from the Actions cache entry ovenproof-base-/,
-    );
-    expect(second.log).toContain(
-      `from the Actions cache entry ${ActionsImageCache.bakeKeyEntry(first.result.image!.bakeKey)}`,
-    );
-    expect(second.log).not.toContain('building it once');
-    // Nothing new to save: both entries exist, so no second upload was reserved.
-    expect(service.calls.filter((c) => c.method === 'CreateCacheEntry')).toHaveLength(2);
+  it(
+    '(QEMU) job 2 on another empty home restores the base and hits the bake cache',
+    async () => {
+      const second = await job('second');
+      expect(second.run.main.code, second.log).toBe(0);
+      expect(second.result.image).toMatchObject({
+        id: first.result.image!.id,
+        baseImageId: baseId,
+        bakeKey: first.result.image!.bakeKey,
+        cacheHit: true,
+      });
+      expect(second.run.outputs['bake-cache-hit']).toBe('true');
+      expect(second.log).toMatch(
+        /restored image \S+ \(debian-12\) from the Actions cache entry ovenproof-base-/,
+      );
+      expect(second.log).toContain(
+        `from the Actions cache entry ${ActionsImageCache.bakeKeyEntry(first.result.image!.bakeKey)}`,
+      );
+      expect(second.log).not.toContain('building it once');
+      // Nothing new to save: both entries exist, so no second upload was reserved.
+      expect(service.calls.filter((c) => c.method === 'CreateCacheEntry')).toHaveLength(2);
 
-    // The saved bake entry: exactly one image folder, and its disk carries no SSH host or client keys.
-    const key = ActionsImageCache.bakeKeyEntry(first.result.image!.bakeKey);
-    const archive = join(work, 'bake-entry.tzst');
-    writeFileSync(archive, await service.download(key));
-    const members = execFileSync('tar', ['--zstd', '-tf', archive], { encoding: 'utf8' })
-      .split('\n')
-      .filter((m) => m && !m.endsWith('/'));
-    expect(members).toHaveLength(1);
-    const inner = execFileSync(
-      'sh',
-      ['-c', 'tar --zstd -P -xOf "$1" "$2" | tar -tf -', 'sh', archive, members[0]!],
-      { encoding: 'utf8' },
-    );
-    const id = first.result.image!.id;
-    expect(inner.split('\n').filter(Boolean).sort()).toEqual([
-      `${id}/`,
-      `${id}/disk.raw`,
-      `${id}/initrd.img`,
-      `${id}/manifest.json`,
-      `${id}/vmlinuz`,
-    ]);
-    const disk = join(second.home, 'images', id, 'disk.raw');
-    const ssh = execFileSync('debugfs', ['-R', 'ls -l /etc/ssh', disk], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    expect(ssh).toContain('sshd_config');
-    expect(ssh).not.toMatch(/ssh_host_\w+_key/);
-    const rootSsh = execFileSync('debugfs', ['-R', 'ls -l /root/.ssh', disk], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    expect(rootSsh).not.toContain('authorized_keys');
-  }, timeoutFor(HELLO_DEB_RUN, budgets.diskCopy));
+      // The saved bake entry: exactly one image folder, and its disk carries no SSH host or client keys.
+      const key = ActionsImageCache.bakeKeyEntry(first.result.image!.bakeKey);
+      const archive = join(work, 'bake-entry.tzst');
+      writeFileSync(archive, await service.download(key));
+      const members = execFileSync('tar', ['--zstd', '-tf', archive], { encoding: 'utf8' })
+        .split('\n')
+        .filter((m) => m && !m.endsWith('/'));
+      expect(members).toHaveLength(1);
+      const inner = execFileSync(
+        'sh',
+        ['-c', 'tar --zstd -P -xOf "$1" "$2" | tar -tf -', 'sh', archive, members[0]!],
+        { encoding: 'utf8' },
+      );
+      const id = first.result.image!.id;
+      expect(inner.split('\n').filter(Boolean).sort()).toEqual([
+        `${id}/`,
+        `${id}/disk.raw`,
+        `${id}/initrd.img`,
+        `${id}/manifest.json`,
+        `${id}/vmlinuz`,
+      ]);
+      const disk = join(second.home, 'images', id, 'disk.raw');
+      const ssh = execFileSync('debugfs', ['-R', 'ls -l /etc/ssh', disk], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      expect(ssh).toContain('sshd_config');
+      expect(ssh).not.toMatch(/ssh_host_\w+_key/);
+      const rootSsh = execFileSync('debugfs', ['-R', 'ls -l /root/.ssh', disk], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      expect(rootSsh).not.toContain('authorized_keys');
+    },
+    timeoutFor(HELLO_DEB_RUN, budgets.diskCopy),
+  );
 });

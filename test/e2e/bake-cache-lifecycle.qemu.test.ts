@@ -100,63 +100,75 @@ afterAll(() => {
 describe('bake cache with a non-reproducible build and failing tests', () => {
   let first: ReturnType<typeof run>;
 
-  it('(QEMU) a failed run keeps its bake cached, unpromoted', () => {
-    first = run();
-    expect(first.status, first.stderr).toBe(1);
-    expect(first.result.image).toMatchObject({ cacheHit: false, kept: true, promoted: false });
-    expect(Date.parse(first.result.image!.expiresAt!)).toBeGreaterThan(Date.now() + 6 * 86_400_000);
-    const cached = images().find((i) => i.id === first.result.image!.id);
-    expect(cached?.tags['ovenproof:kept']).toBeUndefined();
-    expect(cached?.tags['ovenproof:lease:' + cached.tags['ovenproof:run-id']]).toBeUndefined();
-  }, timeoutFor(HELLO_DEB_RUN));
+  it(
+    '(QEMU) a failed run keeps its bake cached, unpromoted',
+    () => {
+      first = run();
+      expect(first.status, first.stderr).toBe(1);
+      expect(first.result.image).toMatchObject({ cacheHit: false, kept: true, promoted: false });
+      expect(Date.parse(first.result.image!.expiresAt!)).toBeGreaterThan(Date.now() + 6 * 86_400_000);
+      const cached = images().find((i) => i.id === first.result.image!.id);
+      expect(cached?.tags['ovenproof:kept']).toBeUndefined();
+      expect(cached?.tags['ovenproof:lease:' + cached.tags['ovenproof:run-id']]).toBeUndefined();
+    },
+    timeoutFor(HELLO_DEB_RUN),
+  );
 
-  it('(QEMU) the next run rebuilds a different .deb with the same content and reuses the bake', async () => {
-    await new Promise((r) => setTimeout(r, 1_100)); // a new second: new mtimes in the rebuilt archive
-    const second = run();
-    expect(second.status, second.stderr).toBe(1);
-    expect(second.deb.equals(first.deb)).toBe(false);
-    expect(second.result.image).toMatchObject({
-      id: first.result.image!.id,
-      bakeKey: first.result.image!.bakeKey,
-      cacheHit: true,
-      promoted: false,
-    });
-    const baker = images().find((i) => i.id === first.result.image!.id)!.tags['ovenproof:run-id'];
-    expect(second.result.image!.reusedFromRun).toBe(baker);
-    expect(Date.parse(second.result.image!.expiresAt!)).toBeGreaterThanOrEqual(
-      Date.parse(first.result.image!.expiresAt!),
-    );
-    const bakeStage = second.result.stages.find((s) => s.name === 'bake')!;
-    process.stderr.write(`bake stage of the cache hit: ${bakeStage.durationMs} ms\n`);
-  }, timeoutFor(HELLO_DEB_RUN));
+  it(
+    '(QEMU) the next run rebuilds a different .deb with the same content and reuses the bake',
+    async () => {
+      await new Promise((r) => setTimeout(r, 1_100)); // a new second: new mtimes in the rebuilt archive
+      const second = run();
+      expect(second.status, second.stderr).toBe(1);
+      expect(second.deb.equals(first.deb)).toBe(false);
+      expect(second.result.image).toMatchObject({
+        id: first.result.image!.id,
+        bakeKey: first.result.image!.bakeKey,
+        cacheHit: true,
+        promoted: false,
+      });
+      const baker = images().find((i) => i.id === first.result.image!.id)!.tags['ovenproof:run-id'];
+      expect(second.result.image!.reusedFromRun).toBe(baker);
+      expect(Date.parse(second.result.image!.expiresAt!)).toBeGreaterThanOrEqual(
+        Date.parse(first.result.image!.expiresAt!),
+      );
+      const bakeStage = second.result.stages.find((s) => s.name === 'bake')!;
+      process.stderr.write(`bake stage of the cache hit: ${bakeStage.durationMs} ms\n`);
+    },
+    timeoutFor(HELLO_DEB_RUN),
+  );
 
-  it('(QEMU) a changed source file misses and bakes a new image; prune removes only unpromoted ones', () => {
-    writeFileSync(join(project, 'src/nonrepro'), '#!/bin/sh\necho "nonrepro 2"\nexit 1\n');
-    const third = run();
-    expect(third.status, third.stderr).toBe(1);
-    expect(third.result.image!.cacheHit).toBe(false);
-    expect(third.result.image!.id).not.toBe(first.result.image!.id);
-    expect(third.result.image!.bakeKey).not.toBe(first.result.image!.bakeKey);
+  it(
+    '(QEMU) a changed source file misses and bakes a new image; prune removes only unpromoted ones',
+    () => {
+      writeFileSync(join(project, 'src/nonrepro'), '#!/bin/sh\necho "nonrepro 2"\nexit 1\n');
+      const third = run();
+      expect(third.status, third.stderr).toBe(1);
+      expect(third.result.image!.cacheHit).toBe(false);
+      expect(third.result.image!.id).not.toBe(first.result.image!.id);
+      expect(third.result.image!.bakeKey).not.toBe(first.result.image!.bakeKey);
 
-    // A promoted image (a passing run with keep-image on-success) must survive the prune.
-    writeFileSync(join(project, 'src/nonrepro'), '#!/bin/sh\necho "nonrepro 3"\n');
-    const passing = run();
-    expect(passing.status, passing.stderr).toBe(0);
-    expect(passing.result.image).toMatchObject({ cacheHit: false, promoted: true, expiresAt: null });
+      // A promoted image (a passing run with keep-image on-success) must survive the prune.
+      writeFileSync(join(project, 'src/nonrepro'), '#!/bin/sh\necho "nonrepro 3"\n');
+      const passing = run();
+      expect(passing.status, passing.stderr).toBe(0);
+      expect(passing.result.image).toMatchObject({ cacheHit: false, promoted: true, expiresAt: null });
 
-    const pruned = cliRun('images', 'prune', '--older-than', '0s', '--json');
-    expect(pruned.status, pruned.stderr).toBe(0);
-    const decisions = JSON.parse(pruned.stdout) as Array<{ id: string; action: string }>;
-    expect(
-      decisions
-        .filter((d) => d.action === 'deleted')
-        .map((d) => d.id)
-        .sort(),
-    ).toEqual([first.result.image!.id, third.result.image!.id].sort());
-    expect(
-      images()
-        .map((i) => i.id)
-        .sort(),
-    ).toEqual([baseId, passing.result.image!.id].sort());
-  }, timeoutFor(HELLO_DEB_RUN, HELLO_DEB_RUN));
+      const pruned = cliRun('images', 'prune', '--older-than', '0s', '--json');
+      expect(pruned.status, pruned.stderr).toBe(0);
+      const decisions = JSON.parse(pruned.stdout) as Array<{ id: string; action: string }>;
+      expect(
+        decisions
+          .filter((d) => d.action === 'deleted')
+          .map((d) => d.id)
+          .sort(),
+      ).toEqual([first.result.image!.id, third.result.image!.id].sort());
+      expect(
+        images()
+          .map((i) => i.id)
+          .sort(),
+      ).toEqual([baseId, passing.result.image!.id].sort());
+    },
+    timeoutFor(HELLO_DEB_RUN, HELLO_DEB_RUN),
+  );
 });

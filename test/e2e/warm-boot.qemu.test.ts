@@ -77,53 +77,61 @@ async function processesMentioning(text: string): Promise<string[]> {
 }
 
 describe('warm boot through the Action (QEMU)', () => {
-  it('(QEMU) hello-deb passes with warm-boot: auto (a restored instance) and with never (a cold boot)', async () => {
-    const warm = await action({ 'warm-boot': 'auto' });
-    expect(warm.main.code, warm.main.stdout.slice(-3000)).toBe(0);
-    const warmResult = await resultOf(warm);
-    expect(warmResult.status).toBe('passed');
-    expect(warmResult.tests.total).toBeGreaterThan(0);
-    expect(warmResult.instance?.boot).toBe('restored');
-    const launchSteps = (r: RunResult) =>
-      r.stages.find((st) => st.name === 'launch')?.steps?.map((st) => st.name);
-    expect(launchSteps(warmResult)).toEqual(['request', 'restore', 'identity', 'ssh']);
-    expect(warm.main.stdout).not.toMatch(/warm boot failed/);
+  it(
+    '(QEMU) hello-deb passes with warm-boot: auto (a restored instance) and with never (a cold boot)',
+    async () => {
+      const warm = await action({ 'warm-boot': 'auto' });
+      expect(warm.main.code, warm.main.stdout.slice(-3000)).toBe(0);
+      const warmResult = await resultOf(warm);
+      expect(warmResult.status).toBe('passed');
+      expect(warmResult.tests.total).toBeGreaterThan(0);
+      expect(warmResult.instance?.boot).toBe('restored');
+      const launchSteps = (r: RunResult) =>
+        r.stages.find((st) => st.name === 'launch')?.steps?.map((st) => st.name);
+      expect(launchSteps(warmResult)).toEqual(['request', 'restore', 'identity', 'ssh']);
+      expect(warm.main.stdout).not.toMatch(/warm boot failed/);
 
-    const cold = await action({ 'warm-boot': 'never' });
-    expect(cold.main.code, cold.main.stdout.slice(-3000)).toBe(0);
-    const coldResult = await resultOf(cold);
-    expect(coldResult.status).toBe('passed');
-    expect(coldResult.tests.total).toBe(warmResult.tests.total);
-    expect(coldResult.instance?.boot).toBe('cold');
-    expect(launchSteps(coldResult)).toEqual(['request', 'boot', 'ssh']);
-  }, timeoutFor(HELLO_DEB_RUN, VM_BOOT, HELLO_DEB_RUN));
+      const cold = await action({ 'warm-boot': 'never' });
+      expect(cold.main.code, cold.main.stdout.slice(-3000)).toBe(0);
+      const coldResult = await resultOf(cold);
+      expect(coldResult.status).toBe('passed');
+      expect(coldResult.tests.total).toBe(warmResult.tests.total);
+      expect(coldResult.instance?.boot).toBe('cold');
+      expect(launchSteps(coldResult)).toEqual(['request', 'boot', 'ssh']);
+    },
+    timeoutFor(HELLO_DEB_RUN, VM_BOOT, HELLO_DEB_RUN),
+  );
 
-  it('(QEMU) SIGKILL of the main step during a restore: the post step leaves no QEMU and nothing live', async () => {
-    let restoring: string | null = null;
-    const run = await action({ 'warm-boot': 'auto' }, (child) => {
-      const watch = setInterval(() => {
-        void processesMentioning('-incoming').then((found) => {
-          const qemu = found.find(
-            (line) => line.includes('qemu-system') && line.includes(`${home}/instances/`),
-          );
-          if (qemu && !restoring) {
-            restoring = qemu;
-            clearInterval(watch);
-            child.kill('SIGKILL');
-          }
-        });
-      }, 50);
-      child.on('exit', () => clearInterval(watch));
-    });
-    expect(restoring, 'the main step never reached a restore').not.toBeNull();
-    expect(run.main.code).toBeNull();
-    expect(run.post?.code, run.post?.stdout).toBe(0);
-    const ledger = await Ledger.open(run.state.ledgerPath!);
-    const instances = ledger.entries().filter((e) => e.kind === 'instance');
-    expect(instances).toHaveLength(1);
-    expect(ledger.live()).toEqual([]);
-    const instanceId = instances[0]!.id ?? instances[0]!.data.id!;
-    expect(await processesMentioning(`${home}/instances/${instanceId}`)).toEqual([]);
-    expect(existsSync(join(home, 'instances', instanceId))).toBe(false);
-  }, timeoutFor(HELLO_DEB_RUN, budgets.teardown));
+  it(
+    '(QEMU) SIGKILL of the main step during a restore: the post step leaves no QEMU and nothing live',
+    async () => {
+      let restoring: string | null = null;
+      const run = await action({ 'warm-boot': 'auto' }, (child) => {
+        const watch = setInterval(() => {
+          void processesMentioning('-incoming').then((found) => {
+            const qemu = found.find(
+              (line) => line.includes('qemu-system') && line.includes(`${home}/instances/`),
+            );
+            if (qemu && !restoring) {
+              restoring = qemu;
+              clearInterval(watch);
+              child.kill('SIGKILL');
+            }
+          });
+        }, 50);
+        child.on('exit', () => clearInterval(watch));
+      });
+      expect(restoring, 'the main step never reached a restore').not.toBeNull();
+      expect(run.main.code).toBeNull();
+      expect(run.post?.code, run.post?.stdout).toBe(0);
+      const ledger = await Ledger.open(run.state.ledgerPath!);
+      const instances = ledger.entries().filter((e) => e.kind === 'instance');
+      expect(instances).toHaveLength(1);
+      expect(ledger.live()).toEqual([]);
+      const instanceId = instances[0]!.id ?? instances[0]!.data.id!;
+      expect(await processesMentioning(`${home}/instances/${instanceId}`)).toEqual([]);
+      expect(existsSync(join(home, 'instances', instanceId))).toBe(false);
+    },
+    timeoutFor(HELLO_DEB_RUN, budgets.teardown),
+  );
 });

@@ -54,128 +54,132 @@ async function facts(session: SshSession): Promise<CloneFacts> {
 }
 
 describe('local warm boot', () => {
-  it('(QEMU) two clones of one warm snapshot: own machine-id, hostname, host key and RNG output, host clock; the saved state holds none of their keys', async () => {
-    const base = await ensureBaseImage();
-    const { ctx } = await testContext();
-    // A fallback to a cold boot says why in a warning: show it.
-    ctx.log = { ...ctx.log, warn: (m) => process.stderr.write(`[warm] warning: ${m}\n`) };
-    const p = provider as unknown as {
-      paths: Parameters<typeof ensureWarmSnapshot>[0];
-      store: Parameters<typeof ensureWarmSnapshot>[1];
-      privileged: Parameters<typeof ensureWarmSnapshot>[2];
-      instanceOptions: Parameters<typeof ensureWarmSnapshot>[3];
-    };
-    // Made here when missing or stale (a cold boot of the image), so the launches below only restore.
-    const snapshot: WarmSnapshot = await ensureWarmSnapshot(
-      p.paths,
-      p.store,
-      p.privileged,
-      p.instanceOptions,
-      ctx,
-      base,
-    );
-    const files = warmFiles(p.paths, p.store.files(base.id).dir);
-    const stateBefore = await stat(files.state);
-    expect(stateBefore.mode & 0o222).toBe(0);
-    const manifest = await provider.describeImage(base.id);
-    expect(manifest?.sizes?.warmSnapshotBytes).toBe(snapshot.stateBytes + snapshot.diskBytes);
-
-    const a = testIdentity('warm-clone-a');
-    const b = testIdentity('warm-clone-b');
-    const launch = async (identity: InstanceIdentity) => {
-      const info = await provider.launch(ctx, {
-        imageId: base.id,
-        purpose: 'test',
-        identity,
-        ttlMs: 20 * 60_000,
-        sshUser: 'root',
-        warmBoot: 'auto',
-      });
-      launched.push(info.id);
-      return info;
-    };
-    const infoA = await launch(a.identity);
-    const infoB = await launch(b.identity);
-    for (const info of [infoA, infoB]) {
-      expect(info.boot).toBe('restored');
-      expect(info.steps?.map((s) => s.name)).toEqual(['restore', 'identity']);
-    }
-    const connect = (info: InstanceInfo, key: string) =>
-      waitForSsh(
-        {
-          host: info.host,
-          port: info.port,
-          user: info.user,
-          privateKey: key,
-          hostKeyPublic: info.hostKeyPublic,
-          networkProbe: info.networkProbe,
-        },
-        { timeoutMs: 300_000, stage: 'launch' },
+  it(
+    '(QEMU) two clones of one warm snapshot: own machine-id, hostname, host key and RNG output, host clock; the saved state holds none of their keys',
+    async () => {
+      const base = await ensureBaseImage();
+      const { ctx } = await testContext();
+      // A fallback to a cold boot says why in a warning: show it.
+      ctx.log = { ...ctx.log, warn: (m) => process.stderr.write(`[warm] warning: ${m}\n`) };
+      const p = provider as unknown as {
+        paths: Parameters<typeof ensureWarmSnapshot>[0];
+        store: Parameters<typeof ensureWarmSnapshot>[1];
+        privileged: Parameters<typeof ensureWarmSnapshot>[2];
+        instanceOptions: Parameters<typeof ensureWarmSnapshot>[3];
+      };
+      // Made here when missing or stale (a cold boot of the image), so the launches below only restore.
+      const snapshot: WarmSnapshot = await ensureWarmSnapshot(
+        p.paths,
+        p.store,
+        p.privileged,
+        p.instanceOptions,
+        ctx,
+        base,
       );
-    const sa = await connect(infoA, a.clientPrivateKey);
-    sessions.push(sa);
-    const sb = await connect(infoB, b.clientPrivateKey);
-    sessions.push(sb);
-    const fa = await facts(sa);
-    const fb = await facts(sb);
-    process.stderr.write(
-      `[warm] snapshot ${JSON.stringify(snapshot.booted)}\n[warm] a ${JSON.stringify(fa)}\n[warm] b ${JSON.stringify(fb)}\n`,
-    );
+      const files = warmFiles(p.paths, p.store.files(base.id).dir);
+      const stateBefore = await stat(files.state);
+      expect(stateBefore.mode & 0o222).toBe(0);
+      const manifest = await provider.describeImage(base.id);
+      expect(manifest?.sizes?.warmSnapshotBytes).toBe(snapshot.stateBytes + snapshot.diskBytes);
 
-    expect(fa.hostname).toBe('warm-clone-a');
-    expect(fb.hostname).toBe('warm-clone-b');
-    expect(snapshot.booted.hostname).not.toMatch(/^warm-clone/);
-    expect(fa.hostKey).toBe(fingerprint(publicKeyBlob(a.identity.hostKeyPublic)));
-    expect(fb.hostKey).toBe(fingerprint(publicKeyBlob(b.identity.hostKeyPublic)));
-    for (const key of ['machineId', 'hostname', 'hostKey', 'urandom'] as const) {
-      expect(fa[key], key).not.toBe(fb[key]);
-    }
-    for (const f of [fa, fb]) {
-      expect(f.machineId).toMatch(/^[0-9a-f]{32}$/);
-      expect(f.machineId).not.toBe(snapshot.booted.machineId);
-      expect(f.urandom).toMatch(/^[0-9a-f]{32}$/);
-      expect(f.urandom).not.toBe(snapshot.booted.urandom);
-      // The guest's clock resumed from the snapshot's time; the agent set the host's.
-      expect(f.guestMinusBeforeS).toBeGreaterThan(-2);
-      expect(f.guestMinusAfterS).toBeLessThan(2);
-    }
-
-    // The state was saved before any identity existed and is never written again.
-    const state = await readFile(files.state);
-    const stateAfter = await stat(files.state);
-    expect(stateAfter.mtimeMs).toBe(stateBefore.mtimeMs);
-    const secrets: Array<[string, string]> = [];
-    for (const [name, identity] of [
-      ['a', a.identity],
-      ['b', b.identity],
-    ] as const) {
-      const privateBody = identity.hostKeyPrivate
-        .split('\n')
-        .filter((line) => line && !line.startsWith('-----'))
-        .join('');
-      secrets.push(
-        [`${name} host public key`, identity.hostKeyPublic.split(' ')[1]!],
-        [`${name} authorized key`, identity.authorizedKey.split(' ')[1]!],
-        [`${name} host private key`, privateBody.slice(0, 64)],
-        [
-          `${name} host private key (as sent)`,
-          Buffer.from(identity.hostKeyPrivate.trim() + '\n')
-            .toString('base64')
-            .slice(0, 64),
-        ],
+      const a = testIdentity('warm-clone-a');
+      const b = testIdentity('warm-clone-b');
+      const launch = async (identity: InstanceIdentity) => {
+        const info = await provider.launch(ctx, {
+          imageId: base.id,
+          purpose: 'test',
+          identity,
+          ttlMs: 20 * 60_000,
+          sshUser: 'root',
+          warmBoot: 'auto',
+        });
+        launched.push(info.id);
+        return info;
+      };
+      const infoA = await launch(a.identity);
+      const infoB = await launch(b.identity);
+      for (const info of [infoA, infoB]) {
+        expect(info.boot).toBe('restored');
+        expect(info.steps?.map((s) => s.name)).toEqual(['restore', 'identity']);
+      }
+      const connect = (info: InstanceInfo, key: string) =>
+        waitForSsh(
+          {
+            host: info.host,
+            port: info.port,
+            user: info.user,
+            privateKey: key,
+            hostKeyPublic: info.hostKeyPublic,
+            networkProbe: info.networkProbe,
+          },
+          { timeoutMs: 300_000, stage: 'launch' },
+        );
+      const sa = await connect(infoA, a.clientPrivateKey);
+      sessions.push(sa);
+      const sb = await connect(infoB, b.clientPrivateKey);
+      sessions.push(sb);
+      const fa = await facts(sa);
+      const fb = await facts(sb);
+      process.stderr.write(
+        `[warm] snapshot ${JSON.stringify(snapshot.booted)}\n[warm] a ${JSON.stringify(fa)}\n[warm] b ${JSON.stringify(fb)}\n`,
       );
-    }
-    secrets.push(['a machine-id', fa.machineId], ['b machine-id', fb.machineId]);
-    secrets.push(['a hostname', 'warm-clone-a'], ['b hostname', 'warm-clone-b']);
-    for (const [what, needle] of secrets) {
-      expect(state.includes(Buffer.from(needle)), `${what} found in the saved state`).toBe(false);
-    }
-    // The search itself finds what is there: the snapshot's own boot-time machine-id.
-    expect(state.includes(Buffer.from(snapshot.booted.machineId))).toBe(true);
 
-    for (const s of sessions.splice(0)) await s.close();
-    for (const id of launched.splice(0)) await provider.terminate(ctx, id);
-    expect(await listQemu(`${p.paths.instances}/${infoA.id}`)).toEqual([]);
-    expect(await listQemu(`${p.paths.instances}/${infoB.id}`)).toEqual([]);
-  }, timeoutFor(VM_BOOT, VM_BOOT, VM_BOOT, budgets.sshCommands, budgets.teardown));
+      expect(fa.hostname).toBe('warm-clone-a');
+      expect(fb.hostname).toBe('warm-clone-b');
+      expect(snapshot.booted.hostname).not.toMatch(/^warm-clone/);
+      expect(fa.hostKey).toBe(fingerprint(publicKeyBlob(a.identity.hostKeyPublic)));
+      expect(fb.hostKey).toBe(fingerprint(publicKeyBlob(b.identity.hostKeyPublic)));
+      for (const key of ['machineId', 'hostname', 'hostKey', 'urandom'] as const) {
+        expect(fa[key], key).not.toBe(fb[key]);
+      }
+      for (const f of [fa, fb]) {
+        expect(f.machineId).toMatch(/^[0-9a-f]{32}$/);
+        expect(f.machineId).not.toBe(snapshot.booted.machineId);
+        expect(f.urandom).toMatch(/^[0-9a-f]{32}$/);
+        expect(f.urandom).not.toBe(snapshot.booted.urandom);
+        // The guest's clock resumed from the snapshot's time; the agent set the host's.
+        expect(f.guestMinusBeforeS).toBeGreaterThan(-2);
+        expect(f.guestMinusAfterS).toBeLessThan(2);
+      }
+
+      // The state was saved before any identity existed and is never written again.
+      const state = await readFile(files.state);
+      const stateAfter = await stat(files.state);
+      expect(stateAfter.mtimeMs).toBe(stateBefore.mtimeMs);
+      const secrets: Array<[string, string]> = [];
+      for (const [name, identity] of [
+        ['a', a.identity],
+        ['b', b.identity],
+      ] as const) {
+        const privateBody = identity.hostKeyPrivate
+          .split('\n')
+          .filter((line) => line && !line.startsWith('-----'))
+          .join('');
+        secrets.push(
+          [`${name} host public key`, identity.hostKeyPublic.split(' ')[1]!],
+          [`${name} authorized key`, identity.authorizedKey.split(' ')[1]!],
+          [`${name} host private key`, privateBody.slice(0, 64)],
+          [
+            `${name} host private key (as sent)`,
+            Buffer.from(identity.hostKeyPrivate.trim() + '\n')
+              .toString('base64')
+              .slice(0, 64),
+          ],
+        );
+      }
+      secrets.push(['a machine-id', fa.machineId], ['b machine-id', fb.machineId]);
+      secrets.push(['a hostname', 'warm-clone-a'], ['b hostname', 'warm-clone-b']);
+      for (const [what, needle] of secrets) {
+        expect(state.includes(Buffer.from(needle)), `${what} found in the saved state`).toBe(false);
+      }
+      // The search itself finds what is there: the snapshot's own boot-time machine-id.
+      expect(state.includes(Buffer.from(snapshot.booted.machineId))).toBe(true);
+
+      for (const s of sessions.splice(0)) await s.close();
+      for (const id of launched.splice(0)) await provider.terminate(ctx, id);
+      expect(await listQemu(`${p.paths.instances}/${infoA.id}`)).toEqual([]);
+      expect(await listQemu(`${p.paths.instances}/${infoB.id}`)).toEqual([]);
+    },
+    timeoutFor(VM_BOOT, VM_BOOT, VM_BOOT, budgets.sshCommands, budgets.teardown),
+  );
 });

@@ -56,7 +56,11 @@ describe('config', () => {
   it('gives inputs precedence over --set, --set over the file, and treats empty inputs as unset', async () => {
     const file = await readConfigFile(await configFile('test: from-file\nttl: 2h\ncheck-name: file-name\n'));
     const config = resolveConfig(
-      { file, flags: { ttl: '90m', 'check-name': 'flag-name' }, inputs: { 'check-name': 'input-name', ttl: '' } },
+      {
+        file,
+        flags: { ttl: '90m', 'check-name': 'flag-name' },
+        inputs: { 'check-name': 'input-name', ttl: '' },
+      },
       cli,
     );
     expect(config.test).toBe('from-file');
@@ -79,7 +83,14 @@ describe('config', () => {
     expect(fromFile.sshTimeoutMs).toBe(5 * 60_000);
     expect(resolveConfig({ flags: { test: 't', 'ssh-timeout': '2m' } }, cli).sshTimeoutMs).toBe(120_000);
     const fromFlags = resolveConfig(
-      { flags: { test: 't', packages: 'jq,\ncurl', 'instance-type': 't3.small, t3a.small', 'path-map': '/srv=src,/x=' } },
+      {
+        flags: {
+          test: 't',
+          packages: 'jq,\ncurl',
+          'instance-type': 't3.small, t3a.small',
+          'path-map': '/srv=src,/x=',
+        },
+      },
       cli,
     );
     expect(fromFlags.packages).toEqual(['jq', 'curl']);
@@ -91,7 +102,10 @@ describe('config', () => {
   });
 
   it.each([
-    [{ 'keep-image': 'sometimes' }, /keep-image: invalid value "sometimes" from --set: expected one of: always, on-success, never/],
+    [
+      { 'keep-image': 'sometimes' },
+      /keep-image: invalid value "sometimes" from --set: expected one of: always, on-success, never/,
+    ],
     [{ ttl: 'soon' }, /ttl: invalid value "soon" .*expected a duration/],
     [{ spot: 'maybe' }, /spot: invalid value "maybe" .*expected true or false/],
     [{ provider: 'gcp' }, /provider: invalid value "gcp" .*ec2, local/],
@@ -108,7 +122,9 @@ describe('config', () => {
   });
 
   it('rejects unknown keys with a did-you-mean, in the file and in --set', async () => {
-    await expect(readConfigFile(await configFile('tset: x\n'))).rejects.toThrow(/unknown key "tset" \(did you mean "test"\?\)/);
+    await expect(readConfigFile(await configFile('tset: x\n'))).rejects.toThrow(
+      /unknown key "tset" \(did you mean "test"\?\)/,
+    );
     expect(() => parseSetFlags(['chek-name=x'])).toThrow(/did you mean "check-name"/);
     expect(() => parseSetFlags(['nonsense-entirely=x'])).toThrow(ConfigError);
     expect(() => parseSetFlags(['=x'])).toThrow(/expected key=value/);
@@ -116,18 +132,31 @@ describe('config', () => {
 
   it('keeps shell metacharacters verbatim: ovenproof never interpolates values into a shell', () => {
     const hostile = 'make check; rm -rf / $(whoami) `id` && echo "$HOME" | tee >(cat)';
-    const config = resolveConfig({ flags: { test: hostile, 'check-name': "a'b\"c$d" } }, cli);
+    const config = resolveConfig({ flags: { test: hostile, 'check-name': 'a\'b"c$d' } }, cli);
     expect(config.test).toBe(hostile);
-    expect(config.checkName).toBe("a'b\"c$d");
+    expect(config.checkName).toBe('a\'b"c$d');
   });
 
   it('takes a remote bakery URL, token and audience, and names a malformed or orphaned one', () => {
     const config = resolveConfig(
-      { flags: { test: 't', 'baker-url': 'http://127.0.0.1:8780', 'baker-token': 'opbk_x', 'baker-audience': 'aud' } },
+      {
+        flags: {
+          test: 't',
+          'baker-url': 'http://127.0.0.1:8780',
+          'baker-token': 'opbk_x',
+          'baker-audience': 'aud',
+        },
+      },
       cli,
     );
-    expect(config).toMatchObject({ bakerUrl: { all: 'http://127.0.0.1:8780' }, bakerToken: 'opbk_x', bakerAudience: 'aud' });
-    expect(() => resolveConfig({ flags: { test: 't', 'baker-url': 'bakery:8780' } }, cli)).toThrow(/baker-url: .*http/);
+    expect(config).toMatchObject({
+      bakerUrl: { all: 'http://127.0.0.1:8780' },
+      bakerToken: 'opbk_x',
+      bakerAudience: 'aud',
+    });
+    expect(() => resolveConfig({ flags: { test: 't', 'baker-url': 'bakery:8780' } }, cli)).toThrow(
+      /baker-url: .*http/,
+    );
     expect(() => resolveConfig({ flags: { test: 't', 'baker-token': 'opbk_x' } }, cli)).toThrow(
       /baker-token: only used with baker-url/,
     );

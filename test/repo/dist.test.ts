@@ -23,7 +23,9 @@ describe('repository', () => {
   });
 
   it('type-checks with tsc --noEmit (strict)', () => {
-    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'], { stdio: 'pipe' });
+    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'], {
+      stdio: 'pipe',
+    });
   }, 120_000);
 
   it('passes eslint', () => {

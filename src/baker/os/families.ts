@@ -2,7 +2,6 @@ import { ConfigError, PipelineError } from '../../common/errors.js';
 import { aptPlugin } from './apt.js';
 import type { OsPlugin } from './plugin.js';
 
-
 const FAMILIES: Array<{ pattern: RegExp; plugin: OsPlugin }> = [
   { pattern: /^(debian|ubuntu)\b/i, plugin: aptPlugin },
 ];

@@ -128,7 +128,8 @@ export function makeImagesCommand(
     summary: 'List images and their manifests',
     help: HELP,
     async run(args, io) {
-      if (args[0] === 'prune') return prune(args.slice(1), io, createProviderFor, createStderrLogger(io.stderr));
+      if (args[0] === 'prune')
+        return prune(args.slice(1), io, createProviderFor, createStderrLogger(io.stderr));
       const { values, positionals } = parseCommandArgs(
         'images',
         args,

@@ -47,7 +47,8 @@ export const launchStage: Step<RunState> = {
     s.instance = instance;
     // The provider's own finer steps (a warm restore: `restore`, `identity`); its `boot` is only the
     // start of the VM, so the wait below measures the boot to the network instead.
-    for (const step of instance.steps ?? []) if (step.name !== 'boot') (s.stageSteps.launch ??= []).push(step);
+    for (const step of instance.steps ?? [])
+      if (step.name !== 'boot') (s.stageSteps.launch ??= []).push(step);
     s.launchKeys = ledger
       .entries()
       .filter((e) => !before.has(e.key))

@@ -133,7 +133,11 @@ export class Ec2Provider implements Provider {
     return stopInstance(this.core, ctx, id);
   }
 
-  captureFailureImage(ctx: RunContext, instanceId: string, request: FailureImageRequest): Promise<ImageManifest> {
+  captureFailureImage(
+    ctx: RunContext,
+    instanceId: string,
+    request: FailureImageRequest,
+  ): Promise<ImageManifest> {
     const client = this.core.client();
     return createFailureImage(
       {
