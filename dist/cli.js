@@ -3,6 +3,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
+  DynamoJobStore,
   EXPIRES_TAG,
   GITHUB_ACTIONS_ISSUER,
   KEPT_TAG,
@@ -20,7 +21,9 @@ import {
   lastUsedAt,
   oneLine,
   opensshCommand,
+  parseDynamoStoreUrl,
   parsePathMap,
+  parsePeers,
   parseResultFiles,
   publishResult,
   readRunResult,
@@ -29,10 +32,11 @@ import {
   startBakery,
   summarizeResults,
   waitForSsh,
+  withPeers,
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-FT55LKHA.js";
+} from "./chunks/chunk-MB3MB45V.js";
 import {
   Ledger,
   cleanupLedger,
@@ -43,21 +47,23 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-7MLVT5L3.js";
+} from "./chunks/chunk-WKUU7XXO.js";
+import "./chunks/chunk-DYG4SIRO.js";
 import {
   formatDuration,
   requireDuration
-} from "./chunks/chunk-OQ4VTEEP.js";
+} from "./chunks/chunk-GTEG4RTO.js";
+import "./chunks/chunk-335GSUFP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-QDQYPQ2K.js";
+} from "./chunks/chunk-HMVPT7EF.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-7QS4KJ3B.js";
+} from "./chunks/chunk-ETIY6WW2.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-HPMFDYTQ.js";
-import "./chunks/chunk-LYOAGV5W.js";
+} from "./chunks/chunk-MOTRCW4W.js";
+import "./chunks/chunk-VLJ7E4VD.js";
 import {
   CancelledError,
   ConfigError,
@@ -65,7 +71,7 @@ import {
   errorMessage,
   exitCodeOf,
   secretLines
-} from "./chunks/chunk-G7ER4NJZ.js";
+} from "./chunks/chunk-PCLL46HG.js";
 import "./chunks/chunk-DFPXC7JI.js";
 
 // src/cli/main.ts
@@ -422,10 +428,17 @@ Examples:
 
 // src/cli/commands/bakery.ts
 import { resolve as resolve3 } from "node:path";
+function resolvePeerTokenPath(cwd, arg) {
+  const cut = arg.indexOf("=");
+  return cut > 0 ? `${arg.slice(0, cut)}=${resolve3(cwd, arg.slice(cut + 1))}` : resolve3(cwd, arg);
+}
 var HELP = `Usage: ovenproof bakery serve [--listen HOST:PORT] [--provider local|ec2] [--region R] [--data-dir DIR]
                          [--token-file FILE] [--oidc-issuer URL] [--oidc-audience AUD]
                          [--allow-repo OWNER/NAME|OWNER/*]... [--max-concurrent N] [--max-queued N]
+                         [--peer REGION=URL]... [--peer-token-file [REGION=]FILE]...
                          [--max-file-size BYTES] [--grace DURATION]
+                         [--store dynamodb://TABLE?region=R] [--lease DURATION]
+       ovenproof bakery init-store --store dynamodb://TABLE?region=R
        ovenproof bakery token create NAME --token-file FILE
 
 serve: runs the bake service (HTTP API, dashboard at /). Every endpoint but /healthz needs a bearer
@@ -436,16 +449,29 @@ bakes, lets running ones finish for --grace, then cancels and cleans them.
 Options (serve):
   --listen HOST:PORT     address to listen on (default 127.0.0.1:8780; port 0 picks a free one)
   --provider P           local (default) or ec2
-  --region R             EC2 region the bakery bakes in (ec2)
+  --region R             region the bakery bakes in (ec2; with local it only names the bakery's region)
   --data-dir DIR         jobs database and uploaded files (default $OVENPROOF_HOME/bakery)
   --token-file FILE      static tokens: "sha256:<hex> NAME" lines (see token create)
   --oidc-issuer URL      OIDC issuer (default ${GITHUB_ACTIONS_ISSUER})
   --oidc-audience AUD    accept OIDC tokens for this audience (needs --allow-repo)
   --allow-repo PATTERN   repository allowed to bake with an OIDC token (repeatable; owner/* allowed)
+  --peer REGION=URL      the bakery of another region: requests for REGION are forwarded there and
+                         their events relayed (repeatable); without one, such requests get 400
+  --peer-token-file [REGION=]FILE
+                         file holding the token to present to the peer of REGION (a token from
+                         \`bakery token create\` on that bakery); without REGION= it serves every peer
   --max-concurrent N     bakes run at once (default 2)
   --max-queued N         queued bakes before requests get 429 (default 100)
   --max-file-size SIZE   largest upload, e.g. 512m, 2g (default 1g)
   --grace DURATION       how long running bakes may finish on SIGTERM (default 5m)
+  --store URL            job store: the SQLite file in --data-dir (default), or a DynamoDB table
+                         shared by a fleet of bakeries: dynamodb://TABLE?region=R (the endpoint
+                         may be set with AWS_ENDPOINT_URL_DYNAMODB)
+  --lease DURATION       a running bake's lease: when its bakery misses heartbeats this long,
+                         another bakery of the store takes it over (default 30s)
+
+init-store: creates the DynamoDB table of --store (keys, indexes, time to live) or checks an
+existing one.
 
 token create: prints a new token once (store it as the baker-token secret) and appends only its
 sha256 to the token file. A running bakery picks up the change.
@@ -485,10 +511,14 @@ async function serve(args, io) {
     "oidc-issuer": { type: "string" },
     "oidc-audience": { type: "string" },
     "allow-repo": { type: "string", multiple: true },
+    peer: { type: "string", multiple: true },
+    "peer-token-file": { type: "string", multiple: true },
     "max-concurrent": { type: "string" },
     "max-queued": { type: "string" },
     "max-file-size": { type: "string" },
-    grace: { type: "string" }
+    grace: { type: "string" },
+    store: { type: "string" },
+    lease: { type: "string" }
   });
   if (values.help) {
     io.stdout.write(HELP);
@@ -512,7 +542,12 @@ async function serve(args, io) {
   const home = ovenproofHome(io.env);
   const log = createStderrLogger(io.stderr);
   const provider = await providerForName(values.provider ?? "local", io.env, log, values.region ?? null);
-  const region = provider.name === "ec2" ? values.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? null : null;
+  const region = provider.name === "ec2" ? values.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? null : values.region ?? null;
+  const peers = await parsePeers(
+    values.peer ?? [],
+    (values["peer-token-file"] ?? []).map((arg) => resolvePeerTokenPath(io.cwd, arg)),
+    region
+  );
   const bakery = await startBakery(
     {
       host,
@@ -525,15 +560,37 @@ async function serve(args, io) {
       maxFileBytes: parseSize(values["max-file-size"] ?? "1g"),
       cacheTtlMs: 7 * 864e5,
       graceMs: requireDuration("--grace", values.grace ?? "5m"),
-      statsWindowMs: 864e5
+      statsWindowMs: 864e5,
+      store: values.store ? { kind: "dynamodb", location: parseDynamoStoreUrl(values.store) } : { kind: "sqlite" },
+      leaseMs: requireDuration("--lease", values.lease ?? "30s")
     },
-    bakerExecutor(provider, { home, region })
+    withPeers(bakerExecutor(provider, { home, region }), peers)
   );
   await new Promise((done) => {
     if (io.signal.aborted) done();
     else io.signal.addEventListener("abort", () => done(), { once: true });
   });
   await bakery.stop();
+  return ExitCode.ok;
+}
+async function initStore(args, io) {
+  const { values } = parseCommandArgs("bakery init-store", args, { store: { type: "string" } });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return ExitCode.ok;
+  }
+  if (!values.store)
+    throw new ConfigError("bakery init-store: --store dynamodb://TABLE?region=R is required");
+  const store = new DynamoJobStore(parseDynamoStoreUrl(values.store));
+  try {
+    const outcome = await store.createTable();
+    io.stderr.write(
+      `DynamoDB table ${store.location.table} ${outcome === "created" ? "created" : "already exists and is complete"}
+`
+    );
+  } finally {
+    await store.close();
+  }
   return ExitCode.ok;
 }
 async function tokenCreate(args, io) {
@@ -565,17 +622,18 @@ async function tokenCreate(args, io) {
 }
 var bakeryCommand = {
   name: "bakery",
-  summary: "Run the bake service (bakery serve) and manage its tokens (bakery token create)",
+  summary: "Run the bake service (bakery serve), create its DynamoDB job store (bakery init-store) and manage its tokens (bakery token create)",
   help: HELP,
   async run(args, io) {
     const [verb, ...rest] = args;
     if (verb === "serve") return serve(rest, io);
+    if (verb === "init-store") return initStore(rest, io);
     if (verb === "token" && rest[0] === "create") return tokenCreate(rest.slice(1), io);
     if (verb === "--help" || verb === "-h" || verb === "help") {
       io.stdout.write(HELP);
       return ExitCode.ok;
     }
-    io.stderr.write(`ovenproof bakery: expected "serve" or "token create"
+    io.stderr.write(`ovenproof bakery: expected "serve", "init-store" or "token create"
 
 ${HELP}`);
     return ExitCode.usageError;
@@ -1046,7 +1104,8 @@ function makeImagesCommand(createProviderFor) {
     summary: "List images and their manifests",
     help: HELP4,
     async run(args, io) {
-      if (args[0] === "prune") return prune(args.slice(1), io, createProviderFor, createStderrLogger(io.stderr));
+      if (args[0] === "prune")
+        return prune(args.slice(1), io, createProviderFor, createStderrLogger(io.stderr));
       const { values, positionals } = parseCommandArgs(
         "images",
         args,

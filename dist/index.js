@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-KTD4PEPB.js";
+} from "./chunks/chunk-ZIIRO4EE.js";
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-FT55LKHA.js";
+} from "./chunks/chunk-MB3MB45V.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,
@@ -39,24 +39,26 @@ import {
   setSecret,
   warning,
   which
-} from "./chunks/chunk-7MLVT5L3.js";
-import "./chunks/chunk-OQ4VTEEP.js";
+} from "./chunks/chunk-WKUU7XXO.js";
+import "./chunks/chunk-DYG4SIRO.js";
+import "./chunks/chunk-GTEG4RTO.js";
+import "./chunks/chunk-335GSUFP.js";
 import {
   EXPIRES_TAG,
   ImageStore,
   KEPT_TAG,
   baseRecipeDigest,
   localPaths
-} from "./chunks/chunk-7QS4KJ3B.js";
+} from "./chunks/chunk-ETIY6WW2.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-HPMFDYTQ.js";
-import "./chunks/chunk-LYOAGV5W.js";
+} from "./chunks/chunk-MOTRCW4W.js";
+import "./chunks/chunk-VLJ7E4VD.js";
 import {
   ExitCode,
   errorMessage,
   exitCodeOf
-} from "./chunks/chunk-G7ER4NJZ.js";
+} from "./chunks/chunk-PCLL46HG.js";
 import {
   __commonJS,
   __export,

@@ -2,19 +2,19 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-KTD4PEPB.js";
+} from "./chunks/chunk-ZIIRO4EE.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-7MLVT5L3.js";
-import "./chunks/chunk-OQ4VTEEP.js";
-import "./chunks/chunk-HPMFDYTQ.js";
+} from "./chunks/chunk-WKUU7XXO.js";
+import "./chunks/chunk-GTEG4RTO.js";
+import "./chunks/chunk-MOTRCW4W.js";
 import {
   errorMessage
-} from "./chunks/chunk-G7ER4NJZ.js";
+} from "./chunks/chunk-PCLL46HG.js";
 import "./chunks/chunk-DFPXC7JI.js";
 
 // src/action/post.ts

@@ -1,32 +1,65 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   Ledger,
+  bakerUrlFor,
   cleanupLedger,
   createProvider,
   providerSettingsFor,
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-7MLVT5L3.js";
+} from "./chunk-WKUU7XXO.js";
+import {
+  client_exports as client_exports2,
+  dist_es_exports,
+  httpAuthSchemes_exports,
+  init_client as init_client2,
+  init_dist_es,
+  init_httpAuthSchemes,
+  init_protocols,
+  init_protocols2,
+  init_retry,
+  protocols_exports,
+  protocols_exports2,
+  require_dist_cjs2 as require_dist_cjs,
+  require_dist_cjs3 as require_dist_cjs2,
+  retry_exports
+} from "./chunk-DYG4SIRO.js";
 import {
   formatDuration,
   require_dist
-} from "./chunk-OQ4VTEEP.js";
+} from "./chunk-GTEG4RTO.js";
+import {
+  checksum_exports,
+  client_exports,
+  config_exports,
+  endpoints_exports,
+  init_checksum,
+  init_client,
+  init_config,
+  init_endpoints,
+  init_schema,
+  init_serde,
+  normalizeProvider,
+  schema_exports,
+  serde_exports
+} from "./chunk-335GSUFP.js";
 import {
   acquireKeyLock,
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-7QS4KJ3B.js";
+} from "./chunk-ETIY6WW2.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-HPMFDYTQ.js";
+} from "./chunk-MOTRCW4W.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
-  identityInitFiles
-} from "./chunk-LYOAGV5W.js";
+  identityInitFiles,
+  isProcessAlive
+} from "./chunk-VLJ7E4VD.js";
 import {
   CancelledError,
   ConfigError,
@@ -37,7 +70,7 @@ import {
   exitCodeOf,
   external_exports,
   silentLogger
-} from "./chunk-G7ER4NJZ.js";
+} from "./chunk-PCLL46HG.js";
 import {
   __commonJS,
   __esm,
@@ -506,9 +539,9 @@ var require_lib = __commonJS({
       requestRaw(info, data) {
         return __awaiter2(this, void 0, void 0, function* () {
           return new Promise((resolve7, reject) => {
-            function callbackForResult(err2, res) {
-              if (err2) {
-                reject(err2);
+            function callbackForResult(err3, res) {
+              if (err3) {
+                reject(err3);
               } else if (!res) {
                 reject(new Error("Unknown error"));
               } else {
@@ -533,10 +566,10 @@ var require_lib = __commonJS({
           info.options.headers["Content-Length"] = Buffer.byteLength(data, "utf8");
         }
         let callbackCalled = false;
-        function handleResult(err2, res) {
+        function handleResult(err3, res) {
           if (!callbackCalled) {
             callbackCalled = true;
-            onResult(err2, res);
+            onResult(err3, res);
           }
         }
         const req = info.httpModule.request(info.options, (msg) => {
@@ -553,8 +586,8 @@ var require_lib = __commonJS({
           }
           handleResult(new Error(`Request timeout: ${info.options.path}`));
         });
-        req.on("error", function(err2) {
-          handleResult(err2);
+        req.on("error", function(err3) {
+          handleResult(err3);
         });
         if (data && typeof data === "string") {
           req.write(data, "utf8");
@@ -793,7 +826,7 @@ var require_lib = __commonJS({
                 response.result = obj;
               }
               response.headers = res.message.headers;
-            } catch (err2) {
+            } catch (err3) {
             }
             if (statusCode > 299) {
               let msg;
@@ -804,9 +837,9 @@ var require_lib = __commonJS({
               } else {
                 msg = `Failed request: (${statusCode})`;
               }
-              const err2 = new HttpClientError(msg, statusCode);
-              err2.result = response.result;
-              reject(err2);
+              const err3 = new HttpClientError(msg, statusCode);
+              err3.result = response.result;
+              reject(err3);
             } else {
               resolve7(response);
             }
@@ -1555,17 +1588,17 @@ var require_errors = __commonJS({
           Error.captureStackTrace(this, fn);
         }
       }
-      static isStreamDestroyed(err2) {
-        return err2 && err2.code === "STREAM_DESTROYED";
+      static isStreamDestroyed(err3) {
+        return err3 && err3.code === "STREAM_DESTROYED";
       }
-      static isPrematureClose(err2) {
-        return err2 && err2.code === "PREMATURE_CLOSE";
+      static isPrematureClose(err3) {
+        return err3 && err3.code === "PREMATURE_CLOSE";
       }
-      static isAborted(err2) {
-        return err2 && err2.code === "ABORTED";
+      static isAborted(err3) {
+        return err3 && err3.code === "ABORTED";
       }
-      static isBadArgument(err2) {
-        return err2 && err2.code === "BAD_ARGUMENT";
+      static isBadArgument(err3) {
+        return err3 && err3.code === "BAD_ARGUMENT";
       }
       get name() {
         return "StreamError";
@@ -1982,8 +2015,8 @@ var require_streamx = __commonJS({
       finished() {
         this.pipeToFinished = true;
       }
-      done(stream, err2) {
-        if (err2) this.error = err2;
+      done(stream, err3) {
+        if (err3) this.error = err3;
         if (stream === this.to) {
           this.to = null;
           if (this.from !== null) {
@@ -2010,9 +2043,9 @@ var require_streamx = __commonJS({
       this.stream._duplexState |= READ_PIPE_DRAINED;
       this.updateCallback();
     }
-    function afterFinal(err2) {
+    function afterFinal(err3) {
       const stream = this.stream;
-      if (err2) stream.destroy(err2);
+      if (err3) stream.destroy(err3);
       if ((stream._duplexState & DESTROY_STATUS) === 0) {
         stream._duplexState |= WRITE_DONE;
         stream.emit("finish");
@@ -2027,29 +2060,29 @@ var require_streamx = __commonJS({
         this.updateNextTick();
       }
     }
-    function afterDestroy(err2) {
+    function afterDestroy(err3) {
       const stream = this.stream;
-      if (!err2 && !StreamError.isStreamDestroyed(this.error)) err2 = this.error;
-      if (err2) stream.emit("error", err2);
+      if (!err3 && !StreamError.isStreamDestroyed(this.error)) err3 = this.error;
+      if (err3) stream.emit("error", err3);
       stream._duplexState |= DESTROYED;
       stream.emit("close");
       const rs = stream._readableState;
       const ws = stream._writableState;
       if (rs !== null && rs.pipeline !== null) {
-        rs.pipeline.done(stream, err2);
+        rs.pipeline.done(stream, err3);
       }
       if (ws !== null) {
         while (ws.drains !== null && ws.drains.length > 0) {
           ws.drains.shift().resolve(false);
         }
         if (ws.pipeline !== null) {
-          ws.pipeline.done(stream, err2);
+          ws.pipeline.done(stream, err3);
         }
       }
     }
-    function afterWrite(err2) {
+    function afterWrite(err3) {
       const stream = this.stream;
-      if (err2) stream.destroy(err2);
+      if (err3) stream.destroy(err3);
       stream._duplexState &= WRITE_NOT_ACTIVE;
       if (this.drains !== null) tickDrains(this.drains);
       if ((stream._duplexState & WRITE_DRAIN_STATUS) === WRITE_UNDRAINED) {
@@ -2060,8 +2093,8 @@ var require_streamx = __commonJS({
       }
       this.updateCallback();
     }
-    function afterRead(err2) {
-      if (err2) this.stream.destroy(err2);
+    function afterRead(err3) {
+      if (err3) this.stream.destroy(err3);
       this.stream._duplexState &= READ_NOT_ACTIVE;
       if (this.readAhead === false && (this.stream._duplexState & READ_RESUMED) === 0) {
         this.stream._duplexState &= READ_NO_READ_AHEAD;
@@ -2088,9 +2121,9 @@ var require_streamx = __commonJS({
         }
       }
     }
-    function afterOpen(err2) {
+    function afterOpen(err3) {
       const stream = this.stream;
-      if (err2) stream.destroy(err2);
+      if (err3) stream.destroy(err3);
       if ((stream._duplexState & DESTROYING) === 0) {
         if ((stream._duplexState & READ_PRIMARY_STATUS) === 0) {
           stream._duplexState |= READ_PRIMARY;
@@ -2108,9 +2141,9 @@ var require_streamx = __commonJS({
         stream._readableState.updateCallback();
       }
     }
-    function afterTransform(err2, data) {
+    function afterTransform(err3, data) {
       if (data !== void 0 && data !== null) this.push(data);
-      this._writableState.afterWrite(err2);
+      this._writableState.afterWrite(err3);
     }
     function newListener(name) {
       if (this._readableState !== null) {
@@ -2164,17 +2197,17 @@ var require_streamx = __commonJS({
       get destroying() {
         return (this._duplexState & DESTROY_STATUS) !== 0;
       }
-      destroy(err2) {
+      destroy(err3) {
         if ((this._duplexState & DESTROY_STATUS) === 0) {
-          if (!err2) err2 = StreamError.STREAM_DESTROYED();
+          if (!err3) err3 = StreamError.STREAM_DESTROYED();
           this._duplexState = (this._duplexState | DESTROYING) & NON_PRIMARY;
           if (this._readableState !== null) {
             this._readableState.highWaterMark = 0;
-            this._readableState.error = err2;
+            this._readableState.error = err3;
           }
           if (this._writableState !== null) {
             this._writableState.highWaterMark = 0;
-            this._writableState.error = err2;
+            this._writableState.error = err3;
           }
           this._duplexState |= PREDESTROYING;
           this._predestroy();
@@ -2206,7 +2239,7 @@ var require_streamx = __commonJS({
           if (src === null) return out.end();
           if (out.destroying) return;
           pipeline4(src, out, noop4);
-        }).catch((err2) => out.destroy(err2));
+        }).catch((err3) => out.destroy(err3));
         return out;
       }
       setEncoding(encoding) {
@@ -2293,8 +2326,8 @@ var require_streamx = __commonJS({
         let error = null;
         let promiseResolve = null;
         let promiseReject = null;
-        this.on("error", (err2) => {
-          error = err2;
+        this.on("error", (err3) => {
+          error = err3;
         });
         this.on("readable", onreadable);
         this.on("close", onclose);
@@ -2314,8 +2347,8 @@ var require_streamx = __commonJS({
           return() {
             return destroy(null);
           },
-          throw(err2) {
-            return destroy(err2);
+          throw(err3) {
+            return destroy(err3);
           }
         };
         function onreadable() {
@@ -2335,12 +2368,12 @@ var require_streamx = __commonJS({
           }
           promiseReject = promiseResolve = null;
         }
-        function destroy(err2) {
-          stream.destroy(err2);
+        function destroy(err3) {
+          stream.destroy(err3);
           return new Promise((resolve7, reject) => {
             if (stream._duplexState & DESTROYED) return resolve7({ value: void 0, done: true });
             stream.once("close", function() {
-              if (err2) reject(err2);
+              if (err3) reject(err3);
               else resolve7({ value: void 0, done: true });
             });
           });
@@ -2463,8 +2496,8 @@ var require_streamx = __commonJS({
           cb(null);
         }
       }
-      destroy(err2) {
-        super.destroy(err2);
+      destroy(err3) {
+        super.destroy(err3);
         if (this._transformState.data !== null) {
           this._transformState.data = null;
           this._transformState.afterTransform();
@@ -2483,17 +2516,17 @@ var require_streamx = __commonJS({
     };
     var PassThrough = class extends Transform3 {
     };
-    function transformAfterFlush(err2, data) {
+    function transformAfterFlush(err3, data) {
       const cb = this._transformState.afterFinal;
-      if (err2) return cb(err2);
+      if (err3) return cb(err3);
       if (data !== null && data !== void 0) this.push(data);
       this.push(null);
       cb(null);
     }
     function pipelinePromise(...streams) {
       return new Promise((resolve7, reject) => {
-        return pipeline4(...streams, (err2) => {
-          if (err2) return reject(err2);
+        return pipeline4(...streams, (err3) => {
+          if (err3) return reject(err3);
           resolve7();
         });
       });
@@ -2518,8 +2551,8 @@ var require_streamx = __commonJS({
       if (done) {
         let fin = false;
         const autoDestroy = isStreamx(dest) || !!(dest._writableState && dest._writableState.autoDestroy);
-        dest.on("error", (err2) => {
-          if (error === null) error = err2;
+        dest.on("error", (err3) => {
+          if (error === null) error = err3;
         });
         dest.on("finish", () => {
           fin = true;
@@ -2542,11 +2575,11 @@ var require_streamx = __commonJS({
           }
         }
       }
-      function onerror(err2) {
-        if (!err2 || error) return;
-        error = err2;
+      function onerror(err3) {
+        if (!err3 || error) return;
+        error = err3;
         for (const s of all) {
-          s.destroy(err2);
+          s.destroy(err3);
         }
       }
     }
@@ -2572,8 +2605,8 @@ var require_streamx = __commonJS({
       return !!stream._writableState && stream._writableState.ended;
     }
     function getStreamError(stream, opts = {}) {
-      const err2 = stream._readableState && stream._readableState.error || stream._writableState && stream._writableState.error;
-      return !opts.all && StreamError.isStreamDestroyed(err2) ? null : err2;
+      const err3 = stream._readableState && stream._readableState.error || stream._writableState && stream._writableState.error;
+      return !opts.all && StreamError.isStreamDestroyed(err3) ? null : err3;
     }
     function isReadStreamx(stream) {
       return isStreamx(stream) && stream.readable;
@@ -2982,11 +3015,11 @@ var require_extract = __commonJS({
         this._allowUnknownFormat = !!opts.allowUnknownFormat;
         this._unlockBound = this._unlock.bind(this);
       }
-      _unlock(err2) {
+      _unlock(err3) {
         this._locked = false;
-        if (err2) {
-          this.destroy(err2);
-          this._continueWrite(err2);
+        if (err3) {
+          this.destroy(err3);
+          this._continueWrite(err3);
           return;
         }
         this._update();
@@ -2996,8 +3029,8 @@ var require_extract = __commonJS({
         this._offset = this._buffer.shifted;
         try {
           this._header = headers.decode(this._buffer.shift(512), this._filenameEncoding, this._allowUnknownFormat);
-        } catch (err2) {
-          this._continueWrite(err2);
+        } catch (err3) {
+          this._continueWrite(err3);
           return false;
         }
         if (!this._header) return true;
@@ -3069,8 +3102,8 @@ var require_extract = __commonJS({
         const buf = this._buffer.shift(this._header.size);
         try {
           this._decodeLongHeader(buf);
-        } catch (err2) {
-          this._continueWrite(err2);
+        } catch (err3) {
+          this._continueWrite(err3);
           return false;
         }
         return true;
@@ -3111,10 +3144,10 @@ var require_extract = __commonJS({
         }
         this._continueWrite(null);
       }
-      _continueWrite(err2) {
+      _continueWrite(err3) {
         const cb = this._callback;
         this._callback = noop4;
-        cb(err2);
+        cb(err3);
       }
       _write(data, cb) {
         this._callback = cb;
@@ -3140,8 +3173,8 @@ var require_extract = __commonJS({
         let entryCallback = null;
         const extract = this;
         this.on("entry", onentry);
-        this.on("error", (err2) => {
-          error = err2;
+        this.on("error", (err3) => {
+          error = err3;
         });
         this.on("close", onclose);
         return {
@@ -3154,15 +3187,15 @@ var require_extract = __commonJS({
           return() {
             return destroy(null);
           },
-          throw(err2) {
-            return destroy(err2);
+          throw(err3) {
+            return destroy(err3);
           }
         };
-        function consumeCallback(err2) {
+        function consumeCallback(err3) {
           if (!entryCallback) return;
           const cb = entryCallback;
           entryCallback = null;
-          cb(err2);
+          cb(err3);
         }
         function onnext(resolve7, reject) {
           if (error) {
@@ -3198,13 +3231,13 @@ var require_extract = __commonJS({
           else promiseResolve({ value: void 0, done: true });
           promiseResolve = promiseReject = null;
         }
-        function destroy(err2) {
-          extract.destroy(err2);
-          consumeCallback(err2);
+        function destroy(err3) {
+          extract.destroy(err3);
+          consumeCallback(err3);
           return new Promise((resolve7, reject) => {
             if (extract.destroyed) return resolve7({ value: void 0, done: true });
             extract.once("close", function() {
-              if (err2) reject(err2);
+              if (err3) reject(err3);
               else resolve7({ value: void 0, done: true });
             });
           });
@@ -3272,11 +3305,11 @@ var require_pack = __commonJS({
         this._openCallback = cb;
         if (this._pack._stream === this) this._continueOpen();
       }
-      _continuePack(err2) {
+      _continuePack(err3) {
         if (this._callback === null) return;
         const callback2 = this._callback;
         this._callback = null;
-        callback2(err2);
+        callback2(err3);
       }
       _continueOpen() {
         if (this._pack._stream === null) this._pack._stream = this;
@@ -3433,11 +3466,11 @@ var require_pack = __commonJS({
         drain();
       }
       _predestroy() {
-        const err2 = getStreamError(this);
-        if (this._stream) this._stream.destroy(err2);
+        const err3 = getStreamError(this);
+        if (this._stream) this._stream.destroy(err3);
         while (this._pending.length) {
           const stream = this._pending.shift();
-          stream.destroy(err2);
+          stream.destroy(err3);
           stream._continueOpen();
         }
         this._doDrain();
@@ -8035,15 +8068,15 @@ var require_utils = __commonJS({
       return self2;
     }
     function makeError(msg, level, fatal) {
-      const err2 = new Error(msg);
+      const err3 = new Error(msg);
       if (typeof level === "boolean") {
         fatal = level;
-        err2.level = "protocol";
+        err3.level = "protocol";
       } else {
-        err2.level = level || "protocol";
+        err3.level = level || "protocol";
       }
-      err2.fatal = !!fatal;
-      return err2;
+      err3.fatal = !!fatal;
+      return err3;
     }
     function writeUInt32BE(buf, value, offset) {
       buf[offset++] = value >>> 24;
@@ -8062,23 +8095,23 @@ var require_utils = __commonJS({
       },
       makeError,
       doFatalError: (protocol, msg, level, reason) => {
-        let err2;
+        let err3;
         if (DISCONNECT_REASON === void 0)
           ({ DISCONNECT_REASON } = require_constants2());
         if (msg instanceof Error) {
-          err2 = msg;
+          err3 = msg;
           if (typeof level !== "number")
             reason = DISCONNECT_REASON.PROTOCOL_ERROR;
           else
             reason = level;
         } else {
-          err2 = makeError(msg, level, true);
+          err3 = makeError(msg, level, true);
         }
         if (typeof reason !== "number")
           reason = DISCONNECT_REASON.PROTOCOL_ERROR;
         protocol.disconnect(reason);
         protocol._destruct();
-        protocol._onError(err2);
+        protocol._onError(err3);
         return Infinity;
       },
       readUInt32BE,
@@ -9992,7 +10025,7 @@ var require_keyParser = __commonJS({
     var {
       createDecipheriv,
       createECDH,
-      createHash: createHash8,
+      createHash: createHash9,
       createHmac,
       createSign,
       createVerify,
@@ -10680,11 +10713,11 @@ ${formatted}-----END ${type} KEY-----`;
                 );
               }
               const ivSlice = bufferSlice(cipherIV, 0, 8);
-              let cipherKey = createHash8("md5").update(passphrase).update(ivSlice).digest();
+              let cipherKey = createHash9("md5").update(passphrase).update(ivSlice).digest();
               while (cipherKey.length < encInfo.keyLen) {
                 cipherKey = combineBuffers(
                   cipherKey,
-                  createHash8("md5").update(cipherKey).update(passphrase).update(ivSlice).digest()
+                  createHash9("md5").update(cipherKey).update(passphrase).update(ivSlice).digest()
                 );
               }
               if (cipherKey.length > encInfo.keyLen)
@@ -10849,8 +10882,8 @@ ${formatted}-----END ${type} KEY-----`;
         if (encrypted) {
           const encInfo = CIPHER_INFO[cipherName];
           let cipherKey = combineBuffers(
-            createHash8("sha1").update(PPK_PP1).update(passphrase).digest(),
-            createHash8("sha1").update(PPK_PP2).update(passphrase).digest()
+            createHash9("sha1").update(PPK_PP1).update(passphrase).digest(),
+            createHash9("sha1").update(PPK_PP2).update(passphrase).digest()
           );
           if (cipherKey.length > encInfo.keyLen)
             cipherKey = bufferSlice(cipherKey, 0, encInfo.keyLen);
@@ -10890,7 +10923,7 @@ ${formatted}-----END ${type} KEY-----`;
           passphrase = EMPTY_PASSPHRASE;
         const calcMAC = createHmac(
           "sha1",
-          createHash8("sha1").update("putty-private-key-file-mac-key").update(passphrase).digest()
+          createHash9("sha1").update("putty-private-key-file-mac-key").update(passphrase).digest()
         ).update(macData).digest("hex");
         if (calcMAC !== mac) {
           if (encrypted) {
@@ -11233,7 +11266,7 @@ var require_agent = __commonJS({
     var { Socket } = __require("net");
     var { Duplex } = __require("stream");
     var { resolve: resolve7 } = __require("path");
-    var { readFile: readFile9 } = __require("fs");
+    var { readFile: readFile10 } = __require("fs");
     var { execFile: execFile3, spawn: spawn2 } = __require("child_process");
     var { isParsedKey, parseKey } = require_keyParser();
     var {
@@ -11294,27 +11327,27 @@ var require_agent = __commonJS({
       }
       getIdentities(cb) {
         cb = once(cb);
-        this.getStream((err2, stream) => {
-          function onFail(err3) {
+        this.getStream((err3, stream) => {
+          function onFail(err4) {
             if (stream) {
               try {
                 stream.destroy();
               } catch {
               }
             }
-            if (!err3)
-              err3 = new Error("Failed to retrieve identities from agent");
-            cb(err3);
+            if (!err4)
+              err4 = new Error("Failed to retrieve identities from agent");
+            cb(err4);
           }
-          if (err2)
-            return onFail(err2);
+          if (err3)
+            return onFail(err3);
           const protocol = new AgentProtocol(true);
           protocol.on("error", onFail);
           protocol.pipe(stream).pipe(protocol);
           stream.on("close", onFail).on("end", onFail).on("error", onFail);
-          protocol.getIdentities((err3, keys) => {
-            if (err3)
-              return onFail(err3);
+          protocol.getIdentities((err4, keys) => {
+            if (err4)
+              return onFail(err4);
             try {
               stream.destroy();
             } catch {
@@ -11331,27 +11364,27 @@ var require_agent = __commonJS({
           options = void 0;
         }
         cb = once(cb);
-        this.getStream((err2, stream) => {
-          function onFail(err3) {
+        this.getStream((err3, stream) => {
+          function onFail(err4) {
             if (stream) {
               try {
                 stream.destroy();
               } catch {
               }
             }
-            if (!err3)
-              err3 = new Error("Failed to sign data with agent");
-            cb(err3);
+            if (!err4)
+              err4 = new Error("Failed to sign data with agent");
+            cb(err4);
           }
-          if (err2)
-            return onFail(err2);
+          if (err3)
+            return onFail(err3);
           const protocol = new AgentProtocol(true);
           protocol.on("error", onFail);
           protocol.pipe(stream).pipe(protocol);
           stream.on("close", onFail).on("end", onFail).on("error", onFail);
-          protocol.sign(pubKey, data, options, (err3, sig2) => {
-            if (err3)
-              return onFail(err3);
+          protocol.sign(pubKey, data, options, (err4, sig2) => {
+            if (err4)
+              return onFail(err4);
             try {
               stream.destroy();
             } catch {
@@ -11415,8 +11448,8 @@ var require_agent = __commonJS({
           proc.stdout.on("data", (data2) => {
             this.push(data2);
           });
-          proc.on("error", (err2) => {
-            error = err2;
+          proc.on("error", (err3) => {
+            error = err3;
             cb(error);
           });
           proc.on("close", (code) => {
@@ -11433,7 +11466,7 @@ var require_agent = __commonJS({
           destroy(this);
           cb();
         }
-        _destroy(err2, cb) {
+        _destroy(err3, cb) {
           destroy(this);
           cb();
         }
@@ -11451,16 +11484,16 @@ var require_agent = __commonJS({
           cb = once(cb);
           let socketPath = this.socketPath;
           let triedCygpath = false;
-          readFile9(socketPath, function readCygsocket(err2, data) {
-            if (err2) {
+          readFile10(socketPath, function readCygsocket(err3, data) {
+            if (err3) {
               if (triedCygpath)
                 return cb(new Error("Invalid cygwin unix socket path"));
-              execFile3("cygpath", ["-w", socketPath], (err3, stdout, stderr) => {
-                if (err3 || stdout.length === 0)
+              execFile3("cygpath", ["-w", socketPath], (err4, stdout, stderr) => {
+                if (err4 || stdout.length === 0)
                   return cb(new Error("Invalid cygwin unix socket path"));
                 triedCygpath = true;
                 socketPath = stdout.toString().replace(/[\r\n]/g, "");
-                readFile9(socketPath, readCygsocket);
+                readFile10(socketPath, readCygsocket);
               });
               return;
             }
@@ -11790,7 +11823,7 @@ var require_agent = __commonJS({
           }
           cb();
         }
-        _destroy(err2, cb) {
+        _destroy(err3, cb) {
           cleanup(this);
           cb();
         }
@@ -11986,9 +12019,9 @@ var require_agent = __commonJS({
                   cb2(...args);
               });
             };
-            this[SYM_AGENT].getIdentities(once((err2, keys) => {
-              if (err2)
-                return doCbs(err2);
+            this[SYM_AGENT].getIdentities(once((err3, keys) => {
+              if (err3)
+                return doCbs(err3);
               if (!Array.isArray(keys)) {
                 return doCbs(new Error(
                   "Agent implementation failed to provide keys"
@@ -13212,7 +13245,7 @@ var require_kex = __commonJS({
       createDiffieHellman,
       createDiffieHellmanGroup,
       createECDH,
-      createHash: createHash8,
+      createHash: createHash9,
       createPublicKey,
       diffieHellman,
       generateKeyPairSync,
@@ -13638,7 +13671,7 @@ var require_kex = __commonJS({
               DISCONNECT_REASON.KEY_EXCHANGE_FAILED
             );
           }
-          const hash = createHash8(this.hashName);
+          const hash = createHash9(this.hashName);
           hashString(hash, isServer ? this._remoteIdentRaw : this._identRaw);
           hashString(hash, isServer ? this._identRaw : this._remoteIdentRaw);
           hashString(hash, isServer ? this._remoteKexinit : this._kexinit);
@@ -14646,9 +14679,9 @@ var require_kex = __commonJS({
     function generateKEXVal(len, hashName, secret, exchangeHash, sessionID, char) {
       let ret;
       if (len) {
-        let digest = createHash8(hashName).update(secret).update(exchangeHash).update(char).update(sessionID).digest();
+        let digest = createHash9(hashName).update(secret).update(exchangeHash).update(char).update(sessionID).digest();
         while (digest.length < len) {
-          const chunk = createHash8(hashName).update(secret).update(exchangeHash).update(digest).digest();
+          const chunk = createHash9(hashName).update(secret).update(exchangeHash).update(digest).digest();
           const extended = Buffer.allocUnsafe(digest.length + chunk.length);
           extended.set(digest, 0);
           extended.set(chunk, digest.length);
@@ -14939,8 +14972,8 @@ var require_Protocol = __commonJS({
         const onError = config.onError;
         if (typeof onError !== "function")
           throw new Error("Missing onError function");
-        this._onError = (err2) => {
-          onError(err2);
+        this._onError = (err3) => {
+          onError(err3);
         };
         const debug = config.debug;
         this._debug = typeof debug === "function" ? (msg) => {
@@ -16913,10 +16946,10 @@ var require_SFTP = __commonJS({
         writeUInt32BE(out, len, p += 8);
         bufferCopy(buf, out, off, off + len, p += 4);
         this._requests[reqid] = {
-          cb: (err2) => {
-            if (err2) {
+          cb: (err3) => {
+            if (err3) {
               if (typeof cb === "function")
-                cb(err2);
+                cb(err3);
             } else if (overflow) {
               this.write(
                 handle,
@@ -17120,8 +17153,8 @@ var require_SFTP = __commonJS({
       exists(path, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        this.stat(path, (err2) => {
-          cb && cb(err2 ? false : true);
+        this.stat(path, (err3) => {
+          cb && cb(err3 ? false : true);
         });
       }
       unlink(filename, cb) {
@@ -17234,17 +17267,17 @@ var require_SFTP = __commonJS({
         if (typeof where2 === "string") {
           const entries = [];
           let e = 0;
-          const reread = (err2, handle) => {
-            if (err2)
-              return cb(err2);
-            this.readdir(handle, opts, (err3, list) => {
-              const eof = err3 && err3.code === STATUS_CODE.EOF;
-              if (err3 && !eof)
-                return this.close(handle, () => cb(err3));
+          const reread = (err3, handle) => {
+            if (err3)
+              return cb(err3);
+            this.readdir(handle, opts, (err4, list) => {
+              const eof = err4 && err4.code === STATUS_CODE.EOF;
+              if (err4 && !eof)
+                return this.close(handle, () => cb(err4));
               if (eof) {
-                return this.close(handle, (err4) => {
-                  if (err4)
-                    return cb(err4);
+                return this.close(handle, (err5) => {
+                  if (err5)
+                    return cb(err5);
                   cb(void 0, entries);
                 });
               }
@@ -17265,11 +17298,11 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, handleLen, p);
         buf.set(where2, p += 4);
         this._requests[reqid] = {
-          cb: doFilter ? (err2, list) => {
+          cb: doFilter ? (err3, list) => {
             if (typeof cb !== "function")
               return;
-            if (err2)
-              return cb(err2);
+            if (err3)
+              return cb(err3);
             for (let i = list.length - 1; i >= 0; --i) {
               if (list[i].filename === "." || list[i].filename === "..")
                 list.splice(i, 1);
@@ -17477,11 +17510,11 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, pathLen, p);
         buf.utf8Write(path, p += 4, pathLen);
         this._requests[reqid] = {
-          cb: (err2, names) => {
+          cb: (err3, names) => {
             if (typeof cb !== "function")
               return;
-            if (err2)
-              return cb(err2);
+            if (err3)
+              return cb(err3);
             if (!names || !names.length)
               return cb(new Error("Response missing link info"));
             cb(void 0, names[0].filename);
@@ -17533,11 +17566,11 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, pathLen, p);
         buf.utf8Write(path, p += 4, pathLen);
         this._requests[reqid] = {
-          cb: (err2, names) => {
+          cb: (err3, names) => {
             if (typeof cb !== "function")
               return;
-            if (err2)
-              return cb(err2);
+            if (err3)
+              return cb(err3);
             if (!names || !names.length)
               return cb(new Error("Response missing path info"));
             cb(void 0, names[0].filename);
@@ -17738,11 +17771,11 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, pathLen, p += 20);
         buf.utf8Write(path, p += 4, pathLen);
         this._requests[reqid] = {
-          cb: (err2, names) => {
+          cb: (err3, names) => {
             if (typeof cb !== "function")
               return;
-            if (err2)
-              return cb(err2);
+            if (err3)
+              return cb(err3);
             if (!names || !names.length)
               return cb(new Error("Response missing expanded path"));
             cb(void 0, names[0].filename);
@@ -17837,11 +17870,11 @@ var require_SFTP = __commonJS({
         buf.utf8Write(username, p, usernameLen);
         p += usernameLen;
         this._requests[reqid] = {
-          cb: (err2, names) => {
+          cb: (err3, names) => {
             if (typeof cb !== "function")
               return;
-            if (err2)
-              return cb(err2);
+            if (err3)
+              return cb(err3);
             if (!names || !names.length)
               return cb(new Error("Response missing home directory"));
             cb(void 0, names[0].filename);
@@ -18134,12 +18167,12 @@ var require_SFTP = __commonJS({
         origOff: off,
         len: void 0,
         overflow: void 0,
-        cb: (err2, data, nb) => {
+        cb: (err3, data, nb) => {
           const len2 = req.len;
           const overflow2 = req.overflow;
-          if (err2) {
-            if (cb._wantEOFError || err2.code !== STATUS_CODE.EOF)
-              return cb(err2);
+          if (err3) {
+            if (cb._wantEOFError || err3.code !== STATUS_CODE.EOF)
+              return cb(err3);
           } else if (nb > len2) {
             return cb(new Error("Received more data than requested"));
           } else if (nb === len2 && overflow2) {
@@ -18198,7 +18231,7 @@ var require_SFTP = __commonJS({
       let dstHandle;
       let readbuf;
       let bufsize = chunkSize * concurrency;
-      function onerror(err2) {
+      function onerror(err3) {
         if (hadError)
           return;
         hadError = true;
@@ -18207,7 +18240,7 @@ var require_SFTP = __commonJS({
         if (srcHandle || dstHandle) {
           cbfinal = () => {
             if (--left === 0)
-              cb(err2);
+              cb(err3);
           };
           if (srcHandle && (src === fs || src.outgoing.state === "open"))
             ++left;
@@ -18218,33 +18251,33 @@ var require_SFTP = __commonJS({
           if (dstHandle && (dst === fs || dst.outgoing.state === "open"))
             dst.close(dstHandle, cbfinal);
         } else {
-          cb(err2);
+          cb(err3);
         }
       }
-      src.open(srcPath, "r", (err2, sourceHandle) => {
-        if (err2)
-          return onerror(err2);
+      src.open(srcPath, "r", (err3, sourceHandle) => {
+        if (err3)
+          return onerror(err3);
         srcHandle = sourceHandle;
         if (fileSize === void 0)
           src.fstat(srcHandle, tryStat);
         else
           tryStat(null, { size: fileSize });
-        function tryStat(err3, attrs) {
-          if (err3) {
+        function tryStat(err4, attrs) {
+          if (err4) {
             if (src !== fs) {
               src.stat(srcPath, (err_, attrs_) => {
                 if (err_)
-                  return onerror(err3);
+                  return onerror(err4);
                 tryStat(null, attrs_);
               });
               return;
             }
-            return onerror(err3);
+            return onerror(err4);
           }
           fsize = attrs.size;
-          dst.open(dstPath, "w", (err4, destHandle) => {
-            if (err4)
-              return onerror(err4);
+          dst.open(dstPath, "w", (err5, destHandle) => {
+            if (err5)
+              return onerror(err5);
             dstHandle = destHandle;
             if (fsize <= 0)
               return onerror();
@@ -18260,8 +18293,8 @@ var require_SFTP = __commonJS({
             if (readbuf instanceof Error)
               return onerror(readbuf);
             if (mode !== void 0) {
-              dst.fchmod(dstHandle, mode, function tryAgain(err5) {
-                if (err5) {
+              dst.fchmod(dstHandle, mode, function tryAgain(err6) {
+                if (err6) {
                   dst.chmod(dstPath, mode, (err_) => tryAgain());
                   return;
                 }
@@ -18270,27 +18303,27 @@ var require_SFTP = __commonJS({
             } else {
               startReads();
             }
-            function onread(err5, nb, data, dstpos, datapos, origChunkLen) {
-              if (err5)
-                return onerror(err5);
+            function onread(err6, nb, data, dstpos, datapos, origChunkLen) {
+              if (err6)
+                return onerror(err6);
               datapos = datapos || 0;
               dst.write(dstHandle, readbuf, datapos, nb, dstpos, writeCb);
-              function writeCb(err6) {
-                if (err6)
-                  return onerror(err6);
+              function writeCb(err7) {
+                if (err7)
+                  return onerror(err7);
                 total += nb;
                 onstep && onstep(total, nb, fsize);
                 if (nb < origChunkLen)
                   return singleRead(datapos, dstpos + nb, origChunkLen - nb);
                 if (total === fsize) {
-                  dst.close(dstHandle, (err7) => {
+                  dst.close(dstHandle, (err8) => {
                     dstHandle = void 0;
-                    if (err7)
-                      return onerror(err7);
-                    src.close(srcHandle, (err8) => {
+                    if (err8)
+                      return onerror(err8);
+                    src.close(srcHandle, (err9) => {
                       srcHandle = void 0;
-                      if (err8)
-                        return onerror(err8);
+                      if (err9)
+                        return onerror(err9);
                       cb();
                     });
                   });
@@ -18304,8 +18337,8 @@ var require_SFTP = __commonJS({
               }
             }
             function makeCb(psrc, pdst2, chunk) {
-              return (err5, nb, data) => {
-                onread(err5, nb, data, pdst2, psrc, chunk);
+              return (err6, nb, data) => {
+                onread(err6, nb, data, pdst2, psrc, chunk);
               };
             }
             function singleRead(psrc, pdst2, chunk) {
@@ -18602,11 +18635,11 @@ var require_SFTP = __commonJS({
         this._buffer = [];
     }
     function doFatalSFTPError(sftp, msg, noDebug) {
-      const err2 = new Error(msg);
-      err2.level = "sftp-protocol";
+      const err3 = new Error(msg);
+      err3.level = "sftp-protocol";
       if (!noDebug && sftp._debug)
         sftp._debug(`SFTP: Inbound: ${msg}`);
-      sftp.emit("error", err2);
+      sftp.emit("error", err3);
       sftp.destroy();
       cleanupRequests(sftp);
       return false;
@@ -18617,11 +18650,11 @@ var require_SFTP = __commonJS({
         return;
       const reqs = sftp._requests;
       sftp._requests = {};
-      const err2 = new Error("No response from server");
+      const err3 = new Error("No response from server");
       for (let i = 0; i < keys.length; ++i) {
         const req = reqs[keys[i]];
         if (typeof req.cb === "function")
-          req.cb(err2);
+          req.cb(err3);
       }
     }
     function requestLimits(sftp, cb) {
@@ -18672,8 +18705,8 @@ var require_SFTP = __commonJS({
         sftp._version = version;
         sftp._extensions = extensions;
         if (extensions["limits@openssh.com"] === "1") {
-          return requestLimits(sftp, (err2, limits) => {
-            if (!err2) {
+          return requestLimits(sftp, (err3, limits) => {
+            if (!err3) {
               if (limits.maxPktLen > 0)
                 sftp._maxOutPktLen = limits.maxPktLen;
               if (limits.maxReadLen > 0)
@@ -18706,9 +18739,9 @@ var require_SFTP = __commonJS({
             req.cb();
             return;
           }
-          const err2 = new Error(errorMsg || STATUS_CODE_STR[errorCode] || "Unknown status");
-          err2.code = errorCode;
-          req.cb(err2);
+          const err3 = new Error(errorMsg || STATUS_CODE_STR[errorCode] || "Unknown status");
+          err3.code = errorCode;
+          req.cb(err3);
         }
       },
       [RESPONSE.HANDLE]: (sftp, payload) => {
@@ -19359,21 +19392,21 @@ var require_SFTP = __commonJS({
       );
       pool.used = roundUpToMultipleOf8(pool.used + toRead);
     };
-    ReadStream.prototype._destroy = function(err2, cb) {
+    ReadStream.prototype._destroy = function(err3, cb) {
       if (this._opening && !Buffer.isBuffer(this.handle)) {
-        this.once("open", closeStream.bind(null, this, cb, err2));
+        this.once("open", closeStream.bind(null, this, cb, err3));
         return;
       }
-      closeStream(this, cb, err2);
+      closeStream(this, cb, err3);
       this.handle = null;
       this._opening = false;
     };
-    function closeStream(stream, cb, err2) {
+    function closeStream(stream, cb, err3) {
       if (!stream.handle)
         return onclose();
       stream.sftp.close(stream.handle, onclose);
       function onclose(er) {
-        er = er || err2;
+        er = er || err3;
         cb(er);
         stream.isClosed = true;
         if (!er)
@@ -19446,18 +19479,18 @@ var require_SFTP = __commonJS({
           return;
         }
         this.handle = handle;
-        const tryAgain = (err2) => {
-          if (err2) {
+        const tryAgain = (err3) => {
+          if (err3) {
             this.sftp.chmod(this.path, this.mode, (err_) => tryAgain());
             return;
           }
           if (this.flags[0] === "a") {
-            const tryStat = (err3, st) => {
-              if (err3) {
+            const tryStat = (err4, st) => {
+              if (err4) {
                 this.sftp.stat(this.path, (err_, st_) => {
                   if (err_) {
                     this.destroy();
-                    this.emit("error", err3);
+                    this.emit("error", err4);
                     return;
                   }
                   tryStat(null, st_);
@@ -19479,8 +19512,8 @@ var require_SFTP = __commonJS({
     };
     WriteStream.prototype._write = function(data, encoding, cb) {
       if (!Buffer.isBuffer(data)) {
-        const err2 = new ERR_INVALID_ARG_TYPE("data", "Buffer", data);
-        return this.emit("error", err2);
+        const err3 = new ERR_INVALID_ARG_TYPE("data", "Buffer", data);
+        return this.emit("error", err3);
       }
       if (!Buffer.isBuffer(this.handle)) {
         return this.once("open", function() {
@@ -19808,23 +19841,23 @@ var require_utils2 = __commonJS({
       self2._chanMgr.remove(recipient);
       if (typeof cb !== "function")
         return;
-      let err2;
+      let err3;
       if (info instanceof Error) {
-        err2 = info;
+        err3 = info;
       } else if (typeof info === "object" && info !== null) {
-        err2 = new Error(`(SSH) Channel open failure: ${info.description}`);
-        err2.reason = info.reason;
+        err3 = new Error(`(SSH) Channel open failure: ${info.description}`);
+        err3.reason = info.reason;
       } else {
-        err2 = new Error(
+        err3 = new Error(
           "(SSH) Channel open failure: server closed channel unexpectedly"
         );
-        err2.reason = "";
+        err3.reason = "";
       }
-      cb(err2);
+      cb(err3);
     }
-    function onCHANNEL_CLOSE(self2, recipient, channel, err2, dead) {
+    function onCHANNEL_CLOSE(self2, recipient, channel, err3, dead) {
       if (typeof channel === "function") {
-        onChannelOpenFailure(self2, recipient, err2, channel);
+        onChannelOpenFailure(self2, recipient, err3, channel);
         return;
       }
       if (typeof channel !== "object" || channel === null)
@@ -19941,7 +19974,7 @@ var require_utils2 = __commonJS({
             --this._count;
         }
       }
-      cleanup(err2) {
+      cleanup(err3) {
         const channels = this._channels;
         this._channels = {};
         this._cur = -1;
@@ -19951,7 +19984,7 @@ var require_utils2 = __commonJS({
         for (let i = 0; i < chanIDs.length; ++i) {
           const id = +chanIDs[i];
           const channel = channels[id];
-          onCHANNEL_CLOSE(client, id, channel._channel || channel, err2, true);
+          onCHANNEL_CLOSE(client, id, channel._channel || channel, err3, true);
         }
       }
     };
@@ -20083,7 +20116,7 @@ var require_client = __commonJS({
   "node_modules/ssh2/lib/client.js"(exports, module) {
     "use strict";
     var {
-      createHash: createHash8,
+      createHash: createHash9,
       getHashes,
       randomFillSync
     } = __require("crypto");
@@ -20138,7 +20171,7 @@ var require_client = __commonJS({
     var bufferParser = makeBufferParser();
     var sigParser = makeBufferParser();
     var RE_OPENSSH = /^OpenSSH_(?:(?![0-4])\d)|(?:\d{2,})/;
-    var noop4 = (err2) => {
+    var noop4 = (err3) => {
     };
     var Client2 = class extends EventEmitter2 {
       constructor() {
@@ -20305,7 +20338,7 @@ var require_client = __commonJS({
           }
           hostVerifier = (key, verify) => {
             if (hashAlgo)
-              key = createHash8(hashAlgo).update(key).digest("hex");
+              key = createHash9(hashAlgo).update(key).digest("hex");
             const ret = hashCb(key, verify);
             if (ret !== void 0)
               verify(ret);
@@ -20327,12 +20360,12 @@ var require_client = __commonJS({
             if (isWritable(sock))
               sock.write(data);
           },
-          onError: (err2) => {
-            if (err2.level === "handshake")
+          onError: (err3) => {
+            if (err3.level === "handshake")
               clearTimeout(this._readyTimeout);
             if (!proto._destruct)
               sock.removeAllListeners("data");
-            this.emit("error", err2);
+            this.emit("error", err3);
             try {
               sock.end();
             } catch {
@@ -20362,9 +20395,9 @@ var require_client = __commonJS({
                   if (desc === void 0)
                     desc = `Unexpected disconnection reason: ${reason}`;
                 }
-                const err2 = new Error(desc);
-                err2.code = reason;
-                this.emit("error", err2);
+                const err3 = new Error(desc);
+                err3.code = reason;
+                this.emit("error", err3);
               }
               sock.end();
             },
@@ -20464,10 +20497,10 @@ var require_client = __commonJS({
                 const key = curAuth.agentCtx.currentKey();
                 proto.authPK(curAuth.username, key, keyAlgo, (buf, cb) => {
                   const opts = { hash: hashAlgo };
-                  curAuth.agentCtx.sign(key, buf, opts, (err2, signed) => {
-                    if (err2) {
-                      err2.level = "agent";
-                      this.emit("error", err2);
+                  curAuth.agentCtx.sign(key, buf, opts, (err3, signed) => {
+                    if (err3) {
+                      err3.level = "agent";
+                      this.emit("error", err3);
                     } else {
                       return cb(signed);
                     }
@@ -20519,8 +20552,8 @@ var require_client = __commonJS({
             GLOBAL_REQUEST: (p, name, wantReply, data) => {
               switch (name) {
                 case "hostkeys-00@openssh.com":
-                  hostKeysProve(this, data, (err2, keys) => {
-                    if (err2)
+                  hostKeysProve(this, data, (err3, keys) => {
+                    if (err3)
                       return;
                     this.emit("hostkeys", keys);
                   });
@@ -20685,9 +20718,9 @@ var require_client = __commonJS({
           if (++kacount > kacountmax) {
             clearInterval(katimer);
             if (sock.readable) {
-              const err2 = new Error("Keepalive timeout");
-              err2.level = "client-timeout";
-              this.emit("error", err2);
+              const err3 = new Error("Keepalive timeout");
+              err3.level = "client-timeout";
+              this.emit("error", err3);
               sock.destroy();
             }
             return;
@@ -20715,8 +20748,8 @@ var require_client = __commonJS({
               return;
             called = true;
             if (wasConnected && !sawHeader) {
-              const err2 = makeError("Connection lost before handshake", "protocol", true);
-              this.emit("error", err2);
+              const err3 = makeError("Connection lost before handshake", "protocol", true);
+              this.emit("error", err3);
             }
           };
         })();
@@ -20746,8 +20779,8 @@ var require_client = __commonJS({
               if (sock.stderr && typeof sock.stderr.resume === "function")
                 sock.stderr.resume();
               sock.resume();
-            }).catch((err2) => {
-              this.emit("error", err2);
+            }).catch((err3) => {
+              this.emit("error", err3);
               try {
                 if (isWritable(sock))
                   sock.end();
@@ -20759,11 +20792,11 @@ var require_client = __commonJS({
         let wasConnected = false;
         sock.on("connect", onConnect).on("timeout", () => {
           this.emit("timeout");
-        }).on("error", (err2) => {
-          debug && debug(`Socket error: ${err2.message}`);
+        }).on("error", (err3) => {
+          debug && debug(`Socket error: ${err3.message}`);
           clearTimeout(this._readyTimeout);
-          err2.level = "client-socket";
-          this.emit("error", err2);
+          err3.level = "client-socket";
+          this.emit("error", err3);
         }).on("end", () => {
           debug && debug("Socket ended");
           onDone();
@@ -20780,10 +20813,10 @@ var require_client = __commonJS({
           this.emit("close");
           const callbacks_ = callbacks;
           callbacks = this._callbacks = [];
-          const err2 = new Error("No response from server");
+          const err3 = new Error("No response from server");
           for (let i = 0; i < callbacks_.length; ++i)
-            callbacks_[i](err2);
-          this._chanMgr.cleanup(err2);
+            callbacks_[i](err3);
+          this._chanMgr.cleanup(err3);
         });
         let curAuth;
         let curPartial = null;
@@ -20810,9 +20843,9 @@ var require_client = __commonJS({
             return;
           hasSentAuth = true;
           if (nextAuth === false) {
-            const err2 = new Error("All configured authentication methods failed");
-            err2.level = "client-authentication";
-            this.emit("error", err2);
+            const err3 = new Error("All configured authentication methods failed");
+            err3.level = "client-authentication";
+            this.emit("error", err3);
             this.end();
             return;
           }
@@ -20985,10 +21018,10 @@ var require_client = __commonJS({
                 break;
               }
               case "agent":
-                curAuth.agentCtx.init((err2) => {
-                  if (err2) {
-                    err2.level = "agent";
-                    this.emit("error", err2);
+                curAuth.agentCtx.init((err3) => {
+                  if (err3) {
+                    err3.level = "agent";
+                    this.emit("error", err3);
                     return tryNextAuth();
                   }
                   tryNextAgentKey();
@@ -21046,9 +21079,9 @@ var require_client = __commonJS({
         const startTimeout = () => {
           if (this.config.readyTimeout > 0) {
             this._readyTimeout = setTimeout(() => {
-              const err2 = new Error("Timed out while waiting for handshake");
-              err2.level = "client-timeout";
-              this.emit("error", err2);
+              const err3 = new Error("Timed out while waiting for handshake");
+              err3.level = "client-timeout";
+              this.emit("error", err3);
               sock.destroy();
             }, this.config.readyTimeout);
           }
@@ -21072,11 +21105,11 @@ var require_client = __commonJS({
           if (!forceIPv4 && !forceIPv6 || forceIPv4 && forceIPv6) {
             doConnect();
           } else {
-            dnsLookup(host, forceIPv4 ? 4 : 6, (err2, address, family) => {
-              if (err2) {
+            dnsLookup(host, forceIPv4 ? 4 : 6, (err3, address, family) => {
+              if (err3) {
                 const type = forceIPv4 ? "IPv4" : "IPv6";
                 const error = new Error(
-                  `Error while looking up ${type} address for '${host}': ${err2}`
+                  `Error while looking up ${type} address for '${host}': ${err3}`
                 );
                 clearTimeout(this._readyTimeout);
                 error.level = "client-dns";
@@ -21119,16 +21152,16 @@ var require_client = __commonJS({
           opts = {};
         }
         const extraOpts = { allowHalfOpen: opts.allowHalfOpen !== false };
-        openChannel(this, "session", extraOpts, (err2, chan) => {
-          if (err2) {
-            cb(err2);
+        openChannel(this, "session", extraOpts, (err3, chan) => {
+          if (err3) {
+            cb(err3);
             return;
           }
           const todo = [];
-          function reqCb(err3) {
-            if (err3) {
+          function reqCb(err4) {
+            if (err4) {
               chan.close();
-              cb(err3);
+              cb(err4);
               return;
             }
             if (todo.length)
@@ -21166,16 +21199,16 @@ var require_client = __commonJS({
           opts = wndopts;
           wndopts = void 0;
         }
-        openChannel(this, "session", (err2, chan) => {
-          if (err2) {
-            cb(err2);
+        openChannel(this, "session", (err3, chan) => {
+          if (err3) {
+            cb(err3);
             return;
           }
           const todo = [];
-          function reqCb(err3) {
-            if (err3) {
+          function reqCb(err4) {
+            if (err4) {
               chan.close();
-              cb(err3);
+              cb(err4);
               return;
             }
             if (todo.length)
@@ -21201,14 +21234,14 @@ var require_client = __commonJS({
       subsys(name, cb) {
         if (!this._sock || !isWritable(this._sock))
           throw new Error("Not connected");
-        openChannel(this, "session", (err2, chan) => {
-          if (err2) {
-            cb(err2);
+        openChannel(this, "session", (err3, chan) => {
+          if (err3) {
+            cb(err3);
             return;
           }
-          reqSubsystem(chan, name, (err3, stream) => {
-            if (err3) {
-              cb(err3);
+          reqSubsystem(chan, name, (err4, stream) => {
+            if (err4) {
+              cb(err4);
               return;
             }
             cb(void 0, stream);
@@ -21377,14 +21410,14 @@ var require_client = __commonJS({
           cb = env;
           env = void 0;
         }
-        openChannel(this, "sftp", (err2, sftp) => {
-          if (err2) {
-            cb(err2);
+        openChannel(this, "sftp", (err3, sftp) => {
+          if (err3) {
+            cb(err3);
             return;
           }
-          const reqSubsystemCb = (err3, sftp_) => {
-            if (err3) {
-              cb(err3);
+          const reqSubsystemCb = (err4, sftp_) => {
+            if (err4) {
+              cb(err4);
               return;
             }
             function removeListeners() {
@@ -21397,9 +21430,9 @@ var require_client = __commonJS({
               removeListeners();
               cb(void 0, sftp);
             }
-            function onError(err4) {
+            function onError(err5) {
               removeListeners();
-              cb(err4);
+              cb(err5);
             }
             function onExit(code, signal) {
               removeListeners();
@@ -21410,18 +21443,18 @@ var require_client = __commonJS({
                 msg = `Received signal ${signal} while establishing SFTP session`;
               else
                 msg = "Received unexpected SFTP session termination";
-              const err4 = new Error(msg);
-              err4.code = code;
-              err4.signal = signal;
-              cb(err4);
+              const err5 = new Error(msg);
+              err5.code = code;
+              err5.signal = signal;
+              cb(err5);
             }
             sftp.on("ready", onReady).on("error", onError).on("exit", onExit).on("close", onExit);
             sftp._init();
           };
           if (typeof env === "object" && env !== null) {
-            reqEnv(sftp, env, (err3) => {
-              if (err3) {
-                cb(err3);
+            reqEnv(sftp, env, (err4) => {
+              if (err4) {
+                cb(err4);
                 return;
               }
               reqSubsystem(sftp, "sftp", reqSubsystemCb);
@@ -21445,8 +21478,8 @@ var require_client = __commonJS({
         cb = opts;
         opts = {};
       }
-      const wrapper = (err2, stream) => {
-        cb(err2, stream);
+      const wrapper = (err3, stream) => {
+        cb(err3, stream);
       };
       wrapper.type = type;
       const localChan = self2._chanMgr.add(wrapper);
@@ -21734,8 +21767,8 @@ var require_client = __commonJS({
           break;
         case "auth-agent@openssh.com":
           if (self2._agentFwdEnabled && typeof self2._agent.getStream === "function" && reserveChannel()) {
-            self2._agent.getStream((err2, stream) => {
-              if (err2)
+            self2._agent.getStream((err3, stream) => {
+              if (err3)
                 return reject();
               const upstream = accept();
               upstream.pipe(stream).pipe(upstream);
@@ -21912,11 +21945,11 @@ var require_http_agents = __commonJS({
           const client = new Client2();
           let triedForward = false;
           client.on("ready", () => {
-            client.forwardOut(srcIP, srcPort, dstIP, dstPort, (err2, stream) => {
+            client.forwardOut(srcIP, srcPort, dstIP, dstPort, (err3, stream) => {
               triedForward = true;
-              if (err2) {
+              if (err3) {
                 client.end();
-                return cb(err2);
+                return cb(err3);
               }
               stream.once("close", () => client.end());
               cb(null, decorateStream(stream, ctor, options));
@@ -22251,8 +22284,8 @@ var require_server = __commonJS({
             };
           }
           new Client2(socket, hostKeys, ident, offer, debug, this, cfg);
-        }).on("error", (err2) => {
-          this.emit("error", err2);
+        }).on("error", (err3) => {
+          this.emit("error", err3);
         }).on("listening", () => {
           this.emit("listening");
         }).on("close", () => {
@@ -22305,7 +22338,7 @@ var require_server = __commonJS({
         this._debug = debug;
         this.noMoreSessions = false;
         this.authenticated = false;
-        function onClientPreHeaderError(err2) {
+        function onClientPreHeaderError(err3) {
         }
         this.on("error", onClientPreHeaderError);
         const DEBUG_HANDLER = !debug ? void 0 : (p, display, msg) => {
@@ -22323,9 +22356,9 @@ var require_server = __commonJS({
             kaTimer = setInterval(() => {
               if (++kaCurCount > kaCountMax) {
                 clearInterval(kaTimer);
-                const err2 = new Error("Keepalive timeout");
-                err2.level = "client-timeout";
-                this.emit("error", err2);
+                const err3 = new Error("Keepalive timeout");
+                err3.level = "client-timeout";
+                this.emit("error", err3);
                 this.end();
               } else {
                 proto.ping();
@@ -22349,10 +22382,10 @@ var require_server = __commonJS({
             if (isWritable(socket))
               socket.write(data);
           },
-          onError: (err2) => {
+          onError: (err3) => {
             if (!proto._destruct)
               socket.removeAllListeners("data");
-            this.emit("error", err2);
+            this.emit("error", err3);
             try {
               socket.end();
             } catch {
@@ -22389,9 +22422,9 @@ var require_server = __commonJS({
                   if (desc === void 0)
                     desc = `Unexpected disconnection reason: ${reason}`;
                 }
-                const err2 = new Error(desc);
-                err2.code = reason;
-                this.emit("error", err2);
+                const err3 = new Error(desc);
+                err3.code = reason;
+                this.emit("error", err3);
               }
               socket.end();
             },
@@ -22998,17 +23031,17 @@ var require_server = __commonJS({
             }
           });
           socket.resume();
-        }).catch((err2) => {
-          this.emit("error", err2);
+        }).catch((err3) => {
+          this.emit("error", err3);
           try {
             if (isWritable(socket))
               socket.end();
           } catch {
           }
         });
-        socket.on("error", (err2) => {
-          err2.level = "socket";
-          this.emit("error", err2);
+        socket.on("error", (err3) => {
+          err3.level = "socket";
+          this.emit("error", err3);
         }).once("end", () => {
           debug && debug("Socket ended");
           proto.cleanup();
@@ -23017,8 +23050,8 @@ var require_server = __commonJS({
           debug && debug("Socket closed");
           proto.cleanup();
           this.emit("close");
-          const err2 = new Error("No response from server");
-          this._chanMgr.cleanup(err2);
+          const err3 = new Error("No response from server");
+          this._chanMgr.cleanup(err3);
         });
         const onAuthDecide = (ctx, allowed, methodsLeft, isPartial) => {
           if (authCtx === ctx && !this.authenticated) {
@@ -23099,8 +23132,8 @@ var require_server = __commonJS({
         cb = opts;
         opts = {};
       }
-      const wrapper = (err2, stream) => {
-        cb(err2, stream);
+      const wrapper = (err3, stream) => {
+        cb(err3, stream);
       };
       wrapper.type = type;
       const localChan = self2._chanMgr.add(wrapper);
@@ -23144,7 +23177,7 @@ var require_keygen = __commonJS({
       generateKeyPair: generateKeyPair_,
       generateKeyPairSync: generateKeyPairSync_,
       getCurves,
-      randomBytes: randomBytes11
+      randomBytes: randomBytes12
     } = __require("crypto");
     var { Ber } = require_lib2();
     var bcrypt_pbkdf = require_bcrypt_pbkdf().pbkdf;
@@ -23408,7 +23441,7 @@ var require_keygen = __commonJS({
                 rounds = opts.rounds;
             }
             const gen = Buffer.allocUnsafe(cipher.keyLen + cipher.ivLen);
-            const salt = randomBytes11(SALT_LEN);
+            const salt = randomBytes12(SALT_LEN);
             const r = bcrypt_pbkdf(
               passphrase,
               passphrase.length,
@@ -23447,7 +23480,7 @@ var require_keygen = __commonJS({
           const kdfOptions = encrypted ? encrypted.kdfOptions : Buffer.alloc(0);
           const blockLen = encrypted ? encrypted.cipher.blockLen : 8;
           const parsed = parseDERs(keyType, pub, priv);
-          const checkInt = randomBytes11(4);
+          const checkInt = randomBytes12(4);
           const commentBin = Buffer.from(comment);
           const privBlobLen = 4 + 4 + parsed.priv.length + 4 + commentBin.length;
           let padding = [];
@@ -23536,9 +23569,9 @@ var require_keygen = __commonJS({
         if (typeof cb !== "function")
           cb = noop4;
         const args = makeArgs(keyType, opts);
-        generateKeyPair_(...args, (err2, pub, priv) => {
-          if (err2)
-            return cb(err2);
+        generateKeyPair_(...args, (err3, pub, priv) => {
+          if (err3)
+            return cb(err3);
           let ret;
           try {
             ret = convertKeys(args[0], pub, priv, opts);
@@ -23609,50 +23642,50 @@ var require_lib3 = __commonJS({
 var require_err_helpers = __commonJS({
   "node_modules/pino-std-serializers/lib/err-helpers.js"(exports, module) {
     "use strict";
-    var isErrorLike = (err2) => {
-      return err2 && typeof err2.message === "string";
+    var isErrorLike = (err3) => {
+      return err3 && typeof err3.message === "string";
     };
-    var getErrorCause = (err2) => {
-      if (!err2) return;
-      const cause = err2.cause;
+    var getErrorCause = (err3) => {
+      if (!err3) return;
+      const cause = err3.cause;
       if (typeof cause === "function") {
-        const causeResult = err2.cause();
+        const causeResult = err3.cause();
         return isErrorLike(causeResult) ? causeResult : void 0;
       } else {
         return isErrorLike(cause) ? cause : void 0;
       }
     };
-    var _stackWithCauses = (err2, seen) => {
-      if (!isErrorLike(err2)) return "";
-      const stack = err2.stack || "";
-      if (seen.has(err2)) {
+    var _stackWithCauses = (err3, seen) => {
+      if (!isErrorLike(err3)) return "";
+      const stack = err3.stack || "";
+      if (seen.has(err3)) {
         return stack + "\ncauses have become circular...";
       }
-      const cause = getErrorCause(err2);
+      const cause = getErrorCause(err3);
       if (cause) {
-        seen.add(err2);
+        seen.add(err3);
         return stack + "\ncaused by: " + _stackWithCauses(cause, seen);
       } else {
         return stack;
       }
     };
-    var stackWithCauses = (err2) => _stackWithCauses(err2, /* @__PURE__ */ new Set());
-    var _messageWithCauses = (err2, seen, skip) => {
-      if (!isErrorLike(err2)) return "";
-      const message2 = skip ? "" : err2.message || "";
-      if (seen.has(err2)) {
+    var stackWithCauses = (err3) => _stackWithCauses(err3, /* @__PURE__ */ new Set());
+    var _messageWithCauses = (err3, seen, skip) => {
+      if (!isErrorLike(err3)) return "";
+      const message2 = skip ? "" : err3.message || "";
+      if (seen.has(err3)) {
         return message2 + ": ...";
       }
-      const cause = getErrorCause(err2);
+      const cause = getErrorCause(err3);
       if (cause) {
-        seen.add(err2);
-        const skipIfVErrorStyleCause = typeof err2.cause === "function";
+        seen.add(err3);
+        const skipIfVErrorStyleCause = typeof err3.cause === "function";
         return message2 + (skipIfVErrorStyleCause ? "" : ": ") + _messageWithCauses(cause, seen, skipIfVErrorStyleCause);
       } else {
         return message2;
       }
     };
-    var messageWithCauses = (err2) => _messageWithCauses(err2, /* @__PURE__ */ new Set());
+    var messageWithCauses = (err3) => _messageWithCauses(err3, /* @__PURE__ */ new Set());
     module.exports = {
       isErrorLike,
       getErrorCause,
@@ -23722,21 +23755,21 @@ var require_err = __commonJS({
     var { pinoErrProto, pinoErrorSymbols } = require_err_proto();
     var { seen } = pinoErrorSymbols;
     var { toString } = Object.prototype;
-    function errSerializer(err2) {
-      if (!isErrorLike(err2)) {
-        return err2;
+    function errSerializer(err3) {
+      if (!isErrorLike(err3)) {
+        return err3;
       }
-      err2[seen] = void 0;
+      err3[seen] = void 0;
       const _err = Object.create(pinoErrProto);
-      _err.type = toString.call(err2.constructor) === "[object Function]" ? err2.constructor.name : err2.name;
-      _err.message = messageWithCauses(err2);
-      _err.stack = stackWithCauses(err2);
-      if (Array.isArray(err2.errors)) {
-        _err.aggregateErrors = err2.errors.map((err3) => errSerializer(err3));
+      _err.type = toString.call(err3.constructor) === "[object Function]" ? err3.constructor.name : err3.name;
+      _err.message = messageWithCauses(err3);
+      _err.stack = stackWithCauses(err3);
+      if (Array.isArray(err3.errors)) {
+        _err.aggregateErrors = err3.errors.map((err4) => errSerializer(err4));
       }
-      for (const key in err2) {
+      for (const key in err3) {
         if (_err[key] === void 0) {
-          const val = err2[key];
+          const val = err3[key];
           if (isErrorLike(val)) {
             if (key !== "cause" && !Object.prototype.hasOwnProperty.call(val, seen)) {
               _err[key] = errSerializer(val);
@@ -23746,8 +23779,8 @@ var require_err = __commonJS({
           }
         }
       }
-      delete err2[seen];
-      _err.raw = err2;
+      delete err3[seen];
+      _err.raw = err3;
       return _err;
     }
   }
@@ -23762,24 +23795,24 @@ var require_err_with_cause = __commonJS({
     var { pinoErrProto, pinoErrorSymbols } = require_err_proto();
     var { seen } = pinoErrorSymbols;
     var { toString } = Object.prototype;
-    function errWithCauseSerializer(err2) {
-      if (!isErrorLike(err2)) {
-        return err2;
+    function errWithCauseSerializer(err3) {
+      if (!isErrorLike(err3)) {
+        return err3;
       }
-      err2[seen] = void 0;
+      err3[seen] = void 0;
       const _err = Object.create(pinoErrProto);
-      _err.type = toString.call(err2.constructor) === "[object Function]" ? err2.constructor.name : err2.name;
-      _err.message = err2.message;
-      _err.stack = err2.stack;
-      if (Array.isArray(err2.errors)) {
-        _err.aggregateErrors = err2.errors.map((err3) => errWithCauseSerializer(err3));
+      _err.type = toString.call(err3.constructor) === "[object Function]" ? err3.constructor.name : err3.name;
+      _err.message = err3.message;
+      _err.stack = err3.stack;
+      if (Array.isArray(err3.errors)) {
+        _err.aggregateErrors = err3.errors.map((err4) => errWithCauseSerializer(err4));
       }
-      if (isErrorLike(err2.cause) && !Object.prototype.hasOwnProperty.call(err2.cause, seen)) {
-        _err.cause = errWithCauseSerializer(err2.cause);
+      if (isErrorLike(err3.cause) && !Object.prototype.hasOwnProperty.call(err3.cause, seen)) {
+        _err.cause = errWithCauseSerializer(err3.cause);
       }
-      for (const key in err2) {
+      for (const key in err3) {
         if (_err[key] === void 0) {
-          const val = err2[key];
+          const val = err3[key];
           if (isErrorLike(val)) {
             if (!Object.prototype.hasOwnProperty.call(val, seen)) {
               _err[key] = errWithCauseSerializer(val);
@@ -23789,8 +23822,8 @@ var require_err_with_cause = __commonJS({
           }
         }
       }
-      delete err2[seen];
-      _err.raw = err2;
+      delete err3[seen];
+      _err.raw = err3;
       return _err;
     }
   }
@@ -23957,8 +23990,8 @@ var require_pino_std_serializers = __commonJS({
       res: resSerializers.resSerializer,
       wrapErrorSerializer: function wrapErrorSerializer(customSerializer) {
         if (customSerializer === errSerializer) return customSerializer;
-        return function wrapErrSerializer(err2) {
-          return customSerializer(errSerializer(err2));
+        return function wrapErrSerializer(err3) {
+          return customSerializer(errSerializer(err3));
         };
       },
       wrapRequestSerializer: function wrapRequestSerializer(customSerializer) {
@@ -24804,19 +24837,19 @@ var require_sonic_boom = __commonJS({
       sonic._opening = true;
       sonic._writing = true;
       sonic._asyncDrainScheduled = false;
-      function fileOpened(err2, fd) {
-        if (err2) {
+      function fileOpened(err3, fd) {
+        if (err3) {
           sonic._reopening = false;
           sonic._writing = false;
           sonic._opening = false;
           if (sonic.sync) {
             process.nextTick(() => {
               if (sonic.listenerCount("error") > 0) {
-                sonic.emit("error", err2);
+                sonic.emit("error", err3);
               }
             });
           } else {
-            sonic.emit("error", err2);
+            sonic.emit("error", err3);
           }
           return;
         }
@@ -24847,13 +24880,13 @@ var require_sonic_boom = __commonJS({
           if (sonic.mkdir) fs.mkdirSync(path.dirname(file), { recursive: true });
           const fd = fs.openSync(file, flags, mode);
           fileOpened(null, fd);
-        } catch (err2) {
-          fileOpened(err2);
-          throw err2;
+        } catch (err3) {
+          fileOpened(err3);
+          throw err3;
         }
       } else if (sonic.mkdir) {
-        fs.mkdir(path.dirname(file), { recursive: true }, (err2) => {
-          if (err2) return fileOpened(err2);
+        fs.mkdir(path.dirname(file), { recursive: true }, (err3) => {
+          if (err3) return fileOpened(err3);
           fs.open(file, flags, mode, fileOpened);
         });
       } else {
@@ -24932,22 +24965,22 @@ var require_sonic_boom = __commonJS({
       if (this.minLength >= this.maxWrite) {
         throw new Error(`minLength should be smaller than maxWrite (${this.maxWrite})`);
       }
-      this.release = (err2, n) => {
-        if (err2) {
-          if ((err2.code === "EAGAIN" || err2.code === "EBUSY") && this.retryEAGAIN(err2, this._writingBuf.length, this._len - this._writingBuf.length)) {
+      this.release = (err3, n) => {
+        if (err3) {
+          if ((err3.code === "EAGAIN" || err3.code === "EBUSY") && this.retryEAGAIN(err3, this._writingBuf.length, this._len - this._writingBuf.length)) {
             if (this.sync) {
               try {
                 sleep3(BUSY_WRITE_TIMEOUT);
                 this.release(void 0, 0);
-              } catch (err3) {
-                this.release(err3);
+              } catch (err4) {
+                this.release(err4);
               }
             } else {
               setTimeout(fsWrite, BUSY_WRITE_TIMEOUT);
             }
           } else {
             this._writing = false;
-            this.emit("error", err2);
+            this.emit("error", err3);
           }
           return;
         }
@@ -24967,8 +25000,8 @@ var require_sonic_boom = __commonJS({
               this._len = releasedBufObj2.len;
               this._writingBuf = releasedBufObj2.writingBuf;
             } while (this._writingBuf.length);
-          } catch (err3) {
-            this.release(err3);
+          } catch (err4) {
+            this.release(err4);
             return;
           }
         }
@@ -25087,12 +25120,12 @@ var require_sonic_boom = __commonJS({
       const onDrain = () => {
         if (!this._fsync) {
           try {
-            fs.fsync(this.fd, (err2) => {
+            fs.fsync(this.fd, (err3) => {
               this._flushPending = false;
-              cb(err2);
+              cb(err3);
             });
-          } catch (err2) {
-            cb(err2);
+          } catch (err3) {
+            cb(err3);
           }
         } else {
           this._flushPending = false;
@@ -25100,9 +25133,9 @@ var require_sonic_boom = __commonJS({
         }
         this.off("error", onError);
       };
-      const onError = (err2) => {
+      const onError = (err3) => {
         this._flushPending = false;
-        cb(err2);
+        cb(err3);
         this.off("drain", onDrain);
       };
       this.once("drain", onDrain);
@@ -25189,9 +25222,9 @@ var require_sonic_boom = __commonJS({
       const fd = this.fd;
       this.once("ready", () => {
         if (fd !== this.fd) {
-          fs.close(fd, (err2) => {
-            if (err2) {
-              return this.emit("error", err2);
+          fs.close(fd, (err3) => {
+            if (err3) {
+              return this.emit("error", err3);
             }
           });
         }
@@ -25245,10 +25278,10 @@ var require_sonic_boom = __commonJS({
           if (buf.length <= 0) {
             this._bufs.shift();
           }
-        } catch (err2) {
-          const shouldRetry = err2.code === "EAGAIN" || err2.code === "EBUSY";
-          if (shouldRetry && !this.retryEAGAIN(err2, buf.length, this._len - buf.length)) {
-            throw err2;
+        } catch (err3) {
+          const shouldRetry = err3.code === "EAGAIN" || err3.code === "EBUSY";
+          if (shouldRetry && !this.retryEAGAIN(err3, buf.length, this._len - buf.length)) {
+            throw err3;
           }
           sleep3(BUSY_WRITE_TIMEOUT);
         }
@@ -25282,10 +25315,10 @@ var require_sonic_boom = __commonJS({
             this._bufs.shift();
             this._lens.shift();
           }
-        } catch (err2) {
-          const shouldRetry = err2.code === "EAGAIN" || err2.code === "EBUSY";
-          if (shouldRetry && !this.retryEAGAIN(err2, buf.length, this._len - buf.length)) {
-            throw err2;
+        } catch (err3) {
+          const shouldRetry = err3.code === "EAGAIN" || err3.code === "EBUSY";
+          if (shouldRetry && !this.retryEAGAIN(err3, buf.length, this._len - buf.length)) {
+            throw err3;
           }
           sleep3(BUSY_WRITE_TIMEOUT);
         }
@@ -25305,8 +25338,8 @@ var require_sonic_boom = __commonJS({
         try {
           const written = Buffer.isBuffer(this._writingBuf) ? fs.writeSync(this.fd, this._writingBuf) : fs.writeSync(this.fd, this._writingBuf, "utf8");
           release(null, written);
-        } catch (err2) {
-          release(err2);
+        } catch (err3) {
+          release(err3);
         }
       } else {
         fs.write(this.fd, this._writingBuf, release);
@@ -25320,8 +25353,8 @@ var require_sonic_boom = __commonJS({
         try {
           const written = fs.writeSync(this.fd, this._writingBuf);
           release(null, written);
-        } catch (err2) {
-          release(err2);
+        } catch (err3) {
+          release(err3);
         }
       } else {
         if (kCopyBuffer) {
@@ -25353,9 +25386,9 @@ var require_sonic_boom = __commonJS({
           done();
         }
       }
-      function done(err2) {
-        if (err2) {
-          sonic.emit("error", err2);
+      function done(err3) {
+        if (err3) {
+          sonic.emit("error", err3);
           return;
         }
         if (sonic._ending && !sonic._writing) {
@@ -25842,8 +25875,8 @@ var require_thread_stream = __commonJS({
           try {
             writeSync(this);
             this[kImpl].flushing = true;
-          } catch (err2) {
-            destroy(this, err2);
+          } catch (err3) {
+            destroy(this, err3);
             return false;
           }
         }
@@ -25853,8 +25886,8 @@ var require_thread_stream = __commonJS({
           try {
             writeSync(this);
             return true;
-          } catch (err2) {
-            destroy(this, err2);
+          } catch (err3) {
+            destroy(this, err3);
             return false;
           }
         }
@@ -25880,7 +25913,7 @@ var require_thread_stream = __commonJS({
           retainWorkerForPendingFlush(this);
         }
         let finished = false;
-        const done = (err2) => {
+        const done = (err3) => {
           if (finished) {
             return;
           }
@@ -25888,11 +25921,11 @@ var require_thread_stream = __commonJS({
           if (userCb) {
             releaseWorkerForPendingFlush(this);
           }
-          cb(err2);
+          cb(err3);
         };
-        flushBuffer(this, (err2) => {
-          if (err2) {
-            process.nextTick(done, err2);
+        flushBuffer(this, (err3) => {
+          if (err3) {
+            process.nextTick(done, err3);
             return;
           }
           requestWorkerFlush(this, done);
@@ -25956,10 +25989,10 @@ var require_thread_stream = __commonJS({
     }
     function waitForRead(stream, cb) {
       const writeIndex = Atomics.load(stream[kImpl].state, WRITE_INDEX);
-      wait(stream[kImpl].state, READ_INDEX, writeIndex, Infinity, (err2, res) => {
-        if (err2) {
-          destroy(stream, err2);
-          cb(err2);
+      wait(stream[kImpl].state, READ_INDEX, writeIndex, Infinity, (err3, res) => {
+        if (err3) {
+          destroy(stream, err3);
+          cb(err3);
           return;
         }
         if (res !== "ok") {
@@ -26014,37 +26047,37 @@ var require_thread_stream = __commonJS({
           context: "thread-stream",
           id
         });
-      } catch (err2) {
+      } catch (err3) {
         stream[kImpl].flushCallbacks.delete(id);
-        destroy(stream, err2);
-        process.nextTick(cb, err2);
+        destroy(stream, err3);
+        process.nextTick(cb, err3);
       }
     }
-    function failPendingFlushCallbacks(stream, err2) {
+    function failPendingFlushCallbacks(stream, err3) {
       const callbacks = stream[kImpl].flushCallbacks;
       if (callbacks.size === 0) {
         return;
       }
-      const flushErr = err2 || new Error("the worker has exited");
+      const flushErr = err3 || new Error("the worker has exited");
       for (const cb of callbacks.values()) {
         process.nextTick(cb, flushErr);
       }
       callbacks.clear();
     }
-    function error(stream, err2) {
+    function error(stream, err3) {
       setImmediate(() => {
-        stream.emit("error", err2);
+        stream.emit("error", err3);
       });
     }
-    function destroy(stream, err2) {
+    function destroy(stream, err3) {
       if (stream[kImpl].destroyed) {
         return;
       }
       stream[kImpl].destroyed = true;
-      failPendingFlushCallbacks(stream, err2);
-      if (err2) {
-        stream[kImpl].errored = err2;
-        error(stream, err2);
+      failPendingFlushCallbacks(stream, err3);
+      if (err3) {
+        stream[kImpl].errored = err3;
+        error(stream, err3);
       }
       if (!stream.worker.exited) {
         stream.worker.terminate().catch(() => {
@@ -26121,8 +26154,8 @@ var require_thread_stream = __commonJS({
           stream[kImpl].finished = true;
           stream.emit("finish");
         });
-      } catch (err2) {
-        destroy(stream, err2);
+      } catch (err3) {
+        destroy(stream, err3);
       }
     }
     function writeSync(stream) {
@@ -26393,7 +26426,7 @@ var require_transport = __commonJS({
             const context3 = filePath === "node:repl" ? process.cwd() + sep4 : filePath;
             fixTarget2 = createRequire2(context3).resolve(origin);
             break;
-          } catch (err2) {
+          } catch (err3) {
             continue;
           }
         }
@@ -26623,8 +26656,8 @@ var require_tools = __commonJS({
         });
       }
       return stream;
-      function filterBrokenPipe(err2) {
-        if (err2.code === "EPIPE") {
+      function filterBrokenPipe(err3) {
+        if (err3.code === "EPIPE") {
           stream.write = noop4;
           stream.end = noop4;
           stream.flushSync = noop4;
@@ -26632,7 +26665,7 @@ var require_tools = __commonJS({
           return;
         }
         stream.removeListener("error", filterBrokenPipe);
-        stream.emit("error", err2);
+        stream.emit("error", err3);
       }
     }
     function autoEnd(stream, eventName) {
@@ -28422,16 +28455,16 @@ var require_queue = __commonJS({
       this.context = null;
       this.errorHandler = null;
       var self2 = this;
-      this.worked = function worked(err2, result) {
+      this.worked = function worked(err3, result) {
         var callback2 = self2.callback;
         var errorHandler = self2.errorHandler;
         var val = self2.value;
         self2.value = null;
         self2.callback = noop4;
         if (self2.errorHandler) {
-          errorHandler(err2, val);
+          errorHandler(err3, val);
         }
-        callback2.call(self2.context, err2, result);
+        callback2.call(self2.context, err3, result);
         self2.release(self2);
       };
     }
@@ -28455,9 +28488,9 @@ var require_queue = __commonJS({
       return queue;
       function push(value) {
         var p = new Promise(function(resolve7, reject) {
-          pushCb(value, function(err2, result) {
-            if (err2) {
-              reject(err2);
+          pushCb(value, function(err3, result) {
+            if (err3) {
+              reject(err3);
               return;
             }
             resolve7(result);
@@ -28468,9 +28501,9 @@ var require_queue = __commonJS({
       }
       function unshift(value) {
         var p = new Promise(function(resolve7, reject) {
-          unshiftCb(value, function(err2, result) {
-            if (err2) {
-              reject(err2);
+          unshiftCb(value, function(err3, result) {
+            if (err3) {
+              reject(err3);
               return;
             }
             resolve7(result);
@@ -29023,8 +29056,8 @@ var require_plugin = __commonJS({
       this.emit("enqueue", this.server ? this.server.name : null, this.name, Date.now());
       this.queue.push(plugin, callback2);
     };
-    Plugin.prototype.finish = function(err2, callback2) {
-      debug("finish", this.name, err2);
+    Plugin.prototype.finish = function(err3, callback2) {
+      debug("finish", this.name, err3);
       const done = () => {
         if (this.loaded) {
           return;
@@ -29032,11 +29065,11 @@ var require_plugin = __commonJS({
         debug("loaded", this.name);
         this.emit("loaded", this.server ? this.server.name : null, this.name, Date.now());
         this.loaded = true;
-        callback2(err2);
+        callback2(err3);
       };
-      if (err2) {
+      if (err3) {
         if (this._promise) {
-          this._promise.reject(err2);
+          this._promise.reject(err3);
           this._promise = null;
         }
         done();
@@ -29247,18 +29280,18 @@ var require_avvio = __commonJS({
         opts2.autostart && instance.start();
       }, opts, false, 0);
       this._trackPluginLoading(this._root);
-      this._loadPlugin(this._root, (err2) => {
+      this._loadPlugin(this._root, (err3) => {
         debug("root plugin ready");
         try {
           this.emit("preReady");
           this._root = null;
         } catch (preReadyError) {
-          err2 = err2 || this._error || preReadyError;
+          err3 = err3 || this._error || preReadyError;
         }
-        if (err2) {
-          this._error = err2;
+        if (err3) {
+          this._error = err3;
           if (this._readyQ.length() === 0) {
-            throw err2;
+            throw err3;
           }
         } else {
           this.booted = true;
@@ -29270,9 +29303,9 @@ var require_avvio = __commonJS({
     if ("asyncDispose" in Symbol) {
       Boot.prototype[Symbol.asyncDispose] = function() {
         return new Promise((resolve7, reject) => {
-          this.close((err2) => {
-            if (err2) {
-              return reject(err2);
+          this.close((err3) => {
+            if (err3) {
+              return reject(err3);
             }
             resolve7();
           });
@@ -29324,8 +29357,8 @@ var require_avvio = __commonJS({
       if (current.loaded) {
         throw new AVV_ERR_PARENT_PLG_LOADED(plugin.name, current.name);
       }
-      current.enqueue(plugin, (err2) => {
-        err2 && (this._error = err2);
+      current.enqueue(plugin, (err3) => {
+        err3 && (this._error = err3);
       });
       return plugin;
     };
@@ -29409,8 +29442,8 @@ var require_avvio = __commonJS({
         throw new AVV_ERR_CALLBACK_NOT_FN("onClose", typeof func);
       }
       func[kIsOnCloseHandler] = true;
-      this._closeQ.unshift(func, (err2) => {
-        err2 && (this._error = err2);
+      this._closeQ.unshift(func, (err3) => {
+        err3 && (this._error = err3);
       });
       return this;
     };
@@ -29422,9 +29455,9 @@ var require_avvio = __commonJS({
         }
       } else {
         promise2 = new Promise(function(resolve7, reject) {
-          func = function(err2) {
-            if (err2) {
-              return reject(err2);
+          func = function(err3) {
+            if (err3) {
+              return reject(err3);
             }
             resolve7();
           };
@@ -29450,9 +29483,9 @@ var require_avvio = __commonJS({
         this._readyQ.push(readyPromiseCB);
         this.start();
         const relativeContext = this._current[0].server;
-        function readyPromiseCB(err2, context3, done) {
-          if (err2) {
-            reject(err2);
+        function readyPromiseCB(err3, context3, done) {
+          if (err3) {
+            reject(err3);
           } else {
             resolve7(relativeContext);
           }
@@ -29504,10 +29537,10 @@ var require_avvio = __commonJS({
         }
       }
       plugin.exec(server, execCallback);
-      function execCallback(err2) {
-        plugin.finish(err2, (err3) => {
+      function execCallback(err3) {
+        plugin.finish(err3, (err4) => {
           instance._current.shift();
-          callback2(err3);
+          callback2(err4);
         });
       }
     };
@@ -29518,31 +29551,31 @@ var require_avvio = __commonJS({
     }
     function callWithCbOrNextTick(func, cb) {
       const context3 = this._server;
-      const err2 = this._error;
+      const err3 = this._error;
       this._error = null;
       if (func.length === 0) {
-        this._error = err2;
+        this._error = err3;
         executeWithThenable(func, [], cb);
       } else if (func.length === 1) {
-        executeWithThenable(func, [err2], cb);
+        executeWithThenable(func, [err3], cb);
       } else {
         if (this._opts.timeout === 0) {
           let completed = false;
-          const wrapCb = (err3) => {
+          const wrapCb = (err4) => {
             if (completed) {
               return;
             }
             completed = true;
-            this._error = err3;
+            this._error = err4;
             process.nextTick(cb, this._error);
           };
           if (func.length === 2) {
-            func(err2, wrapCb);
+            func(err3, wrapCb);
           } else {
-            func(err2, context3, wrapCb);
+            func(err3, context3, wrapCb);
           }
         } else {
-          timeoutCall.call(this, func, err2, context3, cb);
+          timeoutCall.call(this, func, err3, context3, cb);
         }
       }
     }
@@ -29562,11 +29595,11 @@ var require_avvio = __commonJS({
       } else {
         func(rootErr, context3, timeoutCb.bind(this));
       }
-      function timeoutCb(err2) {
+      function timeoutCb(err3) {
         if (timer) {
           clearTimeout(timer);
           timer = null;
-          this._error = err2;
+          this._error = err3;
           process.nextTick(cb, this._error);
         } else {
         }
@@ -29636,7 +29669,7 @@ var require_avvio = __commonJS({
       const wrapped = _encapsulateThreeParam.bind(that);
       wrapped.unwrappedName = func.name;
       return wrapped;
-      function _encapsulateThreeParam(err2, cb) {
+      function _encapsulateThreeParam(err3, cb) {
         let res;
         if (!func) {
           process.nextTick(cb);
@@ -29644,13 +29677,13 @@ var require_avvio = __commonJS({
           res = func();
           if (res?.then) {
             res.then(function() {
-              process.nextTick(cb, err2);
+              process.nextTick(cb, err3);
             }, cb);
           } else {
-            process.nextTick(cb, err2);
+            process.nextTick(cb, err3);
           }
         } else if (func.length === 1) {
-          res = func(err2);
+          res = func(err3);
           if (res?.then) {
             res.then(function() {
               process.nextTick(cb);
@@ -29659,9 +29692,9 @@ var require_avvio = __commonJS({
             process.nextTick(cb);
           }
         } else if (func.length === 2) {
-          func(err2, cb);
+          func(err3, cb);
         } else {
-          func(err2, this, cb);
+          func(err3, this, cb);
         }
       }
     }
@@ -30549,32 +30582,32 @@ var require_hooks = __commonJS({
       let i = 0;
       let c = 0;
       next();
-      function exit(err2) {
+      function exit(err3) {
         const hookFnName = hooks[i - 1]?.name;
         const hookFnFragment = hookFnName ? ` "${hookFnName}"` : "";
-        if (err2) {
-          if (err2.code === "AVV_ERR_READY_TIMEOUT") {
-            err2 = appendStackTrace(err2, new FST_ERR_HOOK_TIMEOUT(hookName, hookFnFragment));
+        if (err3) {
+          if (err3.code === "AVV_ERR_READY_TIMEOUT") {
+            err3 = appendStackTrace(err3, new FST_ERR_HOOK_TIMEOUT(hookName, hookFnFragment));
           } else {
-            err2 = AVVIO_ERRORS_MAP[err2.code] != null ? appendStackTrace(err2, new AVVIO_ERRORS_MAP[err2.code](err2.message)) : err2;
+            err3 = AVVIO_ERRORS_MAP[err3.code] != null ? appendStackTrace(err3, new AVVIO_ERRORS_MAP[err3.code](err3.message)) : err3;
           }
-          cb(err2);
+          cb(err3);
           return;
         }
         cb();
       }
-      function next(err2) {
-        if (err2) {
-          exit(err2);
+      function next(err3) {
+        if (err3) {
+          exit(err3);
           return;
         }
         if (i === hooks.length && c === server[kChildren].length) {
           if (i === 0 && c === 0) {
             exit();
           } else {
-            boot(function manageTimeout(err3, done) {
-              exit(err3);
-              done(err3);
+            boot(function manageTimeout(err4, done) {
+              exit(err4);
+              done(err4);
             });
           }
           return;
@@ -30588,9 +30621,9 @@ var require_hooks = __commonJS({
         next();
       }
       function wrap(fn, server2) {
-        return function(err2, done) {
-          if (err2) {
-            done(err2);
+        return function(err3, done) {
+          if (err3) {
+            done(err3);
             return;
           }
           if (fn.length === 1) {
@@ -30608,9 +30641,9 @@ var require_hooks = __commonJS({
               return;
             }
           } catch (error) {
-            err2 = error;
+            err3 = error;
           }
-          done(err2);
+          done(err3);
         };
       }
     }
@@ -30620,8 +30653,8 @@ var require_hooks = __commonJS({
       let i = 0;
       let c = 0;
       next();
-      function next(err2) {
-        err2 && server.log.error(err2);
+      function next(err3) {
+        err3 && server.log.error(err3);
         if (i === hooksLen) {
           while (c < server[kChildren].length) {
             const child = server[kChildren][c++];
@@ -30655,9 +30688,9 @@ var require_hooks = __commonJS({
     function hookRunnerGenerator(iterator2) {
       return function hookRunner(functions, request2, reply, cb) {
         let i = 0;
-        function next(err2) {
-          if (err2 || i === functions.length) {
-            cb(err2, request2, reply);
+        function next(err3) {
+          if (err3 || i === functions.length) {
+            cb(err3, request2, reply);
             return;
           }
           let result;
@@ -30674,11 +30707,11 @@ var require_hooks = __commonJS({
         function handleResolve() {
           next();
         }
-        function handleReject(err2) {
-          if (!err2) {
-            err2 = new FST_ERR_SEND_UNDEFINED_ERR();
+        function handleReject(err3) {
+          if (!err3) {
+            err3 = new FST_ERR_SEND_UNDEFINED_ERR();
           }
-          cb(err2, request2, reply);
+          cb(err3, request2, reply);
         }
         next();
       };
@@ -30693,9 +30726,9 @@ var require_hooks = __commonJS({
     var onRequestHookRunner = hookRunnerGenerator(hookIterator);
     function onSendHookRunner(functions, request2, reply, payload, cb) {
       let i = 0;
-      function next(err2, newPayload) {
-        if (err2) {
-          cb(err2, request2, reply, payload);
+      function next(err3, newPayload) {
+        if (err3) {
+          cb(err3, request2, reply, payload);
           return;
         }
         if (newPayload !== void 0) {
@@ -30719,30 +30752,30 @@ var require_hooks = __commonJS({
       function handleResolve(newPayload) {
         try {
           next(null, newPayload);
-        } catch (err2) {
-          cb(err2, request2, reply, payload);
+        } catch (err3) {
+          cb(err3, request2, reply, payload);
         }
       }
-      function handleReject(err2) {
-        if (!err2) {
-          err2 = new FST_ERR_SEND_UNDEFINED_ERR();
+      function handleReject(err3) {
+        if (!err3) {
+          err3 = new FST_ERR_SEND_UNDEFINED_ERR();
         }
-        cb(err2, request2, reply, payload);
+        cb(err3, request2, reply, payload);
       }
       next();
     }
     var preSerializationHookRunner = onSendHookRunner;
     function preParsingHookRunner(functions, request2, reply, cb) {
       let i = 0;
-      function next(err2, newPayload) {
+      function next(err3, newPayload) {
         if (reply.sent) {
           return;
         }
         if (newPayload !== void 0) {
           request2[kRequestPayloadStream] = newPayload;
         }
-        if (err2 || i === functions.length) {
-          cb(err2, request2, reply);
+        if (err3 || i === functions.length) {
+          cb(err3, request2, reply);
           return;
         }
         let result;
@@ -30759,19 +30792,19 @@ var require_hooks = __commonJS({
       function handleResolve(newPayload) {
         next(null, newPayload);
       }
-      function handleReject(err2) {
-        if (!err2) {
-          err2 = new FST_ERR_SEND_UNDEFINED_ERR();
+      function handleReject(err3) {
+        if (!err3) {
+          err3 = new FST_ERR_SEND_UNDEFINED_ERR();
         }
-        cb(err2, request2, reply);
+        cb(err3, request2, reply);
       }
       next();
     }
     function onRequestAbortHookRunner(functions, request2, cb) {
       let i = 0;
-      function next(err2) {
-        if (err2 || i === functions.length) {
-          cb(err2, request2);
+      function next(err3) {
+        if (err3 || i === functions.length) {
+          cb(err3, request2);
           return;
         }
         let result;
@@ -30788,11 +30821,11 @@ var require_hooks = __commonJS({
       function handleResolve() {
         next();
       }
-      function handleReject(err2) {
-        if (!err2) {
-          err2 = new FST_ERR_SEND_UNDEFINED_ERR();
+      function handleReject(err3) {
+        if (!err3) {
+          err3 = new FST_ERR_SEND_UNDEFINED_ERR();
         }
-        cb(err2, request2);
+        cb(err3, request2);
       }
       next();
     }
@@ -30924,9 +30957,9 @@ var require_server2 = __commonJS({
           listenOptions.host = host;
         }
         if (host === "localhost") {
-          listenOptions.cb = (err2, address) => {
-            if (err2) {
-              cb(err2, address);
+          listenOptions.cb = (err3, address) => {
+            if (err3) {
+              cb(err3, address);
               return;
             }
             multipleBindings.call(this, server, httpHandler, options, listenOptions, () => {
@@ -30936,9 +30969,9 @@ var require_server2 = __commonJS({
             });
           };
         } else {
-          listenOptions.cb = (err2, address) => {
-            if (err2) {
-              cb(err2, address);
+          listenOptions.cb = (err3, address) => {
+            if (err3) {
+              cb(err3, address);
               return;
             }
             this[kState].listening = true;
@@ -31044,10 +31077,10 @@ var require_server2 = __commonJS({
       });
     }
     function listenCallback(server, listenOptions) {
-      const wrap = (err2) => {
+      const wrap = (err3) => {
         server.removeListener("error", wrap);
         server.removeListener("listening", wrap);
-        if (!err2) {
+        if (!err3) {
           const address = logServerAddress.call(
             this,
             server,
@@ -31056,11 +31089,11 @@ var require_server2 = __commonJS({
           listenOptions.cb(null, address);
         } else {
           this[kState].listening = false;
-          listenOptions.cb(err2, null);
+          listenOptions.cb(err3, null);
         }
       };
-      return (err2) => {
-        if (err2 != null) return listenOptions.cb(err2);
+      return (err3) => {
+        if (err3 != null) return listenOptions.cb(err3);
         if (this[kState].listening && this[kState].closing) {
           return listenOptions.cb(new FST_ERR_REOPENED_CLOSE_SERVER(), null);
         }
@@ -31085,10 +31118,10 @@ var require_server2 = __commonJS({
       return this.ready().then(() => {
         if (this[kState].aborted) return;
         const { promise: promise2, resolve: resolve7, reject } = PonyPromise.withResolvers();
-        const errEventHandler = (err2) => {
+        const errEventHandler = (err3) => {
           cleanup();
           this[kState].listening = false;
-          reject(err2);
+          reject(err3);
         };
         const listeningEventHandler = () => {
           cleanup();
@@ -31201,11 +31234,11 @@ var require_error_status = __commonJS({
     var {
       kReplyHasStatusCode
     } = require_symbols3();
-    function setErrorStatusCode(reply, err2) {
+    function setErrorStatusCode(reply, err3) {
       if (!reply[kReplyHasStatusCode] || reply.statusCode === 200) {
         let statusCode = 500;
-        if (err2?.statusCode >= 400 && err2.statusCode <= 599) statusCode = err2.statusCode;
-        else if (err2?.status >= 400 && err2.status <= 599) statusCode = err2.status;
+        if (err3?.statusCode >= 400 && err3.statusCode <= 599) statusCode = err3.statusCode;
+        else if (err3?.status >= 400 && err3.status <= 599) statusCode = err3.status;
         reply.code(statusCode);
       }
     }
@@ -31239,9 +31272,9 @@ var require_wrap_thenable = __commonJS({
           reply.raw.headersSent === false && reply.request.raw.aborted === false && reply.request.socket && !reply.request.socket.destroyed) {
             try {
               reply.send(payload);
-            } catch (err2) {
+            } catch (err3) {
               reply[kReplyIsError] = true;
-              reply.send(err2);
+              reply.send(err3);
             }
           }
         } finally {
@@ -31249,22 +31282,22 @@ var require_wrap_thenable = __commonJS({
             channels.asyncEnd.publish(store);
           }
         }
-      }, function(err2) {
+      }, function(err3) {
         if (store) {
-          store.error = err2;
-          setErrorStatusCode(reply, err2);
+          store.error = err3;
+          setErrorStatusCode(reply, err3);
           channels.error.publish(store);
           channels.asyncStart.publish(store);
         }
         try {
           if (reply.sent === true) {
-            reply.log.error({ err: err2 }, "Promise errored, but reply.sent = true was set");
+            reply.log.error({ err: err3 }, "Promise errored, but reply.sent = true was set");
             return;
           }
           reply[kReplyIsError] = true;
-          reply.send(err2);
-        } catch (err3) {
           reply.send(err3);
+        } catch (err4) {
+          reply.send(err4);
         } finally {
           if (store) {
             channels.asyncEnd.publish(store);
@@ -31556,15 +31589,15 @@ var require_validation = __commonJS({
         } else {
           ret = validatorFunction(data);
         }
-      } catch (err2) {
-        err2.statusCode = 500;
-        return err2;
+      } catch (err3) {
+        err3.statusCode = 500;
+        return err3;
       }
       if (ret && typeof ret.then === "function") {
         return ret.then((res) => {
           return res === false ? validatorFunction.errors : false;
-        }).catch((err2) => {
-          return err2;
+        }).catch((err3) => {
+          return err3;
         });
       }
       return answer(ret);
@@ -32498,11 +32531,11 @@ var require_handle_request = __commonJS({
     } = require_symbols3();
     var ContentType = require_content_type();
     var channels = diagnostics.tracingChannel("fastify.request.handler");
-    function handleRequest(err2, request2, reply) {
+    function handleRequest(err3, request2, reply) {
       if (reply.sent === true) return;
-      if (err2 != null) {
+      if (err3 != null) {
         reply[kReplyIsError] = true;
-        reply.send(err2);
+        reply.send(err3);
         return;
       }
       const method = request2.method;
@@ -32556,15 +32589,15 @@ var require_handle_request = __commonJS({
         } else {
           preValidationCallback(null, request2, reply);
         }
-      } catch (err2) {
-        preValidationCallback(err2, request2, reply);
+      } catch (err3) {
+        preValidationCallback(err3, request2, reply);
       }
     }
-    function preValidationCallback(err2, request2, reply) {
+    function preValidationCallback(err3, request2, reply) {
       if (reply.sent === true) return;
-      if (err2 != null) {
+      if (err3 != null) {
         reply[kReplyIsError] = true;
-        reply.send(err2);
+        reply.send(err3);
         return;
       }
       const validationErr = validateSchema(reply[kRouteContext], request2);
@@ -32595,11 +32628,11 @@ var require_handle_request = __commonJS({
         preHandlerCallback(null, request2, reply);
       }
     }
-    function preHandlerCallback(err2, request2, reply) {
+    function preHandlerCallback(err3, request2, reply) {
       if (reply.sent) return;
       const context3 = request2[kRouteContext];
       if (!channels.hasSubscribers || context3[kFourOhFourContext] === null) {
-        preHandlerCallbackInner(err2, request2, reply);
+        preHandlerCallbackInner(err3, request2, reply);
       } else {
         const store = {
           request: request2,
@@ -32611,33 +32644,33 @@ var require_handle_request = __commonJS({
           }
         };
         reply[kDiagnosticsStore] = store;
-        channels.start.runStores(store, preHandlerCallbackInner, void 0, err2, request2, reply, store);
+        channels.start.runStores(store, preHandlerCallbackInner, void 0, err3, request2, reply, store);
       }
     }
-    function preHandlerCallbackInner(err2, request2, reply, store) {
+    function preHandlerCallbackInner(err3, request2, reply, store) {
       const context3 = request2[kRouteContext];
       try {
-        if (err2 != null) {
+        if (err3 != null) {
           reply[kReplyIsError] = true;
-          if (store) {
-            store.error = err2;
-            setErrorStatusCode(reply, err2);
-            channels.error.publish(store);
-          }
-          reply.send(err2);
-          return;
-        }
-        let result;
-        try {
-          result = context3.handler(request2, reply);
-        } catch (err3) {
           if (store) {
             store.error = err3;
             setErrorStatusCode(reply, err3);
             channels.error.publish(store);
           }
-          reply[kReplyIsError] = true;
           reply.send(err3);
+          return;
+        }
+        let result;
+        try {
+          result = context3.handler(request2, reply);
+        } catch (err4) {
+          if (store) {
+            store.error = err4;
+            setErrorStatusCode(reply, err4);
+            channels.error.publish(store);
+          }
+          reply[kReplyIsError] = true;
+          reply.send(err4);
           return;
         }
         if (result !== void 0) {
@@ -32840,11 +32873,11 @@ var require_config_validator = __commonJS({
                       } else if (data2 === "true" || data2 === 1) {
                         coerced3 = true;
                       } else {
-                        const err2 = { instancePath: instancePath + "/forceCloseConnections", schemaPath: "#/properties/forceCloseConnections/oneOf/1/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean" };
+                        const err22 = { instancePath: instancePath + "/forceCloseConnections", schemaPath: "#/properties/forceCloseConnections/oneOf/1/type", keyword: "type", params: { type: "boolean" }, message: "must be boolean" };
                         if (vErrors === null) {
-                          vErrors = [err2];
+                          vErrors = [err22];
                         } else {
-                          vErrors.push(err2);
+                          vErrors.push(err22);
                         }
                         errors++;
                       }
@@ -34995,8 +35028,8 @@ var require_error_handler = __commonJS({
             reply.send(result);
           }
         }
-      } catch (err2) {
-        reply.send(err2);
+      } catch (err3) {
+        reply.send(err3);
       }
     }
     function defaultErrorHandler(error, request2, reply) {
@@ -35026,10 +35059,10 @@ var require_error_handler = __commonJS({
             statusCode: { value: statusCode }
           }));
         }
-      } catch (err2) {
-        reply.server[kLogController].serializerError(err2, reply.request, reply, { statusCode: res.statusCode });
+      } catch (err3) {
+        reply.server[kLogController].serializerError(err3, reply.request, reply, { statusCode: res.statusCode });
         reply.code(500);
-        payload = serializeError(new FST_ERR_FAILED_ERROR_SERIALIZATION(err2.message, error.message));
+        payload = serializeError(new FST_ERR_FAILED_ERROR_SERIALIZATION(err3.message, error.message));
       }
       if (typeof payload !== "string" && !Buffer.isBuffer(payload)) {
         payload = serializeError(new FST_ERR_REP_INVALID_PAYLOAD_TYPE(typeof payload));
@@ -35602,10 +35635,10 @@ var require_reply = __commonJS({
         fulfilled();
         return;
       }
-      eos(this.raw, (err2) => {
-        if (err2 && err2.code !== "ERR_STREAM_PREMATURE_CLOSE") {
+      eos(this.raw, (err3) => {
+        if (err3 && err3.code !== "ERR_STREAM_PREMATURE_CLOSE") {
           if (rejected) {
-            rejected(err2);
+            rejected(err3);
           } else {
             this.log && this.log.warn("unhandled rejection on reply.then");
           }
@@ -35637,9 +35670,9 @@ var require_reply = __commonJS({
         preSerializationHookEnd(null, void 0, reply, payload);
       }
     }
-    function preSerializationHookEnd(err2, _request, reply, payload) {
-      if (err2 != null) {
-        onErrorHook(reply, err2);
+    function preSerializationHookEnd(err3, _request, reply, payload) {
+      if (err3 != null) {
+        onErrorHook(reply, err3);
         return;
       }
       try {
@@ -35673,9 +35706,9 @@ var require_reply = __commonJS({
         onSendEnd(reply, payload);
       }
     }
-    function wrapOnSendEnd(err2, request2, reply, payload) {
-      if (err2 != null) {
-        onErrorHook(reply, err2);
+    function wrapOnSendEnd(err3, request2, reply, payload) {
+      if (err3 != null) {
+        onErrorHook(reply, err3);
       } else {
         onSendEnd(reply, payload);
       }
@@ -35684,11 +35717,11 @@ var require_reply = __commonJS({
       const res = reply.raw;
       try {
         res.writeHead(statusCode, reply[kReplyHeaders]);
-      } catch (err2) {
-        if (err2.code === "ERR_HTTP_HEADERS_SENT") {
+      } catch (err3) {
+        if (err3.code === "ERR_HTTP_HEADERS_SENT") {
           reply.log.warn(`Reply was already sent, did you forget to "return reply" in the "${reply.request.raw.url}" (${reply.request.raw.method}) route?`);
         }
-        throw err2;
+        throw err3;
       }
     }
     function onSendEnd(reply, payload) {
@@ -35804,8 +35837,8 @@ var require_reply = __commonJS({
       }
       writeChunk();
     }
-    function logStreamError(err2, reply, res) {
-      reply.server[kLogController].streamError(err2, reply.request, reply);
+    function logStreamError(err3, reply, res) {
+      reply.server[kLogController].streamError(err3, reply.request, reply);
     }
     function sendWebStream(payload, res, reply) {
       if (payload.locked) {
@@ -35815,11 +35848,11 @@ var require_reply = __commonJS({
       let errorLogged = false;
       let waitingDrain = false;
       const reader = payload.getReader();
-      eos(res, function(err2) {
+      eos(res, function(err3) {
         if (sourceOpen) {
-          if (err2 != null && res.headersSent && !errorLogged) {
+          if (err3 != null && res.headersSent && !errorLogged) {
             errorLogged = true;
-            logStreamError(err2, reply, res);
+            logStreamError(err3, reply, res);
           }
           reader.cancel().catch(noop4);
         }
@@ -35857,16 +35890,16 @@ var require_reply = __commonJS({
         waitingDrain = false;
         reader.read().then(onRead, onReadError);
       }
-      function onReadError(err2) {
+      function onReadError(err3) {
         sourceOpen = false;
         if (res.headersSent || reply.request.raw.aborted === true) {
           if (!errorLogged) {
             errorLogged = true;
-            logStreamError(err2, reply, reply);
+            logStreamError(err3, reply, reply);
           }
           res.destroy();
         } else {
-          onErrorHook(reply, err2);
+          onErrorHook(reply, err3);
         }
       }
       reader.read().then(onRead, onReadError);
@@ -35874,17 +35907,17 @@ var require_reply = __commonJS({
     function sendStream(payload, res, reply) {
       let sourceOpen = true;
       let errorLogged = false;
-      eos(payload, { readable: true, writable: false }, function(err2) {
+      eos(payload, { readable: true, writable: false }, function(err3) {
         sourceOpen = false;
-        if (err2 != null) {
+        if (err3 != null) {
           if (res.headersSent || reply.request.raw.aborted === true) {
             if (!errorLogged) {
               errorLogged = true;
-              logStreamError(err2, reply, reply);
+              logStreamError(err3, reply, reply);
             }
             res.destroy();
           } else {
-            onErrorHook(reply, err2);
+            onErrorHook(reply, err3);
           }
           return;
         }
@@ -35892,11 +35925,11 @@ var require_reply = __commonJS({
           sendTrailer(null, res, reply);
         }
       });
-      eos(res, function(err2) {
+      eos(res, function(err3) {
         if (sourceOpen) {
-          if (err2 != null && res.headersSent && !errorLogged) {
+          if (err3 != null && res.headersSent && !errorLogged) {
             errorLogged = true;
-            logStreamError(err2, reply, res);
+            logStreamError(err3, reply, res);
           }
           if (typeof payload.destroy === "function") {
             payload.destroy();
@@ -35940,11 +35973,11 @@ var require_reply = __commonJS({
         }
       }
       for (const trailerName of trailerHeaders) {
-        let cb = function(err2, value) {
+        let cb = function(err3, value) {
           if (cbAlreadyCalled) return;
           cbAlreadyCalled = true;
           handled++;
-          if (err2) reply.log.debug(err2);
+          if (err3) reply.log.debug(err3);
           else trailers[trailerName] = value;
           process.nextTick(send);
         };
@@ -35975,7 +36008,7 @@ var require_reply = __commonJS({
     }
     function setupResponseListeners(reply) {
       reply[kReplyStartTime] = now();
-      const onResFinished = (err2) => {
+      const onResFinished = (err3) => {
         reply[kReplyEndTime] = now();
         reply.raw.removeListener("finish", onResFinished);
         reply.raw.removeListener("error", onResFinished);
@@ -36001,14 +36034,14 @@ var require_reply = __commonJS({
             onResponseCallback
           );
         } else {
-          onResponseCallback(err2, reply.request, reply);
+          onResponseCallback(err3, reply.request, reply);
         }
       };
       reply.raw.on("finish", onResFinished);
       reply.raw.on("error", onResFinished);
     }
-    function onResponseCallback(err2, request2, reply) {
-      reply.server[kLogController].requestCompleted(err2, request2, reply);
+    function onResponseCallback(err3, request2, reply) {
+      reply.server[kLogController].requestCompleted(err3, request2, reply);
     }
     function buildReply(R) {
       const props = R.props.slice();
@@ -37879,15 +37912,15 @@ var require_content_type_parser = __commonJS({
         }
         chunks.push(chunk);
       }
-      function onEnd(err2) {
+      function onEnd(err3) {
         payload.removeListener("data", onData);
         payload.removeListener("end", onEnd);
         payload.removeListener("error", onEnd);
-        if (err2 != null) {
-          if (!(typeof err2.statusCode === "number" && err2.statusCode >= 400)) {
-            err2.statusCode = 400;
+        if (err3 != null) {
+          if (!(typeof err3.statusCode === "number" && err3.statusCode >= 400)) {
+            err3.statusCode = 400;
           }
-          done(err2, void 0);
+          done(err3, void 0);
           return;
         }
         if (!Number.isNaN(contentLength) && (payload.receivedEncodedLength || receivedLength) !== contentLength) {
@@ -39274,21 +39307,21 @@ var require_errors5 = __commonJS({
     function extendErrors({ gen, keyword, schemaValue, data, errsCount, it }) {
       if (errsCount === void 0)
         throw new Error("ajv implementation error");
-      const err2 = gen.name("err");
+      const err3 = gen.name("err");
       gen.forRange("i", errsCount, names_1.default.errors, (i) => {
-        gen.const(err2, (0, codegen_1._)`${names_1.default.vErrors}[${i}]`);
-        gen.if((0, codegen_1._)`${err2}.instancePath === undefined`, () => gen.assign((0, codegen_1._)`${err2}.instancePath`, (0, codegen_1.strConcat)(names_1.default.instancePath, it.errorPath)));
-        gen.assign((0, codegen_1._)`${err2}.schemaPath`, (0, codegen_1.str)`${it.errSchemaPath}/${keyword}`);
+        gen.const(err3, (0, codegen_1._)`${names_1.default.vErrors}[${i}]`);
+        gen.if((0, codegen_1._)`${err3}.instancePath === undefined`, () => gen.assign((0, codegen_1._)`${err3}.instancePath`, (0, codegen_1.strConcat)(names_1.default.instancePath, it.errorPath)));
+        gen.assign((0, codegen_1._)`${err3}.schemaPath`, (0, codegen_1.str)`${it.errSchemaPath}/${keyword}`);
         if (it.opts.verbose) {
-          gen.assign((0, codegen_1._)`${err2}.schema`, schemaValue);
-          gen.assign((0, codegen_1._)`${err2}.data`, data);
+          gen.assign((0, codegen_1._)`${err3}.schema`, schemaValue);
+          gen.assign((0, codegen_1._)`${err3}.data`, data);
         }
       });
     }
     exports.extendErrors = extendErrors;
     function addError(gen, errObj) {
-      const err2 = gen.const("err", errObj);
-      gen.if((0, codegen_1._)`${names_1.default.vErrors} === null`, () => gen.assign(names_1.default.vErrors, (0, codegen_1._)`[${err2}]`), (0, codegen_1._)`${names_1.default.vErrors}.push(${err2})`);
+      const err3 = gen.const("err", errObj);
+      gen.if((0, codegen_1._)`${names_1.default.vErrors} === null`, () => gen.assign(names_1.default.vErrors, (0, codegen_1._)`[${err3}]`), (0, codegen_1._)`${names_1.default.vErrors}.push(${err3})`);
       gen.code((0, codegen_1._)`${names_1.default.errors}++`);
     }
     function returnErrors(it, errs) {
@@ -51339,15 +51372,15 @@ var require_projection = __commonJS({
     function primitiveExpr(schema, src, pointerIdx) {
       const base = nullableMultiType(schema);
       if (base !== null) {
-        const err2 = `typeMismatch(${pointerIdx})`;
+        const err3 = `typeMismatch(${pointerIdx})`;
         const single = primitiveExpr({ ...schema, type: base, nullable: false }, src, pointerIdx);
         if (base === "string") {
-          return `(${src} === null ? null : (typeof ${src} === 'string' || ${src} instanceof Date || ${src} instanceof RegExp || (typeof ${src} === 'object' && typeof ${src}.toString === 'function' && ${src}.toString !== Object.prototype.toString)) ? ${single} : ${err2})`;
+          return `(${src} === null ? null : (typeof ${src} === 'string' || ${src} instanceof Date || ${src} instanceof RegExp || (typeof ${src} === 'object' && typeof ${src}.toString === 'function' && ${src}.toString !== Object.prototype.toString)) ? ${single} : ${err3})`;
         }
         if (base === "number") {
-          return `(${src} === null ? null : typeof ${src} === 'number' ? ${single} : ${err2})`;
+          return `(${src} === null ? null : typeof ${src} === 'number' ? ${single} : ${err3})`;
         }
-        return `(${src} === null ? null : typeof ${src} === 'boolean' ? ${src} : ${err2})`;
+        return `(${src} === null ? null : typeof ${src} === 'boolean' ? ${src} : ${err3})`;
       }
       if (schema.nullable === true) {
         return `(${src} === null ? null : ${primitiveExpr({ ...schema, nullable: false }, src, pointerIdx)})`;
@@ -52242,11 +52275,11 @@ var require_schema_validator = __commonJS({
                                                                           }
                                                                           var valid10 = _errs65 === errors;
                                                                           if (!valid10) {
-                                                                            const err2 = { instancePath: instancePath + "/patternProperties", schemaPath: "#/properties/patternProperties/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid" };
+                                                                            const err22 = { instancePath: instancePath + "/patternProperties", schemaPath: "#/properties/patternProperties/propertyNames", keyword: "propertyNames", params: { propertyName: key2 }, message: "property name must be valid" };
                                                                             if (vErrors === null) {
-                                                                              vErrors = [err2];
+                                                                              vErrors = [err22];
                                                                             } else {
-                                                                              vErrors.push(err2);
+                                                                              vErrors.push(err22);
                                                                             }
                                                                             errors++;
                                                                             validate10.errors = vErrors;
@@ -52951,9 +52984,9 @@ const asInteger = serializer.asInteger.bind(serializer)
           name = "";
         }
         const first = validate.errors[0];
-        const err2 = new Error(`${name}schema is invalid: data${first.instancePath} ${first.message}`);
-        err2.errors = isValidSchema.errors;
-        throw err2;
+        const err3 = new Error(`${name}schema is invalid: data${first.instancePath} ${first.message}`);
+        err3.errors = isValidSchema.errors;
+        throw err3;
       }
     }
     function resolveRef(context3, location) {
@@ -53005,8 +53038,8 @@ const asInteger = serializer.asInteger.bind(serializer)
         mergedSchemaId = `__fjs_merged_${schemaIdCounter++}`;
         try {
           mergeLocations(context3, mergedSchemaId, [location, ...siblingLocations]);
-        } catch (err2) {
-          if (!(err2 instanceof MergeError)) throw err2;
+        } catch (err3) {
+          if (!(err3 instanceof MergeError)) throw err3;
           return location;
         }
         context3.mergedRefsIds.set(mergedSchemaKey, mergedSchemaId);
@@ -54014,8 +54047,8 @@ ${contextFunctionCode}`,
           try {
             const res = resolveRef(context3, location2);
             traverse(res, depth);
-          } catch (err2) {
-            if (!err2.message.startsWith("Cannot find reference")) throw err2;
+          } catch (err3) {
+            if (!err3.message.startsWith("Cannot find reference")) throw err3;
           }
         }
         const nestedDepth = depth + 1;
@@ -59933,11 +59966,11 @@ var require_constrainer = __commonJS({
         constraints = constraints || {};
         for (const key of this.asyncStrategiesInUse) {
           const strategy = this.strategies[key];
-          strategy.deriveConstraint(req, ctx, (err2, constraintValue) => {
+          strategy.deriveConstraint(req, ctx, (err3, constraintValue) => {
             if (errored) return;
-            if (err2 !== null) {
+            if (err3 !== null) {
               errored = true;
-              done(err2);
+              done(err3);
               return;
             }
             constraints[key] = constraintValue;
@@ -60467,17 +60500,17 @@ var require_find_my_way = __commonJS({
         const handle = this.find(req.method, req.url, constraints);
         return this.callHandler(handle, req, res, ctx);
       }
-      this.constrainer.deriveConstraints(req, ctx, (err2, constraints) => {
-        if (err2 !== null) {
-          done(err2);
+      this.constrainer.deriveConstraints(req, ctx, (err3, constraints) => {
+        if (err3 !== null) {
+          done(err3);
           return;
         }
         try {
           const handle = this.find(req.method, req.url, constraints);
           const result = this.callHandler(handle, req, res, ctx);
           done(null, result);
-        } catch (err3) {
-          done(err3);
+        } catch (err4) {
+          done(err4);
         }
       });
     };
@@ -60877,16 +60910,16 @@ var require_head_route = __commonJS({
         return;
       }
       if (typeof payload.resume === "function") {
-        payload.on("error", (err2) => {
-          reply.log.error({ err: err2 }, "Error on Stream found for HEAD route");
+        payload.on("error", (err3) => {
+          reply.log.error({ err: err3 }, "Error on Stream found for HEAD route");
         });
         payload.resume();
         done(null, null);
         return;
       }
       if (typeof payload.getReader === "function") {
-        payload.cancel("Stream cancelled by HEAD route").catch((err2) => {
-          reply.log.error({ err: err2 }, "Error on Stream found for HEAD route");
+        payload.cancel("Stream cancelled by HEAD route").catch((err3) => {
+          reply.log.error({ err: err3 }, "Error on Stream found for HEAD route");
         });
         done(null, null);
         return;
@@ -61333,18 +61366,18 @@ var require_route = __commonJS({
             if (reply.sent === true) {
               return;
             }
-            const err2 = new FST_ERR_HANDLER_TIMEOUT(handlerTimeout, context3.config?.url);
-            ac.abort(err2);
+            const err3 = new FST_ERR_HANDLER_TIMEOUT(handlerTimeout, context3.config?.url);
+            ac.abort(err3);
             if (reply.sent === true) {
               return;
             }
             if (reply.raw.headersSent === true) {
               reply[kReplyIsError] = true;
-              reply.raw.destroy(err2);
+              reply.raw.destroy(err3);
               return;
             }
             reply[kReplyIsError] = true;
-            reply.send(err2);
+            reply.send(err3);
           }, handlerTimeout);
           const onAbort = () => {
             if (!ac.signal.aborted) {
@@ -61387,9 +61420,9 @@ var require_route = __commonJS({
         }
       }
     }
-    function handleOnRequestAbortHooksErrors(reply, err2) {
-      if (err2) {
-        reply.log.error({ err: err2 }, "onRequestAborted hook failed");
+    function handleOnRequestAbortHooksErrors(reply, err3) {
+      if (err3) {
+        reply.log.error({ err: err3 }, "onRequestAborted hook failed");
       }
     }
     function handleTimeout() {
@@ -61435,11 +61468,11 @@ var require_route = __commonJS({
         throw new FST_ERR_ROUTE_LOG_LEVEL_INVALID(method, path, logLevel);
       }
     }
-    function runPreParsing(err2, request2, reply) {
+    function runPreParsing(err3, request2, reply) {
       if (reply.sent === true) return;
-      if (err2 != null) {
+      if (err3 != null) {
         reply[kReplyIsError] = true;
-        reply.send(err2);
+        reply.send(err3);
         return;
       }
       request2[kRequestPayloadStream] = request2.raw;
@@ -62381,8 +62414,8 @@ var require_request2 = __commonJS({
         const payload2 = this._lightMyRequest.payload;
         if (payload2?._readableState) {
           this._read = readStream;
-          payload2.on("error", (err2) => {
-            this.destroy(err2);
+          payload2.on("error", (err3) => {
+            this.destroy(err3);
           });
           payload2.on("end", () => {
             this.push(null);
@@ -62722,28 +62755,28 @@ var require_response = __commonJS({
       };
       this._lightMyRequest.onEndSuccess = onEndSuccess;
       let finished = false;
-      const onEndFailure = (err2) => {
+      const onEndFailure = (err3) => {
         if (called) {
           if (this._lightMyRequest.stream && !finished) {
-            if (!err2) {
-              err2 = new Error("response destroyed before completion");
-              err2.code = "LIGHT_ECONNRESET";
+            if (!err3) {
+              err3 = new Error("response destroyed before completion");
+              err3.code = "LIGHT_ECONNRESET";
             }
-            this._lightMyRequest.stream.destroy(err2);
+            this._lightMyRequest.stream.destroy(err3);
             this._lightMyRequest.stream.on("error", () => {
             });
           }
           return;
         }
         called = true;
-        if (!err2) {
-          err2 = new Error("response destroyed before completion");
-          err2.code = "LIGHT_ECONNRESET";
+        if (!err3) {
+          err3 = new Error("response destroyed before completion");
+          err3.code = "LIGHT_ECONNRESET";
         }
         if (this._promiseCallback) {
-          return process.nextTick(() => reject(err2));
+          return process.nextTick(() => reject(err3));
         }
-        process.nextTick(() => onEnd(err2, null));
+        process.nextTick(() => onEnd(err3, null));
       };
       if (this._lightMyRequest.stream) {
         this.once("finish", () => {
@@ -62946,11 +62979,11 @@ var require_config_validator2 = __commonJS({
         }
       }
       if (!valid0) {
-        const err2 = { instancePath, schemaPath: "#/oneOf", keyword: "oneOf", params: { passingSchemas: passing0 }, message: "must match exactly one schema in oneOf" };
+        const err22 = { instancePath, schemaPath: "#/oneOf", keyword: "oneOf", params: { passingSchemas: passing0 }, message: "must match exactly one schema in oneOf" };
         if (vErrors === null) {
-          vErrors = [err2];
+          vErrors = [err22];
         } else {
-          vErrors.push(err2);
+          vErrors.push(err22);
         }
         errors++;
         validate10.errors = vErrors;
@@ -63900,8 +63933,8 @@ var require_light_my_request = __commonJS({
       payload.resume();
     }
     function makeRequest(dispatchFunc, server, req, res) {
-      req.once("error", function(err2) {
-        if (this.destroyed) res.destroy(err2);
+      req.once("error", function(err3) {
+        if (this.destroyed) res.destroy(err3);
       });
       req.once("close", function() {
         if (this.destroyed && !this._error) {
@@ -64126,8 +64159,8 @@ var require_fastify = __commonJS({
         try {
           disposable[Symbol.dispose]();
           done();
-        } catch (err2) {
-          done(err2);
+        } catch (err3) {
+          done(err3);
         }
       };
     }
@@ -64433,8 +64466,8 @@ var require_fastify = __commonJS({
               instance.server.closeHttp2Sessions();
             }
             if (!options.serverFactory || fastify2[kState].listening) {
-              instance.server.close(function(err2) {
-                if (err2 && err2.code !== "ERR_SERVER_NOT_RUNNING") {
+              instance.server.close(function(err3) {
+                if (err3 && err3.code !== "ERR_SERVER_NOT_RUNNING") {
                   done(null);
                 } else {
                   done();
@@ -64490,15 +64523,15 @@ var require_fastify = __commonJS({
           return lightMyRequest(httpHandler, opts, cb);
         }
         if (cb) {
-          this.ready((err2) => {
-            if (err2) cb(err2, null);
+          this.ready((err3) => {
+            if (err3) cb(err3, null);
             else lightMyRequest(httpHandler, opts, cb);
           });
         } else {
           return lightMyRequest((req, res) => {
-            this.ready(function(err2) {
-              if (err2) {
-                res.emit("error", err2);
+            this.ready(function(err3) {
+              if (err3) {
+                res.emit("error", err3);
                 return;
               }
               httpHandler(req, res);
@@ -64522,9 +64555,9 @@ var require_fastify = __commonJS({
           this[kState].readyResolver.promise.then(() => cb(null, fastify2), cb);
         }
         function runHooks() {
-          fastify2[kAvvioBoot]((err2, done) => {
-            if (err2 || fastify2[kState].started || fastify2[kState].ready || fastify2[kState].booting) {
-              manageErr(err2);
+          fastify2[kAvvioBoot]((err3, done) => {
+            if (err3 || fastify2[kState].started || fastify2[kState].ready || fastify2[kState].booting) {
+              manageErr(err3);
             } else {
               fastify2[kState].booting = true;
               hookRunnerApplication("onReady", fastify2[kAvvioBoot], fastify2, manageErr);
@@ -64532,10 +64565,10 @@ var require_fastify = __commonJS({
             done();
           });
         }
-        function manageErr(err2) {
-          err2 = err2 != null && AVVIO_ERRORS_MAP[err2.code] != null ? appendStackTrace(err2, new AVVIO_ERRORS_MAP[err2.code](err2.message)) : err2;
-          if (err2) {
-            return fastify2[kState].readyResolver.reject(err2);
+        function manageErr(err3) {
+          err3 = err3 != null && AVVIO_ERRORS_MAP[err3.code] != null ? appendStackTrace(err3, new AVVIO_ERRORS_MAP[err3.code](err3.message)) : err3;
+          if (err3) {
+            return fastify2[kState].readyResolver.reject(err3);
           }
           fastify2[kState].readyResolver.resolve(fastify2);
           fastify2[kState].booting = false;
@@ -64582,12 +64615,12 @@ var require_fastify = __commonJS({
         } else if (name === "onReady" || name === "onListen" || name === "onRoute" || name === "preClose") {
           this[kHooks].add(name, fn);
         } else {
-          this.after((err2, done) => {
+          this.after((err3, done) => {
             try {
               _addHook.call(this, name, fn);
-              done(err2);
-            } catch (err3) {
               done(err3);
+            } catch (err4) {
+              done(err4);
             }
           });
         }
@@ -64654,8 +64687,8 @@ var require_fastify = __commonJS({
       }
       function buildAsyncConstraintCallback(isAsync, req, res) {
         if (isAsync === false) return void 0;
-        return function onAsyncConstraintError(err2) {
-          if (err2) {
+        return function onAsyncConstraintError(err3) {
+          if (err3) {
             if (options.frameworkErrors) {
               const id = getGenReqId(routeEventContext.server, req);
               const childLogger = createChildLogger(routeEventContext, options.logger, req, id);
@@ -64744,8 +64777,8 @@ var require_fastify = __commonJS({
             if (typeof url === "string") {
               req.url = url;
             } else {
-              const err2 = new FST_ERR_ROUTE_REWRITE_NOT_STR(req.url, typeof url);
-              req.destroy(err2);
+              const err3 = new FST_ERR_ROUTE_REWRITE_NOT_STR(req.url, typeof url);
+              req.destroy(err3);
             }
           }
           router2.routing(req, res, buildAsyncConstraintCallback(isAsync, req, res));
@@ -64853,17 +64886,17 @@ var require_fastify = __commonJS({
       });
       return Object.assign({}, cleanKeys);
     }
-    function defaultClientErrorHandler(err2, socket) {
-      if (err2.code === "ECONNRESET" || socket.destroyed) {
+    function defaultClientErrorHandler(err3, socket) {
+      if (err3.code === "ECONNRESET" || socket.destroyed) {
         return;
       }
       let body, errorCode, errorStatus, errorLabel;
-      if (err2.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+      if (err3.code === "ERR_HTTP_REQUEST_TIMEOUT") {
         errorCode = "408";
         errorStatus = http.STATUS_CODES[errorCode];
         body = `{"error":"${errorStatus}","message":"Client Timeout","statusCode":408}`;
         errorLabel = "timeout";
-      } else if (err2.code === "HPE_HEADER_OVERFLOW") {
+      } else if (err3.code === "HPE_HEADER_OVERFLOW") {
         errorCode = "431";
         errorStatus = http.STATUS_CODES[errorCode];
         body = `{"error":"${errorStatus}","message":"Exceeded maximum allowed HTTP header size","statusCode":431}`;
@@ -64874,7 +64907,7 @@ var require_fastify = __commonJS({
         body = `{"error":"${errorStatus}","message":"Client Error","statusCode":400}`;
         errorLabel = "error";
       }
-      this.log.trace({ err: err2 }, `client ${errorLabel}`);
+      this.log.trace({ err: err3 }, `client ${errorLabel}`);
       if (socket.writable) {
         socket.write(`HTTP/1.1 ${errorCode} ${errorStatus}\r
 Content-Length: ${body.length}\r
@@ -64882,7 +64915,7 @@ Content-Type: application/json\r
 \r
 ${body}`);
       }
-      socket.destroy(err2);
+      socket.destroy(err3);
     }
     function validateSchemaErrorFormatter(schemaErrorFormatter) {
       if (typeof schemaErrorFormatter !== "function") {
@@ -64896,6 +64929,9047 @@ ${body}`);
     module.exports.LogController = LogController;
     module.exports.fastify = fastify;
     module.exports.default = fastify;
+  }
+});
+
+// node_modules/@aws-sdk/core/dist-es/submodules/account-id-endpoint/AccountIdEndpointModeConstants.js
+function validateAccountIdEndpointMode(value) {
+  return ACCOUNT_ID_ENDPOINT_MODE_VALUES.includes(value);
+}
+var DEFAULT_ACCOUNT_ID_ENDPOINT_MODE, ACCOUNT_ID_ENDPOINT_MODE_VALUES;
+var init_AccountIdEndpointModeConstants = __esm({
+  "node_modules/@aws-sdk/core/dist-es/submodules/account-id-endpoint/AccountIdEndpointModeConstants.js"() {
+    DEFAULT_ACCOUNT_ID_ENDPOINT_MODE = "preferred";
+    ACCOUNT_ID_ENDPOINT_MODE_VALUES = ["disabled", "preferred", "required"];
+  }
+});
+
+// node_modules/@aws-sdk/core/dist-es/submodules/account-id-endpoint/AccountIdEndpointModeConfigResolver.js
+var resolveAccountIdEndpointModeConfig;
+var init_AccountIdEndpointModeConfigResolver = __esm({
+  "node_modules/@aws-sdk/core/dist-es/submodules/account-id-endpoint/AccountIdEndpointModeConfigResolver.js"() {
+    init_client();
+    init_AccountIdEndpointModeConstants();
+    resolveAccountIdEndpointModeConfig = (input) => {
+      const { accountIdEndpointMode } = input;
+      const accountIdEndpointModeProvider = normalizeProvider(accountIdEndpointMode ?? DEFAULT_ACCOUNT_ID_ENDPOINT_MODE);
+      return Object.assign(input, {
+        accountIdEndpointMode: async () => {
+          const accIdMode = await accountIdEndpointModeProvider();
+          if (!validateAccountIdEndpointMode(accIdMode)) {
+            throw new Error(`Invalid value for accountIdEndpointMode: ${accIdMode}. Valid values are: "required", "preferred", "disabled".`);
+          }
+          return accIdMode;
+        }
+      });
+    };
+  }
+});
+
+// node_modules/@aws-sdk/core/dist-es/submodules/account-id-endpoint/NodeAccountIdEndpointModeConfigOptions.js
+var err2, _throw, ENV_ACCOUNT_ID_ENDPOINT_MODE, CONFIG_ACCOUNT_ID_ENDPOINT_MODE, NODE_ACCOUNT_ID_ENDPOINT_MODE_CONFIG_OPTIONS;
+var init_NodeAccountIdEndpointModeConfigOptions = __esm({
+  "node_modules/@aws-sdk/core/dist-es/submodules/account-id-endpoint/NodeAccountIdEndpointModeConfigOptions.js"() {
+    init_AccountIdEndpointModeConstants();
+    err2 = "Invalid AccountIdEndpointMode value";
+    _throw = (message2) => {
+      throw new Error(message2);
+    };
+    ENV_ACCOUNT_ID_ENDPOINT_MODE = "AWS_ACCOUNT_ID_ENDPOINT_MODE";
+    CONFIG_ACCOUNT_ID_ENDPOINT_MODE = "account_id_endpoint_mode";
+    NODE_ACCOUNT_ID_ENDPOINT_MODE_CONFIG_OPTIONS = {
+      environmentVariableSelector: (env) => {
+        const value = env[ENV_ACCOUNT_ID_ENDPOINT_MODE];
+        if (value && !validateAccountIdEndpointMode(value)) {
+          _throw(err2);
+        }
+        return value;
+      },
+      configFileSelector: (profile) => {
+        const value = profile[CONFIG_ACCOUNT_ID_ENDPOINT_MODE];
+        if (value && !validateAccountIdEndpointMode(value)) {
+          _throw(err2);
+        }
+        return value;
+      },
+      default: DEFAULT_ACCOUNT_ID_ENDPOINT_MODE
+    };
+  }
+});
+
+// node_modules/@aws-sdk/core/dist-es/submodules/account-id-endpoint/index.js
+var account_id_endpoint_exports = {};
+__export(account_id_endpoint_exports, {
+  ACCOUNT_ID_ENDPOINT_MODE_VALUES: () => ACCOUNT_ID_ENDPOINT_MODE_VALUES,
+  CONFIG_ACCOUNT_ID_ENDPOINT_MODE: () => CONFIG_ACCOUNT_ID_ENDPOINT_MODE,
+  DEFAULT_ACCOUNT_ID_ENDPOINT_MODE: () => DEFAULT_ACCOUNT_ID_ENDPOINT_MODE,
+  ENV_ACCOUNT_ID_ENDPOINT_MODE: () => ENV_ACCOUNT_ID_ENDPOINT_MODE,
+  NODE_ACCOUNT_ID_ENDPOINT_MODE_CONFIG_OPTIONS: () => NODE_ACCOUNT_ID_ENDPOINT_MODE_CONFIG_OPTIONS,
+  resolveAccountIdEndpointModeConfig: () => resolveAccountIdEndpointModeConfig,
+  validateAccountIdEndpointMode: () => validateAccountIdEndpointMode
+});
+var init_account_id_endpoint = __esm({
+  "node_modules/@aws-sdk/core/dist-es/submodules/account-id-endpoint/index.js"() {
+    init_AccountIdEndpointModeConfigResolver();
+    init_AccountIdEndpointModeConstants();
+    init_NodeAccountIdEndpointModeConfigOptions();
+  }
+});
+
+// node_modules/obliterator/iterator.js
+var require_iterator = __commonJS({
+  "node_modules/obliterator/iterator.js"(exports, module) {
+    function Iterator(next) {
+      Object.defineProperty(this, "_next", {
+        writable: false,
+        enumerable: false,
+        value: next
+      });
+      this.done = false;
+    }
+    Iterator.prototype.next = function() {
+      if (this.done)
+        return { done: true };
+      var step = this._next();
+      if (step.done)
+        this.done = true;
+      return step;
+    };
+    if (typeof Symbol !== "undefined")
+      Iterator.prototype[Symbol.iterator] = function() {
+        return this;
+      };
+    Iterator.of = function() {
+      var args = arguments, l = args.length, i = 0;
+      return new Iterator(function() {
+        if (i >= l)
+          return { done: true };
+        return { done: false, value: args[i++] };
+      });
+    };
+    Iterator.empty = function() {
+      var iterator2 = new Iterator(null);
+      iterator2.done = true;
+      return iterator2;
+    };
+    Iterator.is = function(value) {
+      if (value instanceof Iterator)
+        return true;
+      return typeof value === "object" && value !== null && typeof value.next === "function";
+    };
+    module.exports = Iterator;
+  }
+});
+
+// node_modules/obliterator/foreach.js
+var require_foreach = __commonJS({
+  "node_modules/obliterator/foreach.js"(exports, module) {
+    var ARRAY_BUFFER_SUPPORT = typeof ArrayBuffer !== "undefined";
+    var SYMBOL_SUPPORT = typeof Symbol !== "undefined";
+    function forEach(iterable, callback2) {
+      var iterator2, k, i, l, s;
+      if (!iterable)
+        throw new Error("obliterator/forEach: invalid iterable.");
+      if (typeof callback2 !== "function")
+        throw new Error("obliterator/forEach: expecting a callback.");
+      if (Array.isArray(iterable) || ARRAY_BUFFER_SUPPORT && ArrayBuffer.isView(iterable) || typeof iterable === "string" || iterable.toString() === "[object Arguments]") {
+        for (i = 0, l = iterable.length; i < l; i++)
+          callback2(iterable[i], i);
+        return;
+      }
+      if (typeof iterable.forEach === "function") {
+        iterable.forEach(callback2);
+        return;
+      }
+      if (SYMBOL_SUPPORT && Symbol.iterator in iterable && typeof iterable.next !== "function") {
+        iterable = iterable[Symbol.iterator]();
+      }
+      if (typeof iterable.next === "function") {
+        iterator2 = iterable;
+        i = 0;
+        while (s = iterator2.next(), s.done !== true) {
+          callback2(s.value, i);
+          i++;
+        }
+        return;
+      }
+      for (k in iterable) {
+        if (iterable.hasOwnProperty(k)) {
+          callback2(iterable[k], k);
+        }
+      }
+      return;
+    }
+    forEach.forEachWithNullKeys = function(iterable, callback2) {
+      var iterator2, k, i, l, s;
+      if (!iterable)
+        throw new Error("obliterator/forEachWithNullKeys: invalid iterable.");
+      if (typeof callback2 !== "function")
+        throw new Error("obliterator/forEachWithNullKeys: expecting a callback.");
+      if (Array.isArray(iterable) || ARRAY_BUFFER_SUPPORT && ArrayBuffer.isView(iterable) || typeof iterable === "string" || iterable.toString() === "[object Arguments]") {
+        for (i = 0, l = iterable.length; i < l; i++)
+          callback2(iterable[i], null);
+        return;
+      }
+      if (iterable instanceof Set) {
+        iterable.forEach(function(value) {
+          callback2(value, null);
+        });
+        return;
+      }
+      if (typeof iterable.forEach === "function") {
+        iterable.forEach(callback2);
+        return;
+      }
+      if (SYMBOL_SUPPORT && Symbol.iterator in iterable && typeof iterable.next !== "function") {
+        iterable = iterable[Symbol.iterator]();
+      }
+      if (typeof iterable.next === "function") {
+        iterator2 = iterable;
+        i = 0;
+        while (s = iterator2.next(), s.done !== true) {
+          callback2(s.value, null);
+          i++;
+        }
+        return;
+      }
+      for (k in iterable) {
+        if (iterable.hasOwnProperty(k)) {
+          callback2(iterable[k], k);
+        }
+      }
+      return;
+    };
+    module.exports = forEach;
+  }
+});
+
+// node_modules/mnemonist/utils/typed-arrays.js
+var require_typed_arrays = __commonJS({
+  "node_modules/mnemonist/utils/typed-arrays.js"(exports) {
+    var MAX_8BIT_INTEGER = Math.pow(2, 8) - 1;
+    var MAX_16BIT_INTEGER = Math.pow(2, 16) - 1;
+    var MAX_32BIT_INTEGER = Math.pow(2, 32) - 1;
+    var MAX_SIGNED_8BIT_INTEGER = Math.pow(2, 7) - 1;
+    var MAX_SIGNED_16BIT_INTEGER = Math.pow(2, 15) - 1;
+    var MAX_SIGNED_32BIT_INTEGER = Math.pow(2, 31) - 1;
+    exports.getPointerArray = function(size) {
+      var maxIndex = size - 1;
+      if (maxIndex <= MAX_8BIT_INTEGER)
+        return Uint8Array;
+      if (maxIndex <= MAX_16BIT_INTEGER)
+        return Uint16Array;
+      if (maxIndex <= MAX_32BIT_INTEGER)
+        return Uint32Array;
+      return Float64Array;
+    };
+    exports.getSignedPointerArray = function(size) {
+      var maxIndex = size - 1;
+      if (maxIndex <= MAX_SIGNED_8BIT_INTEGER)
+        return Int8Array;
+      if (maxIndex <= MAX_SIGNED_16BIT_INTEGER)
+        return Int16Array;
+      if (maxIndex <= MAX_SIGNED_32BIT_INTEGER)
+        return Int32Array;
+      return Float64Array;
+    };
+    exports.getNumberType = function(value) {
+      if (value === (value | 0)) {
+        if (Math.sign(value) === -1) {
+          if (value <= 127 && value >= -128)
+            return Int8Array;
+          if (value <= 32767 && value >= -32768)
+            return Int16Array;
+          return Int32Array;
+        } else {
+          if (value <= 255)
+            return Uint8Array;
+          if (value <= 65535)
+            return Uint16Array;
+          return Uint32Array;
+        }
+      }
+      return Float64Array;
+    };
+    var TYPE_PRIORITY = {
+      Uint8Array: 1,
+      Int8Array: 2,
+      Uint16Array: 3,
+      Int16Array: 4,
+      Uint32Array: 5,
+      Int32Array: 6,
+      Float32Array: 7,
+      Float64Array: 8
+    };
+    exports.getMinimalRepresentation = function(array, getter) {
+      var maxType = null, maxPriority = 0, p, t, v, i, l;
+      for (i = 0, l = array.length; i < l; i++) {
+        v = getter ? getter(array[i]) : array[i];
+        t = exports.getNumberType(v);
+        p = TYPE_PRIORITY[t.name];
+        if (p > maxPriority) {
+          maxPriority = p;
+          maxType = t;
+        }
+      }
+      return maxType;
+    };
+    exports.isTypedArray = function(value) {
+      return typeof ArrayBuffer !== "undefined" && ArrayBuffer.isView(value);
+    };
+    exports.concat = function() {
+      var length = 0, i, o, l;
+      for (i = 0, l = arguments.length; i < l; i++)
+        length += arguments[i].length;
+      var array = new arguments[0].constructor(length);
+      for (i = 0, o = 0; i < l; i++) {
+        array.set(arguments[i], o);
+        o += arguments[i].length;
+      }
+      return array;
+    };
+    exports.indices = function(length) {
+      var PointerArray = exports.getPointerArray(length);
+      var array = new PointerArray(length);
+      for (var i = 0; i < length; i++)
+        array[i] = i;
+      return array;
+    };
+  }
+});
+
+// node_modules/mnemonist/utils/iterables.js
+var require_iterables = __commonJS({
+  "node_modules/mnemonist/utils/iterables.js"(exports) {
+    var forEach = require_foreach();
+    var typed = require_typed_arrays();
+    function isArrayLike(target) {
+      return Array.isArray(target) || typed.isTypedArray(target);
+    }
+    function guessLength(target) {
+      if (typeof target.length === "number")
+        return target.length;
+      if (typeof target.size === "number")
+        return target.size;
+      return;
+    }
+    function toArray(target) {
+      var l = guessLength(target);
+      var array = typeof l === "number" ? new Array(l) : [];
+      var i = 0;
+      forEach(target, function(value) {
+        array[i++] = value;
+      });
+      return array;
+    }
+    function toArrayWithIndices(target) {
+      var l = guessLength(target);
+      var IndexArray = typeof l === "number" ? typed.getPointerArray(l) : Array;
+      var array = typeof l === "number" ? new Array(l) : [];
+      var indices = typeof l === "number" ? new IndexArray(l) : [];
+      var i = 0;
+      forEach(target, function(value) {
+        array[i] = value;
+        indices[i] = i++;
+      });
+      return [array, indices];
+    }
+    exports.isArrayLike = isArrayLike;
+    exports.guessLength = guessLength;
+    exports.toArray = toArray;
+    exports.toArrayWithIndices = toArrayWithIndices;
+  }
+});
+
+// node_modules/mnemonist/lru-cache.js
+var require_lru_cache = __commonJS({
+  "node_modules/mnemonist/lru-cache.js"(exports, module) {
+    var Iterator = require_iterator();
+    var forEach = require_foreach();
+    var typed = require_typed_arrays();
+    var iterables = require_iterables();
+    function LRUCache(Keys, Values, capacity) {
+      if (arguments.length < 2) {
+        capacity = Keys;
+        Keys = null;
+        Values = null;
+      }
+      this.capacity = capacity;
+      if (typeof this.capacity !== "number" || this.capacity <= 0)
+        throw new Error("mnemonist/lru-cache: capacity should be positive number.");
+      var PointerArray = typed.getPointerArray(capacity);
+      this.forward = new PointerArray(capacity);
+      this.backward = new PointerArray(capacity);
+      this.K = typeof Keys === "function" ? new Keys(capacity) : new Array(capacity);
+      this.V = typeof Values === "function" ? new Values(capacity) : new Array(capacity);
+      this.size = 0;
+      this.head = 0;
+      this.tail = 0;
+      this.items = {};
+    }
+    LRUCache.prototype.clear = function() {
+      this.size = 0;
+      this.head = 0;
+      this.tail = 0;
+      this.items = {};
+    };
+    LRUCache.prototype.splayOnTop = function(pointer) {
+      var oldHead = this.head;
+      if (this.head === pointer)
+        return this;
+      var previous = this.backward[pointer], next = this.forward[pointer];
+      if (this.tail === pointer) {
+        this.tail = previous;
+      } else {
+        this.backward[next] = previous;
+      }
+      this.forward[previous] = next;
+      this.backward[oldHead] = pointer;
+      this.head = pointer;
+      this.forward[pointer] = oldHead;
+      return this;
+    };
+    LRUCache.prototype.set = function(key, value) {
+      var pointer = this.items[key];
+      if (typeof pointer !== "undefined") {
+        this.splayOnTop(pointer);
+        this.V[pointer] = value;
+        return;
+      }
+      if (this.size < this.capacity) {
+        pointer = this.size++;
+      } else {
+        pointer = this.tail;
+        this.tail = this.backward[pointer];
+        delete this.items[this.K[pointer]];
+      }
+      this.items[key] = pointer;
+      this.K[pointer] = key;
+      this.V[pointer] = value;
+      this.forward[pointer] = this.head;
+      this.backward[this.head] = pointer;
+      this.head = pointer;
+    };
+    LRUCache.prototype.setpop = function(key, value) {
+      var oldValue = null;
+      var oldKey = null;
+      var pointer = this.items[key];
+      if (typeof pointer !== "undefined") {
+        this.splayOnTop(pointer);
+        oldValue = this.V[pointer];
+        this.V[pointer] = value;
+        return { evicted: false, key, value: oldValue };
+      }
+      if (this.size < this.capacity) {
+        pointer = this.size++;
+      } else {
+        pointer = this.tail;
+        this.tail = this.backward[pointer];
+        oldValue = this.V[pointer];
+        oldKey = this.K[pointer];
+        delete this.items[this.K[pointer]];
+      }
+      this.items[key] = pointer;
+      this.K[pointer] = key;
+      this.V[pointer] = value;
+      this.forward[pointer] = this.head;
+      this.backward[this.head] = pointer;
+      this.head = pointer;
+      if (oldKey) {
+        return { evicted: true, key: oldKey, value: oldValue };
+      } else {
+        return null;
+      }
+    };
+    LRUCache.prototype.has = function(key) {
+      return key in this.items;
+    };
+    LRUCache.prototype.get = function(key) {
+      var pointer = this.items[key];
+      if (typeof pointer === "undefined")
+        return;
+      this.splayOnTop(pointer);
+      return this.V[pointer];
+    };
+    LRUCache.prototype.peek = function(key) {
+      var pointer = this.items[key];
+      if (typeof pointer === "undefined")
+        return;
+      return this.V[pointer];
+    };
+    LRUCache.prototype.forEach = function(callback2, scope) {
+      scope = arguments.length > 1 ? scope : this;
+      var i = 0, l = this.size;
+      var pointer = this.head, keys = this.K, values = this.V, forward = this.forward;
+      while (i < l) {
+        callback2.call(scope, values[pointer], keys[pointer], this);
+        pointer = forward[pointer];
+        i++;
+      }
+    };
+    LRUCache.prototype.keys = function() {
+      var i = 0, l = this.size;
+      var pointer = this.head, keys = this.K, forward = this.forward;
+      return new Iterator(function() {
+        if (i >= l)
+          return { done: true };
+        var key = keys[pointer];
+        i++;
+        if (i < l)
+          pointer = forward[pointer];
+        return {
+          done: false,
+          value: key
+        };
+      });
+    };
+    LRUCache.prototype.values = function() {
+      var i = 0, l = this.size;
+      var pointer = this.head, values = this.V, forward = this.forward;
+      return new Iterator(function() {
+        if (i >= l)
+          return { done: true };
+        var value = values[pointer];
+        i++;
+        if (i < l)
+          pointer = forward[pointer];
+        return {
+          done: false,
+          value
+        };
+      });
+    };
+    LRUCache.prototype.entries = function() {
+      var i = 0, l = this.size;
+      var pointer = this.head, keys = this.K, values = this.V, forward = this.forward;
+      return new Iterator(function() {
+        if (i >= l)
+          return { done: true };
+        var key = keys[pointer], value = values[pointer];
+        i++;
+        if (i < l)
+          pointer = forward[pointer];
+        return {
+          done: false,
+          value: [key, value]
+        };
+      });
+    };
+    if (typeof Symbol !== "undefined")
+      LRUCache.prototype[Symbol.iterator] = LRUCache.prototype.entries;
+    LRUCache.prototype.inspect = function() {
+      var proxy = /* @__PURE__ */ new Map();
+      var iterator2 = this.entries(), step;
+      while (step = iterator2.next(), !step.done)
+        proxy.set(step.value[0], step.value[1]);
+      Object.defineProperty(proxy, "constructor", {
+        value: LRUCache,
+        enumerable: false
+      });
+      return proxy;
+    };
+    if (typeof Symbol !== "undefined")
+      LRUCache.prototype[/* @__PURE__ */ Symbol.for("nodejs.util.inspect.custom")] = LRUCache.prototype.inspect;
+    LRUCache.from = function(iterable, Keys, Values, capacity) {
+      if (arguments.length < 2) {
+        capacity = iterables.guessLength(iterable);
+        if (typeof capacity !== "number")
+          throw new Error("mnemonist/lru-cache.from: could not guess iterable length. Please provide desired capacity as last argument.");
+      } else if (arguments.length === 2) {
+        capacity = Keys;
+        Keys = null;
+        Values = null;
+      }
+      var cache2 = new LRUCache(Keys, Values, capacity);
+      forEach(iterable, function(value, key) {
+        cache2.set(key, value);
+      });
+      return cache2;
+    };
+    module.exports = LRUCache;
+  }
+});
+
+// node_modules/@aws-sdk/endpoint-cache/dist-cjs/index.js
+var require_dist_cjs3 = __commonJS({
+  "node_modules/@aws-sdk/endpoint-cache/dist-cjs/index.js"(exports) {
+    var LRUCache = require_lru_cache();
+    var EndpointCache = class {
+      cache;
+      constructor(capacity) {
+        this.cache = new LRUCache(capacity);
+      }
+      getEndpoint(key) {
+        const endpointsWithExpiry = this.get(key);
+        if (!endpointsWithExpiry || endpointsWithExpiry.length === 0) {
+          return void 0;
+        }
+        const endpoints = endpointsWithExpiry.map((endpoint2) => endpoint2.Address);
+        return endpoints[Math.floor(Math.random() * endpoints.length)];
+      }
+      get(key) {
+        if (!this.has(key)) {
+          return;
+        }
+        const value = this.cache.get(key);
+        if (!value) {
+          return;
+        }
+        const now = Date.now();
+        const endpointsWithExpiry = value.filter((endpoint2) => now < endpoint2.Expires);
+        if (endpointsWithExpiry.length === 0) {
+          this.delete(key);
+          return void 0;
+        }
+        return endpointsWithExpiry;
+      }
+      set(key, endpoints) {
+        const now = Date.now();
+        this.cache.set(key, endpoints.map(({ Address, CachePeriodInMinutes }) => ({
+          Address,
+          Expires: now + CachePeriodInMinutes * 60 * 1e3
+        })));
+      }
+      delete(key) {
+        this.cache.set(key, []);
+      }
+      has(key) {
+        if (!this.cache.has(key)) {
+          return false;
+        }
+        const endpoints = this.cache.peek(key);
+        if (!endpoints) {
+          return false;
+        }
+        return endpoints.length > 0;
+      }
+      clear() {
+        this.cache.clear();
+      }
+    };
+    exports.EndpointCache = EndpointCache;
+  }
+});
+
+// node_modules/@aws-sdk/middleware-endpoint-discovery/dist-cjs/index.js
+var require_dist_cjs4 = __commonJS({
+  "node_modules/@aws-sdk/middleware-endpoint-discovery/dist-cjs/index.js"(exports) {
+    var { HttpRequest } = (init_protocols(), __toCommonJS(protocols_exports));
+    var { EndpointCache } = require_dist_cjs3();
+    var ENV_ENDPOINT_DISCOVERY = ["AWS_ENABLE_ENDPOINT_DISCOVERY", "AWS_ENDPOINT_DISCOVERY_ENABLED"];
+    var CONFIG_ENDPOINT_DISCOVERY = "endpoint_discovery_enabled";
+    var isFalsy = (value) => ["false", "0"].indexOf(value) >= 0;
+    var NODE_ENDPOINT_DISCOVERY_CONFIG_OPTIONS = {
+      environmentVariableSelector: (env) => {
+        for (let i = 0; i < ENV_ENDPOINT_DISCOVERY.length; i++) {
+          const envKey = ENV_ENDPOINT_DISCOVERY[i];
+          if (envKey in env) {
+            const value = env[envKey];
+            if (value === "") {
+              throw Error(`Environment variable ${envKey} can't be empty of undefined, got "${value}"`);
+            }
+            return !isFalsy(value);
+          }
+        }
+      },
+      configFileSelector: (profile) => {
+        if (CONFIG_ENDPOINT_DISCOVERY in profile) {
+          const value = profile[CONFIG_ENDPOINT_DISCOVERY];
+          if (value === void 0) {
+            throw Error(`Shared config entry ${CONFIG_ENDPOINT_DISCOVERY} can't be undefined, got "${value}"`);
+          }
+          return !isFalsy(value);
+        }
+      },
+      default: void 0
+    };
+    var getCacheKey = async (commandName, config, options) => {
+      const { accessKeyId } = await config.credentials();
+      const { identifiers } = options;
+      return JSON.stringify({
+        ...accessKeyId && { accessKeyId },
+        ...identifiers && {
+          commandName,
+          identifiers: Object.entries(identifiers).sort().reduce((acc, [key, value]) => ({ ...acc, [key]: value }), {})
+        }
+      });
+    };
+    var requestQueue = {};
+    var updateDiscoveredEndpointInCache = async (config, options) => new Promise((resolve7, reject) => {
+      const { endpointCache } = config;
+      const { cacheKey, commandName, identifiers } = options;
+      const endpoints = endpointCache.get(cacheKey);
+      if (endpoints && endpoints.length === 1 && endpoints[0].Address === "") {
+        if (options.isDiscoveredEndpointRequired) {
+          if (!requestQueue[cacheKey]) {
+            requestQueue[cacheKey] = [];
+          }
+          requestQueue[cacheKey].push({ resolve: resolve7, reject });
+        } else {
+          resolve7();
+        }
+      } else if (endpoints && endpoints.length > 0) {
+        resolve7();
+      } else {
+        const placeholderEndpoints = [{ Address: "", CachePeriodInMinutes: 1 }];
+        endpointCache.set(cacheKey, placeholderEndpoints);
+        const command = new options.endpointDiscoveryCommandCtor({
+          Operation: commandName.slice(0, -7),
+          Identifiers: identifiers
+        });
+        const handler2 = command.resolveMiddleware(options.clientStack, config, options.options);
+        handler2(command).then((result) => {
+          endpointCache.set(cacheKey, result.output.Endpoints);
+          if (requestQueue[cacheKey]) {
+            requestQueue[cacheKey].forEach(({ resolve: resolve8 }) => {
+              resolve8();
+            });
+            delete requestQueue[cacheKey];
+          }
+          resolve7();
+        }).catch((error) => {
+          endpointCache.delete(cacheKey);
+          const errorToThrow = Object.assign(new Error(`The operation to discover endpoint failed. Please retry, or provide a custom endpoint and disable endpoint discovery to proceed.`), { reason: error });
+          if (requestQueue[cacheKey]) {
+            requestQueue[cacheKey].forEach(({ reject: reject2 }) => {
+              reject2(errorToThrow);
+            });
+            delete requestQueue[cacheKey];
+          }
+          if (options.isDiscoveredEndpointRequired) {
+            reject(errorToThrow);
+          } else {
+            endpointCache.set(cacheKey, placeholderEndpoints);
+            resolve7();
+          }
+        });
+      }
+    });
+    var endpointDiscoveryMiddleware = (config, middlewareConfig) => (next, context3) => async (args) => {
+      if (config.isCustomEndpoint) {
+        if (config.isClientEndpointDiscoveryEnabled) {
+          throw new Error(`Custom endpoint is supplied; endpointDiscoveryEnabled must not be true.`);
+        }
+        return next(args);
+      }
+      const { endpointDiscoveryCommandCtor } = config;
+      const { isDiscoveredEndpointRequired, identifiers } = middlewareConfig;
+      const clientName = context3.clientName;
+      const commandName = context3.commandName;
+      const isEndpointDiscoveryEnabled = await config.endpointDiscoveryEnabled();
+      const cacheKey = await getCacheKey(commandName, config, { identifiers });
+      if (isDiscoveredEndpointRequired) {
+        if (isEndpointDiscoveryEnabled === false) {
+          throw new Error(`Endpoint Discovery is disabled but ${commandName} on ${clientName} requires it. Please check your configurations.`);
+        }
+        await updateDiscoveredEndpointInCache(config, {
+          ...middlewareConfig,
+          commandName,
+          cacheKey,
+          endpointDiscoveryCommandCtor
+        });
+      } else if (isEndpointDiscoveryEnabled) {
+        updateDiscoveredEndpointInCache(config, {
+          ...middlewareConfig,
+          commandName,
+          cacheKey,
+          endpointDiscoveryCommandCtor
+        });
+      }
+      const { request: request2 } = args;
+      if (cacheKey && HttpRequest.isInstance(request2)) {
+        const endpoint2 = config.endpointCache.getEndpoint(cacheKey);
+        if (endpoint2) {
+          request2.hostname = endpoint2;
+        }
+      }
+      return next(args);
+    };
+    var endpointDiscoveryMiddlewareOptions = {
+      name: "endpointDiscoveryMiddleware",
+      step: "build",
+      tags: ["ENDPOINT_DISCOVERY"],
+      override: true
+    };
+    var getEndpointDiscoveryPlugin = (pluginConfig, middlewareConfig) => ({
+      applyToStack: (commandStack) => {
+        commandStack.add(endpointDiscoveryMiddleware(pluginConfig, middlewareConfig), endpointDiscoveryMiddlewareOptions);
+      }
+    });
+    var getEndpointDiscoveryRequiredPlugin = (pluginConfig, middlewareConfig) => ({
+      applyToStack: (commandStack) => {
+        commandStack.add(endpointDiscoveryMiddleware(pluginConfig, { ...middlewareConfig, isDiscoveredEndpointRequired: true }), endpointDiscoveryMiddlewareOptions);
+      }
+    });
+    var getEndpointDiscoveryOptionalPlugin = (pluginConfig, middlewareConfig) => ({
+      applyToStack: (commandStack) => {
+        commandStack.add(endpointDiscoveryMiddleware(pluginConfig, { ...middlewareConfig, isDiscoveredEndpointRequired: false }), endpointDiscoveryMiddlewareOptions);
+      }
+    });
+    var resolveEndpointDiscoveryConfig = (input, { endpointDiscoveryCommandCtor }) => {
+      const { endpointCacheSize, endpointDiscoveryEnabled, endpointDiscoveryEnabledProvider } = input;
+      return Object.assign(input, {
+        endpointDiscoveryCommandCtor,
+        endpointCache: new EndpointCache(endpointCacheSize ?? 1e3),
+        endpointDiscoveryEnabled: endpointDiscoveryEnabled !== void 0 ? () => Promise.resolve(endpointDiscoveryEnabled) : endpointDiscoveryEnabledProvider,
+        isClientEndpointDiscoveryEnabled: endpointDiscoveryEnabled !== void 0
+      });
+    };
+    exports.NODE_ENDPOINT_DISCOVERY_CONFIG_OPTIONS = NODE_ENDPOINT_DISCOVERY_CONFIG_OPTIONS;
+    exports.endpointDiscoveryMiddlewareOptions = endpointDiscoveryMiddlewareOptions;
+    exports.getEndpointDiscoveryOptionalPlugin = getEndpointDiscoveryOptionalPlugin;
+    exports.getEndpointDiscoveryPlugin = getEndpointDiscoveryPlugin;
+    exports.getEndpointDiscoveryRequiredPlugin = getEndpointDiscoveryRequiredPlugin;
+    exports.resolveEndpointDiscoveryConfig = resolveEndpointDiscoveryConfig;
+  }
+});
+
+// node_modules/@aws-sdk/dynamodb-codec/dist-cjs/index.js
+var require_dist_cjs5 = __commonJS({
+  "node_modules/@aws-sdk/dynamodb-codec/dist-cjs/index.js"(exports) {
+    var { JsonCodec, JsonShapeSerializer, JsonShapeDeserializer, JsonCodec2, JsonShapeSerializer2, JsonShapeDeserializer2 } = (init_protocols2(), __toCommonJS(protocols_exports2));
+    var { NormalizedSchema } = (init_schema(), __toCommonJS(schema_exports));
+    var { toBase64, fromBase64 } = (init_serde(), __toCommonJS(serde_exports));
+    var DynamoDBJsonCodec = class extends JsonCodec {
+      constructor() {
+        super({
+          timestampFormat: {
+            useTrait: true,
+            default: 7
+          },
+          jsonName: false
+        });
+      }
+      createSerializer() {
+        const serializer = new DynamoDBJsonShapeSerializer(this.settings);
+        serializer.setSerdeContext(this.serdeContext);
+        return serializer;
+      }
+      createDeserializer() {
+        const deserializer = new DynamoDBJsonShapeDeserializer(this.settings);
+        deserializer.setSerdeContext(this.serdeContext);
+        return deserializer;
+      }
+    };
+    var ATTRIBUTE_VALUE$1 = "com.amazonaws.dynamodb#AttributeValue";
+    var DynamoDBJsonShapeSerializer = class extends JsonShapeSerializer {
+      _write(schema, value, container) {
+        const ns = NormalizedSchema.of(schema);
+        if (ns.isStructSchema() && ns.getName(true) === ATTRIBUTE_VALUE$1) {
+          if (value && typeof value === "object") {
+            const av = value;
+            const out = this.copyRemoveNulls(av);
+            const base64Encode = this.serdeContext?.base64Encoder ?? toBase64;
+            if (av.B instanceof Uint8Array) {
+              out.B = base64Encode(av.B);
+            }
+            if (Array.isArray(av.BS)) {
+              out.BS = av.BS.map(base64Encode);
+            }
+            if (Array.isArray(av.L)) {
+              const list = [];
+              for (const v of av.L) {
+                if (v != null) {
+                  list.push(this._write(ns, v, container));
+                }
+              }
+              out.L = list;
+            }
+            if (av.M && typeof av.M === "object") {
+              out.M = {};
+              for (const [k, v] of Object.entries(av.M)) {
+                if (v != null) {
+                  out.M[k] = this._write(ns, v, container);
+                }
+              }
+            }
+            return out;
+          }
+        }
+        return super._write(ns, value, container);
+      }
+      copyRemoveNulls(v) {
+        if (typeof v !== "object") {
+          return v;
+        }
+        if (v === null) {
+          return {};
+        }
+        if (Array.isArray(v)) {
+          const out2 = [];
+          for (const item of v) {
+            if (item != null) {
+              out2.push(this.copyRemoveNulls(item));
+            }
+          }
+          return out2;
+        }
+        const out = {};
+        for (const [k, _v] of Object.entries(v)) {
+          if (_v != null) {
+            if (["B", "BS", "L", "M"].includes(k)) {
+              continue;
+            }
+            out[k] = this.copyRemoveNulls(_v);
+          }
+        }
+        return out;
+      }
+    };
+    var DynamoDBJsonShapeDeserializer = class extends JsonShapeDeserializer {
+      _read(schema, value) {
+        const ns = NormalizedSchema.of(schema);
+        if (ns.isStructSchema() && ns.getName(true) === ATTRIBUTE_VALUE$1) {
+          if (value && typeof value === "object") {
+            const av = value;
+            const out = av;
+            const base64Decoder = this.serdeContext?.base64Decoder ?? fromBase64;
+            if (typeof av.B === "string") {
+              out.B = base64Decoder(av.B);
+            }
+            if (Array.isArray(av.BS)) {
+              out.BS = av.BS.map(base64Decoder);
+            }
+            if (Array.isArray(av.L)) {
+              out.L = av.L.map((v) => this._read(ns, v));
+            }
+            if (av.M && typeof av.M === "object") {
+              for (const [k, v] of Object.entries(av.M)) {
+                out.M[k] = this._read(ns, v);
+              }
+            }
+            return out;
+          }
+        }
+        return super._read(ns, value);
+      }
+    };
+    var ATTRIBUTE_VALUE = "com.amazonaws.dynamodb#AttributeValue";
+    var DynamoDBJsonShapeSerializer2 = class extends JsonShapeSerializer2 {
+      writeValue(schema, value, container) {
+        if (value != null && typeof value === "object") {
+          const ns = NormalizedSchema.of(schema);
+          if (ns.isStructSchema() && ns.getName(true) === ATTRIBUTE_VALUE) {
+            this.writeAttributeValue(value);
+            return;
+          }
+        }
+        super.writeValue(schema, value, container);
+      }
+      writeAttributeValue(av) {
+        const base64Encode = this.serdeContext?.base64Encoder ?? toBase64;
+        this.writeAscii("{");
+        let first = true;
+        for (const key in av) {
+          const val = av[key];
+          if (val == null) {
+            continue;
+          }
+          if (!first) {
+            this.writeAscii(",");
+          }
+          first = false;
+          this.writeAsciiQuoted(key);
+          this.writeAscii(":");
+          switch (key) {
+            case "B":
+              if (val instanceof Uint8Array) {
+                this.writeBase64(val);
+              } else {
+                this.writeJsonString(val);
+              }
+              break;
+            case "BS":
+              this.writeAscii("[");
+              {
+                const arr = val;
+                for (let i = 0; i < arr.length; i++) {
+                  if (i > 0) {
+                    this.writeAscii(",");
+                  }
+                  const item = arr[i];
+                  if (item instanceof Uint8Array) {
+                    this.writeBase64(item);
+                  } else {
+                    this.writeJsonString(base64Encode(item));
+                  }
+                }
+              }
+              this.writeAscii("]");
+              break;
+            case "L":
+              this.writeAscii("[");
+              {
+                const arr = val;
+                for (let i = 0; i < arr.length; i++) {
+                  if (i > 0) {
+                    this.writeAscii(",");
+                  }
+                  if (arr[i] != null) {
+                    this.writeAttributeValue(arr[i]);
+                  } else {
+                    this.writeAscii("null");
+                  }
+                }
+              }
+              this.writeAscii("]");
+              break;
+            case "M":
+              this.writeAscii("{");
+              {
+                const map = val;
+                let mapFirst = true;
+                for (const k in map) {
+                  if (map[k] == null) {
+                    continue;
+                  }
+                  if (!mapFirst) {
+                    this.writeAscii(",");
+                  }
+                  mapFirst = false;
+                  this.writeJsonString(k);
+                  this.writeAscii(":");
+                  this.writeAttributeValue(map[k]);
+                }
+              }
+              this.writeAscii("}");
+              break;
+            case "SS":
+            case "NS":
+              this.writeAscii("[");
+              {
+                const arr = val;
+                for (let i = 0; i < arr.length; i++) {
+                  if (i > 0) {
+                    this.writeAscii(",");
+                  }
+                  this.writeJsonString(arr[i]);
+                }
+              }
+              this.writeAscii("]");
+              break;
+            case "S":
+            case "N":
+              this.writeJsonString(val);
+              break;
+            case "BOOL":
+              this.writeAscii(val ? "true" : "false");
+              break;
+            case "NULL":
+              this.writeAscii(val ? "true" : "false");
+              break;
+            default:
+              this.writeAscii(JSON.stringify(val));
+              break;
+          }
+        }
+        this.writeAscii("}");
+      }
+    };
+    var DynamoDBJsonShapeDeserializer2 = class extends JsonShapeDeserializer2 {
+      _read(schema, value) {
+        const ns = NormalizedSchema.of(schema);
+        if (ns.isStructSchema() && ns.getName(true) === ATTRIBUTE_VALUE) {
+          if (value && typeof value === "object") {
+            return this.readAttributeValue(value);
+          }
+        }
+        return super._read(ns, value);
+      }
+      readAttributeValue(av) {
+        const base64Decode = this.serdeContext?.base64Decoder ?? fromBase64;
+        const out = av;
+        if (typeof av.B === "string") {
+          out.B = base64Decode(av.B);
+        }
+        if (Array.isArray(av.BS)) {
+          out.BS = av.BS.map(base64Decode);
+        }
+        if (Array.isArray(av.L)) {
+          out.L = av.L.map((v) => this.readAttributeValue(v));
+        }
+        if (av.M && typeof av.M === "object") {
+          const m = av.M;
+          for (const k in m) {
+            m[k] = this.readAttributeValue(m[k]);
+          }
+        }
+        return out;
+      }
+    };
+    var DynamoDBJsonCodec2 = class extends JsonCodec2 {
+      constructor() {
+        super({
+          timestampFormat: {
+            useTrait: true,
+            default: 7
+          },
+          jsonName: false
+        });
+      }
+      createSerializer() {
+        const serializer = new DynamoDBJsonShapeSerializer2(this.settings);
+        serializer.setSerdeContext(this.serdeContext);
+        return serializer;
+      }
+      createDeserializer() {
+        const deserializer = new DynamoDBJsonShapeDeserializer2(this.settings);
+        deserializer.setSerdeContext(this.serdeContext);
+        return deserializer;
+      }
+    };
+    exports.DynamoDBJsonCodec = DynamoDBJsonCodec;
+    exports.DynamoDBJsonCodec2 = DynamoDBJsonCodec2;
+  }
+});
+
+// node_modules/@aws-sdk/client-dynamodb/dist-cjs/index.js
+var require_dist_cjs6 = __commonJS({
+  "node_modules/@aws-sdk/client-dynamodb/dist-cjs/index.js"(exports) {
+    var { NODE_ACCOUNT_ID_ENDPOINT_MODE_CONFIG_OPTIONS: NODE_ACCOUNT_ID_ENDPOINT_MODE_CONFIG_OPTIONS2, resolveAccountIdEndpointModeConfig: resolveAccountIdEndpointModeConfig2 } = (init_account_id_endpoint(), __toCommonJS(account_id_endpoint_exports));
+    var { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, getDefaultSocketTimeout, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin } = (init_client2(), __toCommonJS(client_exports2));
+    var { NODE_ENDPOINT_DISCOVERY_CONFIG_OPTIONS, resolveEndpointDiscoveryConfig } = require_dist_cjs4();
+    var { getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin, createPaginator } = (init_dist_es(), __toCommonJS(dist_es_exports));
+    var { normalizeProvider: normalizeProvider2, getSmithyContext, makeBuilder, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client: Client2, createWaiter, checkExceptions, WaiterState, createAggregatedClient } = (init_client(), __toCommonJS(client_exports));
+    var { Command: $Command } = (init_client(), __toCommonJS(client_exports));
+    exports.$Command = $Command;
+    exports.__Client = Client2;
+    var { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = (init_config(), __toCommonJS(config_exports));
+    var { getEndpointPlugin, BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveEndpointConfig } = (init_endpoints(), __toCommonJS(endpoints_exports));
+    var { parseUrl: parseUrl2, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = (init_protocols(), __toCommonJS(protocols_exports));
+    var { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = (init_retry(), __toCommonJS(retry_exports));
+    var { TypeRegistry, getSchemaSerdePlugin } = (init_schema(), __toCommonJS(schema_exports));
+    var { resolveAwsSdkSigV4Config, AwsSdkSigV4Signer, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = (init_httpAuthSchemes(), __toCommonJS(httpAuthSchemes_exports));
+    var { defaultProvider } = require_dist_cjs2();
+    var { toUtf8, fromUtf8, toBase64, fromBase64, calculateBodyLength } = (init_serde(), __toCommonJS(serde_exports));
+    var { streamCollector, NodeHttpHandler } = require_dist_cjs();
+    var { AwsJson1_0Protocol } = (init_protocols2(), __toCommonJS(protocols_exports2));
+    var { DynamoDBJsonCodec2 } = require_dist_cjs5();
+    var { Sha256 } = (init_checksum(), __toCommonJS(checksum_exports));
+    var defaultDynamoDBHttpAuthSchemeParametersProvider = async (config, context3, input) => {
+      return {
+        operation: getSmithyContext(context3).operation,
+        region: await normalizeProvider2(config.region)() || (() => {
+          throw new Error("expected `region` to be configured for `aws.auth#sigv4`");
+        })()
+      };
+    };
+    function createAwsAuthSigv4HttpAuthOption(authParameters) {
+      return {
+        schemeId: "aws.auth#sigv4",
+        signingProperties: {
+          name: "dynamodb",
+          region: authParameters.region
+        },
+        propertiesExtractor: (config, context3) => ({
+          signingProperties: {
+            config,
+            context: context3
+          }
+        })
+      };
+    }
+    var defaultDynamoDBHttpAuthSchemeProvider = (authParameters) => {
+      const options = [];
+      switch (authParameters.operation) {
+        default: {
+          options.push(createAwsAuthSigv4HttpAuthOption(authParameters));
+        }
+      }
+      return options;
+    };
+    var resolveHttpAuthSchemeConfig = (config) => {
+      const config_0 = resolveAwsSdkSigV4Config(config);
+      return Object.assign(config_0, {
+        authSchemePreference: normalizeProvider2(config.authSchemePreference ?? [])
+      });
+    };
+    var resolveClientEndpointParameters = (options) => {
+      return Object.assign(options, {
+        useDualstackEndpoint: options.useDualstackEndpoint ?? false,
+        useFipsEndpoint: options.useFipsEndpoint ?? false,
+        defaultSigningName: "dynamodb"
+      });
+    };
+    var commonParams = {
+      UseFIPS: { type: "builtInParams", name: "useFipsEndpoint" },
+      AccountId: { type: "builtInParams", name: "accountId" },
+      Endpoint: { type: "builtInParams", name: "endpoint" },
+      Region: { type: "builtInParams", name: "region" },
+      UseDualStack: { type: "builtInParams", name: "useDualstackEndpoint" },
+      AccountIdEndpointMode: { type: "builtInParams", name: "accountIdEndpointMode" }
+    };
+    var command = makeBuilder(commonParams, "DynamoDB_20120810", "DynamoDBClient", getEndpointPlugin);
+    var _ep0 = {};
+    var _ep1 = {
+      ResourceArnList: { type: "operationContextParams", get: (input) => Object.keys(input?.RequestItems ?? {}) }
+    };
+    var _ep2 = {
+      ResourceArn: { type: "contextParams", name: "BulkOperationArn" }
+    };
+    var _ep3 = {
+      ResourceArn: { type: "contextParams", name: "TableName" }
+    };
+    var _ep4 = {
+      ResourceArn: { type: "contextParams", name: "GlobalTableName" }
+    };
+    var _ep5 = {
+      ResourceArn: { type: "contextParams", name: "BackupArn" }
+    };
+    var _ep6 = {
+      ResourceArn: { type: "contextParams", name: "ResourceArn" }
+    };
+    var _ep7 = {
+      ResourceArn: { type: "contextParams", name: "ExportArn" }
+    };
+    var _ep8 = {
+      ResourceArn: { type: "contextParams", name: "ImportArn" }
+    };
+    var _ep9 = {
+      ResourceArn: { type: "contextParams", name: "TableArn" }
+    };
+    var _ep10 = {
+      ResourceArn: { type: "operationContextParams", get: (input) => input?.TableCreationParameters?.TableName }
+    };
+    var _ep11 = {
+      ResourceArn: { type: "contextParams", name: "TargetTableName" }
+    };
+    var _ep12 = {
+      IsSearchOperation: { type: "staticContextParams", value: true },
+      ResourceArn: { type: "contextParams", name: "TableName" }
+    };
+    var _ep13 = {
+      ResourceArnList: { type: "operationContextParams", get: (input) => input?.TransactItems?.map((obj) => obj?.Get?.TableName) }
+    };
+    var _ep14 = {
+      ResourceArnList: { type: "operationContextParams", get: (input) => input?.TransactItems?.map((obj) => [obj?.ConditionCheck?.TableName, obj?.Put?.TableName, obj?.Delete?.TableName, obj?.Update?.TableName].filter((i2) => i2)).flat() }
+    };
+    var _mw0 = (Command, cs, config, o2) => [];
+    var DynamoDBServiceException = class _DynamoDBServiceException extends ServiceException {
+      static shapeId = "smithy.ts.sdk.synthetic.com.amazonaws.dynamodb#DynamoDBServiceException";
+      constructor(options) {
+        super(options);
+        Object.setPrototypeOf(this, _DynamoDBServiceException.prototype);
+      }
+    };
+    var BackupInUseException = class _BackupInUseException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#BackupInUseException";
+      name = "BackupInUseException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "BackupInUseException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _BackupInUseException.prototype);
+      }
+    };
+    var BackupNotFoundException = class _BackupNotFoundException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#BackupNotFoundException";
+      name = "BackupNotFoundException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "BackupNotFoundException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _BackupNotFoundException.prototype);
+      }
+    };
+    var InternalServerError = class _InternalServerError extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#InternalServerError";
+      name = "InternalServerError";
+      $fault = "server";
+      constructor(opts) {
+        super({
+          name: "InternalServerError",
+          $fault: "server",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _InternalServerError.prototype);
+      }
+    };
+    var RequestLimitExceeded = class _RequestLimitExceeded extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#RequestLimitExceeded";
+      name = "RequestLimitExceeded";
+      $fault = "client";
+      ThrottlingReasons;
+      constructor(opts) {
+        super({
+          name: "RequestLimitExceeded",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _RequestLimitExceeded.prototype);
+        this.ThrottlingReasons = opts.ThrottlingReasons;
+      }
+    };
+    var ThrottlingException = class _ThrottlingException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ThrottlingException";
+      name = "ThrottlingException";
+      $fault = "client";
+      throttlingReasons;
+      constructor(opts) {
+        super({
+          name: "ThrottlingException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ThrottlingException.prototype);
+        this.throttlingReasons = opts.throttlingReasons;
+      }
+    };
+    var InvalidEndpointException = class _InvalidEndpointException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#InvalidEndpointException";
+      name = "InvalidEndpointException";
+      $fault = "client";
+      Message;
+      constructor(opts) {
+        super({
+          name: "InvalidEndpointException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _InvalidEndpointException.prototype);
+        this.Message = opts.Message;
+      }
+    };
+    var ProvisionedThroughputExceededException = class _ProvisionedThroughputExceededException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ProvisionedThroughputExceededException";
+      name = "ProvisionedThroughputExceededException";
+      $fault = "client";
+      ThrottlingReasons;
+      constructor(opts) {
+        super({
+          name: "ProvisionedThroughputExceededException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ProvisionedThroughputExceededException.prototype);
+        this.ThrottlingReasons = opts.ThrottlingReasons;
+      }
+    };
+    var ResourceNotFoundException2 = class _ResourceNotFoundException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ResourceNotFoundException";
+      name = "ResourceNotFoundException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "ResourceNotFoundException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ResourceNotFoundException.prototype);
+      }
+    };
+    var ItemCollectionSizeLimitExceededException = class _ItemCollectionSizeLimitExceededException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ItemCollectionSizeLimitExceededException";
+      name = "ItemCollectionSizeLimitExceededException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "ItemCollectionSizeLimitExceededException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ItemCollectionSizeLimitExceededException.prototype);
+      }
+    };
+    var ReplicatedWriteConflictException = class _ReplicatedWriteConflictException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ReplicatedWriteConflictException";
+      name = "ReplicatedWriteConflictException";
+      $fault = "client";
+      $retryable = {};
+      constructor(opts) {
+        super({
+          name: "ReplicatedWriteConflictException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ReplicatedWriteConflictException.prototype);
+      }
+    };
+    var ContinuousBackupsUnavailableException = class _ContinuousBackupsUnavailableException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ContinuousBackupsUnavailableException";
+      name = "ContinuousBackupsUnavailableException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "ContinuousBackupsUnavailableException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ContinuousBackupsUnavailableException.prototype);
+      }
+    };
+    var LimitExceededException = class _LimitExceededException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#LimitExceededException";
+      name = "LimitExceededException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "LimitExceededException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _LimitExceededException.prototype);
+      }
+    };
+    var TableInUseException = class _TableInUseException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#TableInUseException";
+      name = "TableInUseException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "TableInUseException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _TableInUseException.prototype);
+      }
+    };
+    var TableNotFoundException = class _TableNotFoundException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#TableNotFoundException";
+      name = "TableNotFoundException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "TableNotFoundException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _TableNotFoundException.prototype);
+      }
+    };
+    var GlobalTableAlreadyExistsException = class _GlobalTableAlreadyExistsException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#GlobalTableAlreadyExistsException";
+      name = "GlobalTableAlreadyExistsException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "GlobalTableAlreadyExistsException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _GlobalTableAlreadyExistsException.prototype);
+      }
+    };
+    var ResourceInUseException = class _ResourceInUseException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ResourceInUseException";
+      name = "ResourceInUseException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "ResourceInUseException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ResourceInUseException.prototype);
+      }
+    };
+    var TransactionConflictException = class _TransactionConflictException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#TransactionConflictException";
+      name = "TransactionConflictException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "TransactionConflictException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _TransactionConflictException.prototype);
+      }
+    };
+    var PolicyNotFoundException = class _PolicyNotFoundException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#PolicyNotFoundException";
+      name = "PolicyNotFoundException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "PolicyNotFoundException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _PolicyNotFoundException.prototype);
+      }
+    };
+    var ExportNotFoundException = class _ExportNotFoundException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ExportNotFoundException";
+      name = "ExportNotFoundException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "ExportNotFoundException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ExportNotFoundException.prototype);
+      }
+    };
+    var GlobalTableNotFoundException = class _GlobalTableNotFoundException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#GlobalTableNotFoundException";
+      name = "GlobalTableNotFoundException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "GlobalTableNotFoundException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _GlobalTableNotFoundException.prototype);
+      }
+    };
+    var ImportNotFoundException = class _ImportNotFoundException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ImportNotFoundException";
+      name = "ImportNotFoundException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "ImportNotFoundException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ImportNotFoundException.prototype);
+      }
+    };
+    var DuplicateItemException = class _DuplicateItemException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#DuplicateItemException";
+      name = "DuplicateItemException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "DuplicateItemException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _DuplicateItemException.prototype);
+      }
+    };
+    var IdempotentParameterMismatchException = class _IdempotentParameterMismatchException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#IdempotentParameterMismatchException";
+      name = "IdempotentParameterMismatchException";
+      $fault = "client";
+      Message;
+      constructor(opts) {
+        super({
+          name: "IdempotentParameterMismatchException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _IdempotentParameterMismatchException.prototype);
+        this.Message = opts.Message;
+      }
+    };
+    var TransactionInProgressException = class _TransactionInProgressException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#TransactionInProgressException";
+      name = "TransactionInProgressException";
+      $fault = "client";
+      Message;
+      constructor(opts) {
+        super({
+          name: "TransactionInProgressException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _TransactionInProgressException.prototype);
+        this.Message = opts.Message;
+      }
+    };
+    var ExportConflictException = class _ExportConflictException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ExportConflictException";
+      name = "ExportConflictException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "ExportConflictException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ExportConflictException.prototype);
+      }
+    };
+    var InvalidExportTimeException = class _InvalidExportTimeException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#InvalidExportTimeException";
+      name = "InvalidExportTimeException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "InvalidExportTimeException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _InvalidExportTimeException.prototype);
+      }
+    };
+    var PointInTimeRecoveryUnavailableException = class _PointInTimeRecoveryUnavailableException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#PointInTimeRecoveryUnavailableException";
+      name = "PointInTimeRecoveryUnavailableException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "PointInTimeRecoveryUnavailableException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _PointInTimeRecoveryUnavailableException.prototype);
+      }
+    };
+    var ImportConflictException = class _ImportConflictException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ImportConflictException";
+      name = "ImportConflictException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "ImportConflictException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ImportConflictException.prototype);
+      }
+    };
+    var TableAlreadyExistsException = class _TableAlreadyExistsException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#TableAlreadyExistsException";
+      name = "TableAlreadyExistsException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "TableAlreadyExistsException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _TableAlreadyExistsException.prototype);
+      }
+    };
+    var InvalidRestoreTimeException = class _InvalidRestoreTimeException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#InvalidRestoreTimeException";
+      name = "InvalidRestoreTimeException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "InvalidRestoreTimeException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _InvalidRestoreTimeException.prototype);
+      }
+    };
+    var ReplicaAlreadyExistsException = class _ReplicaAlreadyExistsException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ReplicaAlreadyExistsException";
+      name = "ReplicaAlreadyExistsException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "ReplicaAlreadyExistsException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ReplicaAlreadyExistsException.prototype);
+      }
+    };
+    var ReplicaNotFoundException = class _ReplicaNotFoundException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ReplicaNotFoundException";
+      name = "ReplicaNotFoundException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "ReplicaNotFoundException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ReplicaNotFoundException.prototype);
+      }
+    };
+    var IndexNotFoundException = class _IndexNotFoundException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#IndexNotFoundException";
+      name = "IndexNotFoundException";
+      $fault = "client";
+      constructor(opts) {
+        super({
+          name: "IndexNotFoundException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _IndexNotFoundException.prototype);
+      }
+    };
+    var ConditionalCheckFailedException2 = class _ConditionalCheckFailedException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#ConditionalCheckFailedException";
+      name = "ConditionalCheckFailedException";
+      $fault = "client";
+      Item;
+      constructor(opts) {
+        super({
+          name: "ConditionalCheckFailedException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _ConditionalCheckFailedException.prototype);
+        this.Item = opts.Item;
+      }
+    };
+    var TransactionCanceledException2 = class _TransactionCanceledException extends DynamoDBServiceException {
+      static shapeId = "com.amazonaws.dynamodb#TransactionCanceledException";
+      name = "TransactionCanceledException";
+      $fault = "client";
+      Message;
+      CancellationReasons;
+      constructor(opts) {
+        super({
+          name: "TransactionCanceledException",
+          $fault: "client",
+          ...opts
+        });
+        Object.setPrototypeOf(this, _TransactionCanceledException.prototype);
+        this.Message = opts.Message;
+        this.CancellationReasons = opts.CancellationReasons;
+      }
+    };
+    var _A = "Action";
+    var _ABA = "ArchivalBackupArn";
+    var _ACDTP = "ApproximateCreationDateTimePrecision";
+    var _AD = "AttributeDefinition";
+    var _ADT = "ArchivalDateTime";
+    var _ADt = "AttributeDefinitions";
+    var _AM = "AttributeMap";
+    var _AMRCU = "AccountMaxReadCapacityUnits";
+    var _AMWCU = "AccountMaxWriteCapacityUnits";
+    var _AN = "AttributeName";
+    var _AR = "ArchivalReason";
+    var _AS = "ArchivalSummary";
+    var _ASD = "AutoScalingDisabled";
+    var _ASPD = "AutoScalingPolicyDescription";
+    var _ASPDL = "AutoScalingPolicyDescriptionList";
+    var _ASPU = "AutoScalingPolicyUpdate";
+    var _ASRA = "AutoScalingRoleArn";
+    var _ASSD = "AutoScalingSettingsDescription";
+    var _ASSU = "AutoScalingSettingsUpdate";
+    var _ASTTSPCD = "AutoScalingTargetTrackingScalingPolicyConfigurationDescription";
+    var _ASTTSPCU = "AutoScalingTargetTrackingScalingPolicyConfigurationUpdate";
+    var _AT = "AttributeType";
+    var _ATG = "AttributesToGet";
+    var _AU = "AttributeUpdates";
+    var _AV = "AttributeValue";
+    var _AVL = "AttributeValueList";
+    var _AVU = "AttributeValueUpdate";
+    var _Ad = "Address";
+    var _At = "Attributes";
+    var _B = "Backfilling";
+    var _BA = "BackupArn";
+    var _BCDT = "BackupCreationDateTime";
+    var _BD = "BackupDescription";
+    var _BDa = "BackupDetails";
+    var _BEDT = "BackupExpiryDateTime";
+    var _BES = "BatchExecuteStatement";
+    var _BESI = "BatchExecuteStatementInput";
+    var _BESO = "BatchExecuteStatementOutput";
+    var _BGI = "BatchGetItem";
+    var _BGII = "BatchGetItemInput";
+    var _BGIO = "BatchGetItemOutput";
+    var _BGRM = "BatchGetResponseMap";
+    var _BGRMa = "BatchGetRequestMap";
+    var _BIUE = "BackupInUseException";
+    var _BM = "BillingMode";
+    var _BMO = "BillingModeOverride";
+    var _BMS = "BillingModeSummary";
+    var _BN = "BackupName";
+    var _BNFE = "BackupNotFoundException";
+    var _BOA = "BulkOperationArn";
+    var _BOB = "BulkOperationBytes";
+    var _BOD = "BulkOperationDescription";
+    var _BOOL = "BOOL";
+    var _BOS = "BulkOperationStatus";
+    var _BOSL = "BulkOperationsSummaryList";
+    var _BOSu = "BulkOperationSummary";
+    var _BOTD = "BulkOperationTableDetail";
+    var _BOTDu = "BulkOperationTableDetails";
+    var _BOU = "BulkOperationUsage";
+    var _BOUM = "BulkOperationUsageMultiple";
+    var _BOVB = "BulkOperationVectorBytes";
+    var _BPB = "BulkPutBytes";
+    var _BPVB = "BulkPutVectorBytes";
+    var _BS = "BackupStatus";
+    var _BSB = "BackupSizeBytes";
+    var _BSBi = "BilledSizeBytes";
+    var _BSE = "BatchStatementError";
+    var _BSR = "BatchStatementRequest";
+    var _BSRa = "BatchStatementResponse";
+    var _BS_ = "BS";
+    var _BSa = "BackupSummary";
+    var _BSac = "BackupSummaries";
+    var _BT = "BackupType";
+    var _BWI = "BatchWriteItem";
+    var _BWII = "BatchWriteItemInput";
+    var _BWIO = "BatchWriteItemOutput";
+    var _BWIRM = "BatchWriteItemRequestMap";
+    var _B_ = "B";
+    var _C = "Code";
+    var _CB = "CreateBackup";
+    var _CBD = "ContinuousBackupsDescription";
+    var _CBI = "CreateBackupInput";
+    var _CBO = "CreateBackupOutput";
+    var _CBOI = "CancelBulkOperationInput";
+    var _CBOO = "CancelBulkOperationOutput";
+    var _CBOa = "CancelBulkOperation";
+    var _CBS = "ContinuousBackupsStatus";
+    var _CBUE = "ContinuousBackupsUnavailableException";
+    var _CC = "ConsumedCapacity";
+    var _CCFE = "ConditionalCheckFailedException";
+    var _CCM = "ConsumedCapacityMultiple";
+    var _CCo = "ConditionCheck";
+    var _CDT = "CreationDateTime";
+    var _CE = "ConditionExpression";
+    var _CGSIA = "CreateGlobalSecondaryIndexAction";
+    var _CGT = "CreateGlobalTable";
+    var _CGTI = "CreateGlobalTableInput";
+    var _CGTO = "CreateGlobalTableOutput";
+    var _CGTWGMA = "CreateGlobalTableWitnessGroupMemberAction";
+    var _CIA = "ContributorInsightsAction";
+    var _CIM = "ContributorInsightsMode";
+    var _CIRL = "ContributorInsightsRuleList";
+    var _CIS = "ContributorInsightsSummary";
+    var _CISo = "ContributorInsightsStatus";
+    var _CISon = "ContributorInsightsSummaries";
+    var _CO = "ComparisonOperator";
+    var _COo = "ConditionalOperator";
+    var _COs = "CsvOptions";
+    var _CPIM = "CachePeriodInMinutes";
+    var _CR = "CancellationReasons";
+    var _CRA = "CreateReplicaAction";
+    var _CRGMA = "CreateReplicationGroupMemberAction";
+    var _CRL = "CancellationReasonList";
+    var _CRSRA = "ConfirmRemoveSelfResourceAccess";
+    var _CRT = "ClientRequestToken";
+    var _CRa = "CancellationReason";
+    var _CRo = "ConsistentRead";
+    var _CT = "ClientToken";
+    var _CTI = "CreateTableInput";
+    var _CTO = "CreateTableOutput";
+    var _CTr = "CreateTable";
+    var _CU = "CapacityUnits";
+    var _CVIA = "CreateVectorIndexAction";
+    var _CWLGA = "CloudWatchLogGroupArn";
+    var _Ca = "Capacity";
+    var _Co = "Condition";
+    var _Cou = "Count";
+    var _Cr = "Create";
+    var _Cs = "Csv";
+    var _D = "Dimensions";
+    var _DB = "DeleteBackup";
+    var _DBI = "DeleteBackupInput";
+    var _DBIe = "DescribeBackupInput";
+    var _DBO = "DeleteBackupOutput";
+    var _DBOI = "DescribeBulkOperationInput";
+    var _DBOO = "DescribeBulkOperationOutput";
+    var _DBOe = "DescribeBackupOutput";
+    var _DBOes = "DescribeBulkOperation";
+    var _DBe = "DescribeBackup";
+    var _DCB = "DescribeContinuousBackups";
+    var _DCBI = "DescribeContinuousBackupsInput";
+    var _DCBO = "DescribeContinuousBackupsOutput";
+    var _DCI = "DescribeContributorInsights";
+    var _DCII = "DescribeContributorInsightsInput";
+    var _DCIO = "DescribeContributorInsightsOutput";
+    var _DE = "DescribeEndpoints";
+    var _DEI = "DescribeExportInput";
+    var _DEO = "DescribeExportOutput";
+    var _DER = "DescribeEndpointsRequest";
+    var _DERe = "DescribeEndpointsResponse";
+    var _DEe = "DescribeExport";
+    var _DF = "DistanceFunction";
+    var _DGSIA = "DeleteGlobalSecondaryIndexAction";
+    var _DGT = "DescribeGlobalTable";
+    var _DGTI = "DescribeGlobalTableInput";
+    var _DGTO = "DescribeGlobalTableOutput";
+    var _DGTS = "DescribeGlobalTableSettings";
+    var _DGTSI = "DescribeGlobalTableSettingsInput";
+    var _DGTSO = "DescribeGlobalTableSettingsOutput";
+    var _DGTWGMA = "DeleteGlobalTableWitnessGroupMemberAction";
+    var _DI = "DeleteItem";
+    var _DIE = "DuplicateItemException";
+    var _DII = "DeleteItemInput";
+    var _DIIe = "DescribeImportInput";
+    var _DIO = "DeleteItemOutput";
+    var _DIOe = "DescribeImportOutput";
+    var _DIe = "DescribeImport";
+    var _DKSD = "DescribeKinesisStreamingDestination";
+    var _DKSDI = "DescribeKinesisStreamingDestinationInput";
+    var _DKSDO = "DescribeKinesisStreamingDestinationOutput";
+    var _DKSDi = "DisableKinesisStreamingDestination";
+    var _DL = "DescribeLimits";
+    var _DLI = "DescribeLimitsInput";
+    var _DLO = "DescribeLimitsOutput";
+    var _DM = "DisassociationMode";
+    var _DPE = "DeletionProtectionEnabled";
+    var _DPEi = "DisassociationProtectionEnabled";
+    var _DR = "DeleteRequest";
+    var _DRA = "DeleteReplicaAction";
+    var _DRGMA = "DeleteReplicationGroupMemberAction";
+    var _DRGMAi = "DisassociateReplicationGroupMemberAction";
+    var _DRP = "DeleteResourcePolicy";
+    var _DRPI = "DeleteResourcePolicyInput";
+    var _DRPO = "DeleteResourcePolicyOutput";
+    var _DS = "DestinationStatus";
+    var _DSD = "DestinationStatusDescription";
+    var _DSI = "DisableScaleIn";
+    var _DT = "DeleteTable";
+    var _DTI = "DeleteTableInput";
+    var _DTIe = "DescribeTableInput";
+    var _DTO = "DeleteTableOutput";
+    var _DTOe = "DescribeTableOutput";
+    var _DTRAS = "DescribeTableReplicaAutoScaling";
+    var _DTRASI = "DescribeTableReplicaAutoScalingInput";
+    var _DTRASO = "DescribeTableReplicaAutoScalingOutput";
+    var _DTTL = "DescribeTimeToLive";
+    var _DTTLI = "DescribeTimeToLiveInput";
+    var _DTTLO = "DescribeTimeToLiveOutput";
+    var _DTe = "DescribeTable";
+    var _DVIA = "DeleteVectorIndexAction";
+    var _De = "Delimiter";
+    var _Del = "Delete";
+    var _Di = "Disassociate";
+    var _E = "Error";
+    var _EA = "ExportArn";
+    var _EAM = "ExpectedAttributeMap";
+    var _EAN = "ExpressionAttributeNames";
+    var _EAV = "ExpressionAttributeValues";
+    var _EAVM = "ExpressionAttributeValueMap";
+    var _EAVx = "ExpectedAttributeValue";
+    var _EC = "ErrorCount";
+    var _ECE = "ExportConflictException";
+    var _ED = "ExportDescription";
+    var _EDx = "ExceptionDescription";
+    var _EF = "ExportFormat";
+    var _EFT = "ExportFromTime";
+    var _EKSC = "EnableKinesisStreamingConfiguration";
+    var _EKSD = "EnableKinesisStreamingDestination";
+    var _EM = "ExportManifest";
+    var _EN = "ExceptionName";
+    var _ENFE = "ExportNotFoundException";
+    var _ERDT = "EarliestRestorableDateTime";
+    var _ERI = "ExpectedRevisionId";
+    var _ES = "ExportStatus";
+    var _ESBA = "ExclusiveStartBackupArn";
+    var _ESGTN = "ExclusiveStartGlobalTableName";
+    var _ESI = "ExecuteStatementInput";
+    var _ESK = "ExclusiveStartKey";
+    var _ESO = "ExecuteStatementOutput";
+    var _ESTN = "ExclusiveStartTableName";
+    var _ESx = "ExportSummary";
+    var _ESxe = "ExecuteStatement";
+    var _ESxp = "ExportSummaries";
+    var _ET = "EndTime";
+    var _ETI = "ExecuteTransactionInput";
+    var _ETO = "ExecuteTransactionOutput";
+    var _ETT = "ExportToTime";
+    var _ETTPIT = "ExportTableToPointInTime";
+    var _ETTPITI = "ExportTableToPointInTimeInput";
+    var _ETTPITO = "ExportTableToPointInTimeOutput";
+    var _ETx = "ExportTime";
+    var _ETxe = "ExecuteTransaction";
+    var _ETxp = "ExportType";
+    var _EVT = "ExportViewType";
+    var _En = "Endpoints";
+    var _Ena = "Enabled";
+    var _End = "Endpoint";
+    var _Ex = "Expected";
+    var _Exi = "Exists";
+    var _FC = "FailureCode";
+    var _FCM = "FilterConditionMap";
+    var _FE = "FailureException";
+    var _FEi = "FilterExpression";
+    var _FIC = "FailedItemCount";
+    var _FM = "FailureMessage";
+    var _FS = "FilterSpecification";
+    var _G = "Get";
+    var _GI = "GetItem";
+    var _GII = "GetItemInput";
+    var _GIO = "GetItemOutput";
+    var _GRP = "GetResourcePolicy";
+    var _GRPI = "GetResourcePolicyInput";
+    var _GRPO = "GetResourcePolicyOutput";
+    var _GSI = "GlobalSecondaryIndexes";
+    var _GSIASU = "GlobalSecondaryIndexAutoScalingUpdate";
+    var _GSIASUL = "GlobalSecondaryIndexAutoScalingUpdateList";
+    var _GSID = "GlobalSecondaryIndexDescription";
+    var _GSIDL = "GlobalSecondaryIndexDescriptionList";
+    var _GSII = "GlobalSecondaryIndexInfo";
+    var _GSIL = "GlobalSecondaryIndexList";
+    var _GSIO = "GlobalSecondaryIndexOverride";
+    var _GSIU = "GlobalSecondaryIndexUpdate";
+    var _GSIUL = "GlobalSecondaryIndexUpdateList";
+    var _GSIUl = "GlobalSecondaryIndexUpdates";
+    var _GSIWTD = "GlobalSecondaryIndexWarmThroughputDescription";
+    var _GSIl = "GlobalSecondaryIndex";
+    var _GT = "GlobalTable";
+    var _GTA = "GlobalTableArn";
+    var _GTAEE = "GlobalTableAlreadyExistsException";
+    var _GTBM = "GlobalTableBillingMode";
+    var _GTD = "GlobalTableDescription";
+    var _GTGSISU = "GlobalTableGlobalSecondaryIndexSettingsUpdate";
+    var _GTGSISUL = "GlobalTableGlobalSecondaryIndexSettingsUpdateList";
+    var _GTL = "GlobalTableList";
+    var _GTN = "GlobalTableName";
+    var _GTNFE = "GlobalTableNotFoundException";
+    var _GTPWCASSU = "GlobalTableProvisionedWriteCapacityAutoScalingSettingsUpdate";
+    var _GTPWCU = "GlobalTableProvisionedWriteCapacityUnits";
+    var _GTS = "GlobalTableStatus";
+    var _GTSA = "GlobalTableSourceArn";
+    var _GTSRM = "GlobalTableSettingsReplicationMode";
+    var _GTV = "GlobalTableVersion";
+    var _GTW = "GlobalTableWitnesses";
+    var _GTWD = "GlobalTableWitnessDescription";
+    var _GTWDL = "GlobalTableWitnessDescriptionList";
+    var _GTWGU = "GlobalTableWitnessGroupUpdate";
+    var _GTWGUL = "GlobalTableWitnessGroupUpdateList";
+    var _GTWU = "GlobalTableWitnessUpdates";
+    var _GTl = "GlobalTables";
+    var _HL = "HeaderList";
+    var _I = "Item";
+    var _IA = "ImportArn";
+    var _IAn = "IndexArn";
+    var _IC = "ItemCount";
+    var _ICE = "ImportConflictException";
+    var _ICK = "ItemCollectionKey";
+    var _ICKAM = "ItemCollectionKeyAttributeMap";
+    var _ICM = "ItemCollectionMetrics";
+    var _ICMM = "ItemCollectionMetricsMultiple";
+    var _ICMPT = "ItemCollectionMetricsPerTable";
+    var _ICSLEE = "ItemCollectionSizeLimitExceededException";
+    var _ICT = "InputCompressionType";
+    var _IEDT = "InaccessibleEncryptionDateTime";
+    var _IEE = "InvalidEndpointException";
+    var _IES = "IncrementalExportSpecification";
+    var _IETE = "InvalidExportTimeException";
+    var _IF = "InputFormat";
+    var _IFO = "InputFormatOptions";
+    var _IIC = "ImportedItemCount";
+    var _IL = "ItemList";
+    var _IN = "IndexName";
+    var _INFE = "ImportNotFoundException";
+    var _INFEn = "IndexNotFoundException";
+    var _IPME = "IdempotentParameterMismatchException";
+    var _IR = "ItemResponse";
+    var _IRL = "ItemResponseList";
+    var _IRTE = "InvalidRestoreTimeException";
+    var _IS = "IndexStatus";
+    var _ISB = "IndexSizeBytes";
+    var _ISC = "InputS3Configuration";
+    var _ISE = "InternalServerError";
+    var _ISL = "ImportSummaryList";
+    var _ISm = "ImportSummary";
+    var _ISmp = "ImportStatus";
+    var _IT = "ImportTable";
+    var _ITD = "ImportTableDescription";
+    var _ITI = "ImportTableInput";
+    var _ITO = "ImportTableOutput";
+    var _It = "Items";
+    var _K = "Key";
+    var _KAA = "KeysAndAttributes";
+    var _KC = "KeyConditions";
+    var _KCE = "KeyConditionExpression";
+    var _KDSD = "KinesisDataStreamDestinations";
+    var _KDSDi = "KinesisDataStreamDestination";
+    var _KL = "KeyList";
+    var _KMSMKA = "KMSMasterKeyArn";
+    var _KMSMKI = "KMSMasterKeyId";
+    var _KS = "KeySchema";
+    var _KSDI = "KinesisStreamingDestinationInput";
+    var _KSDO = "KinesisStreamingDestinationOutput";
+    var _KSE = "KeySchemaElement";
+    var _KT = "KeyType";
+    var _Ke = "Keys";
+    var _L = "Limit";
+    var _LAV = "ListAttributeValue";
+    var _LB = "ListBackups";
+    var _LBI = "ListBackupsInput";
+    var _LBO = "ListBackupsOutput";
+    var _LBOI = "ListBulkOperationsInput";
+    var _LBOO = "ListBulkOperationsOutput";
+    var _LBOi = "ListBulkOperations";
+    var _LCI = "ListContributorInsights";
+    var _LCII = "ListContributorInsightsInput";
+    var _LCIO = "ListContributorInsightsOutput";
+    var _LDDT = "LastDecreaseDateTime";
+    var _LE = "ListExports";
+    var _LEBA = "LastEvaluatedBackupArn";
+    var _LEE = "LimitExceededException";
+    var _LEGTN = "LastEvaluatedGlobalTableName";
+    var _LEI = "ListExportsInput";
+    var _LEK = "LastEvaluatedKey";
+    var _LEO = "ListExportsOutput";
+    var _LETN = "LastEvaluatedTableName";
+    var _LGT = "ListGlobalTables";
+    var _LGTI = "ListGlobalTablesInput";
+    var _LGTO = "ListGlobalTablesOutput";
+    var _LI = "ListImports";
+    var _LIDT = "LastIncreaseDateTime";
+    var _LII = "ListImportsInput";
+    var _LIO = "ListImportsOutput";
+    var _LRDT = "LatestRestorableDateTime";
+    var _LSA = "LatestStreamArn";
+    var _LSI = "LocalSecondaryIndexes";
+    var _LSID = "LocalSecondaryIndexDescription";
+    var _LSIDL = "LocalSecondaryIndexDescriptionList";
+    var _LSII = "LocalSecondaryIndexInfo";
+    var _LSIL = "LocalSecondaryIndexList";
+    var _LSIO = "LocalSecondaryIndexOverride";
+    var _LSIo = "LocalSecondaryIndex";
+    var _LSL = "LatestStreamLabel";
+    var _LT = "ListTables";
+    var _LTI = "ListTablesInput";
+    var _LTO = "ListTablesOutput";
+    var _LTOR = "ListTagsOfResource";
+    var _LTORI = "ListTagsOfResourceInput";
+    var _LTORO = "ListTagsOfResourceOutput";
+    var _LUDT = "LastUpdateDateTime";
+    var _LUTPPRDT = "LastUpdateToPayPerRequestDateTime";
+    var _L_ = "L";
+    var _M = "Message";
+    var _MAV = "MapAttributeValue";
+    var _MR = "MaxResults";
+    var _MRC = "MultiRegionConsistency";
+    var _MRRU = "MaxReadRequestUnits";
+    var _MU = "MinimumUnits";
+    var _MUa = "MaximumUnits";
+    var _MWRU = "MaxWriteRequestUnits";
+    var _M_ = "M";
+    var _N = "N";
+    var _NKA = "NonKeyAttributes";
+    var _NODT = "NumberOfDecreasesToday";
+    var _NS = "NS";
+    var _NT = "NextToken";
+    var _NULL = "NULL";
+    var _ODT = "OnDemandThroughput";
+    var _ODTO = "OnDemandThroughputOverride";
+    var _OSC = "OutputS3Configuration";
+    var _OT = "OutputType";
+    var _P = "Parameters";
+    var _PE = "ProjectionExpression";
+    var _PI = "PutItem";
+    var _PIB = "ProcessedInputBytes";
+    var _PIC = "ProcessedItemCount";
+    var _PII = "PutItemInput";
+    var _PIIAM = "PutItemInputAttributeMap";
+    var _PIO = "PutItemOutput";
+    var _PITRD = "PointInTimeRecoveryDescription";
+    var _PITRE = "PointInTimeRecoveryEnabled";
+    var _PITRS = "PointInTimeRecoveryStatus";
+    var _PITRSo = "PointInTimeRecoverySpecification";
+    var _PITRUE = "PointInTimeRecoveryUnavailableException";
+    var _PN = "PolicyName";
+    var _PNFE = "PolicyNotFoundException";
+    var _PQLBR = "PartiQLBatchRequest";
+    var _PQLBRa = "PartiQLBatchResponse";
+    var _PR = "PutRequest";
+    var _PRCASS = "ProvisionedReadCapacityAutoScalingSettings";
+    var _PRCASSU = "ProvisionedReadCapacityAutoScalingSettingsUpdate";
+    var _PRCASU = "ProvisionedReadCapacityAutoScalingUpdate";
+    var _PRCU = "ProvisionedReadCapacityUnits";
+    var _PRP = "PutResourcePolicy";
+    var _PRPI = "PutResourcePolicyInput";
+    var _PRPO = "PutResourcePolicyOutput";
+    var _PS = "PageSize";
+    var _PSB = "ProcessedSizeBytes";
+    var _PSP = "PreparedStatementParameters";
+    var _PSa = "ParameterizedStatement";
+    var _PSar = "ParameterizedStatements";
+    var _PT = "PerformanceTier";
+    var _PTD = "ProvisionedThroughputDescription";
+    var _PTEE = "ProvisionedThroughputExceededException";
+    var _PTO = "ProvisionedThroughputOverride";
+    var _PTr = "ProvisionedThroughput";
+    var _PTro = "ProjectionType";
+    var _PWCASS = "ProvisionedWriteCapacityAutoScalingSettings";
+    var _PWCASSU = "ProvisionedWriteCapacityAutoScalingSettingsUpdate";
+    var _PWCASU = "ProvisionedWriteCapacityAutoScalingUpdate";
+    var _PWCU = "ProvisionedWriteCapacityUnits";
+    var _Po = "Policy";
+    var _Pr = "Projection";
+    var _Pu = "Put";
+    var _Q = "Query";
+    var _QF = "QueryFilter";
+    var _QI = "QueryInput";
+    var _QO = "QueryOutput";
+    var _R = "Responses";
+    var _RA = "ResourceArn";
+    var _RAEE = "ReplicaAlreadyExistsException";
+    var _RASD = "ReplicaAutoScalingDescription";
+    var _RASDL = "ReplicaAutoScalingDescriptionList";
+    var _RASU = "ReplicaAutoScalingUpdate";
+    var _RASUL = "ReplicaAutoScalingUpdateList";
+    var _RAe = "ReplicaArn";
+    var _RBMS = "ReplicaBillingModeSummary";
+    var _RCC = "ReturnConsumedCapacity";
+    var _RCU = "ReadCapacityUnits";
+    var _RD = "ReplicaDescription";
+    var _RDL = "ReplicaDescriptionList";
+    var _RDT = "RestoreDateTime";
+    var _RG = "ReplicationGroup";
+    var _RGSI = "ReplicaGlobalSecondaryIndex";
+    var _RGSIASD = "ReplicaGlobalSecondaryIndexAutoScalingDescription";
+    var _RGSIASDL = "ReplicaGlobalSecondaryIndexAutoScalingDescriptionList";
+    var _RGSIASU = "ReplicaGlobalSecondaryIndexAutoScalingUpdate";
+    var _RGSIASUL = "ReplicaGlobalSecondaryIndexAutoScalingUpdateList";
+    var _RGSID = "ReplicaGlobalSecondaryIndexDescription";
+    var _RGSIDL = "ReplicaGlobalSecondaryIndexDescriptionList";
+    var _RGSIL = "ReplicaGlobalSecondaryIndexList";
+    var _RGSIS = "ReplicaGlobalSecondaryIndexSettings";
+    var _RGSISD = "ReplicaGlobalSecondaryIndexSettingsDescription";
+    var _RGSISDL = "ReplicaGlobalSecondaryIndexSettingsDescriptionList";
+    var _RGSISU = "ReplicaGlobalSecondaryIndexSettingsUpdate";
+    var _RGSISUL = "ReplicaGlobalSecondaryIndexSettingsUpdateList";
+    var _RGSIU = "ReplicaGlobalSecondaryIndexUpdates";
+    var _RGU = "ReplicationGroupUpdate";
+    var _RGUL = "ReplicationGroupUpdateList";
+    var _RI = "RequestItems";
+    var _RICM = "ReturnItemCollectionMetrics";
+    var _RIDT = "ReplicaInaccessibleDateTime";
+    var _RIP = "RestoreInProgress";
+    var _RIUE = "ResourceInUseException";
+    var _RIe = "RevisionId";
+    var _RL = "ReplicaList";
+    var _RLE = "RequestLimitExceeded";
+    var _RN = "RegionName";
+    var _RNFE = "ReplicaNotFoundException";
+    var _RNFEe = "ResourceNotFoundException";
+    var _RP = "ResourcePolicy";
+    var _RPID = "RecoveryPeriodInDays";
+    var _RPRCASS = "ReplicaProvisionedReadCapacityAutoScalingSettings";
+    var _RPRCASSU = "ReplicaProvisionedReadCapacityAutoScalingSettingsUpdate";
+    var _RPRCASU = "ReplicaProvisionedReadCapacityAutoScalingUpdate";
+    var _RPRCU = "ReplicaProvisionedReadCapacityUnits";
+    var _RPWCASS = "ReplicaProvisionedWriteCapacityAutoScalingSettings";
+    var _RPWCU = "ReplicaProvisionedWriteCapacityUnits";
+    var _RS = "ReplicaSettings";
+    var _RSD = "ReplicaStatusDescription";
+    var _RSDL = "ReplicaSettingsDescriptionList";
+    var _RSDe = "ReplicaSettingsDescription";
+    var _RSPP = "ReplicaStatusPercentProgress";
+    var _RSU = "ReplicaSettingsUpdate";
+    var _RSUL = "ReplicaSettingsUpdateList";
+    var _RSe = "ReplicaStatus";
+    var _RSes = "RestoreSummary";
+    var _RTC = "ReplicaTableClass";
+    var _RTCS = "ReplicaTableClassSummary";
+    var _RTFB = "RestoreTableFromBackup";
+    var _RTFBI = "RestoreTableFromBackupInput";
+    var _RTFBO = "RestoreTableFromBackupOutput";
+    var _RTTPIT = "RestoreTableToPointInTime";
+    var _RTTPITI = "RestoreTableToPointInTimeInput";
+    var _RTTPITO = "RestoreTableToPointInTimeOutput";
+    var _RU = "ReplicaUpdate";
+    var _RUL = "ReplicaUpdateList";
+    var _RUPS = "ReadUnitsPerSecond";
+    var _RUe = "ReplicaUpdates";
+    var _RV = "ReturnValues";
+    var _RVOCCF = "ReturnValuesOnConditionCheckFailure";
+    var _RWCE = "ReplicatedWriteConflictException";
+    var _Re = "Replica";
+    var _Rep = "Replicas";
+    var _S = "Statements";
+    var _SA = "StreamArn";
+    var _SB = "S3Bucket";
+    var _SBA = "SourceBackupArn";
+    var _SBO = "S3BucketOwner";
+    var _SBPI = "StartBulkPutItems";
+    var _SBPII = "StartBulkPutItemsInput";
+    var _SBPIO = "StartBulkPutItemsOutput";
+    var _SBS = "S3BucketSource";
+    var _SC = "ScannedCount";
+    var _SCE = "SearchConditionExpression";
+    var _SD = "StreamDescription";
+    var _SE = "StreamEnabled";
+    var _SERGB = "SizeEstimateRangeGB";
+    var _SF = "ScanFilter";
+    var _SI = "ScanInput";
+    var _SIBBM = "SecondaryIndexesBulkBytesMap";
+    var _SIC = "ScaleInCooldown";
+    var _SICM = "SecondaryIndexesCapacityMap";
+    var _SIF = "ScanIndexForward";
+    var _SKP = "S3KeyPrefix";
+    var _SO = "ScanOutput";
+    var _SOC = "ScaleOutCooldown";
+    var _SP = "ScalingPolicies";
+    var _SPU = "ScalingPolicyUpdate";
+    var _SPr = "S3Prefix";
+    var _SR = "SearchResults";
+    var _SRI = "SearchResultItem";
+    var _SRL = "SearchResultList";
+    var _SS = "StreamSpecification";
+    var _SSA = "S3SseAlgorithm";
+    var _SSE = "SearchSchemaElement";
+    var _SSED = "SSEDescription";
+    var _SSES = "SSESpecification";
+    var _SSESO = "SSESpecificationOverride";
+    var _SSET = "SearchSchemaElementType";
+    var _SSETy = "SSEType";
+    var _SSKKI = "S3SseKmsKeyId";
+    var _SS_ = "SS";
+    var _SSe = "SearchSchema";
+    var _ST = "StartTime";
+    var _STA = "SourceTableArn";
+    var _STD = "SourceTableDetails";
+    var _STFD = "SourceTableFeatureDetails";
+    var _STN = "SourceTableName";
+    var _SV = "SearchVector";
+    var _SVI = "SearchVectorsInput";
+    var _SVL = "SearchVectorList";
+    var _SVO = "SearchVectorsOutput";
+    var _SVT = "StreamViewType";
+    var _SVe = "SearchVectors";
+    var _S_ = "S";
+    var _Sc = "Score";
+    var _Sca = "Scan";
+    var _Se = "Select";
+    var _Seg = "Segment";
+    var _St = "Statement";
+    var _Sta = "Status";
+    var _T = "Table";
+    var _TA = "TableArn";
+    var _TAEE = "TableAlreadyExistsException";
+    var _TASD = "TableAutoScalingDescription";
+    var _TC = "TableClass";
+    var _TCDT = "TableCreationDateTime";
+    var _TCE = "TransactionCanceledException";
+    var _TCEr = "TransactionConflictException";
+    var _TCO = "TableClassOverride";
+    var _TCP = "TableCreationParameters";
+    var _TCS = "TableClassSummary";
+    var _TD = "TableDetails";
+    var _TDa = "TableDescription";
+    var _TE = "ThrottlingException";
+    var _TGI = "TransactGetItem";
+    var _TGII = "TransactGetItemsInput";
+    var _TGIL = "TransactGetItemList";
+    var _TGIO = "TransactGetItemsOutput";
+    var _TGIr = "TransactGetItems";
+    var _TI = "TableId";
+    var _TIB = "TotalInputBytes";
+    var _TIPE = "TransactionInProgressException";
+    var _TIUE = "TableInUseException";
+    var _TIr = "TransactItems";
+    var _TK = "TopK";
+    var _TKa = "TagKeys";
+    var _TL = "TagList";
+    var _TMRCU = "TableMaxReadCapacityUnits";
+    var _TMWCU = "TableMaxWriteCapacityUnits";
+    var _TN = "TableName";
+    var _TNFE = "TableNotFoundException";
+    var _TNa = "TableNames";
+    var _TR = "ThrottlingReasons";
+    var _TRI = "TagResourceInput";
+    var _TRL = "ThrottlingReasonList";
+    var _TRLB = "TimeRangeLowerBound";
+    var _TRUB = "TimeRangeUpperBound";
+    var _TRa = "TagResource";
+    var _TRh = "ThrottlingReason";
+    var _TS = "TransactStatements";
+    var _TSB = "TableSizeBytes";
+    var _TSa = "TableStatus";
+    var _TSo = "TotalSegments";
+    var _TTLD = "TimeToLiveDescription";
+    var _TTLS = "TimeToLiveStatus";
+    var _TTLSi = "TimeToLiveSpecification";
+    var _TTN = "TargetTableName";
+    var _TTSPC = "TargetTrackingScalingPolicyConfiguration";
+    var _TV = "TargetValue";
+    var _TWI = "TransactWriteItem";
+    var _TWII = "TransactWriteItemsInput";
+    var _TWIL = "TransactWriteItemList";
+    var _TWIO = "TransactWriteItemsOutput";
+    var _TWIr = "TransactWriteItems";
+    var _TWTD = "TableWarmThroughputDescription";
+    var _Ta = "Tags";
+    var _Tag = "Tag";
+    var _U = "Update";
+    var _UCB = "UpdateContinuousBackups";
+    var _UCBI = "UpdateContinuousBackupsInput";
+    var _UCBO = "UpdateContinuousBackupsOutput";
+    var _UCI = "UpdateContributorInsights";
+    var _UCII = "UpdateContributorInsightsInput";
+    var _UCIO = "UpdateContributorInsightsOutput";
+    var _UE = "UpdateExpression";
+    var _UGSIA = "UpdateGlobalSecondaryIndexAction";
+    var _UGT = "UpdateGlobalTable";
+    var _UGTI = "UpdateGlobalTableInput";
+    var _UGTO = "UpdateGlobalTableOutput";
+    var _UGTS = "UpdateGlobalTableSettings";
+    var _UGTSI = "UpdateGlobalTableSettingsInput";
+    var _UGTSO = "UpdateGlobalTableSettingsOutput";
+    var _UI = "UnprocessedItems";
+    var _UII = "UpdateItemInput";
+    var _UIO = "UpdateItemOutput";
+    var _UIp = "UpdateItem";
+    var _UK = "UnprocessedKeys";
+    var _UKSC = "UpdateKinesisStreamingConfiguration";
+    var _UKSD = "UpdateKinesisStreamingDestination";
+    var _UKSDI = "UpdateKinesisStreamingDestinationInput";
+    var _UKSDO = "UpdateKinesisStreamingDestinationOutput";
+    var _ULRT = "UseLatestRestorableTime";
+    var _UR = "UntagResource";
+    var _URGMA = "UpdateReplicationGroupMemberAction";
+    var _URI = "UntagResourceInput";
+    var _UT = "UpdateTable";
+    var _UTI = "UpdateTableInput";
+    var _UTO = "UpdateTableOutput";
+    var _UTRAS = "UpdateTableReplicaAutoScaling";
+    var _UTRASI = "UpdateTableReplicaAutoScalingInput";
+    var _UTRASO = "UpdateTableReplicaAutoScalingOutput";
+    var _UTTL = "UpdateTimeToLive";
+    var _UTTLI = "UpdateTimeToLiveInput";
+    var _UTTLO = "UpdateTimeToLiveOutput";
+    var _V = "Value";
+    var _VA = "VectorAttribute";
+    var _VAD = "VectorAttributeDefinition";
+    var _VC = "VectorCapacity";
+    var _VI = "VectorIndexes";
+    var _VIBVBM = "VectorIndexesBulkVectorBytesMap";
+    var _VICM = "VectorIndexesCapacityMap";
+    var _VID = "VectorIndexDescription";
+    var _VIDL = "VectorIndexDescriptionList";
+    var _VII = "VectorIndexInfo";
+    var _VIL = "VectorIndexList";
+    var _VIO = "VectorIndexOverride";
+    var _VIU = "VectorIndexUpdates";
+    var _VIUL = "VectorIndexUpdateList";
+    var _VIUe = "VectorIndexUpdate";
+    var _VIe = "VectorIndex";
+    var _VSRB = "VectorSearchRequestBytes";
+    var _VWRB = "VectorWriteRequestBytes";
+    var _WCU = "WriteCapacityUnits";
+    var _WR = "WriteRequest";
+    var _WRr = "WriteRequests";
+    var _WS = "WitnessStatus";
+    var _WT = "WarmThroughput";
+    var _WUPS = "WriteUnitsPerSecond";
+    var _aQE = "awsQueryError";
+    var _c = "client";
+    var _e = "error";
+    var _hE = "httpError";
+    var _hH = "httpHeader";
+    var _m = "message";
+    var _r = "reason";
+    var _re = "resource";
+    var _s = "smithy.ts.sdk.synthetic.com.amazonaws.dynamodb";
+    var _se = "server";
+    var _tR = "throttlingReasons";
+    var _xacrsra = "x-amz-confirm-remove-self-resource-access";
+    var n0 = "com.amazonaws.dynamodb";
+    var _s_registry = new TypeRegistry(_s);
+    var DynamoDBServiceException$ = [-3, _s, "DynamoDBServiceException", 0, [], []];
+    _s_registry.registerError(DynamoDBServiceException$, DynamoDBServiceException);
+    var n0_registry = new TypeRegistry(n0);
+    var BackupInUseException$ = [
+      -3,
+      n0,
+      _BIUE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(BackupInUseException$, BackupInUseException);
+    var BackupNotFoundException$ = [
+      -3,
+      n0,
+      _BNFE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(BackupNotFoundException$, BackupNotFoundException);
+    var ConditionalCheckFailedException$ = [
+      -3,
+      n0,
+      _CCFE,
+      { [_e]: _c },
+      [_m, _I],
+      [0, () => AttributeMap]
+    ];
+    n0_registry.registerError(ConditionalCheckFailedException$, ConditionalCheckFailedException2);
+    var ContinuousBackupsUnavailableException$ = [
+      -3,
+      n0,
+      _CBUE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ContinuousBackupsUnavailableException$, ContinuousBackupsUnavailableException);
+    var DuplicateItemException$ = [
+      -3,
+      n0,
+      _DIE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(DuplicateItemException$, DuplicateItemException);
+    var ExportConflictException$ = [
+      -3,
+      n0,
+      _ECE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ExportConflictException$, ExportConflictException);
+    var ExportNotFoundException$ = [
+      -3,
+      n0,
+      _ENFE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ExportNotFoundException$, ExportNotFoundException);
+    var GlobalTableAlreadyExistsException$ = [
+      -3,
+      n0,
+      _GTAEE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(GlobalTableAlreadyExistsException$, GlobalTableAlreadyExistsException);
+    var GlobalTableNotFoundException$ = [
+      -3,
+      n0,
+      _GTNFE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(GlobalTableNotFoundException$, GlobalTableNotFoundException);
+    var IdempotentParameterMismatchException$ = [
+      -3,
+      n0,
+      _IPME,
+      { [_e]: _c },
+      [_M],
+      [0]
+    ];
+    n0_registry.registerError(IdempotentParameterMismatchException$, IdempotentParameterMismatchException);
+    var ImportConflictException$ = [
+      -3,
+      n0,
+      _ICE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ImportConflictException$, ImportConflictException);
+    var ImportNotFoundException$ = [
+      -3,
+      n0,
+      _INFE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ImportNotFoundException$, ImportNotFoundException);
+    var IndexNotFoundException$ = [
+      -3,
+      n0,
+      _INFEn,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(IndexNotFoundException$, IndexNotFoundException);
+    var InternalServerError$ = [
+      -3,
+      n0,
+      _ISE,
+      { [_e]: _se },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(InternalServerError$, InternalServerError);
+    var InvalidEndpointException$ = [
+      -3,
+      n0,
+      _IEE,
+      { [_e]: _c, [_hE]: 421 },
+      [_M],
+      [0]
+    ];
+    n0_registry.registerError(InvalidEndpointException$, InvalidEndpointException);
+    var InvalidExportTimeException$ = [
+      -3,
+      n0,
+      _IETE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(InvalidExportTimeException$, InvalidExportTimeException);
+    var InvalidRestoreTimeException$ = [
+      -3,
+      n0,
+      _IRTE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(InvalidRestoreTimeException$, InvalidRestoreTimeException);
+    var ItemCollectionSizeLimitExceededException$ = [
+      -3,
+      n0,
+      _ICSLEE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ItemCollectionSizeLimitExceededException$, ItemCollectionSizeLimitExceededException);
+    var LimitExceededException$ = [
+      -3,
+      n0,
+      _LEE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(LimitExceededException$, LimitExceededException);
+    var PointInTimeRecoveryUnavailableException$ = [
+      -3,
+      n0,
+      _PITRUE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(PointInTimeRecoveryUnavailableException$, PointInTimeRecoveryUnavailableException);
+    var PolicyNotFoundException$ = [
+      -3,
+      n0,
+      _PNFE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(PolicyNotFoundException$, PolicyNotFoundException);
+    var ProvisionedThroughputExceededException$ = [
+      -3,
+      n0,
+      _PTEE,
+      { [_e]: _c },
+      [_m, _TR],
+      [0, () => ThrottlingReasonList]
+    ];
+    n0_registry.registerError(ProvisionedThroughputExceededException$, ProvisionedThroughputExceededException);
+    var ReplicaAlreadyExistsException$ = [
+      -3,
+      n0,
+      _RAEE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ReplicaAlreadyExistsException$, ReplicaAlreadyExistsException);
+    var ReplicaNotFoundException$ = [
+      -3,
+      n0,
+      _RNFE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ReplicaNotFoundException$, ReplicaNotFoundException);
+    var ReplicatedWriteConflictException$ = [
+      -3,
+      n0,
+      _RWCE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ReplicatedWriteConflictException$, ReplicatedWriteConflictException);
+    var RequestLimitExceeded$ = [
+      -3,
+      n0,
+      _RLE,
+      { [_e]: _c },
+      [_m, _TR],
+      [0, () => ThrottlingReasonList]
+    ];
+    n0_registry.registerError(RequestLimitExceeded$, RequestLimitExceeded);
+    var ResourceInUseException$ = [
+      -3,
+      n0,
+      _RIUE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ResourceInUseException$, ResourceInUseException);
+    var ResourceNotFoundException$ = [
+      -3,
+      n0,
+      _RNFEe,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(ResourceNotFoundException$, ResourceNotFoundException2);
+    var TableAlreadyExistsException$ = [
+      -3,
+      n0,
+      _TAEE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(TableAlreadyExistsException$, TableAlreadyExistsException);
+    var TableInUseException$ = [
+      -3,
+      n0,
+      _TIUE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(TableInUseException$, TableInUseException);
+    var TableNotFoundException$ = [
+      -3,
+      n0,
+      _TNFE,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(TableNotFoundException$, TableNotFoundException);
+    var ThrottlingException$ = [
+      -3,
+      n0,
+      _TE,
+      { [_aQE]: [`Throttling`, 400], [_e]: _c, [_hE]: 400 },
+      [_m, _tR],
+      [0, () => ThrottlingReasonList]
+    ];
+    n0_registry.registerError(ThrottlingException$, ThrottlingException);
+    var TransactionCanceledException$ = [
+      -3,
+      n0,
+      _TCE,
+      { [_e]: _c },
+      [_M, _CR],
+      [0, () => CancellationReasonList]
+    ];
+    n0_registry.registerError(TransactionCanceledException$, TransactionCanceledException2);
+    var TransactionConflictException$ = [
+      -3,
+      n0,
+      _TCEr,
+      { [_e]: _c },
+      [_m],
+      [0]
+    ];
+    n0_registry.registerError(TransactionConflictException$, TransactionConflictException);
+    var TransactionInProgressException$ = [
+      -3,
+      n0,
+      _TIPE,
+      { [_e]: _c },
+      [_M],
+      [0]
+    ];
+    n0_registry.registerError(TransactionInProgressException$, TransactionInProgressException);
+    var errorTypeRegistries = [
+      _s_registry,
+      n0_registry
+    ];
+    var ArchivalSummary$ = [
+      3,
+      n0,
+      _AS,
+      0,
+      [_ADT, _AR, _ABA],
+      [4, 0, 0]
+    ];
+    var AttributeDefinition$ = [
+      3,
+      n0,
+      _AD,
+      0,
+      [_AN, _AT],
+      [0, 0],
+      2
+    ];
+    var AttributeValueUpdate$ = [
+      3,
+      n0,
+      _AVU,
+      0,
+      [_V, _A],
+      [() => AttributeValue$, 0]
+    ];
+    var AutoScalingPolicyDescription$ = [
+      3,
+      n0,
+      _ASPD,
+      0,
+      [_PN, _TTSPC],
+      [0, () => AutoScalingTargetTrackingScalingPolicyConfigurationDescription$]
+    ];
+    var AutoScalingPolicyUpdate$ = [
+      3,
+      n0,
+      _ASPU,
+      0,
+      [_TTSPC, _PN],
+      [() => AutoScalingTargetTrackingScalingPolicyConfigurationUpdate$, 0],
+      1
+    ];
+    var AutoScalingSettingsDescription$ = [
+      3,
+      n0,
+      _ASSD,
+      0,
+      [_MU, _MUa, _ASD, _ASRA, _SP],
+      [1, 1, 2, 0, () => AutoScalingPolicyDescriptionList]
+    ];
+    var AutoScalingSettingsUpdate$ = [
+      3,
+      n0,
+      _ASSU,
+      0,
+      [_MU, _MUa, _ASD, _ASRA, _SPU],
+      [1, 1, 2, 0, () => AutoScalingPolicyUpdate$]
+    ];
+    var AutoScalingTargetTrackingScalingPolicyConfigurationDescription$ = [
+      3,
+      n0,
+      _ASTTSPCD,
+      0,
+      [_TV, _DSI, _SIC, _SOC],
+      [1, 2, 1, 1],
+      1
+    ];
+    var AutoScalingTargetTrackingScalingPolicyConfigurationUpdate$ = [
+      3,
+      n0,
+      _ASTTSPCU,
+      0,
+      [_TV, _DSI, _SIC, _SOC],
+      [1, 2, 1, 1],
+      1
+    ];
+    var BackupDescription$ = [
+      3,
+      n0,
+      _BD,
+      0,
+      [_BDa, _STD, _STFD],
+      [() => BackupDetails$, () => SourceTableDetails$, () => SourceTableFeatureDetails$]
+    ];
+    var BackupDetails$ = [
+      3,
+      n0,
+      _BDa,
+      0,
+      [_BA, _BN, _BS, _BT, _BCDT, _BSB, _BEDT],
+      [0, 0, 0, 0, 4, 1, 4],
+      5
+    ];
+    var BackupSummary$ = [
+      3,
+      n0,
+      _BSa,
+      0,
+      [_TN, _TI, _TA, _BA, _BN, _BCDT, _BEDT, _BS, _BT, _BSB],
+      [0, 0, 0, 0, 0, 4, 4, 0, 0, 1]
+    ];
+    var BatchExecuteStatementInput$ = [
+      3,
+      n0,
+      _BESI,
+      0,
+      [_S, _RCC],
+      [() => PartiQLBatchRequest, 0],
+      1
+    ];
+    var BatchExecuteStatementOutput$ = [
+      3,
+      n0,
+      _BESO,
+      0,
+      [_R, _CC],
+      [() => PartiQLBatchResponse, () => ConsumedCapacityMultiple]
+    ];
+    var BatchGetItemInput$ = [
+      3,
+      n0,
+      _BGII,
+      0,
+      [_RI, _RCC],
+      [() => BatchGetRequestMap, 0],
+      1
+    ];
+    var BatchGetItemOutput$ = [
+      3,
+      n0,
+      _BGIO,
+      0,
+      [_R, _UK, _CC],
+      [() => BatchGetResponseMap, () => BatchGetRequestMap, () => ConsumedCapacityMultiple]
+    ];
+    var BatchStatementError$ = [
+      3,
+      n0,
+      _BSE,
+      0,
+      [_C, _M, _I],
+      [0, 0, () => AttributeMap]
+    ];
+    var BatchStatementRequest$ = [
+      3,
+      n0,
+      _BSR,
+      0,
+      [_St, _P, _CRo, _RVOCCF],
+      [0, () => PreparedStatementParameters, 2, 0],
+      1
+    ];
+    var BatchStatementResponse$ = [
+      3,
+      n0,
+      _BSRa,
+      0,
+      [_E, _TN, _I],
+      [() => BatchStatementError$, 0, () => AttributeMap]
+    ];
+    var BatchWriteItemInput$ = [
+      3,
+      n0,
+      _BWII,
+      0,
+      [_RI, _RCC, _RICM],
+      [() => BatchWriteItemRequestMap, 0, 0],
+      1
+    ];
+    var BatchWriteItemOutput$ = [
+      3,
+      n0,
+      _BWIO,
+      0,
+      [_UI, _ICM, _CC],
+      [() => BatchWriteItemRequestMap, () => ItemCollectionMetricsPerTable, () => ConsumedCapacityMultiple]
+    ];
+    var BillingModeSummary$ = [
+      3,
+      n0,
+      _BMS,
+      0,
+      [_BM, _LUTPPRDT],
+      [0, 4]
+    ];
+    var BulkOperationBytes$ = [
+      3,
+      n0,
+      _BOB,
+      0,
+      [_BPB],
+      [1]
+    ];
+    var BulkOperationDescription$ = [
+      3,
+      n0,
+      _BOD,
+      0,
+      [_BOA, _BOS, _TD, _CT, _ISC, _OSC, _ST, _ET, _PIC, _PIB, _TIB, _BOU, _FIC, _FC, _FM, _MWRU, _PT],
+      [0, 0, () => BulkOperationTableDetails, 0, () => InputS3Configuration$, () => OutputS3Configuration$, 4, 4, 1, 1, 1, () => BulkOperationUsageMultiple, 1, 0, 0, 1, 0]
+    ];
+    var BulkOperationSummary$ = [
+      3,
+      n0,
+      _BOSu,
+      0,
+      [_BOA, _BOS, _ST, _ET],
+      [0, 0, 4, 4],
+      3
+    ];
+    var BulkOperationTableDetail$ = [
+      3,
+      n0,
+      _BOTD,
+      0,
+      [_TN, _TI],
+      [0, 0]
+    ];
+    var BulkOperationUsage$ = [
+      3,
+      n0,
+      _BOU,
+      0,
+      [_TN, _BPB, _T, _LSI, _GSI, _VI],
+      [0, 1, () => BulkOperationBytes$, () => SecondaryIndexesBulkBytesMap, () => SecondaryIndexesBulkBytesMap, () => VectorIndexesBulkVectorBytesMap]
+    ];
+    var BulkOperationVectorBytes$ = [
+      3,
+      n0,
+      _BOVB,
+      0,
+      [_BPVB],
+      [1]
+    ];
+    var CancelBulkOperationInput$ = [
+      3,
+      n0,
+      _CBOI,
+      0,
+      [_BOA],
+      [0],
+      1
+    ];
+    var CancelBulkOperationOutput$ = [
+      3,
+      n0,
+      _CBOO,
+      0,
+      [_BOA, _BOS],
+      [0, 0],
+      2
+    ];
+    var CancellationReason$ = [
+      3,
+      n0,
+      _CRa,
+      0,
+      [_I, _C, _M],
+      [() => AttributeMap, 0, 0]
+    ];
+    var Capacity$ = [
+      3,
+      n0,
+      _Ca,
+      0,
+      [_RCU, _WCU, _CU],
+      [1, 1, 1]
+    ];
+    var Condition$ = [
+      3,
+      n0,
+      _Co,
+      0,
+      [_CO, _AVL],
+      [0, () => AttributeValueList],
+      1
+    ];
+    var ConditionCheck$ = [
+      3,
+      n0,
+      _CCo,
+      0,
+      [_K, _TN, _CE, _EAN, _EAV, _RVOCCF],
+      [() => Key, 0, 0, 128 | 0, () => ExpressionAttributeValueMap, 0],
+      3
+    ];
+    var ConsumedCapacity$ = [
+      3,
+      n0,
+      _CC,
+      0,
+      [_TN, _CU, _RCU, _WCU, _T, _LSI, _GSI, _VI],
+      [0, 1, 1, 1, () => Capacity$, () => SecondaryIndexesCapacityMap, () => SecondaryIndexesCapacityMap, () => VectorIndexesCapacityMap]
+    ];
+    var ContinuousBackupsDescription$ = [
+      3,
+      n0,
+      _CBD,
+      0,
+      [_CBS, _PITRD],
+      [0, () => PointInTimeRecoveryDescription$],
+      1
+    ];
+    var ContributorInsightsSummary$ = [
+      3,
+      n0,
+      _CIS,
+      0,
+      [_TN, _IN, _CISo, _CIM],
+      [0, 0, 0, 0]
+    ];
+    var CreateBackupInput$ = [
+      3,
+      n0,
+      _CBI,
+      0,
+      [_TN, _BN],
+      [0, 0],
+      2
+    ];
+    var CreateBackupOutput$ = [
+      3,
+      n0,
+      _CBO,
+      0,
+      [_BDa],
+      [() => BackupDetails$]
+    ];
+    var CreateGlobalSecondaryIndexAction$ = [
+      3,
+      n0,
+      _CGSIA,
+      0,
+      [_IN, _KS, _Pr, _PTr, _ODT, _WT],
+      [0, () => KeySchema, () => Projection$, () => ProvisionedThroughput$, () => OnDemandThroughput$, () => WarmThroughput$],
+      3
+    ];
+    var CreateGlobalTableInput$ = [
+      3,
+      n0,
+      _CGTI,
+      0,
+      [_GTN, _RG],
+      [0, () => ReplicaList],
+      2
+    ];
+    var CreateGlobalTableOutput$ = [
+      3,
+      n0,
+      _CGTO,
+      0,
+      [_GTD],
+      [() => GlobalTableDescription$]
+    ];
+    var CreateGlobalTableWitnessGroupMemberAction$ = [
+      3,
+      n0,
+      _CGTWGMA,
+      0,
+      [_RN],
+      [0],
+      1
+    ];
+    var CreateReplicaAction$ = [
+      3,
+      n0,
+      _CRA,
+      0,
+      [_RN],
+      [0],
+      1
+    ];
+    var CreateReplicationGroupMemberAction$ = [
+      3,
+      n0,
+      _CRGMA,
+      0,
+      [_RN, _KMSMKI, _PTO, _ODTO, _GSI, _TCO],
+      [0, 0, () => ProvisionedThroughputOverride$, () => OnDemandThroughputOverride$, () => ReplicaGlobalSecondaryIndexList, 0],
+      1
+    ];
+    var CreateTableInput$ = [
+      3,
+      n0,
+      _CTI,
+      0,
+      [_TN, _ADt, _KS, _LSI, _GSI, _BM, _PTr, _SS, _SSES, _Ta, _TC, _DPE, _WT, _RP, _ODT, _GTSA, _GTSRM, _VI],
+      [0, () => AttributeDefinitions, () => KeySchema, () => LocalSecondaryIndexList, () => GlobalSecondaryIndexList, 0, () => ProvisionedThroughput$, () => StreamSpecification$, () => SSESpecification$, () => TagList, 0, 2, () => WarmThroughput$, 0, () => OnDemandThroughput$, 0, 0, () => VectorIndexList],
+      1
+    ];
+    var CreateTableOutput$ = [
+      3,
+      n0,
+      _CTO,
+      0,
+      [_TDa],
+      [() => TableDescription$]
+    ];
+    var CreateVectorIndexAction$ = [
+      3,
+      n0,
+      _CVIA,
+      0,
+      [_IN, _VA, _Pr, _D, _DF, _SSe],
+      [0, () => VectorAttributeDefinition$, () => Projection$, 1, 0, () => SearchSchema],
+      5
+    ];
+    var CsvOptions$ = [
+      3,
+      n0,
+      _COs,
+      0,
+      [_De, _HL],
+      [0, 64 | 0]
+    ];
+    var Delete$ = [
+      3,
+      n0,
+      _Del,
+      0,
+      [_K, _TN, _CE, _EAN, _EAV, _RVOCCF],
+      [() => Key, 0, 0, 128 | 0, () => ExpressionAttributeValueMap, 0],
+      2
+    ];
+    var DeleteBackupInput$ = [
+      3,
+      n0,
+      _DBI,
+      0,
+      [_BA],
+      [0],
+      1
+    ];
+    var DeleteBackupOutput$ = [
+      3,
+      n0,
+      _DBO,
+      0,
+      [_BD],
+      [() => BackupDescription$]
+    ];
+    var DeleteGlobalSecondaryIndexAction$ = [
+      3,
+      n0,
+      _DGSIA,
+      0,
+      [_IN],
+      [0],
+      1
+    ];
+    var DeleteGlobalTableWitnessGroupMemberAction$ = [
+      3,
+      n0,
+      _DGTWGMA,
+      0,
+      [_RN],
+      [0],
+      1
+    ];
+    var DeleteItemInput$ = [
+      3,
+      n0,
+      _DII,
+      0,
+      [_TN, _K, _Ex, _COo, _RV, _RCC, _RICM, _CE, _EAN, _EAV, _RVOCCF],
+      [0, () => Key, () => ExpectedAttributeMap, 0, 0, 0, 0, 0, 128 | 0, () => ExpressionAttributeValueMap, 0],
+      2
+    ];
+    var DeleteItemOutput$ = [
+      3,
+      n0,
+      _DIO,
+      0,
+      [_At, _CC, _ICM],
+      [() => AttributeMap, () => ConsumedCapacity$, () => ItemCollectionMetrics$]
+    ];
+    var DeleteReplicaAction$ = [
+      3,
+      n0,
+      _DRA,
+      0,
+      [_RN],
+      [0],
+      1
+    ];
+    var DeleteReplicationGroupMemberAction$ = [
+      3,
+      n0,
+      _DRGMA,
+      0,
+      [_RN],
+      [0],
+      1
+    ];
+    var DeleteRequest$ = [
+      3,
+      n0,
+      _DR,
+      0,
+      [_K],
+      [() => Key],
+      1
+    ];
+    var DeleteResourcePolicyInput$ = [
+      3,
+      n0,
+      _DRPI,
+      0,
+      [_RA, _ERI],
+      [0, 0],
+      1
+    ];
+    var DeleteResourcePolicyOutput$ = [
+      3,
+      n0,
+      _DRPO,
+      0,
+      [_RIe],
+      [0]
+    ];
+    var DeleteTableInput$ = [
+      3,
+      n0,
+      _DTI,
+      0,
+      [_TN],
+      [0],
+      1
+    ];
+    var DeleteTableOutput$ = [
+      3,
+      n0,
+      _DTO,
+      0,
+      [_TDa],
+      [() => TableDescription$]
+    ];
+    var DeleteVectorIndexAction$ = [
+      3,
+      n0,
+      _DVIA,
+      0,
+      [_IN],
+      [0],
+      1
+    ];
+    var DescribeBackupInput$ = [
+      3,
+      n0,
+      _DBIe,
+      0,
+      [_BA],
+      [0],
+      1
+    ];
+    var DescribeBackupOutput$ = [
+      3,
+      n0,
+      _DBOe,
+      0,
+      [_BD],
+      [() => BackupDescription$]
+    ];
+    var DescribeBulkOperationInput$ = [
+      3,
+      n0,
+      _DBOI,
+      0,
+      [_BOA],
+      [0],
+      1
+    ];
+    var DescribeBulkOperationOutput$ = [
+      3,
+      n0,
+      _DBOO,
+      0,
+      [_BOD],
+      [() => BulkOperationDescription$],
+      1
+    ];
+    var DescribeContinuousBackupsInput$ = [
+      3,
+      n0,
+      _DCBI,
+      0,
+      [_TN],
+      [0],
+      1
+    ];
+    var DescribeContinuousBackupsOutput$ = [
+      3,
+      n0,
+      _DCBO,
+      0,
+      [_CBD],
+      [() => ContinuousBackupsDescription$]
+    ];
+    var DescribeContributorInsightsInput$ = [
+      3,
+      n0,
+      _DCII,
+      0,
+      [_TN, _IN],
+      [0, 0],
+      1
+    ];
+    var DescribeContributorInsightsOutput$ = [
+      3,
+      n0,
+      _DCIO,
+      0,
+      [_TN, _IN, _CIRL, _CISo, _LUDT, _FE, _CIM],
+      [0, 0, 64 | 0, 0, 4, () => FailureException$, 0]
+    ];
+    var DescribeEndpointsRequest$ = [
+      3,
+      n0,
+      _DER,
+      0,
+      [],
+      []
+    ];
+    var DescribeEndpointsResponse$ = [
+      3,
+      n0,
+      _DERe,
+      0,
+      [_En],
+      [() => Endpoints2],
+      1
+    ];
+    var DescribeExportInput$ = [
+      3,
+      n0,
+      _DEI,
+      0,
+      [_EA],
+      [0],
+      1
+    ];
+    var DescribeExportOutput$ = [
+      3,
+      n0,
+      _DEO,
+      0,
+      [_ED],
+      [() => ExportDescription$]
+    ];
+    var DescribeGlobalTableInput$ = [
+      3,
+      n0,
+      _DGTI,
+      0,
+      [_GTN],
+      [0],
+      1
+    ];
+    var DescribeGlobalTableOutput$ = [
+      3,
+      n0,
+      _DGTO,
+      0,
+      [_GTD],
+      [() => GlobalTableDescription$]
+    ];
+    var DescribeGlobalTableSettingsInput$ = [
+      3,
+      n0,
+      _DGTSI,
+      0,
+      [_GTN],
+      [0],
+      1
+    ];
+    var DescribeGlobalTableSettingsOutput$ = [
+      3,
+      n0,
+      _DGTSO,
+      0,
+      [_GTN, _RS],
+      [0, () => ReplicaSettingsDescriptionList]
+    ];
+    var DescribeImportInput$ = [
+      3,
+      n0,
+      _DIIe,
+      0,
+      [_IA],
+      [0],
+      1
+    ];
+    var DescribeImportOutput$ = [
+      3,
+      n0,
+      _DIOe,
+      0,
+      [_ITD],
+      [() => ImportTableDescription$],
+      1
+    ];
+    var DescribeKinesisStreamingDestinationInput$ = [
+      3,
+      n0,
+      _DKSDI,
+      0,
+      [_TN],
+      [0],
+      1
+    ];
+    var DescribeKinesisStreamingDestinationOutput$ = [
+      3,
+      n0,
+      _DKSDO,
+      0,
+      [_TN, _KDSD],
+      [0, () => KinesisDataStreamDestinations]
+    ];
+    var DescribeLimitsInput$ = [
+      3,
+      n0,
+      _DLI,
+      0,
+      [],
+      []
+    ];
+    var DescribeLimitsOutput$ = [
+      3,
+      n0,
+      _DLO,
+      0,
+      [_AMRCU, _AMWCU, _TMRCU, _TMWCU],
+      [1, 1, 1, 1]
+    ];
+    var DescribeTableInput$ = [
+      3,
+      n0,
+      _DTIe,
+      0,
+      [_TN],
+      [0],
+      1
+    ];
+    var DescribeTableOutput$ = [
+      3,
+      n0,
+      _DTOe,
+      0,
+      [_T],
+      [() => TableDescription$]
+    ];
+    var DescribeTableReplicaAutoScalingInput$ = [
+      3,
+      n0,
+      _DTRASI,
+      0,
+      [_TN],
+      [0],
+      1
+    ];
+    var DescribeTableReplicaAutoScalingOutput$ = [
+      3,
+      n0,
+      _DTRASO,
+      0,
+      [_TASD],
+      [() => TableAutoScalingDescription$]
+    ];
+    var DescribeTimeToLiveInput$ = [
+      3,
+      n0,
+      _DTTLI,
+      0,
+      [_TN],
+      [0],
+      1
+    ];
+    var DescribeTimeToLiveOutput$ = [
+      3,
+      n0,
+      _DTTLO,
+      0,
+      [_TTLD],
+      [() => TimeToLiveDescription$]
+    ];
+    var DisassociateReplicationGroupMemberAction$ = [
+      3,
+      n0,
+      _DRGMAi,
+      0,
+      [_RN, _DM],
+      [0, 0],
+      2
+    ];
+    var EnableKinesisStreamingConfiguration$ = [
+      3,
+      n0,
+      _EKSC,
+      0,
+      [_ACDTP],
+      [0]
+    ];
+    var Endpoint$ = [
+      3,
+      n0,
+      _End,
+      0,
+      [_Ad, _CPIM],
+      [0, 1],
+      2
+    ];
+    var ExecuteStatementInput$ = [
+      3,
+      n0,
+      _ESI,
+      0,
+      [_St, _P, _CRo, _NT, _RCC, _L, _RVOCCF],
+      [0, () => PreparedStatementParameters, 2, 0, 0, 1, 0],
+      1
+    ];
+    var ExecuteStatementOutput$ = [
+      3,
+      n0,
+      _ESO,
+      0,
+      [_It, _NT, _CC, _LEK],
+      [() => ItemList, 0, () => ConsumedCapacity$, () => Key]
+    ];
+    var ExecuteTransactionInput$ = [
+      3,
+      n0,
+      _ETI,
+      0,
+      [_TS, _CRT, _RCC],
+      [() => ParameterizedStatements, [0, 4], 0],
+      1
+    ];
+    var ExecuteTransactionOutput$ = [
+      3,
+      n0,
+      _ETO,
+      0,
+      [_R, _CC],
+      [() => ItemResponseList, () => ConsumedCapacityMultiple]
+    ];
+    var ExpectedAttributeValue$ = [
+      3,
+      n0,
+      _EAVx,
+      0,
+      [_V, _Exi, _CO, _AVL],
+      [() => AttributeValue$, 2, 0, () => AttributeValueList]
+    ];
+    var ExportDescription$ = [
+      3,
+      n0,
+      _ED,
+      0,
+      [_EA, _ES, _ST, _ET, _EM, _TA, _TI, _ETx, _CT, _SB, _SBO, _SPr, _SSA, _SSKKI, _FC, _FM, _EF, _BSBi, _IC, _ETxp, _IES, _FS],
+      [0, 0, 4, 4, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, () => IncrementalExportSpecification$, () => FilterSpecification$]
+    ];
+    var ExportSummary$ = [
+      3,
+      n0,
+      _ESx,
+      0,
+      [_EA, _ES, _ETxp],
+      [0, 0, 0]
+    ];
+    var ExportTableToPointInTimeInput$ = [
+      3,
+      n0,
+      _ETTPITI,
+      0,
+      [_TA, _SB, _ETx, _CT, _SBO, _SPr, _SSA, _SSKKI, _EF, _ETxp, _IES, _FS],
+      [0, 0, 4, [0, 4], 0, 0, 0, 0, 0, 0, () => IncrementalExportSpecification$, () => FilterSpecification$],
+      2
+    ];
+    var ExportTableToPointInTimeOutput$ = [
+      3,
+      n0,
+      _ETTPITO,
+      0,
+      [_ED],
+      [() => ExportDescription$]
+    ];
+    var FailureException$ = [
+      3,
+      n0,
+      _FE,
+      0,
+      [_EN, _EDx],
+      [0, 0]
+    ];
+    var FilterSpecification$ = [
+      3,
+      n0,
+      _FS,
+      0,
+      [_FEi, _PE, _KCE, _EAN, _EAV],
+      [0, 0, 0, 128 | 0, () => ExpressionAttributeValueMap]
+    ];
+    var Get$ = [
+      3,
+      n0,
+      _G,
+      0,
+      [_K, _TN, _PE, _EAN],
+      [() => Key, 0, 0, 128 | 0],
+      2
+    ];
+    var GetItemInput$ = [
+      3,
+      n0,
+      _GII,
+      0,
+      [_TN, _K, _ATG, _CRo, _RCC, _PE, _EAN],
+      [0, () => Key, 64 | 0, 2, 0, 0, 128 | 0],
+      2
+    ];
+    var GetItemOutput$ = [
+      3,
+      n0,
+      _GIO,
+      0,
+      [_I, _CC],
+      [() => AttributeMap, () => ConsumedCapacity$]
+    ];
+    var GetResourcePolicyInput$ = [
+      3,
+      n0,
+      _GRPI,
+      0,
+      [_RA],
+      [0],
+      1
+    ];
+    var GetResourcePolicyOutput$ = [
+      3,
+      n0,
+      _GRPO,
+      0,
+      [_Po, _RIe],
+      [0, 0]
+    ];
+    var GlobalSecondaryIndex$ = [
+      3,
+      n0,
+      _GSIl,
+      0,
+      [_IN, _KS, _Pr, _PTr, _ODT, _WT],
+      [0, () => KeySchema, () => Projection$, () => ProvisionedThroughput$, () => OnDemandThroughput$, () => WarmThroughput$],
+      3
+    ];
+    var GlobalSecondaryIndexAutoScalingUpdate$ = [
+      3,
+      n0,
+      _GSIASU,
+      0,
+      [_IN, _PWCASU],
+      [0, () => AutoScalingSettingsUpdate$]
+    ];
+    var GlobalSecondaryIndexDescription$ = [
+      3,
+      n0,
+      _GSID,
+      0,
+      [_IN, _KS, _Pr, _IS, _B, _PTr, _ISB, _IC, _IAn, _ODT, _WT],
+      [0, () => KeySchema, () => Projection$, 0, 2, () => ProvisionedThroughputDescription$, 1, 1, 0, () => OnDemandThroughput$, () => GlobalSecondaryIndexWarmThroughputDescription$]
+    ];
+    var GlobalSecondaryIndexInfo$ = [
+      3,
+      n0,
+      _GSII,
+      0,
+      [_IN, _KS, _Pr, _PTr, _ODT],
+      [0, () => KeySchema, () => Projection$, () => ProvisionedThroughput$, () => OnDemandThroughput$]
+    ];
+    var GlobalSecondaryIndexUpdate$ = [
+      3,
+      n0,
+      _GSIU,
+      0,
+      [_U, _Cr, _Del],
+      [() => UpdateGlobalSecondaryIndexAction$, () => CreateGlobalSecondaryIndexAction$, () => DeleteGlobalSecondaryIndexAction$]
+    ];
+    var GlobalSecondaryIndexWarmThroughputDescription$ = [
+      3,
+      n0,
+      _GSIWTD,
+      0,
+      [_RUPS, _WUPS, _Sta],
+      [1, 1, 0]
+    ];
+    var GlobalTable$ = [
+      3,
+      n0,
+      _GT,
+      0,
+      [_GTN, _RG],
+      [0, () => ReplicaList]
+    ];
+    var GlobalTableDescription$ = [
+      3,
+      n0,
+      _GTD,
+      0,
+      [_RG, _GTA, _CDT, _GTS, _GTN],
+      [() => ReplicaDescriptionList, 0, 4, 0, 0]
+    ];
+    var GlobalTableGlobalSecondaryIndexSettingsUpdate$ = [
+      3,
+      n0,
+      _GTGSISU,
+      0,
+      [_IN, _PWCU, _PWCASSU],
+      [0, 1, () => AutoScalingSettingsUpdate$],
+      1
+    ];
+    var GlobalTableWitnessDescription$ = [
+      3,
+      n0,
+      _GTWD,
+      0,
+      [_RN, _WS],
+      [0, 0]
+    ];
+    var GlobalTableWitnessGroupUpdate$ = [
+      3,
+      n0,
+      _GTWGU,
+      0,
+      [_Cr, _Del],
+      [() => CreateGlobalTableWitnessGroupMemberAction$, () => DeleteGlobalTableWitnessGroupMemberAction$]
+    ];
+    var ImportSummary$ = [
+      3,
+      n0,
+      _ISm,
+      0,
+      [_IA, _ISmp, _TA, _SBS, _CWLGA, _IF, _ST, _ET],
+      [0, 0, 0, () => S3BucketSource$, 0, 0, 4, 4]
+    ];
+    var ImportTableDescription$ = [
+      3,
+      n0,
+      _ITD,
+      0,
+      [_IA, _ISmp, _TA, _TI, _CT, _SBS, _EC, _CWLGA, _IF, _IFO, _ICT, _TCP, _ST, _ET, _PSB, _PIC, _IIC, _FC, _FM],
+      [0, 0, 0, 0, 0, () => S3BucketSource$, 1, 0, 0, () => InputFormatOptions$, 0, () => TableCreationParameters$, 4, 4, 1, 1, 1, 0, 0]
+    ];
+    var ImportTableInput$ = [
+      3,
+      n0,
+      _ITI,
+      0,
+      [_SBS, _IF, _TCP, _CT, _IFO, _ICT],
+      [() => S3BucketSource$, 0, () => TableCreationParameters$, [0, 4], () => InputFormatOptions$, 0],
+      3
+    ];
+    var ImportTableOutput$ = [
+      3,
+      n0,
+      _ITO,
+      0,
+      [_ITD],
+      [() => ImportTableDescription$],
+      1
+    ];
+    var IncrementalExportSpecification$ = [
+      3,
+      n0,
+      _IES,
+      0,
+      [_EFT, _ETT, _EVT],
+      [4, 4, 0]
+    ];
+    var InputFormatOptions$ = [
+      3,
+      n0,
+      _IFO,
+      0,
+      [_Cs],
+      [() => CsvOptions$]
+    ];
+    var InputS3Configuration$ = [
+      3,
+      n0,
+      _ISC,
+      0,
+      [_SB, _IF, _SBO, _SKP, _ICT],
+      [0, 0, 0, 0, 0],
+      2
+    ];
+    var ItemCollectionMetrics$ = [
+      3,
+      n0,
+      _ICM,
+      0,
+      [_ICK, _SERGB],
+      [() => ItemCollectionKeyAttributeMap, 64 | 1]
+    ];
+    var ItemResponse$ = [
+      3,
+      n0,
+      _IR,
+      0,
+      [_I],
+      [() => AttributeMap]
+    ];
+    var KeysAndAttributes$ = [
+      3,
+      n0,
+      _KAA,
+      0,
+      [_Ke, _ATG, _CRo, _PE, _EAN],
+      [() => KeyList, 64 | 0, 2, 0, 128 | 0],
+      1
+    ];
+    var KeySchemaElement$ = [
+      3,
+      n0,
+      _KSE,
+      0,
+      [_AN, _KT],
+      [0, 0],
+      2
+    ];
+    var KinesisDataStreamDestination$ = [
+      3,
+      n0,
+      _KDSDi,
+      0,
+      [_SA, _DS, _DSD, _ACDTP],
+      [0, 0, 0, 0]
+    ];
+    var KinesisStreamingDestinationInput$ = [
+      3,
+      n0,
+      _KSDI,
+      0,
+      [_TN, _SA, _EKSC],
+      [0, 0, () => EnableKinesisStreamingConfiguration$],
+      2
+    ];
+    var KinesisStreamingDestinationOutput$ = [
+      3,
+      n0,
+      _KSDO,
+      0,
+      [_TN, _SA, _DS, _EKSC],
+      [0, 0, 0, () => EnableKinesisStreamingConfiguration$]
+    ];
+    var ListBackupsInput$ = [
+      3,
+      n0,
+      _LBI,
+      0,
+      [_TN, _L, _TRLB, _TRUB, _ESBA, _BT],
+      [0, 1, 4, 4, 0, 0]
+    ];
+    var ListBackupsOutput$ = [
+      3,
+      n0,
+      _LBO,
+      0,
+      [_BSac, _LEBA],
+      [() => BackupSummaries, 0]
+    ];
+    var ListBulkOperationsInput$ = [
+      3,
+      n0,
+      _LBOI,
+      0,
+      [_MR, _NT],
+      [1, 0]
+    ];
+    var ListBulkOperationsOutput$ = [
+      3,
+      n0,
+      _LBOO,
+      0,
+      [_BOSL, _NT],
+      [() => BulkOperationsSummaryList, 0]
+    ];
+    var ListContributorInsightsInput$ = [
+      3,
+      n0,
+      _LCII,
+      0,
+      [_TN, _NT, _MR],
+      [0, 0, 1]
+    ];
+    var ListContributorInsightsOutput$ = [
+      3,
+      n0,
+      _LCIO,
+      0,
+      [_CISon, _NT],
+      [() => ContributorInsightsSummaries, 0]
+    ];
+    var ListExportsInput$ = [
+      3,
+      n0,
+      _LEI,
+      0,
+      [_TA, _MR, _NT],
+      [0, 1, 0]
+    ];
+    var ListExportsOutput$ = [
+      3,
+      n0,
+      _LEO,
+      0,
+      [_ESxp, _NT],
+      [() => ExportSummaries, 0]
+    ];
+    var ListGlobalTablesInput$ = [
+      3,
+      n0,
+      _LGTI,
+      0,
+      [_ESGTN, _L, _RN],
+      [0, 1, 0]
+    ];
+    var ListGlobalTablesOutput$ = [
+      3,
+      n0,
+      _LGTO,
+      0,
+      [_GTl, _LEGTN],
+      [() => GlobalTableList, 0]
+    ];
+    var ListImportsInput$ = [
+      3,
+      n0,
+      _LII,
+      0,
+      [_TA, _PS, _NT],
+      [0, 1, 0]
+    ];
+    var ListImportsOutput$ = [
+      3,
+      n0,
+      _LIO,
+      0,
+      [_ISL, _NT],
+      [() => ImportSummaryList, 0]
+    ];
+    var ListTablesInput$ = [
+      3,
+      n0,
+      _LTI,
+      0,
+      [_ESTN, _L],
+      [0, 1]
+    ];
+    var ListTablesOutput$ = [
+      3,
+      n0,
+      _LTO,
+      0,
+      [_TNa, _LETN],
+      [64 | 0, 0]
+    ];
+    var ListTagsOfResourceInput$ = [
+      3,
+      n0,
+      _LTORI,
+      0,
+      [_RA, _NT],
+      [0, 0],
+      1
+    ];
+    var ListTagsOfResourceOutput$ = [
+      3,
+      n0,
+      _LTORO,
+      0,
+      [_Ta, _NT],
+      [() => TagList, 0]
+    ];
+    var LocalSecondaryIndex$ = [
+      3,
+      n0,
+      _LSIo,
+      0,
+      [_IN, _KS, _Pr],
+      [0, () => KeySchema, () => Projection$],
+      3
+    ];
+    var LocalSecondaryIndexDescription$ = [
+      3,
+      n0,
+      _LSID,
+      0,
+      [_IN, _KS, _Pr, _ISB, _IC, _IAn],
+      [0, () => KeySchema, () => Projection$, 1, 1, 0]
+    ];
+    var LocalSecondaryIndexInfo$ = [
+      3,
+      n0,
+      _LSII,
+      0,
+      [_IN, _KS, _Pr],
+      [0, () => KeySchema, () => Projection$]
+    ];
+    var OnDemandThroughput$ = [
+      3,
+      n0,
+      _ODT,
+      0,
+      [_MRRU, _MWRU],
+      [1, 1]
+    ];
+    var OnDemandThroughputOverride$ = [
+      3,
+      n0,
+      _ODTO,
+      0,
+      [_MRRU],
+      [1]
+    ];
+    var OutputS3Configuration$ = [
+      3,
+      n0,
+      _OSC,
+      0,
+      [_OT, _SBO, _SB, _SKP, _SSA, _SSKKI],
+      [64 | 0, 0, 0, 0, 0, 0],
+      1
+    ];
+    var ParameterizedStatement$ = [
+      3,
+      n0,
+      _PSa,
+      0,
+      [_St, _P, _RVOCCF],
+      [0, () => PreparedStatementParameters, 0],
+      1
+    ];
+    var PointInTimeRecoveryDescription$ = [
+      3,
+      n0,
+      _PITRD,
+      0,
+      [_PITRS, _RPID, _ERDT, _LRDT],
+      [0, 1, 4, 4]
+    ];
+    var PointInTimeRecoverySpecification$ = [
+      3,
+      n0,
+      _PITRSo,
+      0,
+      [_PITRE, _RPID],
+      [2, 1],
+      1
+    ];
+    var Projection$ = [
+      3,
+      n0,
+      _Pr,
+      0,
+      [_PTro, _NKA],
+      [0, 64 | 0]
+    ];
+    var ProvisionedThroughput$ = [
+      3,
+      n0,
+      _PTr,
+      0,
+      [_RCU, _WCU],
+      [1, 1],
+      2
+    ];
+    var ProvisionedThroughputDescription$ = [
+      3,
+      n0,
+      _PTD,
+      0,
+      [_LIDT, _LDDT, _NODT, _RCU, _WCU],
+      [4, 4, 1, 1, 1]
+    ];
+    var ProvisionedThroughputOverride$ = [
+      3,
+      n0,
+      _PTO,
+      0,
+      [_RCU],
+      [1]
+    ];
+    var Put$ = [
+      3,
+      n0,
+      _Pu,
+      0,
+      [_I, _TN, _CE, _EAN, _EAV, _RVOCCF],
+      [() => PutItemInputAttributeMap, 0, 0, 128 | 0, () => ExpressionAttributeValueMap, 0],
+      2
+    ];
+    var PutItemInput$ = [
+      3,
+      n0,
+      _PII,
+      0,
+      [_TN, _I, _Ex, _RV, _RCC, _RICM, _COo, _CE, _EAN, _EAV, _RVOCCF],
+      [0, () => PutItemInputAttributeMap, () => ExpectedAttributeMap, 0, 0, 0, 0, 0, 128 | 0, () => ExpressionAttributeValueMap, 0],
+      2
+    ];
+    var PutItemOutput$ = [
+      3,
+      n0,
+      _PIO,
+      0,
+      [_At, _CC, _ICM],
+      [() => AttributeMap, () => ConsumedCapacity$, () => ItemCollectionMetrics$]
+    ];
+    var PutRequest$ = [
+      3,
+      n0,
+      _PR,
+      0,
+      [_I],
+      [() => PutItemInputAttributeMap],
+      1
+    ];
+    var PutResourcePolicyInput$ = [
+      3,
+      n0,
+      _PRPI,
+      0,
+      [_RA, _Po, _ERI, _CRSRA],
+      [0, 0, 0, [2, { [_hH]: _xacrsra }]],
+      2
+    ];
+    var PutResourcePolicyOutput$ = [
+      3,
+      n0,
+      _PRPO,
+      0,
+      [_RIe],
+      [0]
+    ];
+    var QueryInput$ = [
+      3,
+      n0,
+      _QI,
+      0,
+      [_TN, _IN, _Se, _ATG, _L, _CRo, _KC, _QF, _COo, _SIF, _ESK, _RCC, _PE, _FEi, _KCE, _EAN, _EAV],
+      [0, 0, 0, 64 | 0, 1, 2, () => KeyConditions, () => FilterConditionMap, 0, 2, () => Key, 0, 0, 0, 0, 128 | 0, () => ExpressionAttributeValueMap],
+      1
+    ];
+    var QueryOutput$ = [
+      3,
+      n0,
+      _QO,
+      0,
+      [_It, _Cou, _SC, _LEK, _CC],
+      [() => ItemList, 1, 1, () => Key, () => ConsumedCapacity$]
+    ];
+    var Replica$ = [
+      3,
+      n0,
+      _Re,
+      0,
+      [_RN],
+      [0]
+    ];
+    var ReplicaAutoScalingDescription$ = [
+      3,
+      n0,
+      _RASD,
+      0,
+      [_RN, _GSI, _RPRCASS, _RPWCASS, _RSe],
+      [0, () => ReplicaGlobalSecondaryIndexAutoScalingDescriptionList, () => AutoScalingSettingsDescription$, () => AutoScalingSettingsDescription$, 0]
+    ];
+    var ReplicaAutoScalingUpdate$ = [
+      3,
+      n0,
+      _RASU,
+      0,
+      [_RN, _RGSIU, _RPRCASU],
+      [0, () => ReplicaGlobalSecondaryIndexAutoScalingUpdateList, () => AutoScalingSettingsUpdate$],
+      1
+    ];
+    var ReplicaDescription$ = [
+      3,
+      n0,
+      _RD,
+      0,
+      [_RN, _RSe, _RAe, _RSD, _RSPP, _KMSMKI, _PTO, _ODTO, _WT, _GSI, _RIDT, _RTCS, _GTSRM],
+      [0, 0, 0, 0, 0, 0, () => ProvisionedThroughputOverride$, () => OnDemandThroughputOverride$, () => TableWarmThroughputDescription$, () => ReplicaGlobalSecondaryIndexDescriptionList, 4, () => TableClassSummary$, 0]
+    ];
+    var ReplicaGlobalSecondaryIndex$ = [
+      3,
+      n0,
+      _RGSI,
+      0,
+      [_IN, _PTO, _ODTO],
+      [0, () => ProvisionedThroughputOverride$, () => OnDemandThroughputOverride$],
+      1
+    ];
+    var ReplicaGlobalSecondaryIndexAutoScalingDescription$ = [
+      3,
+      n0,
+      _RGSIASD,
+      0,
+      [_IN, _IS, _PRCASS, _PWCASS],
+      [0, 0, () => AutoScalingSettingsDescription$, () => AutoScalingSettingsDescription$]
+    ];
+    var ReplicaGlobalSecondaryIndexAutoScalingUpdate$ = [
+      3,
+      n0,
+      _RGSIASU,
+      0,
+      [_IN, _PRCASU],
+      [0, () => AutoScalingSettingsUpdate$]
+    ];
+    var ReplicaGlobalSecondaryIndexDescription$ = [
+      3,
+      n0,
+      _RGSID,
+      0,
+      [_IN, _PTO, _ODTO, _WT],
+      [0, () => ProvisionedThroughputOverride$, () => OnDemandThroughputOverride$, () => GlobalSecondaryIndexWarmThroughputDescription$]
+    ];
+    var ReplicaGlobalSecondaryIndexSettingsDescription$ = [
+      3,
+      n0,
+      _RGSISD,
+      0,
+      [_IN, _IS, _PRCU, _PRCASS, _PWCU, _PWCASS],
+      [0, 0, 1, () => AutoScalingSettingsDescription$, 1, () => AutoScalingSettingsDescription$],
+      1
+    ];
+    var ReplicaGlobalSecondaryIndexSettingsUpdate$ = [
+      3,
+      n0,
+      _RGSISU,
+      0,
+      [_IN, _PRCU, _PRCASSU],
+      [0, 1, () => AutoScalingSettingsUpdate$],
+      1
+    ];
+    var ReplicaSettingsDescription$ = [
+      3,
+      n0,
+      _RSDe,
+      0,
+      [_RN, _RSe, _RBMS, _RPRCU, _RPRCASS, _RPWCU, _RPWCASS, _RGSIS, _RTCS],
+      [0, 0, () => BillingModeSummary$, 1, () => AutoScalingSettingsDescription$, 1, () => AutoScalingSettingsDescription$, () => ReplicaGlobalSecondaryIndexSettingsDescriptionList, () => TableClassSummary$],
+      1
+    ];
+    var ReplicaSettingsUpdate$ = [
+      3,
+      n0,
+      _RSU,
+      0,
+      [_RN, _RPRCU, _RPRCASSU, _RGSISU, _RTC],
+      [0, 1, () => AutoScalingSettingsUpdate$, () => ReplicaGlobalSecondaryIndexSettingsUpdateList, 0],
+      1
+    ];
+    var ReplicationGroupUpdate$ = [
+      3,
+      n0,
+      _RGU,
+      0,
+      [_Cr, _U, _Del, _Di],
+      [() => CreateReplicationGroupMemberAction$, () => UpdateReplicationGroupMemberAction$, () => DeleteReplicationGroupMemberAction$, () => DisassociateReplicationGroupMemberAction$]
+    ];
+    var ReplicaUpdate$ = [
+      3,
+      n0,
+      _RU,
+      0,
+      [_Cr, _Del],
+      [() => CreateReplicaAction$, () => DeleteReplicaAction$]
+    ];
+    var RestoreSummary$ = [
+      3,
+      n0,
+      _RSes,
+      0,
+      [_RDT, _RIP, _SBA, _STA],
+      [4, 2, 0, 0],
+      2
+    ];
+    var RestoreTableFromBackupInput$ = [
+      3,
+      n0,
+      _RTFBI,
+      0,
+      [_TTN, _BA, _BMO, _GSIO, _LSIO, _PTO, _ODTO, _SSESO, _VIO],
+      [0, 0, 0, () => GlobalSecondaryIndexList, () => LocalSecondaryIndexList, () => ProvisionedThroughput$, () => OnDemandThroughput$, () => SSESpecification$, () => VectorIndexList],
+      2
+    ];
+    var RestoreTableFromBackupOutput$ = [
+      3,
+      n0,
+      _RTFBO,
+      0,
+      [_TDa],
+      [() => TableDescription$]
+    ];
+    var RestoreTableToPointInTimeInput$ = [
+      3,
+      n0,
+      _RTTPITI,
+      0,
+      [_TTN, _STA, _STN, _ULRT, _RDT, _BMO, _GSIO, _LSIO, _PTO, _ODTO, _SSESO, _VIO],
+      [0, 0, 0, 2, 4, 0, () => GlobalSecondaryIndexList, () => LocalSecondaryIndexList, () => ProvisionedThroughput$, () => OnDemandThroughput$, () => SSESpecification$, () => VectorIndexList],
+      1
+    ];
+    var RestoreTableToPointInTimeOutput$ = [
+      3,
+      n0,
+      _RTTPITO,
+      0,
+      [_TDa],
+      [() => TableDescription$]
+    ];
+    var S3BucketSource$ = [
+      3,
+      n0,
+      _SBS,
+      0,
+      [_SB, _SBO, _SKP],
+      [0, 0, 0],
+      1
+    ];
+    var ScanInput$ = [
+      3,
+      n0,
+      _SI,
+      0,
+      [_TN, _IN, _ATG, _L, _Se, _SF, _COo, _ESK, _RCC, _TSo, _Seg, _PE, _FEi, _EAN, _EAV, _CRo],
+      [0, 0, 64 | 0, 1, 0, () => FilterConditionMap, 0, () => Key, 0, 1, 1, 0, 0, 128 | 0, () => ExpressionAttributeValueMap, 2],
+      1
+    ];
+    var ScanOutput$ = [
+      3,
+      n0,
+      _SO,
+      0,
+      [_It, _Cou, _SC, _LEK, _CC],
+      [() => ItemList, 1, 1, () => Key, () => ConsumedCapacity$]
+    ];
+    var SearchResultItem$ = [
+      3,
+      n0,
+      _SRI,
+      0,
+      [_I, _Sc],
+      [() => AttributeMap, 1]
+    ];
+    var SearchSchemaElement$ = [
+      3,
+      n0,
+      _SSE,
+      0,
+      [_AN, _SSET],
+      [0, 0],
+      2
+    ];
+    var SearchVectorsInput$ = [
+      3,
+      n0,
+      _SVI,
+      0,
+      [_TN, _IN, _SV, _TK, _RCC, _EAN, _EAV, _PE, _SCE],
+      [0, 0, () => SearchVectorList, 1, 0, 128 | 0, () => ExpressionAttributeValueMap, 0, 0],
+      4
+    ];
+    var SearchVectorsOutput$ = [
+      3,
+      n0,
+      _SVO,
+      0,
+      [_CC, _SR],
+      [() => VectorCapacity$, () => SearchResultList]
+    ];
+    var SourceTableDetails$ = [
+      3,
+      n0,
+      _STD,
+      0,
+      [_TN, _TI, _KS, _TCDT, _PTr, _TA, _TSB, _ODT, _IC, _BM],
+      [0, 0, () => KeySchema, 4, () => ProvisionedThroughput$, 0, 1, () => OnDemandThroughput$, 1, 0],
+      5
+    ];
+    var SourceTableFeatureDetails$ = [
+      3,
+      n0,
+      _STFD,
+      0,
+      [_LSI, _GSI, _SD, _TTLD, _SSED, _VI],
+      [() => LocalSecondaryIndexes, () => GlobalSecondaryIndexes, () => StreamSpecification$, () => TimeToLiveDescription$, () => SSEDescription$, () => VectorIndexes]
+    ];
+    var SSEDescription$ = [
+      3,
+      n0,
+      _SSED,
+      0,
+      [_Sta, _SSETy, _KMSMKA, _IEDT],
+      [0, 0, 0, 4]
+    ];
+    var SSESpecification$ = [
+      3,
+      n0,
+      _SSES,
+      0,
+      [_Ena, _SSETy, _KMSMKI],
+      [2, 0, 0]
+    ];
+    var StartBulkPutItemsInput$ = [
+      3,
+      n0,
+      _SBPII,
+      0,
+      [_ISC, _OSC, _TN, _CT, _MWRU, _PT],
+      [() => InputS3Configuration$, () => OutputS3Configuration$, 0, [0, 4], 1, 0],
+      3
+    ];
+    var StartBulkPutItemsOutput$ = [
+      3,
+      n0,
+      _SBPIO,
+      0,
+      [_BOD],
+      [() => BulkOperationDescription$],
+      1
+    ];
+    var StreamSpecification$ = [
+      3,
+      n0,
+      _SS,
+      0,
+      [_SE, _SVT],
+      [2, 0],
+      1
+    ];
+    var TableAutoScalingDescription$ = [
+      3,
+      n0,
+      _TASD,
+      0,
+      [_TN, _TSa, _Rep],
+      [0, 0, () => ReplicaAutoScalingDescriptionList]
+    ];
+    var TableClassSummary$ = [
+      3,
+      n0,
+      _TCS,
+      0,
+      [_TC, _LUDT],
+      [0, 4]
+    ];
+    var TableCreationParameters$ = [
+      3,
+      n0,
+      _TCP,
+      0,
+      [_TN, _ADt, _KS, _BM, _PTr, _ODT, _SSES, _GSI, _VI],
+      [0, () => AttributeDefinitions, () => KeySchema, 0, () => ProvisionedThroughput$, () => OnDemandThroughput$, () => SSESpecification$, () => GlobalSecondaryIndexList, () => VectorIndexList],
+      3
+    ];
+    var TableDescription$ = [
+      3,
+      n0,
+      _TDa,
+      0,
+      [_ADt, _TN, _KS, _TSa, _CDT, _PTr, _TSB, _IC, _TA, _TI, _BMS, _LSI, _GSI, _SS, _LSL, _LSA, _GTV, _Rep, _GTW, _GTSRM, _RSes, _SSED, _AS, _TCS, _DPE, _DPEi, _ODT, _WT, _MRC, _VI],
+      [() => AttributeDefinitions, 0, () => KeySchema, 0, 4, () => ProvisionedThroughputDescription$, 1, 1, 0, 0, () => BillingModeSummary$, () => LocalSecondaryIndexDescriptionList, () => GlobalSecondaryIndexDescriptionList, () => StreamSpecification$, 0, 0, 0, () => ReplicaDescriptionList, () => GlobalTableWitnessDescriptionList, 0, () => RestoreSummary$, () => SSEDescription$, () => ArchivalSummary$, () => TableClassSummary$, 2, 2, () => OnDemandThroughput$, () => TableWarmThroughputDescription$, 0, () => VectorIndexDescriptionList]
+    ];
+    var TableWarmThroughputDescription$ = [
+      3,
+      n0,
+      _TWTD,
+      0,
+      [_RUPS, _WUPS, _Sta],
+      [1, 1, 0]
+    ];
+    var Tag$ = [
+      3,
+      n0,
+      _Tag,
+      0,
+      [_K, _V],
+      [0, 0],
+      2
+    ];
+    var TagResourceInput$ = [
+      3,
+      n0,
+      _TRI,
+      0,
+      [_RA, _Ta],
+      [0, () => TagList],
+      2
+    ];
+    var ThrottlingReason$ = [
+      3,
+      n0,
+      _TRh,
+      0,
+      [_r, _re],
+      [0, 0]
+    ];
+    var TimeToLiveDescription$ = [
+      3,
+      n0,
+      _TTLD,
+      0,
+      [_TTLS, _AN],
+      [0, 0]
+    ];
+    var TimeToLiveSpecification$ = [
+      3,
+      n0,
+      _TTLSi,
+      0,
+      [_Ena, _AN],
+      [2, 0],
+      2
+    ];
+    var TransactGetItem$ = [
+      3,
+      n0,
+      _TGI,
+      0,
+      [_G],
+      [() => Get$],
+      1
+    ];
+    var TransactGetItemsInput$ = [
+      3,
+      n0,
+      _TGII,
+      0,
+      [_TIr, _RCC],
+      [() => TransactGetItemList, 0],
+      1
+    ];
+    var TransactGetItemsOutput$ = [
+      3,
+      n0,
+      _TGIO,
+      0,
+      [_CC, _R],
+      [() => ConsumedCapacityMultiple, () => ItemResponseList]
+    ];
+    var TransactWriteItem$ = [
+      3,
+      n0,
+      _TWI,
+      0,
+      [_CCo, _Pu, _Del, _U],
+      [() => ConditionCheck$, () => Put$, () => Delete$, () => Update$]
+    ];
+    var TransactWriteItemsInput$ = [
+      3,
+      n0,
+      _TWII,
+      0,
+      [_TIr, _RCC, _RICM, _CRT],
+      [() => TransactWriteItemList, 0, 0, [0, 4]],
+      1
+    ];
+    var TransactWriteItemsOutput$ = [
+      3,
+      n0,
+      _TWIO,
+      0,
+      [_CC, _ICM],
+      [() => ConsumedCapacityMultiple, () => ItemCollectionMetricsPerTable]
+    ];
+    var UntagResourceInput$ = [
+      3,
+      n0,
+      _URI,
+      0,
+      [_RA, _TKa],
+      [0, 64 | 0],
+      2
+    ];
+    var Update$ = [
+      3,
+      n0,
+      _U,
+      0,
+      [_K, _UE, _TN, _CE, _EAN, _EAV, _RVOCCF],
+      [() => Key, 0, 0, 0, 128 | 0, () => ExpressionAttributeValueMap, 0],
+      3
+    ];
+    var UpdateContinuousBackupsInput$ = [
+      3,
+      n0,
+      _UCBI,
+      0,
+      [_TN, _PITRSo],
+      [0, () => PointInTimeRecoverySpecification$],
+      2
+    ];
+    var UpdateContinuousBackupsOutput$ = [
+      3,
+      n0,
+      _UCBO,
+      0,
+      [_CBD],
+      [() => ContinuousBackupsDescription$]
+    ];
+    var UpdateContributorInsightsInput$ = [
+      3,
+      n0,
+      _UCII,
+      0,
+      [_TN, _CIA, _IN, _CIM],
+      [0, 0, 0, 0],
+      2
+    ];
+    var UpdateContributorInsightsOutput$ = [
+      3,
+      n0,
+      _UCIO,
+      0,
+      [_TN, _IN, _CISo, _CIM],
+      [0, 0, 0, 0]
+    ];
+    var UpdateGlobalSecondaryIndexAction$ = [
+      3,
+      n0,
+      _UGSIA,
+      0,
+      [_IN, _PTr, _ODT, _WT],
+      [0, () => ProvisionedThroughput$, () => OnDemandThroughput$, () => WarmThroughput$],
+      1
+    ];
+    var UpdateGlobalTableInput$ = [
+      3,
+      n0,
+      _UGTI,
+      0,
+      [_GTN, _RUe],
+      [0, () => ReplicaUpdateList],
+      2
+    ];
+    var UpdateGlobalTableOutput$ = [
+      3,
+      n0,
+      _UGTO,
+      0,
+      [_GTD],
+      [() => GlobalTableDescription$]
+    ];
+    var UpdateGlobalTableSettingsInput$ = [
+      3,
+      n0,
+      _UGTSI,
+      0,
+      [_GTN, _GTBM, _GTPWCU, _GTPWCASSU, _GTGSISU, _RSU],
+      [0, 0, 1, () => AutoScalingSettingsUpdate$, () => GlobalTableGlobalSecondaryIndexSettingsUpdateList, () => ReplicaSettingsUpdateList],
+      1
+    ];
+    var UpdateGlobalTableSettingsOutput$ = [
+      3,
+      n0,
+      _UGTSO,
+      0,
+      [_GTN, _RS],
+      [0, () => ReplicaSettingsDescriptionList]
+    ];
+    var UpdateItemInput$ = [
+      3,
+      n0,
+      _UII,
+      0,
+      [_TN, _K, _AU, _Ex, _COo, _RV, _RCC, _RICM, _UE, _CE, _EAN, _EAV, _RVOCCF],
+      [0, () => Key, () => AttributeUpdates, () => ExpectedAttributeMap, 0, 0, 0, 0, 0, 0, 128 | 0, () => ExpressionAttributeValueMap, 0],
+      2
+    ];
+    var UpdateItemOutput$ = [
+      3,
+      n0,
+      _UIO,
+      0,
+      [_At, _CC, _ICM],
+      [() => AttributeMap, () => ConsumedCapacity$, () => ItemCollectionMetrics$]
+    ];
+    var UpdateKinesisStreamingConfiguration$ = [
+      3,
+      n0,
+      _UKSC,
+      0,
+      [_ACDTP],
+      [0]
+    ];
+    var UpdateKinesisStreamingDestinationInput$ = [
+      3,
+      n0,
+      _UKSDI,
+      0,
+      [_TN, _SA, _UKSC],
+      [0, 0, () => UpdateKinesisStreamingConfiguration$],
+      2
+    ];
+    var UpdateKinesisStreamingDestinationOutput$ = [
+      3,
+      n0,
+      _UKSDO,
+      0,
+      [_TN, _SA, _DS, _UKSC],
+      [0, 0, 0, () => UpdateKinesisStreamingConfiguration$]
+    ];
+    var UpdateReplicationGroupMemberAction$ = [
+      3,
+      n0,
+      _URGMA,
+      0,
+      [_RN, _KMSMKI, _PTO, _ODTO, _GSI, _TCO],
+      [0, 0, () => ProvisionedThroughputOverride$, () => OnDemandThroughputOverride$, () => ReplicaGlobalSecondaryIndexList, 0],
+      1
+    ];
+    var UpdateTableInput$ = [
+      3,
+      n0,
+      _UTI,
+      0,
+      [_TN, _ADt, _BM, _PTr, _GSIUl, _SS, _SSES, _RUe, _TC, _DPE, _MRC, _GTWU, _ODT, _WT, _GTSRM, _DPEi, _VIU],
+      [0, () => AttributeDefinitions, 0, () => ProvisionedThroughput$, () => GlobalSecondaryIndexUpdateList, () => StreamSpecification$, () => SSESpecification$, () => ReplicationGroupUpdateList, 0, 2, 0, () => GlobalTableWitnessGroupUpdateList, () => OnDemandThroughput$, () => WarmThroughput$, 0, 2, () => VectorIndexUpdateList],
+      1
+    ];
+    var UpdateTableOutput$ = [
+      3,
+      n0,
+      _UTO,
+      0,
+      [_TDa],
+      [() => TableDescription$]
+    ];
+    var UpdateTableReplicaAutoScalingInput$ = [
+      3,
+      n0,
+      _UTRASI,
+      0,
+      [_TN, _GSIUl, _PWCASU, _RUe],
+      [0, () => GlobalSecondaryIndexAutoScalingUpdateList, () => AutoScalingSettingsUpdate$, () => ReplicaAutoScalingUpdateList],
+      1
+    ];
+    var UpdateTableReplicaAutoScalingOutput$ = [
+      3,
+      n0,
+      _UTRASO,
+      0,
+      [_TASD],
+      [() => TableAutoScalingDescription$]
+    ];
+    var UpdateTimeToLiveInput$ = [
+      3,
+      n0,
+      _UTTLI,
+      0,
+      [_TN, _TTLSi],
+      [0, () => TimeToLiveSpecification$],
+      2
+    ];
+    var UpdateTimeToLiveOutput$ = [
+      3,
+      n0,
+      _UTTLO,
+      0,
+      [_TTLSi],
+      [() => TimeToLiveSpecification$]
+    ];
+    var VectorAttributeDefinition$ = [
+      3,
+      n0,
+      _VAD,
+      0,
+      [_AN],
+      [0],
+      1
+    ];
+    var VectorCapacity$ = [
+      3,
+      n0,
+      _VC,
+      0,
+      [_VSRB, _VWRB],
+      [1, 1]
+    ];
+    var VectorIndex$ = [
+      3,
+      n0,
+      _VIe,
+      0,
+      [_IN, _VA, _Pr, _D, _DF, _SSe],
+      [0, () => VectorAttributeDefinition$, () => Projection$, 1, 0, () => SearchSchema],
+      5
+    ];
+    var VectorIndexDescription$ = [
+      3,
+      n0,
+      _VID,
+      0,
+      [_IN, _SSe, _Pr, _VA, _D, _DF, _IS, _B, _ISB, _IC, _IAn],
+      [0, () => SearchSchema, () => Projection$, () => VectorAttributeDefinition$, 1, 0, 0, 2, 1, 1, 0]
+    ];
+    var VectorIndexInfo$ = [
+      3,
+      n0,
+      _VII,
+      0,
+      [_IN, _VA, _SSe, _Pr, _D, _DF],
+      [0, () => VectorAttributeDefinition$, () => SearchSchema, () => Projection$, 1, 0]
+    ];
+    var VectorIndexUpdate$ = [
+      3,
+      n0,
+      _VIUe,
+      0,
+      [_Cr, _Del],
+      [() => CreateVectorIndexAction$, () => DeleteVectorIndexAction$]
+    ];
+    var WarmThroughput$ = [
+      3,
+      n0,
+      _WT,
+      0,
+      [_RUPS, _WUPS],
+      [1, 1]
+    ];
+    var WriteRequest$ = [
+      3,
+      n0,
+      _WR,
+      0,
+      [_PR, _DR],
+      [() => PutRequest$, () => DeleteRequest$]
+    ];
+    var __Unit = "unit";
+    var AttributeDefinitions = [
+      1,
+      n0,
+      _ADt,
+      0,
+      () => AttributeDefinition$
+    ];
+    var AttributeValueList = [
+      1,
+      n0,
+      _AVL,
+      0,
+      () => AttributeValue$
+    ];
+    var AutoScalingPolicyDescriptionList = [
+      1,
+      n0,
+      _ASPDL,
+      0,
+      () => AutoScalingPolicyDescription$
+    ];
+    var BackupSummaries = [
+      1,
+      n0,
+      _BSac,
+      0,
+      () => BackupSummary$
+    ];
+    var BulkOperationsSummaryList = [
+      1,
+      n0,
+      _BOSL,
+      0,
+      () => BulkOperationSummary$
+    ];
+    var BulkOperationTableDetails = [
+      1,
+      n0,
+      _BOTDu,
+      0,
+      () => BulkOperationTableDetail$
+    ];
+    var BulkOperationUsageMultiple = [
+      1,
+      n0,
+      _BOUM,
+      0,
+      () => BulkOperationUsage$
+    ];
+    var CancellationReasonList = [
+      1,
+      n0,
+      _CRL,
+      0,
+      () => CancellationReason$
+    ];
+    var ConsumedCapacityMultiple = [
+      1,
+      n0,
+      _CCM,
+      0,
+      () => ConsumedCapacity$
+    ];
+    var ContributorInsightsSummaries = [
+      1,
+      n0,
+      _CISon,
+      0,
+      () => ContributorInsightsSummary$
+    ];
+    var Endpoints2 = [
+      1,
+      n0,
+      _En,
+      0,
+      () => Endpoint$
+    ];
+    var ExportSummaries = [
+      1,
+      n0,
+      _ESxp,
+      0,
+      () => ExportSummary$
+    ];
+    var GlobalSecondaryIndexAutoScalingUpdateList = [
+      1,
+      n0,
+      _GSIASUL,
+      0,
+      () => GlobalSecondaryIndexAutoScalingUpdate$
+    ];
+    var GlobalSecondaryIndexDescriptionList = [
+      1,
+      n0,
+      _GSIDL,
+      0,
+      () => GlobalSecondaryIndexDescription$
+    ];
+    var GlobalSecondaryIndexes = [
+      1,
+      n0,
+      _GSI,
+      0,
+      () => GlobalSecondaryIndexInfo$
+    ];
+    var GlobalSecondaryIndexList = [
+      1,
+      n0,
+      _GSIL,
+      0,
+      () => GlobalSecondaryIndex$
+    ];
+    var GlobalSecondaryIndexUpdateList = [
+      1,
+      n0,
+      _GSIUL,
+      0,
+      () => GlobalSecondaryIndexUpdate$
+    ];
+    var GlobalTableGlobalSecondaryIndexSettingsUpdateList = [
+      1,
+      n0,
+      _GTGSISUL,
+      0,
+      () => GlobalTableGlobalSecondaryIndexSettingsUpdate$
+    ];
+    var GlobalTableList = [
+      1,
+      n0,
+      _GTL,
+      0,
+      () => GlobalTable$
+    ];
+    var GlobalTableWitnessDescriptionList = [
+      1,
+      n0,
+      _GTWDL,
+      0,
+      () => GlobalTableWitnessDescription$
+    ];
+    var GlobalTableWitnessGroupUpdateList = [
+      1,
+      n0,
+      _GTWGUL,
+      0,
+      () => GlobalTableWitnessGroupUpdate$
+    ];
+    var ImportSummaryList = [
+      1,
+      n0,
+      _ISL,
+      0,
+      () => ImportSummary$
+    ];
+    var ItemCollectionMetricsMultiple = [
+      1,
+      n0,
+      _ICMM,
+      0,
+      () => ItemCollectionMetrics$
+    ];
+    var ItemList = [
+      1,
+      n0,
+      _IL,
+      0,
+      () => AttributeMap
+    ];
+    var ItemResponseList = [
+      1,
+      n0,
+      _IRL,
+      0,
+      () => ItemResponse$
+    ];
+    var KeyList = [
+      1,
+      n0,
+      _KL,
+      0,
+      () => Key
+    ];
+    var KeySchema = [
+      1,
+      n0,
+      _KS,
+      0,
+      () => KeySchemaElement$
+    ];
+    var KinesisDataStreamDestinations = [
+      1,
+      n0,
+      _KDSD,
+      0,
+      () => KinesisDataStreamDestination$
+    ];
+    var ListAttributeValue = [
+      1,
+      n0,
+      _LAV,
+      0,
+      () => AttributeValue$
+    ];
+    var LocalSecondaryIndexDescriptionList = [
+      1,
+      n0,
+      _LSIDL,
+      0,
+      () => LocalSecondaryIndexDescription$
+    ];
+    var LocalSecondaryIndexes = [
+      1,
+      n0,
+      _LSI,
+      0,
+      () => LocalSecondaryIndexInfo$
+    ];
+    var LocalSecondaryIndexList = [
+      1,
+      n0,
+      _LSIL,
+      0,
+      () => LocalSecondaryIndex$
+    ];
+    var ParameterizedStatements = [
+      1,
+      n0,
+      _PSar,
+      0,
+      () => ParameterizedStatement$
+    ];
+    var PartiQLBatchRequest = [
+      1,
+      n0,
+      _PQLBR,
+      0,
+      () => BatchStatementRequest$
+    ];
+    var PartiQLBatchResponse = [
+      1,
+      n0,
+      _PQLBRa,
+      0,
+      () => BatchStatementResponse$
+    ];
+    var PreparedStatementParameters = [
+      1,
+      n0,
+      _PSP,
+      0,
+      () => AttributeValue$
+    ];
+    var ReplicaAutoScalingDescriptionList = [
+      1,
+      n0,
+      _RASDL,
+      0,
+      () => ReplicaAutoScalingDescription$
+    ];
+    var ReplicaAutoScalingUpdateList = [
+      1,
+      n0,
+      _RASUL,
+      0,
+      () => ReplicaAutoScalingUpdate$
+    ];
+    var ReplicaDescriptionList = [
+      1,
+      n0,
+      _RDL,
+      0,
+      () => ReplicaDescription$
+    ];
+    var ReplicaGlobalSecondaryIndexAutoScalingDescriptionList = [
+      1,
+      n0,
+      _RGSIASDL,
+      0,
+      () => ReplicaGlobalSecondaryIndexAutoScalingDescription$
+    ];
+    var ReplicaGlobalSecondaryIndexAutoScalingUpdateList = [
+      1,
+      n0,
+      _RGSIASUL,
+      0,
+      () => ReplicaGlobalSecondaryIndexAutoScalingUpdate$
+    ];
+    var ReplicaGlobalSecondaryIndexDescriptionList = [
+      1,
+      n0,
+      _RGSIDL,
+      0,
+      () => ReplicaGlobalSecondaryIndexDescription$
+    ];
+    var ReplicaGlobalSecondaryIndexList = [
+      1,
+      n0,
+      _RGSIL,
+      0,
+      () => ReplicaGlobalSecondaryIndex$
+    ];
+    var ReplicaGlobalSecondaryIndexSettingsDescriptionList = [
+      1,
+      n0,
+      _RGSISDL,
+      0,
+      () => ReplicaGlobalSecondaryIndexSettingsDescription$
+    ];
+    var ReplicaGlobalSecondaryIndexSettingsUpdateList = [
+      1,
+      n0,
+      _RGSISUL,
+      0,
+      () => ReplicaGlobalSecondaryIndexSettingsUpdate$
+    ];
+    var ReplicaList = [
+      1,
+      n0,
+      _RL,
+      0,
+      () => Replica$
+    ];
+    var ReplicaSettingsDescriptionList = [
+      1,
+      n0,
+      _RSDL,
+      0,
+      () => ReplicaSettingsDescription$
+    ];
+    var ReplicaSettingsUpdateList = [
+      1,
+      n0,
+      _RSUL,
+      0,
+      () => ReplicaSettingsUpdate$
+    ];
+    var ReplicationGroupUpdateList = [
+      1,
+      n0,
+      _RGUL,
+      0,
+      () => ReplicationGroupUpdate$
+    ];
+    var ReplicaUpdateList = [
+      1,
+      n0,
+      _RUL,
+      0,
+      () => ReplicaUpdate$
+    ];
+    var SearchResultList = [
+      1,
+      n0,
+      _SRL,
+      0,
+      () => SearchResultItem$
+    ];
+    var SearchSchema = [
+      1,
+      n0,
+      _SSe,
+      0,
+      () => SearchSchemaElement$
+    ];
+    var SearchVectorList = [
+      1,
+      n0,
+      _SVL,
+      0,
+      () => AttributeValue$
+    ];
+    var TagList = [
+      1,
+      n0,
+      _TL,
+      0,
+      () => Tag$
+    ];
+    var ThrottlingReasonList = [
+      1,
+      n0,
+      _TRL,
+      0,
+      () => ThrottlingReason$
+    ];
+    var TransactGetItemList = [
+      1,
+      n0,
+      _TGIL,
+      0,
+      () => TransactGetItem$
+    ];
+    var TransactWriteItemList = [
+      1,
+      n0,
+      _TWIL,
+      0,
+      () => TransactWriteItem$
+    ];
+    var VectorIndexDescriptionList = [
+      1,
+      n0,
+      _VIDL,
+      0,
+      () => VectorIndexDescription$
+    ];
+    var VectorIndexes = [
+      1,
+      n0,
+      _VI,
+      0,
+      () => VectorIndexInfo$
+    ];
+    var VectorIndexList = [
+      1,
+      n0,
+      _VIL,
+      0,
+      () => VectorIndex$
+    ];
+    var VectorIndexUpdateList = [
+      1,
+      n0,
+      _VIUL,
+      0,
+      () => VectorIndexUpdate$
+    ];
+    var WriteRequests = [
+      1,
+      n0,
+      _WRr,
+      0,
+      () => WriteRequest$
+    ];
+    var AttributeMap = [
+      2,
+      n0,
+      _AM,
+      0,
+      0,
+      () => AttributeValue$
+    ];
+    var AttributeUpdates = [
+      2,
+      n0,
+      _AU,
+      0,
+      0,
+      () => AttributeValueUpdate$
+    ];
+    var BatchGetRequestMap = [
+      2,
+      n0,
+      _BGRMa,
+      0,
+      0,
+      () => KeysAndAttributes$
+    ];
+    var BatchGetResponseMap = [
+      2,
+      n0,
+      _BGRM,
+      0,
+      0,
+      () => ItemList
+    ];
+    var BatchWriteItemRequestMap = [
+      2,
+      n0,
+      _BWIRM,
+      0,
+      0,
+      () => WriteRequests
+    ];
+    var ExpectedAttributeMap = [
+      2,
+      n0,
+      _EAM,
+      0,
+      0,
+      () => ExpectedAttributeValue$
+    ];
+    var ExpressionAttributeValueMap = [
+      2,
+      n0,
+      _EAVM,
+      0,
+      0,
+      () => AttributeValue$
+    ];
+    var FilterConditionMap = [
+      2,
+      n0,
+      _FCM,
+      0,
+      0,
+      () => Condition$
+    ];
+    var ItemCollectionKeyAttributeMap = [
+      2,
+      n0,
+      _ICKAM,
+      0,
+      0,
+      () => AttributeValue$
+    ];
+    var ItemCollectionMetricsPerTable = [
+      2,
+      n0,
+      _ICMPT,
+      0,
+      0,
+      () => ItemCollectionMetricsMultiple
+    ];
+    var Key = [
+      2,
+      n0,
+      _K,
+      0,
+      0,
+      () => AttributeValue$
+    ];
+    var KeyConditions = [
+      2,
+      n0,
+      _KC,
+      0,
+      0,
+      () => Condition$
+    ];
+    var MapAttributeValue = [
+      2,
+      n0,
+      _MAV,
+      0,
+      0,
+      () => AttributeValue$
+    ];
+    var PutItemInputAttributeMap = [
+      2,
+      n0,
+      _PIIAM,
+      0,
+      0,
+      () => AttributeValue$
+    ];
+    var SecondaryIndexesBulkBytesMap = [
+      2,
+      n0,
+      _SIBBM,
+      0,
+      0,
+      () => BulkOperationBytes$
+    ];
+    var SecondaryIndexesCapacityMap = [
+      2,
+      n0,
+      _SICM,
+      0,
+      0,
+      () => Capacity$
+    ];
+    var VectorIndexesBulkVectorBytesMap = [
+      2,
+      n0,
+      _VIBVBM,
+      0,
+      0,
+      () => BulkOperationVectorBytes$
+    ];
+    var VectorIndexesCapacityMap = [
+      2,
+      n0,
+      _VICM,
+      0,
+      0,
+      () => VectorCapacity$
+    ];
+    var AttributeValue$ = [
+      4,
+      n0,
+      _AV,
+      0,
+      [_S_, _N, _B_, _SS_, _NS, _BS_, _M_, _L_, _NULL, _BOOL],
+      [0, 0, 21, 64 | 0, 64 | 0, 64 | 21, () => MapAttributeValue, () => ListAttributeValue, 2, 2]
+    ];
+    var BatchExecuteStatement$ = [
+      9,
+      n0,
+      _BES,
+      0,
+      () => BatchExecuteStatementInput$,
+      () => BatchExecuteStatementOutput$
+    ];
+    var BatchGetItem$ = [
+      9,
+      n0,
+      _BGI,
+      0,
+      () => BatchGetItemInput$,
+      () => BatchGetItemOutput$
+    ];
+    var BatchWriteItem$ = [
+      9,
+      n0,
+      _BWI,
+      0,
+      () => BatchWriteItemInput$,
+      () => BatchWriteItemOutput$
+    ];
+    var CancelBulkOperation$ = [
+      9,
+      n0,
+      _CBOa,
+      0,
+      () => CancelBulkOperationInput$,
+      () => CancelBulkOperationOutput$
+    ];
+    var CreateBackup$ = [
+      9,
+      n0,
+      _CB,
+      0,
+      () => CreateBackupInput$,
+      () => CreateBackupOutput$
+    ];
+    var CreateGlobalTable$ = [
+      9,
+      n0,
+      _CGT,
+      0,
+      () => CreateGlobalTableInput$,
+      () => CreateGlobalTableOutput$
+    ];
+    var CreateTable$ = [
+      9,
+      n0,
+      _CTr,
+      0,
+      () => CreateTableInput$,
+      () => CreateTableOutput$
+    ];
+    var DeleteBackup$ = [
+      9,
+      n0,
+      _DB,
+      0,
+      () => DeleteBackupInput$,
+      () => DeleteBackupOutput$
+    ];
+    var DeleteItem$ = [
+      9,
+      n0,
+      _DI,
+      0,
+      () => DeleteItemInput$,
+      () => DeleteItemOutput$
+    ];
+    var DeleteResourcePolicy$ = [
+      9,
+      n0,
+      _DRP,
+      0,
+      () => DeleteResourcePolicyInput$,
+      () => DeleteResourcePolicyOutput$
+    ];
+    var DeleteTable$ = [
+      9,
+      n0,
+      _DT,
+      0,
+      () => DeleteTableInput$,
+      () => DeleteTableOutput$
+    ];
+    var DescribeBackup$ = [
+      9,
+      n0,
+      _DBe,
+      0,
+      () => DescribeBackupInput$,
+      () => DescribeBackupOutput$
+    ];
+    var DescribeBulkOperation$ = [
+      9,
+      n0,
+      _DBOes,
+      0,
+      () => DescribeBulkOperationInput$,
+      () => DescribeBulkOperationOutput$
+    ];
+    var DescribeContinuousBackups$ = [
+      9,
+      n0,
+      _DCB,
+      0,
+      () => DescribeContinuousBackupsInput$,
+      () => DescribeContinuousBackupsOutput$
+    ];
+    var DescribeContributorInsights$ = [
+      9,
+      n0,
+      _DCI,
+      0,
+      () => DescribeContributorInsightsInput$,
+      () => DescribeContributorInsightsOutput$
+    ];
+    var DescribeEndpoints$ = [
+      9,
+      n0,
+      _DE,
+      0,
+      () => DescribeEndpointsRequest$,
+      () => DescribeEndpointsResponse$
+    ];
+    var DescribeExport$ = [
+      9,
+      n0,
+      _DEe,
+      0,
+      () => DescribeExportInput$,
+      () => DescribeExportOutput$
+    ];
+    var DescribeGlobalTable$ = [
+      9,
+      n0,
+      _DGT,
+      0,
+      () => DescribeGlobalTableInput$,
+      () => DescribeGlobalTableOutput$
+    ];
+    var DescribeGlobalTableSettings$ = [
+      9,
+      n0,
+      _DGTS,
+      0,
+      () => DescribeGlobalTableSettingsInput$,
+      () => DescribeGlobalTableSettingsOutput$
+    ];
+    var DescribeImport$ = [
+      9,
+      n0,
+      _DIe,
+      0,
+      () => DescribeImportInput$,
+      () => DescribeImportOutput$
+    ];
+    var DescribeKinesisStreamingDestination$ = [
+      9,
+      n0,
+      _DKSD,
+      0,
+      () => DescribeKinesisStreamingDestinationInput$,
+      () => DescribeKinesisStreamingDestinationOutput$
+    ];
+    var DescribeLimits$ = [
+      9,
+      n0,
+      _DL,
+      0,
+      () => DescribeLimitsInput$,
+      () => DescribeLimitsOutput$
+    ];
+    var DescribeTable$ = [
+      9,
+      n0,
+      _DTe,
+      0,
+      () => DescribeTableInput$,
+      () => DescribeTableOutput$
+    ];
+    var DescribeTableReplicaAutoScaling$ = [
+      9,
+      n0,
+      _DTRAS,
+      0,
+      () => DescribeTableReplicaAutoScalingInput$,
+      () => DescribeTableReplicaAutoScalingOutput$
+    ];
+    var DescribeTimeToLive$ = [
+      9,
+      n0,
+      _DTTL,
+      0,
+      () => DescribeTimeToLiveInput$,
+      () => DescribeTimeToLiveOutput$
+    ];
+    var DisableKinesisStreamingDestination$ = [
+      9,
+      n0,
+      _DKSDi,
+      0,
+      () => KinesisStreamingDestinationInput$,
+      () => KinesisStreamingDestinationOutput$
+    ];
+    var EnableKinesisStreamingDestination$ = [
+      9,
+      n0,
+      _EKSD,
+      0,
+      () => KinesisStreamingDestinationInput$,
+      () => KinesisStreamingDestinationOutput$
+    ];
+    var ExecuteStatement$ = [
+      9,
+      n0,
+      _ESxe,
+      0,
+      () => ExecuteStatementInput$,
+      () => ExecuteStatementOutput$
+    ];
+    var ExecuteTransaction$ = [
+      9,
+      n0,
+      _ETxe,
+      0,
+      () => ExecuteTransactionInput$,
+      () => ExecuteTransactionOutput$
+    ];
+    var ExportTableToPointInTime$ = [
+      9,
+      n0,
+      _ETTPIT,
+      0,
+      () => ExportTableToPointInTimeInput$,
+      () => ExportTableToPointInTimeOutput$
+    ];
+    var GetItem$ = [
+      9,
+      n0,
+      _GI,
+      0,
+      () => GetItemInput$,
+      () => GetItemOutput$
+    ];
+    var GetResourcePolicy$ = [
+      9,
+      n0,
+      _GRP,
+      0,
+      () => GetResourcePolicyInput$,
+      () => GetResourcePolicyOutput$
+    ];
+    var ImportTable$ = [
+      9,
+      n0,
+      _IT,
+      0,
+      () => ImportTableInput$,
+      () => ImportTableOutput$
+    ];
+    var ListBackups$ = [
+      9,
+      n0,
+      _LB,
+      0,
+      () => ListBackupsInput$,
+      () => ListBackupsOutput$
+    ];
+    var ListBulkOperations$ = [
+      9,
+      n0,
+      _LBOi,
+      0,
+      () => ListBulkOperationsInput$,
+      () => ListBulkOperationsOutput$
+    ];
+    var ListContributorInsights$ = [
+      9,
+      n0,
+      _LCI,
+      0,
+      () => ListContributorInsightsInput$,
+      () => ListContributorInsightsOutput$
+    ];
+    var ListExports$ = [
+      9,
+      n0,
+      _LE,
+      0,
+      () => ListExportsInput$,
+      () => ListExportsOutput$
+    ];
+    var ListGlobalTables$ = [
+      9,
+      n0,
+      _LGT,
+      0,
+      () => ListGlobalTablesInput$,
+      () => ListGlobalTablesOutput$
+    ];
+    var ListImports$ = [
+      9,
+      n0,
+      _LI,
+      0,
+      () => ListImportsInput$,
+      () => ListImportsOutput$
+    ];
+    var ListTables$ = [
+      9,
+      n0,
+      _LT,
+      0,
+      () => ListTablesInput$,
+      () => ListTablesOutput$
+    ];
+    var ListTagsOfResource$ = [
+      9,
+      n0,
+      _LTOR,
+      0,
+      () => ListTagsOfResourceInput$,
+      () => ListTagsOfResourceOutput$
+    ];
+    var PutItem$ = [
+      9,
+      n0,
+      _PI,
+      0,
+      () => PutItemInput$,
+      () => PutItemOutput$
+    ];
+    var PutResourcePolicy$ = [
+      9,
+      n0,
+      _PRP,
+      0,
+      () => PutResourcePolicyInput$,
+      () => PutResourcePolicyOutput$
+    ];
+    var Query$ = [
+      9,
+      n0,
+      _Q,
+      0,
+      () => QueryInput$,
+      () => QueryOutput$
+    ];
+    var RestoreTableFromBackup$ = [
+      9,
+      n0,
+      _RTFB,
+      0,
+      () => RestoreTableFromBackupInput$,
+      () => RestoreTableFromBackupOutput$
+    ];
+    var RestoreTableToPointInTime$ = [
+      9,
+      n0,
+      _RTTPIT,
+      0,
+      () => RestoreTableToPointInTimeInput$,
+      () => RestoreTableToPointInTimeOutput$
+    ];
+    var Scan$ = [
+      9,
+      n0,
+      _Sca,
+      0,
+      () => ScanInput$,
+      () => ScanOutput$
+    ];
+    var SearchVectors$ = [
+      9,
+      n0,
+      _SVe,
+      0,
+      () => SearchVectorsInput$,
+      () => SearchVectorsOutput$
+    ];
+    var StartBulkPutItems$ = [
+      9,
+      n0,
+      _SBPI,
+      0,
+      () => StartBulkPutItemsInput$,
+      () => StartBulkPutItemsOutput$
+    ];
+    var TagResource$ = [
+      9,
+      n0,
+      _TRa,
+      0,
+      () => TagResourceInput$,
+      () => __Unit
+    ];
+    var TransactGetItems$ = [
+      9,
+      n0,
+      _TGIr,
+      0,
+      () => TransactGetItemsInput$,
+      () => TransactGetItemsOutput$
+    ];
+    var TransactWriteItems$ = [
+      9,
+      n0,
+      _TWIr,
+      0,
+      () => TransactWriteItemsInput$,
+      () => TransactWriteItemsOutput$
+    ];
+    var UntagResource$ = [
+      9,
+      n0,
+      _UR,
+      0,
+      () => UntagResourceInput$,
+      () => __Unit
+    ];
+    var UpdateContinuousBackups$ = [
+      9,
+      n0,
+      _UCB,
+      0,
+      () => UpdateContinuousBackupsInput$,
+      () => UpdateContinuousBackupsOutput$
+    ];
+    var UpdateContributorInsights$ = [
+      9,
+      n0,
+      _UCI,
+      0,
+      () => UpdateContributorInsightsInput$,
+      () => UpdateContributorInsightsOutput$
+    ];
+    var UpdateGlobalTable$ = [
+      9,
+      n0,
+      _UGT,
+      0,
+      () => UpdateGlobalTableInput$,
+      () => UpdateGlobalTableOutput$
+    ];
+    var UpdateGlobalTableSettings$ = [
+      9,
+      n0,
+      _UGTS,
+      0,
+      () => UpdateGlobalTableSettingsInput$,
+      () => UpdateGlobalTableSettingsOutput$
+    ];
+    var UpdateItem$ = [
+      9,
+      n0,
+      _UIp,
+      0,
+      () => UpdateItemInput$,
+      () => UpdateItemOutput$
+    ];
+    var UpdateKinesisStreamingDestination$ = [
+      9,
+      n0,
+      _UKSD,
+      0,
+      () => UpdateKinesisStreamingDestinationInput$,
+      () => UpdateKinesisStreamingDestinationOutput$
+    ];
+    var UpdateTable$ = [
+      9,
+      n0,
+      _UT,
+      0,
+      () => UpdateTableInput$,
+      () => UpdateTableOutput$
+    ];
+    var UpdateTableReplicaAutoScaling$ = [
+      9,
+      n0,
+      _UTRAS,
+      0,
+      () => UpdateTableReplicaAutoScalingInput$,
+      () => UpdateTableReplicaAutoScalingOutput$
+    ];
+    var UpdateTimeToLive$ = [
+      9,
+      n0,
+      _UTTL,
+      0,
+      () => UpdateTimeToLiveInput$,
+      () => UpdateTimeToLiveOutput$
+    ];
+    var DescribeEndpointsCommand = class extends command(_ep0, _mw0, "DescribeEndpoints", DescribeEndpoints$) {
+    };
+    var version = "3.1168.0";
+    var packageInfo = {
+      version
+    };
+    var L = "ref";
+    var M = "argv";
+    var a = -1;
+    var b = true;
+    var c = false;
+    var d = "isSet";
+    var e = "booleanEquals";
+    var f = "PartitionResult";
+    var g = "stringEquals";
+    var h = "getAttr";
+    var i = "parsedEndpoint";
+    var j = "aws.parseArn";
+    var k = (n2) => "ParsedArn_ssa_" + n2;
+    var l = "service";
+    var m = "dynamodb";
+    var n = "isValidHostLabel";
+    var o = "accountId";
+    var p = "FirstArn";
+    var q = (n2) => "https://{ParsedArn_ssa_" + n2 + "#accountId}.search-ddb.{Region}.{PartitionResult#dualStackDnsSuffix}";
+    var s = (n2) => "https://{ParsedArn_ssa_" + n2 + "#accountId}.ddb.{Region}.{PartitionResult#dualStackDnsSuffix}";
+    var t = (n2) => "https://{ParsedArn_ssa_" + n2 + "#accountId}.search-ddb.{Region}.{PartitionResult#dnsSuffix}";
+    var u = (n2) => "https://{ParsedArn_ssa_" + n2 + "#accountId}.ddb.{Region}.{PartitionResult#dnsSuffix}";
+    var v = { [L]: "Region" };
+    var w = { [L]: f };
+    var x = { "fn": h, [M]: [{ [L]: i }, "authority"] };
+    var y = { [L]: "AccountIdEndpointMode" };
+    var z = { "fn": h, [M]: [w, "name"] };
+    var A = { [L]: "ParsedArn_ssa_2" };
+    var B = { "fn": h, [M]: [A, "region"] };
+    var C = { [L]: "ResourceArnList" };
+    var D = { "fn": h, [M]: [{ [L]: "ParsedArn_ssa_1" }, "region"] };
+    var E = { [L]: "ParsedArn_ssa_1" };
+    var F = { [L]: "AccountId" };
+    var G = {};
+    var H = { "metricValues": ["O"] };
+    var I = [v];
+    var J = [{ [L]: "Endpoint" }];
+    var K = [{ [L]: "ResourceArn" }];
+    var _data = {
+      conditions: [
+        [d, I],
+        [d, J],
+        [e, [{ [L]: "UseFIPS" }, b]],
+        [e, [{ [L]: "UseDualStack" }, b]],
+        ["aws.partition", I, f],
+        [g, [v, "local"]],
+        [e, [{ fn: h, [M]: [w, "supportsFIPS"] }, b]],
+        ["parseURL", J, i],
+        [g, ["dynamodb.{Region}.{PartitionResult#dualStackDnsSuffix}", x]],
+        [e, [{ fn: h, [M]: [w, "supportsDualStack"] }, b]],
+        [g, ["search-dynamodb.{Region}.{PartitionResult#dualStackDnsSuffix}", x]],
+        [d, [y]],
+        [g, [v, "us-gov-east-1"]],
+        [g, [v, "cn-north-1"]],
+        [g, [v, "cn-northwest-1"]],
+        [g, [v, "us-gov-west-1"]],
+        [g, [z, "aws"]],
+        [g, [y, "disabled"]],
+        [d, K],
+        [j, K, k(2)],
+        [g, [{ fn: h, [M]: [A, l] }, m]],
+        [g, [B, v]],
+        [n, [{ fn: h, [M]: [A, o] }, c]],
+        [n, [B, c]],
+        [d, [C]],
+        [h, [C, "[0]"], p],
+        [j, [{ [L]: p }], k(1)],
+        [g, [D, v]],
+        [g, [{ fn: h, [M]: [E, l] }, m]],
+        [n, [{ fn: h, [M]: [E, o] }, c]],
+        [n, [D, c]],
+        [d, [F]],
+        [g, [y, "required"]],
+        [n, [F, c]],
+        [g, [z, "aws-us-gov"]],
+        [e, [{ fn: "coalesce", [M]: [{ [L]: "IsSearchOperation" }, c] }, b]]
+      ],
+      results: [
+        [a],
+        [a, "Invalid Configuration: FIPS and custom endpoint are not supported"],
+        [a, "Invalid Configuration: Dualstack and custom endpoint are not supported"],
+        [a, "Endpoint override is not supported for dual-stack endpoints. Please enable dual-stack functionality by enabling the configuration. For more details, see: https://docs.aws.amazon.com/sdkref/latest/guide/feature-endpoints.html"],
+        ["{Endpoint}", G],
+        [a, "Invalid Configuration: FIPS and local endpoint are not supported"],
+        [a, "Invalid Configuration: Dualstack and local endpoint are not supported"],
+        ["http://localhost:8000", { authSchemes: [{ name: "sigv4", signingName: m, signingRegion: "us-east-1" }] }],
+        [a, "Invalid Configuration: AccountIdEndpointMode is required and FIPS is enabled, but FIPS account endpoints are not supported"],
+        ["https://search-dynamodb-fips.{Region}.{PartitionResult#dualStackDnsSuffix}", G],
+        ["https://dynamodb-fips.{Region}.{PartitionResult#dualStackDnsSuffix}", G],
+        [a, "FIPS and DualStack are enabled, but this partition does not support one or both"],
+        ["https://search-dynamodb.{Region}.{PartitionResult#dnsSuffix}", G],
+        ["https://dynamodb.{Region}.{PartitionResult#dnsSuffix}", G],
+        ["https://search-dynamodb-fips.{Region}.{PartitionResult#dnsSuffix}", G],
+        ["https://dynamodb-fips.{Region}.{PartitionResult#dnsSuffix}", G],
+        [a, "FIPS is enabled but this partition does not support FIPS"],
+        [a, "Invalid Configuration: AccountIdEndpointMode is required but account endpoints are not supported in this region"],
+        ["https://search-dynamodb.{Region}.{PartitionResult#dualStackDnsSuffix}", G],
+        ["https://dynamodb.{Region}.{PartitionResult#dualStackDnsSuffix}", G],
+        [q(2), H],
+        [s(2), H],
+        [q(1), H],
+        [s(1), H],
+        ["https://{AccountId}.search-ddb.{Region}.{PartitionResult#dualStackDnsSuffix}", H],
+        ["https://{AccountId}.ddb.{Region}.{PartitionResult#dualStackDnsSuffix}", H],
+        [a, "Credentials-sourced account ID parameter is invalid"],
+        [a, "AccountIdEndpointMode is required but no AccountID was provided or able to be loaded"],
+        [a, "DualStack is enabled but this partition does not support DualStack"],
+        [t(2), H],
+        [u(2), H],
+        [t(1), H],
+        [u(1), H],
+        ["https://{AccountId}.search-ddb.{Region}.{PartitionResult#dnsSuffix}", H],
+        ["https://{AccountId}.ddb.{Region}.{PartitionResult#dnsSuffix}", H],
+        [a, "Invalid Configuration: Missing Region"]
+      ]
+    };
+    var root = 2;
+    var r = 1e8;
+    var nodes = new Int32Array([
+      -1,
+      1,
+      -1,
+      0,
+      6,
+      3,
+      1,
+      4,
+      r + 35,
+      2,
+      r + 1,
+      5,
+      3,
+      r + 2,
+      r + 4,
+      1,
+      85,
+      7,
+      2,
+      69,
+      8,
+      3,
+      38,
+      9,
+      4,
+      10,
+      r + 35,
+      5,
+      r + 7,
+      11,
+      11,
+      12,
+      77,
+      12,
+      18,
+      13,
+      13,
+      18,
+      14,
+      14,
+      18,
+      15,
+      15,
+      18,
+      16,
+      16,
+      18,
+      17,
+      32,
+      r + 17,
+      77,
+      17,
+      37,
+      19,
+      18,
+      20,
+      25,
+      19,
+      21,
+      25,
+      20,
+      22,
+      25,
+      21,
+      23,
+      25,
+      22,
+      24,
+      25,
+      23,
+      36,
+      25,
+      24,
+      26,
+      32,
+      25,
+      27,
+      32,
+      26,
+      28,
+      32,
+      27,
+      29,
+      32,
+      28,
+      30,
+      32,
+      29,
+      31,
+      32,
+      30,
+      35,
+      32,
+      31,
+      33,
+      37,
+      33,
+      34,
+      r + 26,
+      35,
+      r + 33,
+      r + 34,
+      35,
+      r + 31,
+      r + 32,
+      35,
+      r + 29,
+      r + 30,
+      32,
+      r + 27,
+      77,
+      4,
+      39,
+      r + 35,
+      5,
+      r + 6,
+      40,
+      9,
+      41,
+      r + 28,
+      11,
+      42,
+      68,
+      12,
+      48,
+      43,
+      13,
+      48,
+      44,
+      14,
+      48,
+      45,
+      15,
+      48,
+      46,
+      16,
+      48,
+      47,
+      32,
+      r + 17,
+      68,
+      17,
+      67,
+      49,
+      18,
+      50,
+      55,
+      19,
+      51,
+      55,
+      20,
+      52,
+      55,
+      21,
+      53,
+      55,
+      22,
+      54,
+      55,
+      23,
+      66,
+      55,
+      24,
+      56,
+      62,
+      25,
+      57,
+      62,
+      26,
+      58,
+      62,
+      27,
+      59,
+      62,
+      28,
+      60,
+      62,
+      29,
+      61,
+      62,
+      30,
+      65,
+      62,
+      31,
+      63,
+      67,
+      33,
+      64,
+      r + 26,
+      35,
+      r + 24,
+      r + 25,
+      35,
+      r + 22,
+      r + 23,
+      35,
+      r + 20,
+      r + 21,
+      32,
+      r + 27,
+      68,
+      35,
+      r + 18,
+      r + 19,
+      3,
+      78,
+      70,
+      4,
+      71,
+      r + 35,
+      5,
+      r + 5,
+      72,
+      6,
+      73,
+      r + 16,
+      11,
+      74,
+      75,
+      32,
+      r + 8,
+      75,
+      34,
+      77,
+      76,
+      35,
+      r + 14,
+      r + 15,
+      35,
+      r + 12,
+      r + 13,
+      4,
+      79,
+      r + 35,
+      5,
+      r + 5,
+      80,
+      6,
+      81,
+      r + 11,
+      9,
+      82,
+      r + 11,
+      11,
+      83,
+      84,
+      32,
+      r + 8,
+      84,
+      35,
+      r + 9,
+      r + 10,
+      2,
+      r + 1,
+      86,
+      3,
+      r + 2,
+      87,
+      4,
+      88,
+      r + 4,
+      7,
+      89,
+      r + 4,
+      8,
+      r + 3,
+      90,
+      10,
+      r + 3,
+      r + 4
+    ]);
+    var bdd = BinaryDecisionDiagram.from(nodes, root, _data.conditions, _data.results);
+    var cache2 = new EndpointCache({
+      size: 50,
+      params: [
+        "AccountId",
+        "AccountIdEndpointMode",
+        "Endpoint",
+        "IsSearchOperation",
+        "Region",
+        "ResourceArn",
+        "ResourceArnList",
+        "UseDualStack",
+        "UseFIPS"
+      ]
+    });
+    var defaultEndpointResolver = (endpointParams, context3 = {}) => {
+      return cache2.get(endpointParams, () => decideEndpoint(bdd, {
+        endpointParams,
+        logger: context3.logger
+      }));
+    };
+    customEndpointFunctions.aws = awsEndpointFunctions;
+    var getRuntimeConfig$1 = (config) => {
+      return {
+        apiVersion: "2012-08-10",
+        base64Decoder: config?.base64Decoder ?? fromBase64,
+        base64Encoder: config?.base64Encoder ?? toBase64,
+        disableHostPrefix: config?.disableHostPrefix ?? false,
+        endpointProvider: config?.endpointProvider ?? defaultEndpointResolver,
+        extensions: config?.extensions ?? [],
+        httpAuthSchemeProvider: config?.httpAuthSchemeProvider ?? defaultDynamoDBHttpAuthSchemeProvider,
+        httpAuthSchemes: config?.httpAuthSchemes ?? [
+          {
+            schemeId: "aws.auth#sigv4",
+            identityProvider: (ipc) => ipc.getIdentityProvider("aws.auth#sigv4"),
+            signer: new AwsSdkSigV4Signer()
+          }
+        ],
+        logger: config?.logger ?? new NoOpLogger(),
+        protocol: config?.protocol ?? AwsJson1_0Protocol,
+        protocolSettings: config?.protocolSettings ?? {
+          defaultNamespace: "com.amazonaws.dynamodb",
+          errorTypeRegistries,
+          xmlNamespace: "http://dynamodb.amazonaws.com/doc/2012-08-10/",
+          version: "2012-08-10",
+          serviceTarget: "DynamoDB_20120810",
+          jsonCodec: new DynamoDBJsonCodec2()
+        },
+        serviceId: config?.serviceId ?? "DynamoDB",
+        sha256: config?.sha256 ?? Sha256,
+        urlParser: config?.urlParser ?? parseUrl2,
+        utf8Decoder: config?.utf8Decoder ?? fromUtf8,
+        utf8Encoder: config?.utf8Encoder ?? toUtf8
+      };
+    };
+    var getRuntimeConfig = (config) => {
+      emitWarningIfUnsupportedVersion(process.version);
+      const defaultsMode = resolveDefaultsModeConfig(config);
+      const defaultConfigProvider = () => defaultsMode().then(loadConfigsForDefaultMode);
+      const clientSharedValues = getRuntimeConfig$1(config);
+      emitWarningIfUnsupportedVersion$1(process.version);
+      const loaderConfig = {
+        profile: config?.profile,
+        logger: clientSharedValues.logger
+      };
+      return {
+        ...clientSharedValues,
+        ...config,
+        runtime: "node",
+        defaultsMode,
+        accountIdEndpointMode: config?.accountIdEndpointMode ?? loadConfig(NODE_ACCOUNT_ID_ENDPOINT_MODE_CONFIG_OPTIONS2, loaderConfig),
+        authSchemePreference: config?.authSchemePreference ?? loadConfig(NODE_AUTH_SCHEME_PREFERENCE_OPTIONS, loaderConfig),
+        bodyLengthChecker: config?.bodyLengthChecker ?? calculateBodyLength,
+        credentialDefaultProvider: config?.credentialDefaultProvider ?? defaultProvider,
+        defaultSocketTimeout: getDefaultSocketTimeout(config?.requestHandler, 3e5),
+        defaultUserAgentProvider: config?.defaultUserAgentProvider ?? createDefaultUserAgentProvider({ serviceId: clientSharedValues.serviceId, clientVersion: packageInfo.version }),
+        endpointDiscoveryEnabledProvider: config?.endpointDiscoveryEnabledProvider ?? loadConfig(NODE_ENDPOINT_DISCOVERY_CONFIG_OPTIONS, loaderConfig),
+        maxAttempts: config?.maxAttempts ?? loadConfig({ ...NODE_MAX_ATTEMPT_CONFIG_OPTIONS, default: 4 }, config),
+        region: config?.region ?? loadConfig(NODE_REGION_CONFIG_OPTIONS, { ...NODE_REGION_CONFIG_FILE_OPTIONS, ...loaderConfig }),
+        requestHandler: NodeHttpHandler.create(config?.requestHandler ?? defaultConfigProvider),
+        retryMode: config?.retryMode ?? loadConfig({
+          ...NODE_RETRY_MODE_CONFIG_OPTIONS,
+          default: async () => (await defaultConfigProvider()).retryMode || DEFAULT_RETRY_MODE
+        }, config),
+        streamCollector: config?.streamCollector ?? streamCollector,
+        useDualstackEndpoint: config?.useDualstackEndpoint ?? loadConfig(NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, loaderConfig),
+        useFipsEndpoint: config?.useFipsEndpoint ?? loadConfig(NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, loaderConfig),
+        userAgentAppId: config?.userAgentAppId ?? loadConfig(NODE_APP_ID_CONFIG_OPTIONS, loaderConfig)
+      };
+    };
+    var getHttpAuthExtensionConfiguration = (runtimeConfig) => {
+      const _httpAuthSchemes = runtimeConfig.httpAuthSchemes;
+      let _httpAuthSchemeProvider = runtimeConfig.httpAuthSchemeProvider;
+      let _credentials = runtimeConfig.credentials;
+      return {
+        setHttpAuthScheme(httpAuthScheme) {
+          const index = _httpAuthSchemes.findIndex((scheme) => scheme.schemeId === httpAuthScheme.schemeId);
+          if (index === -1) {
+            _httpAuthSchemes.push(httpAuthScheme);
+          } else {
+            _httpAuthSchemes.splice(index, 1, httpAuthScheme);
+          }
+        },
+        httpAuthSchemes() {
+          return _httpAuthSchemes;
+        },
+        setHttpAuthSchemeProvider(httpAuthSchemeProvider) {
+          _httpAuthSchemeProvider = httpAuthSchemeProvider;
+        },
+        httpAuthSchemeProvider() {
+          return _httpAuthSchemeProvider;
+        },
+        setCredentials(credentials) {
+          _credentials = credentials;
+        },
+        credentials() {
+          return _credentials;
+        }
+      };
+    };
+    var resolveHttpAuthRuntimeConfig = (config) => {
+      return {
+        httpAuthSchemes: config.httpAuthSchemes(),
+        httpAuthSchemeProvider: config.httpAuthSchemeProvider(),
+        credentials: config.credentials()
+      };
+    };
+    var resolveRuntimeExtensions = (runtimeConfig, extensions) => {
+      const extensionConfiguration = Object.assign(getAwsRegionExtensionConfiguration(runtimeConfig), getDefaultExtensionConfiguration(runtimeConfig), getHttpHandlerExtensionConfiguration(runtimeConfig), getHttpAuthExtensionConfiguration(runtimeConfig));
+      extensions.forEach((extension) => extension.configure(extensionConfiguration));
+      return Object.assign(runtimeConfig, resolveAwsRegionExtensionConfiguration(extensionConfiguration), resolveDefaultRuntimeConfig(extensionConfiguration), resolveHttpHandlerRuntimeConfig(extensionConfiguration), resolveHttpAuthRuntimeConfig(extensionConfiguration));
+    };
+    var DynamoDBClient2 = class extends Client2 {
+      config;
+      constructor(...[configuration]) {
+        const _config_0 = getRuntimeConfig(configuration || {});
+        super(_config_0);
+        this.initConfig = _config_0;
+        const _config_1 = resolveClientEndpointParameters(_config_0);
+        const _config_2 = resolveAccountIdEndpointModeConfig2(_config_1);
+        const _config_3 = resolveUserAgentConfig(_config_2);
+        const _config_4 = resolveRetryConfig(_config_3, { defaultBaseDelay: 25, defaultMaxAttempts: 4 });
+        const _config_5 = resolveRegionConfig(_config_4);
+        const _config_6 = resolveHostHeaderConfig(_config_5);
+        const _config_7 = resolveEndpointConfig(_config_6);
+        const _config_8 = resolveHttpAuthSchemeConfig(_config_7);
+        const _config_9 = resolveEndpointDiscoveryConfig(_config_8, { endpointDiscoveryCommandCtor: DescribeEndpointsCommand });
+        const _config_10 = resolveRuntimeExtensions(_config_9, configuration?.extensions || []);
+        this.config = _config_10;
+        this.middlewareStack.use(getSchemaSerdePlugin(this.config));
+        this.middlewareStack.use(getUserAgentPlugin(this.config));
+        this.middlewareStack.use(getRetryPlugin(this.config));
+        this.middlewareStack.use(getContentLengthPlugin(this.config));
+        this.middlewareStack.use(getHostHeaderPlugin(this.config));
+        this.middlewareStack.use(getLoggerPlugin(this.config));
+        this.middlewareStack.use(getRecursionDetectionPlugin(this.config));
+        this.middlewareStack.use(getHttpAuthSchemeEndpointRuleSetPlugin(this.config, {
+          httpAuthSchemeParametersProvider: defaultDynamoDBHttpAuthSchemeParametersProvider,
+          identityProviderConfigProvider: async (config) => new DefaultIdentityProviderConfig({
+            "aws.auth#sigv4": config.credentials
+          })
+        }));
+        this.middlewareStack.use(getHttpSigningPlugin(this.config));
+      }
+      destroy() {
+        super.destroy();
+      }
+    };
+    var BatchExecuteStatementCommand = class extends command(_ep0, _mw0, "BatchExecuteStatement", BatchExecuteStatement$) {
+    };
+    var BatchGetItemCommand = class extends command(_ep1, _mw0, "BatchGetItem", BatchGetItem$) {
+    };
+    var BatchWriteItemCommand = class extends command(_ep1, _mw0, "BatchWriteItem", BatchWriteItem$) {
+    };
+    var CancelBulkOperationCommand = class extends command(_ep2, _mw0, "CancelBulkOperation", CancelBulkOperation$) {
+    };
+    var CreateBackupCommand = class extends command(_ep3, _mw0, "CreateBackup", CreateBackup$) {
+    };
+    var CreateGlobalTableCommand = class extends command(_ep4, _mw0, "CreateGlobalTable", CreateGlobalTable$) {
+    };
+    var CreateTableCommand2 = class extends command(_ep3, _mw0, "CreateTable", CreateTable$) {
+    };
+    var DeleteBackupCommand = class extends command(_ep5, _mw0, "DeleteBackup", DeleteBackup$) {
+    };
+    var DeleteItemCommand = class extends command(_ep3, _mw0, "DeleteItem", DeleteItem$) {
+    };
+    var DeleteResourcePolicyCommand = class extends command(_ep6, _mw0, "DeleteResourcePolicy", DeleteResourcePolicy$) {
+    };
+    var DeleteTableCommand = class extends command(_ep3, _mw0, "DeleteTable", DeleteTable$) {
+    };
+    var DescribeBackupCommand = class extends command(_ep5, _mw0, "DescribeBackup", DescribeBackup$) {
+    };
+    var DescribeBulkOperationCommand = class extends command(_ep2, _mw0, "DescribeBulkOperation", DescribeBulkOperation$) {
+    };
+    var DescribeContinuousBackupsCommand = class extends command(_ep3, _mw0, "DescribeContinuousBackups", DescribeContinuousBackups$) {
+    };
+    var DescribeContributorInsightsCommand = class extends command(_ep3, _mw0, "DescribeContributorInsights", DescribeContributorInsights$) {
+    };
+    var DescribeExportCommand = class extends command(_ep7, _mw0, "DescribeExport", DescribeExport$) {
+    };
+    var DescribeGlobalTableCommand = class extends command(_ep4, _mw0, "DescribeGlobalTable", DescribeGlobalTable$) {
+    };
+    var DescribeGlobalTableSettingsCommand = class extends command(_ep4, _mw0, "DescribeGlobalTableSettings", DescribeGlobalTableSettings$) {
+    };
+    var DescribeImportCommand = class extends command(_ep8, _mw0, "DescribeImport", DescribeImport$) {
+    };
+    var DescribeKinesisStreamingDestinationCommand = class extends command(_ep3, _mw0, "DescribeKinesisStreamingDestination", DescribeKinesisStreamingDestination$) {
+    };
+    var DescribeLimitsCommand = class extends command(_ep0, _mw0, "DescribeLimits", DescribeLimits$) {
+    };
+    var DescribeTableCommand2 = class extends command(_ep3, _mw0, "DescribeTable", DescribeTable$) {
+    };
+    var DescribeTableReplicaAutoScalingCommand = class extends command(_ep3, _mw0, "DescribeTableReplicaAutoScaling", DescribeTableReplicaAutoScaling$) {
+    };
+    var DescribeTimeToLiveCommand2 = class extends command(_ep3, _mw0, "DescribeTimeToLive", DescribeTimeToLive$) {
+    };
+    var DisableKinesisStreamingDestinationCommand = class extends command(_ep3, _mw0, "DisableKinesisStreamingDestination", DisableKinesisStreamingDestination$) {
+    };
+    var EnableKinesisStreamingDestinationCommand = class extends command(_ep3, _mw0, "EnableKinesisStreamingDestination", EnableKinesisStreamingDestination$) {
+    };
+    var ExecuteStatementCommand = class extends command(_ep0, _mw0, "ExecuteStatement", ExecuteStatement$) {
+    };
+    var ExecuteTransactionCommand = class extends command(_ep0, _mw0, "ExecuteTransaction", ExecuteTransaction$) {
+    };
+    var ExportTableToPointInTimeCommand = class extends command(_ep9, _mw0, "ExportTableToPointInTime", ExportTableToPointInTime$) {
+    };
+    var GetItemCommand = class extends command(_ep3, _mw0, "GetItem", GetItem$) {
+    };
+    var GetResourcePolicyCommand = class extends command(_ep6, _mw0, "GetResourcePolicy", GetResourcePolicy$) {
+    };
+    var ImportTableCommand = class extends command(_ep10, _mw0, "ImportTable", ImportTable$) {
+    };
+    var ListBackupsCommand = class extends command(_ep3, _mw0, "ListBackups", ListBackups$) {
+    };
+    var ListBulkOperationsCommand = class extends command(_ep0, _mw0, "ListBulkOperations", ListBulkOperations$) {
+    };
+    var ListContributorInsightsCommand = class extends command(_ep3, _mw0, "ListContributorInsights", ListContributorInsights$) {
+    };
+    var ListExportsCommand = class extends command(_ep9, _mw0, "ListExports", ListExports$) {
+    };
+    var ListGlobalTablesCommand = class extends command(_ep0, _mw0, "ListGlobalTables", ListGlobalTables$) {
+    };
+    var ListImportsCommand = class extends command(_ep9, _mw0, "ListImports", ListImports$) {
+    };
+    var ListTablesCommand = class extends command(_ep0, _mw0, "ListTables", ListTables$) {
+    };
+    var ListTagsOfResourceCommand = class extends command(_ep6, _mw0, "ListTagsOfResource", ListTagsOfResource$) {
+    };
+    var PutItemCommand = class extends command(_ep3, _mw0, "PutItem", PutItem$) {
+    };
+    var PutResourcePolicyCommand = class extends command(_ep6, _mw0, "PutResourcePolicy", PutResourcePolicy$) {
+    };
+    var QueryCommand2 = class extends command(_ep3, _mw0, "Query", Query$) {
+    };
+    var RestoreTableFromBackupCommand = class extends command(_ep11, _mw0, "RestoreTableFromBackup", RestoreTableFromBackup$) {
+    };
+    var RestoreTableToPointInTimeCommand = class extends command(_ep11, _mw0, "RestoreTableToPointInTime", RestoreTableToPointInTime$) {
+    };
+    var ScanCommand = class extends command(_ep3, _mw0, "Scan", Scan$) {
+    };
+    var SearchVectorsCommand = class extends command(_ep12, _mw0, "SearchVectors", SearchVectors$) {
+    };
+    var StartBulkPutItemsCommand = class extends command(_ep3, _mw0, "StartBulkPutItems", StartBulkPutItems$) {
+    };
+    var TagResourceCommand = class extends command(_ep6, _mw0, "TagResource", TagResource$) {
+    };
+    var TransactGetItemsCommand = class extends command(_ep13, _mw0, "TransactGetItems", TransactGetItems$) {
+    };
+    var TransactWriteItemsCommand = class extends command(_ep14, _mw0, "TransactWriteItems", TransactWriteItems$) {
+    };
+    var UntagResourceCommand = class extends command(_ep6, _mw0, "UntagResource", UntagResource$) {
+    };
+    var UpdateContinuousBackupsCommand = class extends command(_ep3, _mw0, "UpdateContinuousBackups", UpdateContinuousBackups$) {
+    };
+    var UpdateContributorInsightsCommand = class extends command(_ep3, _mw0, "UpdateContributorInsights", UpdateContributorInsights$) {
+    };
+    var UpdateGlobalTableCommand = class extends command(_ep4, _mw0, "UpdateGlobalTable", UpdateGlobalTable$) {
+    };
+    var UpdateGlobalTableSettingsCommand = class extends command(_ep4, _mw0, "UpdateGlobalTableSettings", UpdateGlobalTableSettings$) {
+    };
+    var UpdateItemCommand = class extends command(_ep3, _mw0, "UpdateItem", UpdateItem$) {
+    };
+    var UpdateKinesisStreamingDestinationCommand = class extends command(_ep3, _mw0, "UpdateKinesisStreamingDestination", UpdateKinesisStreamingDestination$) {
+    };
+    var UpdateTableCommand = class extends command(_ep3, _mw0, "UpdateTable", UpdateTable$) {
+    };
+    var UpdateTableReplicaAutoScalingCommand = class extends command(_ep3, _mw0, "UpdateTableReplicaAutoScaling", UpdateTableReplicaAutoScaling$) {
+    };
+    var UpdateTimeToLiveCommand2 = class extends command(_ep3, _mw0, "UpdateTimeToLive", UpdateTimeToLive$) {
+    };
+    var paginateListBulkOperations = createPaginator(DynamoDBClient2, ListBulkOperationsCommand, "NextToken", "NextToken", "MaxResults");
+    var paginateListContributorInsights = createPaginator(DynamoDBClient2, ListContributorInsightsCommand, "NextToken", "NextToken", "MaxResults");
+    var paginateListExports = createPaginator(DynamoDBClient2, ListExportsCommand, "NextToken", "NextToken", "MaxResults");
+    var paginateListImports = createPaginator(DynamoDBClient2, ListImportsCommand, "NextToken", "NextToken", "PageSize");
+    var paginateListTables = createPaginator(DynamoDBClient2, ListTablesCommand, "ExclusiveStartTableName", "LastEvaluatedTableName", "Limit");
+    var paginateQuery = createPaginator(DynamoDBClient2, QueryCommand2, "ExclusiveStartKey", "LastEvaluatedKey", "Limit");
+    var paginateScan = createPaginator(DynamoDBClient2, ScanCommand, "ExclusiveStartKey", "LastEvaluatedKey", "Limit");
+    var checkState$6 = async (client, input) => {
+      let reason;
+      try {
+        let result = await client.send(new DescribeBulkOperationCommand(input));
+        reason = result;
+        try {
+          const returnComparator = () => {
+            return result.BulkOperationDescription.BulkOperationStatus;
+          };
+          if (returnComparator() === "COMPLETED") {
+            return { state: WaiterState.SUCCESS, reason };
+          }
+        } catch (e2) {
+        }
+        try {
+          const returnComparator = () => {
+            return result.BulkOperationDescription.BulkOperationStatus;
+          };
+          if (returnComparator() === "COMPLETED_WITH_ERRORS") {
+            return { state: WaiterState.SUCCESS, reason };
+          }
+        } catch (e2) {
+        }
+        try {
+          const returnComparator = () => {
+            return result.BulkOperationDescription.BulkOperationStatus;
+          };
+          if (returnComparator() === "CANCELLED") {
+            return { state: WaiterState.FAILURE, reason };
+          }
+        } catch (e2) {
+        }
+        try {
+          const returnComparator = () => {
+            return result.BulkOperationDescription.BulkOperationStatus;
+          };
+          if (returnComparator() === "FAILED") {
+            return { state: WaiterState.FAILURE, reason };
+          }
+        } catch (e2) {
+        }
+      } catch (exception) {
+        reason = exception;
+      }
+      return { state: WaiterState.RETRY, reason };
+    };
+    var waitForBulkOperationCompleted = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      return createWaiter({ ...serviceDefaults, ...params }, input, checkState$6);
+    };
+    var waitUntilBulkOperationCompleted = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      const result = await createWaiter({ ...serviceDefaults, ...params }, input, checkState$6);
+      return checkExceptions(result);
+    };
+    var checkState$5 = async (client, input) => {
+      let reason;
+      try {
+        let result = await client.send(new DescribeContributorInsightsCommand(input));
+        reason = result;
+        try {
+          const returnComparator = () => {
+            return result.ContributorInsightsStatus;
+          };
+          if (returnComparator() === "ENABLED") {
+            return { state: WaiterState.SUCCESS, reason };
+          }
+        } catch (e2) {
+        }
+        try {
+          const returnComparator = () => {
+            return result.ContributorInsightsStatus;
+          };
+          if (returnComparator() === "FAILED") {
+            return { state: WaiterState.FAILURE, reason };
+          }
+        } catch (e2) {
+        }
+      } catch (exception) {
+        reason = exception;
+      }
+      return { state: WaiterState.RETRY, reason };
+    };
+    var waitForContributorInsightsEnabled = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      return createWaiter({ ...serviceDefaults, ...params }, input, checkState$5);
+    };
+    var waitUntilContributorInsightsEnabled = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      const result = await createWaiter({ ...serviceDefaults, ...params }, input, checkState$5);
+      return checkExceptions(result);
+    };
+    var checkState$4 = async (client, input) => {
+      let reason;
+      try {
+        let result = await client.send(new DescribeExportCommand(input));
+        reason = result;
+        try {
+          const returnComparator = () => {
+            return result.ExportDescription.ExportStatus;
+          };
+          if (returnComparator() === "COMPLETED") {
+            return { state: WaiterState.SUCCESS, reason };
+          }
+        } catch (e2) {
+        }
+        try {
+          const returnComparator = () => {
+            return result.ExportDescription.ExportStatus;
+          };
+          if (returnComparator() === "FAILED") {
+            return { state: WaiterState.FAILURE, reason };
+          }
+        } catch (e2) {
+        }
+      } catch (exception) {
+        reason = exception;
+      }
+      return { state: WaiterState.RETRY, reason };
+    };
+    var waitForExportCompleted = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      return createWaiter({ ...serviceDefaults, ...params }, input, checkState$4);
+    };
+    var waitUntilExportCompleted = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      const result = await createWaiter({ ...serviceDefaults, ...params }, input, checkState$4);
+      return checkExceptions(result);
+    };
+    var checkState$3 = async (client, input) => {
+      let reason;
+      try {
+        let result = await client.send(new DescribeImportCommand(input));
+        reason = result;
+        try {
+          const returnComparator = () => {
+            return result.ImportTableDescription.ImportStatus;
+          };
+          if (returnComparator() === "COMPLETED") {
+            return { state: WaiterState.SUCCESS, reason };
+          }
+        } catch (e2) {
+        }
+        try {
+          const returnComparator = () => {
+            return result.ImportTableDescription.ImportStatus;
+          };
+          if (returnComparator() === "FAILED") {
+            return { state: WaiterState.FAILURE, reason };
+          }
+        } catch (e2) {
+        }
+        try {
+          const returnComparator = () => {
+            return result.ImportTableDescription.ImportStatus;
+          };
+          if (returnComparator() === "CANCELLED") {
+            return { state: WaiterState.FAILURE, reason };
+          }
+        } catch (e2) {
+        }
+      } catch (exception) {
+        reason = exception;
+      }
+      return { state: WaiterState.RETRY, reason };
+    };
+    var waitForImportCompleted = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      return createWaiter({ ...serviceDefaults, ...params }, input, checkState$3);
+    };
+    var waitUntilImportCompleted = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      const result = await createWaiter({ ...serviceDefaults, ...params }, input, checkState$3);
+      return checkExceptions(result);
+    };
+    var checkState$2 = async (client, input) => {
+      let reason;
+      try {
+        let result = await client.send(new DescribeKinesisStreamingDestinationCommand(input));
+        reason = result;
+        try {
+          const returnComparator = () => {
+            let flat_1 = [].concat(...result.KinesisDataStreamDestinations);
+            let projection_3 = flat_1.map((element_2) => {
+              return element_2.DestinationStatus;
+            });
+            return projection_3;
+          };
+          for (let anyStringEq_4 of returnComparator()) {
+            if (anyStringEq_4 == "ACTIVE") {
+              return { state: WaiterState.SUCCESS, reason };
+            }
+          }
+        } catch (e2) {
+        }
+        try {
+          const returnComparator = () => {
+            let filterRes_2 = result.KinesisDataStreamDestinations.filter((element_1) => {
+              return (element_1.DestinationStatus == "DISABLED" || element_1.DestinationStatus == "ENABLE_FAILED") && (element_1.DestinationStatus == "ENABLE_FAILED" || element_1.DestinationStatus == "DISABLED");
+            });
+            return result.KinesisDataStreamDestinations.length > 0 && filterRes_2.length == result.KinesisDataStreamDestinations.length;
+          };
+          if (returnComparator() == true) {
+            return { state: WaiterState.FAILURE, reason };
+          }
+        } catch (e2) {
+        }
+      } catch (exception) {
+        reason = exception;
+      }
+      return { state: WaiterState.RETRY, reason };
+    };
+    var waitForKinesisStreamingDestinationActive = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      return createWaiter({ ...serviceDefaults, ...params }, input, checkState$2);
+    };
+    var waitUntilKinesisStreamingDestinationActive = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      const result = await createWaiter({ ...serviceDefaults, ...params }, input, checkState$2);
+      return checkExceptions(result);
+    };
+    var checkState$1 = async (client, input) => {
+      let reason;
+      try {
+        let result = await client.send(new DescribeTableCommand2(input));
+        reason = result;
+        try {
+          const returnComparator = () => {
+            return result.Table.TableStatus;
+          };
+          if (returnComparator() === "ACTIVE") {
+            return { state: WaiterState.SUCCESS, reason };
+          }
+        } catch (e2) {
+        }
+      } catch (exception) {
+        reason = exception;
+        if (exception.name === "ResourceNotFoundException") {
+          return { state: WaiterState.RETRY, reason };
+        }
+      }
+      return { state: WaiterState.RETRY, reason };
+    };
+    var waitForTableExists = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      return createWaiter({ ...serviceDefaults, ...params }, input, checkState$1);
+    };
+    var waitUntilTableExists2 = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      const result = await createWaiter({ ...serviceDefaults, ...params }, input, checkState$1);
+      return checkExceptions(result);
+    };
+    var checkState = async (client, input) => {
+      let reason;
+      try {
+        let result = await client.send(new DescribeTableCommand2(input));
+        reason = result;
+      } catch (exception) {
+        reason = exception;
+        if (exception.name === "ResourceNotFoundException") {
+          return { state: WaiterState.SUCCESS, reason };
+        }
+      }
+      return { state: WaiterState.RETRY, reason };
+    };
+    var waitForTableNotExists = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      return createWaiter({ ...serviceDefaults, ...params }, input, checkState);
+    };
+    var waitUntilTableNotExists = async (params, input) => {
+      const serviceDefaults = { minDelay: 20, maxDelay: 120 };
+      const result = await createWaiter({ ...serviceDefaults, ...params }, input, checkState);
+      return checkExceptions(result);
+    };
+    var commands = {
+      BatchExecuteStatementCommand,
+      BatchGetItemCommand,
+      BatchWriteItemCommand,
+      CancelBulkOperationCommand,
+      CreateBackupCommand,
+      CreateGlobalTableCommand,
+      CreateTableCommand: CreateTableCommand2,
+      DeleteBackupCommand,
+      DeleteItemCommand,
+      DeleteResourcePolicyCommand,
+      DeleteTableCommand,
+      DescribeBackupCommand,
+      DescribeBulkOperationCommand,
+      DescribeContinuousBackupsCommand,
+      DescribeContributorInsightsCommand,
+      DescribeEndpointsCommand,
+      DescribeExportCommand,
+      DescribeGlobalTableCommand,
+      DescribeGlobalTableSettingsCommand,
+      DescribeImportCommand,
+      DescribeKinesisStreamingDestinationCommand,
+      DescribeLimitsCommand,
+      DescribeTableCommand: DescribeTableCommand2,
+      DescribeTableReplicaAutoScalingCommand,
+      DescribeTimeToLiveCommand: DescribeTimeToLiveCommand2,
+      DisableKinesisStreamingDestinationCommand,
+      EnableKinesisStreamingDestinationCommand,
+      ExecuteStatementCommand,
+      ExecuteTransactionCommand,
+      ExportTableToPointInTimeCommand,
+      GetItemCommand,
+      GetResourcePolicyCommand,
+      ImportTableCommand,
+      ListBackupsCommand,
+      ListBulkOperationsCommand,
+      ListContributorInsightsCommand,
+      ListExportsCommand,
+      ListGlobalTablesCommand,
+      ListImportsCommand,
+      ListTablesCommand,
+      ListTagsOfResourceCommand,
+      PutItemCommand,
+      PutResourcePolicyCommand,
+      QueryCommand: QueryCommand2,
+      RestoreTableFromBackupCommand,
+      RestoreTableToPointInTimeCommand,
+      ScanCommand,
+      SearchVectorsCommand,
+      StartBulkPutItemsCommand,
+      TagResourceCommand,
+      TransactGetItemsCommand,
+      TransactWriteItemsCommand,
+      UntagResourceCommand,
+      UpdateContinuousBackupsCommand,
+      UpdateContributorInsightsCommand,
+      UpdateGlobalTableCommand,
+      UpdateGlobalTableSettingsCommand,
+      UpdateItemCommand,
+      UpdateKinesisStreamingDestinationCommand,
+      UpdateTableCommand,
+      UpdateTableReplicaAutoScalingCommand,
+      UpdateTimeToLiveCommand: UpdateTimeToLiveCommand2
+    };
+    var paginators = {
+      paginateListBulkOperations,
+      paginateListContributorInsights,
+      paginateListExports,
+      paginateListImports,
+      paginateListTables,
+      paginateQuery,
+      paginateScan
+    };
+    var waiters = {
+      waitUntilBulkOperationCompleted,
+      waitUntilContributorInsightsEnabled,
+      waitUntilExportCompleted,
+      waitUntilImportCompleted,
+      waitUntilKinesisStreamingDestinationActive,
+      waitUntilTableExists: waitUntilTableExists2,
+      waitUntilTableNotExists
+    };
+    var DynamoDB = class extends DynamoDBClient2 {
+    };
+    createAggregatedClient(commands, DynamoDB, { paginators, waiters });
+    var ApproximateCreationDateTimePrecision = {
+      MICROSECOND: "MICROSECOND",
+      MILLISECOND: "MILLISECOND"
+    };
+    var AttributeAction = {
+      ADD: "ADD",
+      DELETE: "DELETE",
+      PUT: "PUT"
+    };
+    var ScalarAttributeType = {
+      B: "B",
+      N: "N",
+      S: "S"
+    };
+    var BackupStatus = {
+      AVAILABLE: "AVAILABLE",
+      CREATING: "CREATING",
+      DELETED: "DELETED"
+    };
+    var BackupType = {
+      AWS_BACKUP: "AWS_BACKUP",
+      SYSTEM: "SYSTEM",
+      USER: "USER"
+    };
+    var BillingMode = {
+      PAY_PER_REQUEST: "PAY_PER_REQUEST",
+      PROVISIONED: "PROVISIONED"
+    };
+    var KeyType = {
+      HASH: "HASH",
+      RANGE: "RANGE"
+    };
+    var ProjectionType = {
+      ALL: "ALL",
+      INCLUDE: "INCLUDE",
+      KEYS_ONLY: "KEYS_ONLY"
+    };
+    var SSEType = {
+      AES256: "AES256",
+      KMS: "KMS"
+    };
+    var SSEStatus = {
+      DISABLED: "DISABLED",
+      DISABLING: "DISABLING",
+      ENABLED: "ENABLED",
+      ENABLING: "ENABLING",
+      UPDATING: "UPDATING"
+    };
+    var StreamViewType = {
+      KEYS_ONLY: "KEYS_ONLY",
+      NEW_AND_OLD_IMAGES: "NEW_AND_OLD_IMAGES",
+      NEW_IMAGE: "NEW_IMAGE",
+      OLD_IMAGE: "OLD_IMAGE"
+    };
+    var TimeToLiveStatus = {
+      DISABLED: "DISABLED",
+      DISABLING: "DISABLING",
+      ENABLED: "ENABLED",
+      ENABLING: "ENABLING"
+    };
+    var VectorDistanceFunction = {
+      COSINE: "COSINE",
+      DOT_PRODUCT: "DOT_PRODUCT",
+      EUCLIDEAN: "EUCLIDEAN"
+    };
+    var SearchSchemaElementType = {
+      HASH: "HASH",
+      INLINE_FILTER: "INLINE_FILTER"
+    };
+    var BackupTypeFilter = {
+      ALL: "ALL",
+      AWS_BACKUP: "AWS_BACKUP",
+      SYSTEM: "SYSTEM",
+      USER: "USER"
+    };
+    var ReturnConsumedCapacity = {
+      INDEXES: "INDEXES",
+      NONE: "NONE",
+      TOTAL: "TOTAL"
+    };
+    var ReturnValuesOnConditionCheckFailure = {
+      ALL_OLD: "ALL_OLD",
+      NONE: "NONE"
+    };
+    var BatchStatementErrorCodeEnum = {
+      AccessDenied: "AccessDenied",
+      ConditionalCheckFailed: "ConditionalCheckFailed",
+      DuplicateItem: "DuplicateItem",
+      InternalServerError: "InternalServerError",
+      ItemCollectionSizeLimitExceeded: "ItemCollectionSizeLimitExceeded",
+      ProvisionedThroughputExceeded: "ProvisionedThroughputExceeded",
+      RequestLimitExceeded: "RequestLimitExceeded",
+      ResourceNotFound: "ResourceNotFound",
+      ThrottlingError: "ThrottlingError",
+      TransactionConflict: "TransactionConflict",
+      ValidationError: "ValidationError"
+    };
+    var ReturnItemCollectionMetrics = {
+      NONE: "NONE",
+      SIZE: "SIZE"
+    };
+    var BulkOperationStatus = {
+      CANCELLED: "CANCELLED",
+      CANCELLING: "CANCELLING",
+      COMPLETED: "COMPLETED",
+      COMPLETED_WITH_ERRORS: "COMPLETED_WITH_ERRORS",
+      FAILED: "FAILED",
+      IN_PROGRESS: "IN_PROGRESS"
+    };
+    var InputCompressionType = {
+      GZIP: "GZIP",
+      NONE: "NONE",
+      ZSTD: "ZSTD"
+    };
+    var BulkOperationInputFormat = {
+      DYNAMODB_JSON: "DYNAMODB_JSON",
+      ION: "ION"
+    };
+    var OutputTypeEnum = {
+      CONDITION_CHECK_FAILURE: "CONDITION_CHECK_FAILURE",
+      ERROR: "ERROR"
+    };
+    var S3SseAlgorithm = {
+      AES256: "AES256",
+      KMS: "KMS"
+    };
+    var BulkOperationPerformanceTier = {
+      ACCELERATED: "ACCELERATED",
+      STANDARD: "STANDARD"
+    };
+    var ComparisonOperator = {
+      BEGINS_WITH: "BEGINS_WITH",
+      BETWEEN: "BETWEEN",
+      CONTAINS: "CONTAINS",
+      EQ: "EQ",
+      GE: "GE",
+      GT: "GT",
+      IN: "IN",
+      LE: "LE",
+      LT: "LT",
+      NE: "NE",
+      NOT_CONTAINS: "NOT_CONTAINS",
+      NOT_NULL: "NOT_NULL",
+      NULL: "NULL"
+    };
+    var ConditionalOperator = {
+      AND: "AND",
+      OR: "OR"
+    };
+    var ContinuousBackupsStatus = {
+      DISABLED: "DISABLED",
+      ENABLED: "ENABLED"
+    };
+    var PointInTimeRecoveryStatus = {
+      DISABLED: "DISABLED",
+      ENABLED: "ENABLED"
+    };
+    var ContributorInsightsAction = {
+      DISABLE: "DISABLE",
+      ENABLE: "ENABLE"
+    };
+    var ContributorInsightsMode = {
+      ACCESSED_AND_THROTTLED_KEYS: "ACCESSED_AND_THROTTLED_KEYS",
+      THROTTLED_KEYS: "THROTTLED_KEYS"
+    };
+    var ContributorInsightsStatus = {
+      DISABLED: "DISABLED",
+      DISABLING: "DISABLING",
+      ENABLED: "ENABLED",
+      ENABLING: "ENABLING",
+      FAILED: "FAILED"
+    };
+    var GlobalTableStatus = {
+      ACTIVE: "ACTIVE",
+      CREATING: "CREATING",
+      DELETING: "DELETING",
+      UPDATING: "UPDATING"
+    };
+    var IndexStatus = {
+      ACTIVE: "ACTIVE",
+      CREATING: "CREATING",
+      DELETING: "DELETING",
+      UPDATING: "UPDATING"
+    };
+    var GlobalTableSettingsReplicationMode = {
+      DISABLED: "DISABLED",
+      ENABLED: "ENABLED",
+      ENABLED_WITH_OVERRIDES: "ENABLED_WITH_OVERRIDES"
+    };
+    var ReplicaStatus = {
+      ACTIVE: "ACTIVE",
+      ARCHIVED: "ARCHIVED",
+      ARCHIVING: "ARCHIVING",
+      CREATING: "CREATING",
+      CREATION_FAILED: "CREATION_FAILED",
+      DELETING: "DELETING",
+      INACCESSIBLE_ENCRYPTION_CREDENTIALS: "INACCESSIBLE_ENCRYPTION_CREDENTIALS",
+      REGION_DISABLED: "REGION_DISABLED",
+      REPLICATION_NOT_AUTHORIZED: "REPLICATION_NOT_AUTHORIZED",
+      UPDATING: "UPDATING"
+    };
+    var TableClass = {
+      STANDARD: "STANDARD",
+      STANDARD_INFREQUENT_ACCESS: "STANDARD_INFREQUENT_ACCESS"
+    };
+    var TableStatus = {
+      ACTIVE: "ACTIVE",
+      ARCHIVED: "ARCHIVED",
+      ARCHIVING: "ARCHIVING",
+      CREATING: "CREATING",
+      DELETING: "DELETING",
+      INACCESSIBLE_ENCRYPTION_CREDENTIALS: "INACCESSIBLE_ENCRYPTION_CREDENTIALS",
+      REPLICATION_NOT_AUTHORIZED: "REPLICATION_NOT_AUTHORIZED",
+      UPDATING: "UPDATING"
+    };
+    var WitnessStatus = {
+      ACTIVE: "ACTIVE",
+      CREATING: "CREATING",
+      DELETING: "DELETING"
+    };
+    var MultiRegionConsistency = {
+      EVENTUAL: "EVENTUAL",
+      STRONG: "STRONG"
+    };
+    var ReturnValue = {
+      ALL_NEW: "ALL_NEW",
+      ALL_OLD: "ALL_OLD",
+      NONE: "NONE",
+      UPDATED_NEW: "UPDATED_NEW",
+      UPDATED_OLD: "UPDATED_OLD"
+    };
+    var ExportFormat = {
+      DYNAMODB_JSON: "DYNAMODB_JSON",
+      ION: "ION"
+    };
+    var ExportStatus = {
+      COMPLETED: "COMPLETED",
+      FAILED: "FAILED",
+      IN_PROGRESS: "IN_PROGRESS"
+    };
+    var ExportType = {
+      FULL_EXPORT: "FULL_EXPORT",
+      INCREMENTAL_EXPORT: "INCREMENTAL_EXPORT"
+    };
+    var ExportViewType = {
+      NEW_AND_OLD_IMAGES: "NEW_AND_OLD_IMAGES",
+      NEW_IMAGE: "NEW_IMAGE"
+    };
+    var ImportStatus = {
+      CANCELLED: "CANCELLED",
+      CANCELLING: "CANCELLING",
+      COMPLETED: "COMPLETED",
+      FAILED: "FAILED",
+      IN_PROGRESS: "IN_PROGRESS"
+    };
+    var InputFormat = {
+      CSV: "CSV",
+      DYNAMODB_JSON: "DYNAMODB_JSON",
+      ION: "ION"
+    };
+    var DestinationStatus = {
+      ACTIVE: "ACTIVE",
+      DISABLED: "DISABLED",
+      DISABLING: "DISABLING",
+      ENABLE_FAILED: "ENABLE_FAILED",
+      ENABLING: "ENABLING",
+      UPDATING: "UPDATING"
+    };
+    var DisassociationMode = {
+      WAIT_FOR_REPLICATION: "WAIT_FOR_REPLICATION"
+    };
+    var Select = {
+      ALL_ATTRIBUTES: "ALL_ATTRIBUTES",
+      ALL_PROJECTED_ATTRIBUTES: "ALL_PROJECTED_ATTRIBUTES",
+      COUNT: "COUNT",
+      SPECIFIC_ATTRIBUTES: "SPECIFIC_ATTRIBUTES"
+    };
+    exports.ApproximateCreationDateTimePrecision = ApproximateCreationDateTimePrecision;
+    exports.ArchivalSummary$ = ArchivalSummary$;
+    exports.AttributeAction = AttributeAction;
+    exports.AttributeDefinition$ = AttributeDefinition$;
+    exports.AttributeValue$ = AttributeValue$;
+    exports.AttributeValueUpdate$ = AttributeValueUpdate$;
+    exports.AutoScalingPolicyDescription$ = AutoScalingPolicyDescription$;
+    exports.AutoScalingPolicyUpdate$ = AutoScalingPolicyUpdate$;
+    exports.AutoScalingSettingsDescription$ = AutoScalingSettingsDescription$;
+    exports.AutoScalingSettingsUpdate$ = AutoScalingSettingsUpdate$;
+    exports.AutoScalingTargetTrackingScalingPolicyConfigurationDescription$ = AutoScalingTargetTrackingScalingPolicyConfigurationDescription$;
+    exports.AutoScalingTargetTrackingScalingPolicyConfigurationUpdate$ = AutoScalingTargetTrackingScalingPolicyConfigurationUpdate$;
+    exports.BackupDescription$ = BackupDescription$;
+    exports.BackupDetails$ = BackupDetails$;
+    exports.BackupInUseException = BackupInUseException;
+    exports.BackupInUseException$ = BackupInUseException$;
+    exports.BackupNotFoundException = BackupNotFoundException;
+    exports.BackupNotFoundException$ = BackupNotFoundException$;
+    exports.BackupStatus = BackupStatus;
+    exports.BackupSummary$ = BackupSummary$;
+    exports.BackupType = BackupType;
+    exports.BackupTypeFilter = BackupTypeFilter;
+    exports.BatchExecuteStatement$ = BatchExecuteStatement$;
+    exports.BatchExecuteStatementCommand = BatchExecuteStatementCommand;
+    exports.BatchExecuteStatementInput$ = BatchExecuteStatementInput$;
+    exports.BatchExecuteStatementOutput$ = BatchExecuteStatementOutput$;
+    exports.BatchGetItem$ = BatchGetItem$;
+    exports.BatchGetItemCommand = BatchGetItemCommand;
+    exports.BatchGetItemInput$ = BatchGetItemInput$;
+    exports.BatchGetItemOutput$ = BatchGetItemOutput$;
+    exports.BatchStatementError$ = BatchStatementError$;
+    exports.BatchStatementErrorCodeEnum = BatchStatementErrorCodeEnum;
+    exports.BatchStatementRequest$ = BatchStatementRequest$;
+    exports.BatchStatementResponse$ = BatchStatementResponse$;
+    exports.BatchWriteItem$ = BatchWriteItem$;
+    exports.BatchWriteItemCommand = BatchWriteItemCommand;
+    exports.BatchWriteItemInput$ = BatchWriteItemInput$;
+    exports.BatchWriteItemOutput$ = BatchWriteItemOutput$;
+    exports.BillingMode = BillingMode;
+    exports.BillingModeSummary$ = BillingModeSummary$;
+    exports.BulkOperationBytes$ = BulkOperationBytes$;
+    exports.BulkOperationDescription$ = BulkOperationDescription$;
+    exports.BulkOperationInputFormat = BulkOperationInputFormat;
+    exports.BulkOperationPerformanceTier = BulkOperationPerformanceTier;
+    exports.BulkOperationStatus = BulkOperationStatus;
+    exports.BulkOperationSummary$ = BulkOperationSummary$;
+    exports.BulkOperationTableDetail$ = BulkOperationTableDetail$;
+    exports.BulkOperationUsage$ = BulkOperationUsage$;
+    exports.BulkOperationVectorBytes$ = BulkOperationVectorBytes$;
+    exports.CancelBulkOperation$ = CancelBulkOperation$;
+    exports.CancelBulkOperationCommand = CancelBulkOperationCommand;
+    exports.CancelBulkOperationInput$ = CancelBulkOperationInput$;
+    exports.CancelBulkOperationOutput$ = CancelBulkOperationOutput$;
+    exports.CancellationReason$ = CancellationReason$;
+    exports.Capacity$ = Capacity$;
+    exports.ComparisonOperator = ComparisonOperator;
+    exports.Condition$ = Condition$;
+    exports.ConditionCheck$ = ConditionCheck$;
+    exports.ConditionalCheckFailedException = ConditionalCheckFailedException2;
+    exports.ConditionalCheckFailedException$ = ConditionalCheckFailedException$;
+    exports.ConditionalOperator = ConditionalOperator;
+    exports.ConsumedCapacity$ = ConsumedCapacity$;
+    exports.ContinuousBackupsDescription$ = ContinuousBackupsDescription$;
+    exports.ContinuousBackupsStatus = ContinuousBackupsStatus;
+    exports.ContinuousBackupsUnavailableException = ContinuousBackupsUnavailableException;
+    exports.ContinuousBackupsUnavailableException$ = ContinuousBackupsUnavailableException$;
+    exports.ContributorInsightsAction = ContributorInsightsAction;
+    exports.ContributorInsightsMode = ContributorInsightsMode;
+    exports.ContributorInsightsStatus = ContributorInsightsStatus;
+    exports.ContributorInsightsSummary$ = ContributorInsightsSummary$;
+    exports.CreateBackup$ = CreateBackup$;
+    exports.CreateBackupCommand = CreateBackupCommand;
+    exports.CreateBackupInput$ = CreateBackupInput$;
+    exports.CreateBackupOutput$ = CreateBackupOutput$;
+    exports.CreateGlobalSecondaryIndexAction$ = CreateGlobalSecondaryIndexAction$;
+    exports.CreateGlobalTable$ = CreateGlobalTable$;
+    exports.CreateGlobalTableCommand = CreateGlobalTableCommand;
+    exports.CreateGlobalTableInput$ = CreateGlobalTableInput$;
+    exports.CreateGlobalTableOutput$ = CreateGlobalTableOutput$;
+    exports.CreateGlobalTableWitnessGroupMemberAction$ = CreateGlobalTableWitnessGroupMemberAction$;
+    exports.CreateReplicaAction$ = CreateReplicaAction$;
+    exports.CreateReplicationGroupMemberAction$ = CreateReplicationGroupMemberAction$;
+    exports.CreateTable$ = CreateTable$;
+    exports.CreateTableCommand = CreateTableCommand2;
+    exports.CreateTableInput$ = CreateTableInput$;
+    exports.CreateTableOutput$ = CreateTableOutput$;
+    exports.CreateVectorIndexAction$ = CreateVectorIndexAction$;
+    exports.CsvOptions$ = CsvOptions$;
+    exports.Delete$ = Delete$;
+    exports.DeleteBackup$ = DeleteBackup$;
+    exports.DeleteBackupCommand = DeleteBackupCommand;
+    exports.DeleteBackupInput$ = DeleteBackupInput$;
+    exports.DeleteBackupOutput$ = DeleteBackupOutput$;
+    exports.DeleteGlobalSecondaryIndexAction$ = DeleteGlobalSecondaryIndexAction$;
+    exports.DeleteGlobalTableWitnessGroupMemberAction$ = DeleteGlobalTableWitnessGroupMemberAction$;
+    exports.DeleteItem$ = DeleteItem$;
+    exports.DeleteItemCommand = DeleteItemCommand;
+    exports.DeleteItemInput$ = DeleteItemInput$;
+    exports.DeleteItemOutput$ = DeleteItemOutput$;
+    exports.DeleteReplicaAction$ = DeleteReplicaAction$;
+    exports.DeleteReplicationGroupMemberAction$ = DeleteReplicationGroupMemberAction$;
+    exports.DeleteRequest$ = DeleteRequest$;
+    exports.DeleteResourcePolicy$ = DeleteResourcePolicy$;
+    exports.DeleteResourcePolicyCommand = DeleteResourcePolicyCommand;
+    exports.DeleteResourcePolicyInput$ = DeleteResourcePolicyInput$;
+    exports.DeleteResourcePolicyOutput$ = DeleteResourcePolicyOutput$;
+    exports.DeleteTable$ = DeleteTable$;
+    exports.DeleteTableCommand = DeleteTableCommand;
+    exports.DeleteTableInput$ = DeleteTableInput$;
+    exports.DeleteTableOutput$ = DeleteTableOutput$;
+    exports.DeleteVectorIndexAction$ = DeleteVectorIndexAction$;
+    exports.DescribeBackup$ = DescribeBackup$;
+    exports.DescribeBackupCommand = DescribeBackupCommand;
+    exports.DescribeBackupInput$ = DescribeBackupInput$;
+    exports.DescribeBackupOutput$ = DescribeBackupOutput$;
+    exports.DescribeBulkOperation$ = DescribeBulkOperation$;
+    exports.DescribeBulkOperationCommand = DescribeBulkOperationCommand;
+    exports.DescribeBulkOperationInput$ = DescribeBulkOperationInput$;
+    exports.DescribeBulkOperationOutput$ = DescribeBulkOperationOutput$;
+    exports.DescribeContinuousBackups$ = DescribeContinuousBackups$;
+    exports.DescribeContinuousBackupsCommand = DescribeContinuousBackupsCommand;
+    exports.DescribeContinuousBackupsInput$ = DescribeContinuousBackupsInput$;
+    exports.DescribeContinuousBackupsOutput$ = DescribeContinuousBackupsOutput$;
+    exports.DescribeContributorInsights$ = DescribeContributorInsights$;
+    exports.DescribeContributorInsightsCommand = DescribeContributorInsightsCommand;
+    exports.DescribeContributorInsightsInput$ = DescribeContributorInsightsInput$;
+    exports.DescribeContributorInsightsOutput$ = DescribeContributorInsightsOutput$;
+    exports.DescribeEndpoints$ = DescribeEndpoints$;
+    exports.DescribeEndpointsCommand = DescribeEndpointsCommand;
+    exports.DescribeEndpointsRequest$ = DescribeEndpointsRequest$;
+    exports.DescribeEndpointsResponse$ = DescribeEndpointsResponse$;
+    exports.DescribeExport$ = DescribeExport$;
+    exports.DescribeExportCommand = DescribeExportCommand;
+    exports.DescribeExportInput$ = DescribeExportInput$;
+    exports.DescribeExportOutput$ = DescribeExportOutput$;
+    exports.DescribeGlobalTable$ = DescribeGlobalTable$;
+    exports.DescribeGlobalTableCommand = DescribeGlobalTableCommand;
+    exports.DescribeGlobalTableInput$ = DescribeGlobalTableInput$;
+    exports.DescribeGlobalTableOutput$ = DescribeGlobalTableOutput$;
+    exports.DescribeGlobalTableSettings$ = DescribeGlobalTableSettings$;
+    exports.DescribeGlobalTableSettingsCommand = DescribeGlobalTableSettingsCommand;
+    exports.DescribeGlobalTableSettingsInput$ = DescribeGlobalTableSettingsInput$;
+    exports.DescribeGlobalTableSettingsOutput$ = DescribeGlobalTableSettingsOutput$;
+    exports.DescribeImport$ = DescribeImport$;
+    exports.DescribeImportCommand = DescribeImportCommand;
+    exports.DescribeImportInput$ = DescribeImportInput$;
+    exports.DescribeImportOutput$ = DescribeImportOutput$;
+    exports.DescribeKinesisStreamingDestination$ = DescribeKinesisStreamingDestination$;
+    exports.DescribeKinesisStreamingDestinationCommand = DescribeKinesisStreamingDestinationCommand;
+    exports.DescribeKinesisStreamingDestinationInput$ = DescribeKinesisStreamingDestinationInput$;
+    exports.DescribeKinesisStreamingDestinationOutput$ = DescribeKinesisStreamingDestinationOutput$;
+    exports.DescribeLimits$ = DescribeLimits$;
+    exports.DescribeLimitsCommand = DescribeLimitsCommand;
+    exports.DescribeLimitsInput$ = DescribeLimitsInput$;
+    exports.DescribeLimitsOutput$ = DescribeLimitsOutput$;
+    exports.DescribeTable$ = DescribeTable$;
+    exports.DescribeTableCommand = DescribeTableCommand2;
+    exports.DescribeTableInput$ = DescribeTableInput$;
+    exports.DescribeTableOutput$ = DescribeTableOutput$;
+    exports.DescribeTableReplicaAutoScaling$ = DescribeTableReplicaAutoScaling$;
+    exports.DescribeTableReplicaAutoScalingCommand = DescribeTableReplicaAutoScalingCommand;
+    exports.DescribeTableReplicaAutoScalingInput$ = DescribeTableReplicaAutoScalingInput$;
+    exports.DescribeTableReplicaAutoScalingOutput$ = DescribeTableReplicaAutoScalingOutput$;
+    exports.DescribeTimeToLive$ = DescribeTimeToLive$;
+    exports.DescribeTimeToLiveCommand = DescribeTimeToLiveCommand2;
+    exports.DescribeTimeToLiveInput$ = DescribeTimeToLiveInput$;
+    exports.DescribeTimeToLiveOutput$ = DescribeTimeToLiveOutput$;
+    exports.DestinationStatus = DestinationStatus;
+    exports.DisableKinesisStreamingDestination$ = DisableKinesisStreamingDestination$;
+    exports.DisableKinesisStreamingDestinationCommand = DisableKinesisStreamingDestinationCommand;
+    exports.DisassociateReplicationGroupMemberAction$ = DisassociateReplicationGroupMemberAction$;
+    exports.DisassociationMode = DisassociationMode;
+    exports.DuplicateItemException = DuplicateItemException;
+    exports.DuplicateItemException$ = DuplicateItemException$;
+    exports.DynamoDB = DynamoDB;
+    exports.DynamoDBClient = DynamoDBClient2;
+    exports.DynamoDBServiceException = DynamoDBServiceException;
+    exports.DynamoDBServiceException$ = DynamoDBServiceException$;
+    exports.EnableKinesisStreamingConfiguration$ = EnableKinesisStreamingConfiguration$;
+    exports.EnableKinesisStreamingDestination$ = EnableKinesisStreamingDestination$;
+    exports.EnableKinesisStreamingDestinationCommand = EnableKinesisStreamingDestinationCommand;
+    exports.Endpoint$ = Endpoint$;
+    exports.ExecuteStatement$ = ExecuteStatement$;
+    exports.ExecuteStatementCommand = ExecuteStatementCommand;
+    exports.ExecuteStatementInput$ = ExecuteStatementInput$;
+    exports.ExecuteStatementOutput$ = ExecuteStatementOutput$;
+    exports.ExecuteTransaction$ = ExecuteTransaction$;
+    exports.ExecuteTransactionCommand = ExecuteTransactionCommand;
+    exports.ExecuteTransactionInput$ = ExecuteTransactionInput$;
+    exports.ExecuteTransactionOutput$ = ExecuteTransactionOutput$;
+    exports.ExpectedAttributeValue$ = ExpectedAttributeValue$;
+    exports.ExportConflictException = ExportConflictException;
+    exports.ExportConflictException$ = ExportConflictException$;
+    exports.ExportDescription$ = ExportDescription$;
+    exports.ExportFormat = ExportFormat;
+    exports.ExportNotFoundException = ExportNotFoundException;
+    exports.ExportNotFoundException$ = ExportNotFoundException$;
+    exports.ExportStatus = ExportStatus;
+    exports.ExportSummary$ = ExportSummary$;
+    exports.ExportTableToPointInTime$ = ExportTableToPointInTime$;
+    exports.ExportTableToPointInTimeCommand = ExportTableToPointInTimeCommand;
+    exports.ExportTableToPointInTimeInput$ = ExportTableToPointInTimeInput$;
+    exports.ExportTableToPointInTimeOutput$ = ExportTableToPointInTimeOutput$;
+    exports.ExportType = ExportType;
+    exports.ExportViewType = ExportViewType;
+    exports.FailureException$ = FailureException$;
+    exports.FilterSpecification$ = FilterSpecification$;
+    exports.Get$ = Get$;
+    exports.GetItem$ = GetItem$;
+    exports.GetItemCommand = GetItemCommand;
+    exports.GetItemInput$ = GetItemInput$;
+    exports.GetItemOutput$ = GetItemOutput$;
+    exports.GetResourcePolicy$ = GetResourcePolicy$;
+    exports.GetResourcePolicyCommand = GetResourcePolicyCommand;
+    exports.GetResourcePolicyInput$ = GetResourcePolicyInput$;
+    exports.GetResourcePolicyOutput$ = GetResourcePolicyOutput$;
+    exports.GlobalSecondaryIndex$ = GlobalSecondaryIndex$;
+    exports.GlobalSecondaryIndexAutoScalingUpdate$ = GlobalSecondaryIndexAutoScalingUpdate$;
+    exports.GlobalSecondaryIndexDescription$ = GlobalSecondaryIndexDescription$;
+    exports.GlobalSecondaryIndexInfo$ = GlobalSecondaryIndexInfo$;
+    exports.GlobalSecondaryIndexUpdate$ = GlobalSecondaryIndexUpdate$;
+    exports.GlobalSecondaryIndexWarmThroughputDescription$ = GlobalSecondaryIndexWarmThroughputDescription$;
+    exports.GlobalTable$ = GlobalTable$;
+    exports.GlobalTableAlreadyExistsException = GlobalTableAlreadyExistsException;
+    exports.GlobalTableAlreadyExistsException$ = GlobalTableAlreadyExistsException$;
+    exports.GlobalTableDescription$ = GlobalTableDescription$;
+    exports.GlobalTableGlobalSecondaryIndexSettingsUpdate$ = GlobalTableGlobalSecondaryIndexSettingsUpdate$;
+    exports.GlobalTableNotFoundException = GlobalTableNotFoundException;
+    exports.GlobalTableNotFoundException$ = GlobalTableNotFoundException$;
+    exports.GlobalTableSettingsReplicationMode = GlobalTableSettingsReplicationMode;
+    exports.GlobalTableStatus = GlobalTableStatus;
+    exports.GlobalTableWitnessDescription$ = GlobalTableWitnessDescription$;
+    exports.GlobalTableWitnessGroupUpdate$ = GlobalTableWitnessGroupUpdate$;
+    exports.IdempotentParameterMismatchException = IdempotentParameterMismatchException;
+    exports.IdempotentParameterMismatchException$ = IdempotentParameterMismatchException$;
+    exports.ImportConflictException = ImportConflictException;
+    exports.ImportConflictException$ = ImportConflictException$;
+    exports.ImportNotFoundException = ImportNotFoundException;
+    exports.ImportNotFoundException$ = ImportNotFoundException$;
+    exports.ImportStatus = ImportStatus;
+    exports.ImportSummary$ = ImportSummary$;
+    exports.ImportTable$ = ImportTable$;
+    exports.ImportTableCommand = ImportTableCommand;
+    exports.ImportTableDescription$ = ImportTableDescription$;
+    exports.ImportTableInput$ = ImportTableInput$;
+    exports.ImportTableOutput$ = ImportTableOutput$;
+    exports.IncrementalExportSpecification$ = IncrementalExportSpecification$;
+    exports.IndexNotFoundException = IndexNotFoundException;
+    exports.IndexNotFoundException$ = IndexNotFoundException$;
+    exports.IndexStatus = IndexStatus;
+    exports.InputCompressionType = InputCompressionType;
+    exports.InputFormat = InputFormat;
+    exports.InputFormatOptions$ = InputFormatOptions$;
+    exports.InputS3Configuration$ = InputS3Configuration$;
+    exports.InternalServerError = InternalServerError;
+    exports.InternalServerError$ = InternalServerError$;
+    exports.InvalidEndpointException = InvalidEndpointException;
+    exports.InvalidEndpointException$ = InvalidEndpointException$;
+    exports.InvalidExportTimeException = InvalidExportTimeException;
+    exports.InvalidExportTimeException$ = InvalidExportTimeException$;
+    exports.InvalidRestoreTimeException = InvalidRestoreTimeException;
+    exports.InvalidRestoreTimeException$ = InvalidRestoreTimeException$;
+    exports.ItemCollectionMetrics$ = ItemCollectionMetrics$;
+    exports.ItemCollectionSizeLimitExceededException = ItemCollectionSizeLimitExceededException;
+    exports.ItemCollectionSizeLimitExceededException$ = ItemCollectionSizeLimitExceededException$;
+    exports.ItemResponse$ = ItemResponse$;
+    exports.KeySchemaElement$ = KeySchemaElement$;
+    exports.KeyType = KeyType;
+    exports.KeysAndAttributes$ = KeysAndAttributes$;
+    exports.KinesisDataStreamDestination$ = KinesisDataStreamDestination$;
+    exports.KinesisStreamingDestinationInput$ = KinesisStreamingDestinationInput$;
+    exports.KinesisStreamingDestinationOutput$ = KinesisStreamingDestinationOutput$;
+    exports.LimitExceededException = LimitExceededException;
+    exports.LimitExceededException$ = LimitExceededException$;
+    exports.ListBackups$ = ListBackups$;
+    exports.ListBackupsCommand = ListBackupsCommand;
+    exports.ListBackupsInput$ = ListBackupsInput$;
+    exports.ListBackupsOutput$ = ListBackupsOutput$;
+    exports.ListBulkOperations$ = ListBulkOperations$;
+    exports.ListBulkOperationsCommand = ListBulkOperationsCommand;
+    exports.ListBulkOperationsInput$ = ListBulkOperationsInput$;
+    exports.ListBulkOperationsOutput$ = ListBulkOperationsOutput$;
+    exports.ListContributorInsights$ = ListContributorInsights$;
+    exports.ListContributorInsightsCommand = ListContributorInsightsCommand;
+    exports.ListContributorInsightsInput$ = ListContributorInsightsInput$;
+    exports.ListContributorInsightsOutput$ = ListContributorInsightsOutput$;
+    exports.ListExports$ = ListExports$;
+    exports.ListExportsCommand = ListExportsCommand;
+    exports.ListExportsInput$ = ListExportsInput$;
+    exports.ListExportsOutput$ = ListExportsOutput$;
+    exports.ListGlobalTables$ = ListGlobalTables$;
+    exports.ListGlobalTablesCommand = ListGlobalTablesCommand;
+    exports.ListGlobalTablesInput$ = ListGlobalTablesInput$;
+    exports.ListGlobalTablesOutput$ = ListGlobalTablesOutput$;
+    exports.ListImports$ = ListImports$;
+    exports.ListImportsCommand = ListImportsCommand;
+    exports.ListImportsInput$ = ListImportsInput$;
+    exports.ListImportsOutput$ = ListImportsOutput$;
+    exports.ListTables$ = ListTables$;
+    exports.ListTablesCommand = ListTablesCommand;
+    exports.ListTablesInput$ = ListTablesInput$;
+    exports.ListTablesOutput$ = ListTablesOutput$;
+    exports.ListTagsOfResource$ = ListTagsOfResource$;
+    exports.ListTagsOfResourceCommand = ListTagsOfResourceCommand;
+    exports.ListTagsOfResourceInput$ = ListTagsOfResourceInput$;
+    exports.ListTagsOfResourceOutput$ = ListTagsOfResourceOutput$;
+    exports.LocalSecondaryIndex$ = LocalSecondaryIndex$;
+    exports.LocalSecondaryIndexDescription$ = LocalSecondaryIndexDescription$;
+    exports.LocalSecondaryIndexInfo$ = LocalSecondaryIndexInfo$;
+    exports.MultiRegionConsistency = MultiRegionConsistency;
+    exports.OnDemandThroughput$ = OnDemandThroughput$;
+    exports.OnDemandThroughputOverride$ = OnDemandThroughputOverride$;
+    exports.OutputS3Configuration$ = OutputS3Configuration$;
+    exports.OutputTypeEnum = OutputTypeEnum;
+    exports.ParameterizedStatement$ = ParameterizedStatement$;
+    exports.PointInTimeRecoveryDescription$ = PointInTimeRecoveryDescription$;
+    exports.PointInTimeRecoverySpecification$ = PointInTimeRecoverySpecification$;
+    exports.PointInTimeRecoveryStatus = PointInTimeRecoveryStatus;
+    exports.PointInTimeRecoveryUnavailableException = PointInTimeRecoveryUnavailableException;
+    exports.PointInTimeRecoveryUnavailableException$ = PointInTimeRecoveryUnavailableException$;
+    exports.PolicyNotFoundException = PolicyNotFoundException;
+    exports.PolicyNotFoundException$ = PolicyNotFoundException$;
+    exports.Projection$ = Projection$;
+    exports.ProjectionType = ProjectionType;
+    exports.ProvisionedThroughput$ = ProvisionedThroughput$;
+    exports.ProvisionedThroughputDescription$ = ProvisionedThroughputDescription$;
+    exports.ProvisionedThroughputExceededException = ProvisionedThroughputExceededException;
+    exports.ProvisionedThroughputExceededException$ = ProvisionedThroughputExceededException$;
+    exports.ProvisionedThroughputOverride$ = ProvisionedThroughputOverride$;
+    exports.Put$ = Put$;
+    exports.PutItem$ = PutItem$;
+    exports.PutItemCommand = PutItemCommand;
+    exports.PutItemInput$ = PutItemInput$;
+    exports.PutItemOutput$ = PutItemOutput$;
+    exports.PutRequest$ = PutRequest$;
+    exports.PutResourcePolicy$ = PutResourcePolicy$;
+    exports.PutResourcePolicyCommand = PutResourcePolicyCommand;
+    exports.PutResourcePolicyInput$ = PutResourcePolicyInput$;
+    exports.PutResourcePolicyOutput$ = PutResourcePolicyOutput$;
+    exports.Query$ = Query$;
+    exports.QueryCommand = QueryCommand2;
+    exports.QueryInput$ = QueryInput$;
+    exports.QueryOutput$ = QueryOutput$;
+    exports.Replica$ = Replica$;
+    exports.ReplicaAlreadyExistsException = ReplicaAlreadyExistsException;
+    exports.ReplicaAlreadyExistsException$ = ReplicaAlreadyExistsException$;
+    exports.ReplicaAutoScalingDescription$ = ReplicaAutoScalingDescription$;
+    exports.ReplicaAutoScalingUpdate$ = ReplicaAutoScalingUpdate$;
+    exports.ReplicaDescription$ = ReplicaDescription$;
+    exports.ReplicaGlobalSecondaryIndex$ = ReplicaGlobalSecondaryIndex$;
+    exports.ReplicaGlobalSecondaryIndexAutoScalingDescription$ = ReplicaGlobalSecondaryIndexAutoScalingDescription$;
+    exports.ReplicaGlobalSecondaryIndexAutoScalingUpdate$ = ReplicaGlobalSecondaryIndexAutoScalingUpdate$;
+    exports.ReplicaGlobalSecondaryIndexDescription$ = ReplicaGlobalSecondaryIndexDescription$;
+    exports.ReplicaGlobalSecondaryIndexSettingsDescription$ = ReplicaGlobalSecondaryIndexSettingsDescription$;
+    exports.ReplicaGlobalSecondaryIndexSettingsUpdate$ = ReplicaGlobalSecondaryIndexSettingsUpdate$;
+    exports.ReplicaNotFoundException = ReplicaNotFoundException;
+    exports.ReplicaNotFoundException$ = ReplicaNotFoundException$;
+    exports.ReplicaSettingsDescription$ = ReplicaSettingsDescription$;
+    exports.ReplicaSettingsUpdate$ = ReplicaSettingsUpdate$;
+    exports.ReplicaStatus = ReplicaStatus;
+    exports.ReplicaUpdate$ = ReplicaUpdate$;
+    exports.ReplicatedWriteConflictException = ReplicatedWriteConflictException;
+    exports.ReplicatedWriteConflictException$ = ReplicatedWriteConflictException$;
+    exports.ReplicationGroupUpdate$ = ReplicationGroupUpdate$;
+    exports.RequestLimitExceeded = RequestLimitExceeded;
+    exports.RequestLimitExceeded$ = RequestLimitExceeded$;
+    exports.ResourceInUseException = ResourceInUseException;
+    exports.ResourceInUseException$ = ResourceInUseException$;
+    exports.ResourceNotFoundException = ResourceNotFoundException2;
+    exports.ResourceNotFoundException$ = ResourceNotFoundException$;
+    exports.RestoreSummary$ = RestoreSummary$;
+    exports.RestoreTableFromBackup$ = RestoreTableFromBackup$;
+    exports.RestoreTableFromBackupCommand = RestoreTableFromBackupCommand;
+    exports.RestoreTableFromBackupInput$ = RestoreTableFromBackupInput$;
+    exports.RestoreTableFromBackupOutput$ = RestoreTableFromBackupOutput$;
+    exports.RestoreTableToPointInTime$ = RestoreTableToPointInTime$;
+    exports.RestoreTableToPointInTimeCommand = RestoreTableToPointInTimeCommand;
+    exports.RestoreTableToPointInTimeInput$ = RestoreTableToPointInTimeInput$;
+    exports.RestoreTableToPointInTimeOutput$ = RestoreTableToPointInTimeOutput$;
+    exports.ReturnConsumedCapacity = ReturnConsumedCapacity;
+    exports.ReturnItemCollectionMetrics = ReturnItemCollectionMetrics;
+    exports.ReturnValue = ReturnValue;
+    exports.ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure;
+    exports.S3BucketSource$ = S3BucketSource$;
+    exports.S3SseAlgorithm = S3SseAlgorithm;
+    exports.SSEDescription$ = SSEDescription$;
+    exports.SSESpecification$ = SSESpecification$;
+    exports.SSEStatus = SSEStatus;
+    exports.SSEType = SSEType;
+    exports.ScalarAttributeType = ScalarAttributeType;
+    exports.Scan$ = Scan$;
+    exports.ScanCommand = ScanCommand;
+    exports.ScanInput$ = ScanInput$;
+    exports.ScanOutput$ = ScanOutput$;
+    exports.SearchResultItem$ = SearchResultItem$;
+    exports.SearchSchemaElement$ = SearchSchemaElement$;
+    exports.SearchSchemaElementType = SearchSchemaElementType;
+    exports.SearchVectors$ = SearchVectors$;
+    exports.SearchVectorsCommand = SearchVectorsCommand;
+    exports.SearchVectorsInput$ = SearchVectorsInput$;
+    exports.SearchVectorsOutput$ = SearchVectorsOutput$;
+    exports.Select = Select;
+    exports.SourceTableDetails$ = SourceTableDetails$;
+    exports.SourceTableFeatureDetails$ = SourceTableFeatureDetails$;
+    exports.StartBulkPutItems$ = StartBulkPutItems$;
+    exports.StartBulkPutItemsCommand = StartBulkPutItemsCommand;
+    exports.StartBulkPutItemsInput$ = StartBulkPutItemsInput$;
+    exports.StartBulkPutItemsOutput$ = StartBulkPutItemsOutput$;
+    exports.StreamSpecification$ = StreamSpecification$;
+    exports.StreamViewType = StreamViewType;
+    exports.TableAlreadyExistsException = TableAlreadyExistsException;
+    exports.TableAlreadyExistsException$ = TableAlreadyExistsException$;
+    exports.TableAutoScalingDescription$ = TableAutoScalingDescription$;
+    exports.TableClass = TableClass;
+    exports.TableClassSummary$ = TableClassSummary$;
+    exports.TableCreationParameters$ = TableCreationParameters$;
+    exports.TableDescription$ = TableDescription$;
+    exports.TableInUseException = TableInUseException;
+    exports.TableInUseException$ = TableInUseException$;
+    exports.TableNotFoundException = TableNotFoundException;
+    exports.TableNotFoundException$ = TableNotFoundException$;
+    exports.TableStatus = TableStatus;
+    exports.TableWarmThroughputDescription$ = TableWarmThroughputDescription$;
+    exports.Tag$ = Tag$;
+    exports.TagResource$ = TagResource$;
+    exports.TagResourceCommand = TagResourceCommand;
+    exports.TagResourceInput$ = TagResourceInput$;
+    exports.ThrottlingException = ThrottlingException;
+    exports.ThrottlingException$ = ThrottlingException$;
+    exports.ThrottlingReason$ = ThrottlingReason$;
+    exports.TimeToLiveDescription$ = TimeToLiveDescription$;
+    exports.TimeToLiveSpecification$ = TimeToLiveSpecification$;
+    exports.TimeToLiveStatus = TimeToLiveStatus;
+    exports.TransactGetItem$ = TransactGetItem$;
+    exports.TransactGetItems$ = TransactGetItems$;
+    exports.TransactGetItemsCommand = TransactGetItemsCommand;
+    exports.TransactGetItemsInput$ = TransactGetItemsInput$;
+    exports.TransactGetItemsOutput$ = TransactGetItemsOutput$;
+    exports.TransactWriteItem$ = TransactWriteItem$;
+    exports.TransactWriteItems$ = TransactWriteItems$;
+    exports.TransactWriteItemsCommand = TransactWriteItemsCommand;
+    exports.TransactWriteItemsInput$ = TransactWriteItemsInput$;
+    exports.TransactWriteItemsOutput$ = TransactWriteItemsOutput$;
+    exports.TransactionCanceledException = TransactionCanceledException2;
+    exports.TransactionCanceledException$ = TransactionCanceledException$;
+    exports.TransactionConflictException = TransactionConflictException;
+    exports.TransactionConflictException$ = TransactionConflictException$;
+    exports.TransactionInProgressException = TransactionInProgressException;
+    exports.TransactionInProgressException$ = TransactionInProgressException$;
+    exports.UntagResource$ = UntagResource$;
+    exports.UntagResourceCommand = UntagResourceCommand;
+    exports.UntagResourceInput$ = UntagResourceInput$;
+    exports.Update$ = Update$;
+    exports.UpdateContinuousBackups$ = UpdateContinuousBackups$;
+    exports.UpdateContinuousBackupsCommand = UpdateContinuousBackupsCommand;
+    exports.UpdateContinuousBackupsInput$ = UpdateContinuousBackupsInput$;
+    exports.UpdateContinuousBackupsOutput$ = UpdateContinuousBackupsOutput$;
+    exports.UpdateContributorInsights$ = UpdateContributorInsights$;
+    exports.UpdateContributorInsightsCommand = UpdateContributorInsightsCommand;
+    exports.UpdateContributorInsightsInput$ = UpdateContributorInsightsInput$;
+    exports.UpdateContributorInsightsOutput$ = UpdateContributorInsightsOutput$;
+    exports.UpdateGlobalSecondaryIndexAction$ = UpdateGlobalSecondaryIndexAction$;
+    exports.UpdateGlobalTable$ = UpdateGlobalTable$;
+    exports.UpdateGlobalTableCommand = UpdateGlobalTableCommand;
+    exports.UpdateGlobalTableInput$ = UpdateGlobalTableInput$;
+    exports.UpdateGlobalTableOutput$ = UpdateGlobalTableOutput$;
+    exports.UpdateGlobalTableSettings$ = UpdateGlobalTableSettings$;
+    exports.UpdateGlobalTableSettingsCommand = UpdateGlobalTableSettingsCommand;
+    exports.UpdateGlobalTableSettingsInput$ = UpdateGlobalTableSettingsInput$;
+    exports.UpdateGlobalTableSettingsOutput$ = UpdateGlobalTableSettingsOutput$;
+    exports.UpdateItem$ = UpdateItem$;
+    exports.UpdateItemCommand = UpdateItemCommand;
+    exports.UpdateItemInput$ = UpdateItemInput$;
+    exports.UpdateItemOutput$ = UpdateItemOutput$;
+    exports.UpdateKinesisStreamingConfiguration$ = UpdateKinesisStreamingConfiguration$;
+    exports.UpdateKinesisStreamingDestination$ = UpdateKinesisStreamingDestination$;
+    exports.UpdateKinesisStreamingDestinationCommand = UpdateKinesisStreamingDestinationCommand;
+    exports.UpdateKinesisStreamingDestinationInput$ = UpdateKinesisStreamingDestinationInput$;
+    exports.UpdateKinesisStreamingDestinationOutput$ = UpdateKinesisStreamingDestinationOutput$;
+    exports.UpdateReplicationGroupMemberAction$ = UpdateReplicationGroupMemberAction$;
+    exports.UpdateTable$ = UpdateTable$;
+    exports.UpdateTableCommand = UpdateTableCommand;
+    exports.UpdateTableInput$ = UpdateTableInput$;
+    exports.UpdateTableOutput$ = UpdateTableOutput$;
+    exports.UpdateTableReplicaAutoScaling$ = UpdateTableReplicaAutoScaling$;
+    exports.UpdateTableReplicaAutoScalingCommand = UpdateTableReplicaAutoScalingCommand;
+    exports.UpdateTableReplicaAutoScalingInput$ = UpdateTableReplicaAutoScalingInput$;
+    exports.UpdateTableReplicaAutoScalingOutput$ = UpdateTableReplicaAutoScalingOutput$;
+    exports.UpdateTimeToLive$ = UpdateTimeToLive$;
+    exports.UpdateTimeToLiveCommand = UpdateTimeToLiveCommand2;
+    exports.UpdateTimeToLiveInput$ = UpdateTimeToLiveInput$;
+    exports.UpdateTimeToLiveOutput$ = UpdateTimeToLiveOutput$;
+    exports.VectorAttributeDefinition$ = VectorAttributeDefinition$;
+    exports.VectorCapacity$ = VectorCapacity$;
+    exports.VectorDistanceFunction = VectorDistanceFunction;
+    exports.VectorIndex$ = VectorIndex$;
+    exports.VectorIndexDescription$ = VectorIndexDescription$;
+    exports.VectorIndexInfo$ = VectorIndexInfo$;
+    exports.VectorIndexUpdate$ = VectorIndexUpdate$;
+    exports.WarmThroughput$ = WarmThroughput$;
+    exports.WitnessStatus = WitnessStatus;
+    exports.WriteRequest$ = WriteRequest$;
+    exports.errorTypeRegistries = errorTypeRegistries;
+    exports.paginateListBulkOperations = paginateListBulkOperations;
+    exports.paginateListContributorInsights = paginateListContributorInsights;
+    exports.paginateListExports = paginateListExports;
+    exports.paginateListImports = paginateListImports;
+    exports.paginateListTables = paginateListTables;
+    exports.paginateQuery = paginateQuery;
+    exports.paginateScan = paginateScan;
+    exports.waitForBulkOperationCompleted = waitForBulkOperationCompleted;
+    exports.waitForContributorInsightsEnabled = waitForContributorInsightsEnabled;
+    exports.waitForExportCompleted = waitForExportCompleted;
+    exports.waitForImportCompleted = waitForImportCompleted;
+    exports.waitForKinesisStreamingDestinationActive = waitForKinesisStreamingDestinationActive;
+    exports.waitForTableExists = waitForTableExists;
+    exports.waitForTableNotExists = waitForTableNotExists;
+    exports.waitUntilBulkOperationCompleted = waitUntilBulkOperationCompleted;
+    exports.waitUntilContributorInsightsEnabled = waitUntilContributorInsightsEnabled;
+    exports.waitUntilExportCompleted = waitUntilExportCompleted;
+    exports.waitUntilImportCompleted = waitUntilImportCompleted;
+    exports.waitUntilKinesisStreamingDestinationActive = waitUntilKinesisStreamingDestinationActive;
+    exports.waitUntilTableExists = waitUntilTableExists2;
+    exports.waitUntilTableNotExists = waitUntilTableNotExists;
+  }
+});
+
+// node_modules/@aws-sdk/util-dynamodb/dist-cjs/index.js
+var require_dist_cjs7 = __commonJS({
+  "node_modules/@aws-sdk/util-dynamodb/dist-cjs/index.js"(exports) {
+    var NumberValue = class _NumberValue {
+      value;
+      constructor(value) {
+        if (typeof value === "object" && "N" in value) {
+          this.value = String(value.N);
+        } else {
+          this.value = String(value);
+        }
+        const valueOf = typeof value.valueOf() === "number" ? value.valueOf() : 0;
+        const imprecise = valueOf > Number.MAX_SAFE_INTEGER || valueOf < Number.MIN_SAFE_INTEGER || Math.abs(valueOf) === Infinity || Number.isNaN(valueOf);
+        if (imprecise) {
+          throw new Error(`NumberValue should not be initialized with an imprecise number=${valueOf}. Use a string instead.`);
+        }
+      }
+      static from(value) {
+        return new _NumberValue(value);
+      }
+      toAttributeValue() {
+        return {
+          N: this.toString()
+        };
+      }
+      toBigInt() {
+        const stringValue = this.toString();
+        return BigInt(stringValue);
+      }
+      toString() {
+        return String(this.value);
+      }
+      valueOf() {
+        return this.toString();
+      }
+    };
+    var convertToAttr = (data, options) => {
+      if (data === void 0) {
+        throw new Error(`Pass options.removeUndefinedValues=true to remove undefined values from map/array/set.`);
+      } else if (data === null && typeof data === "object") {
+        return convertToNullAttr();
+      } else if (Array.isArray(data)) {
+        return convertToListAttr(data, options);
+      } else if (data?.constructor?.name === "Set") {
+        return convertToSetAttr(data, options);
+      } else if (data?.constructor?.name === "Map") {
+        return convertToMapAttrFromIterable(data, options);
+      } else if (data?.constructor?.name === "Object" || !data.constructor && typeof data === "object") {
+        return convertToMapAttrFromEnumerableProps(data, options);
+      } else if (isBinary(data)) {
+        if (data.length === 0 && options?.convertEmptyValues) {
+          return convertToNullAttr();
+        }
+        return convertToBinaryAttr(data);
+      } else if (typeof data === "boolean" || data?.constructor?.name === "Boolean") {
+        return { BOOL: data.valueOf() };
+      } else if (typeof data === "number" || data?.constructor?.name === "Number") {
+        return convertToNumberAttr(data, options);
+      } else if (data instanceof NumberValue) {
+        return data.toAttributeValue();
+      } else if (typeof data === "bigint") {
+        return convertToBigIntAttr(data);
+      } else if (typeof data === "string" || data?.constructor?.name === "String") {
+        if (data.length === 0 && options?.convertEmptyValues) {
+          return convertToNullAttr();
+        }
+        return convertToStringAttr(data);
+      } else if (options?.convertClassInstanceToMap && typeof data === "object") {
+        return convertToMapAttrFromEnumerableProps(data, options);
+      }
+      throw new Error(`Unsupported type passed: ${data}. Pass options.convertClassInstanceToMap=true to marshall typeof object as map attribute.`);
+    };
+    var convertToListAttr = (data, options) => ({
+      L: data.filter((item) => typeof item !== "function" && (!options?.removeUndefinedValues || options?.removeUndefinedValues && item !== void 0)).map((item) => convertToAttr(item, options))
+    });
+    var convertToSetAttr = (set, options) => {
+      const setToOperate = options?.removeUndefinedValues ? new Set([...set].filter((value) => value !== void 0)) : set;
+      if (!options?.removeUndefinedValues && setToOperate.has(void 0)) {
+        throw new Error(`Pass options.removeUndefinedValues=true to remove undefined values from map/array/set.`);
+      }
+      if (setToOperate.size === 0) {
+        if (options?.convertEmptyValues) {
+          return convertToNullAttr();
+        }
+        throw new Error(`Pass a non-empty set, or options.convertEmptyValues=true.`);
+      }
+      const item = setToOperate.values().next().value;
+      if (item instanceof NumberValue) {
+        return {
+          NS: Array.from(setToOperate).map((_) => _.toString())
+        };
+      } else if (typeof item === "number") {
+        return {
+          NS: Array.from(setToOperate).map((num) => convertToNumberAttr(num, options)).map((item2) => item2.N)
+        };
+      } else if (typeof item === "bigint") {
+        return {
+          NS: Array.from(setToOperate).map(convertToBigIntAttr).map((item2) => item2.N)
+        };
+      } else if (typeof item === "string") {
+        return {
+          SS: Array.from(setToOperate).map(convertToStringAttr).map((item2) => item2.S)
+        };
+      } else if (isBinary(item)) {
+        return {
+          BS: Array.from(setToOperate).map(convertToBinaryAttr).map((item2) => item2.B)
+        };
+      } else {
+        throw new Error(`Only Number Set (NS), Binary Set (BS) or String Set (SS) are allowed.`);
+      }
+    };
+    var convertToMapAttrFromIterable = (data, options) => ({
+      M: ((data2) => {
+        const map = {};
+        for (const [key, value] of data2) {
+          if (typeof value !== "function" && (value !== void 0 || !options?.removeUndefinedValues)) {
+            map[key] = convertToAttr(value, options);
+          }
+        }
+        return map;
+      })(data)
+    });
+    var convertToMapAttrFromEnumerableProps = (data, options) => ({
+      M: ((data2) => {
+        const map = {};
+        for (const key in data2) {
+          const value = data2[key];
+          if (typeof value !== "function" && (value !== void 0 || !options?.removeUndefinedValues)) {
+            map[key] = convertToAttr(value, options);
+          }
+        }
+        return map;
+      })(data)
+    });
+    var convertToNullAttr = () => ({ NULL: true });
+    var convertToBinaryAttr = (data) => ({ B: data });
+    var convertToStringAttr = (data) => ({ S: data.toString() });
+    var convertToBigIntAttr = (data) => ({ N: data.toString() });
+    var validateBigIntAndThrow = (errorPrefix) => {
+      throw new Error(`${errorPrefix} Use NumberValue from @aws-sdk/lib-dynamodb.`);
+    };
+    var convertToNumberAttr = (num, options) => {
+      if ([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY].map((val) => val.toString()).includes(num.toString())) {
+        throw new Error(`Special numeric value ${num.toString()} is not allowed`);
+      } else if (!options?.allowImpreciseNumbers) {
+        if (Number(num) > Number.MAX_SAFE_INTEGER) {
+          validateBigIntAndThrow(`Number ${num.toString()} is greater than Number.MAX_SAFE_INTEGER.`);
+        } else if (Number(num) < Number.MIN_SAFE_INTEGER) {
+          validateBigIntAndThrow(`Number ${num.toString()} is lesser than Number.MIN_SAFE_INTEGER.`);
+        }
+      }
+      return { N: num.toString() };
+    };
+    var isBinary = (data) => {
+      const binaryTypes = [
+        "ArrayBuffer",
+        "Blob",
+        "Buffer",
+        "DataView",
+        "File",
+        "Int8Array",
+        "Uint8Array",
+        "Uint8ClampedArray",
+        "Int16Array",
+        "Uint16Array",
+        "Int32Array",
+        "Uint32Array",
+        "Float32Array",
+        "Float64Array",
+        "BigInt64Array",
+        "BigUint64Array"
+      ];
+      if (data?.constructor) {
+        return binaryTypes.includes(data.constructor.name);
+      }
+      return false;
+    };
+    var convertToNative = (data, options) => {
+      for (const [key, value] of Object.entries(data)) {
+        if (value !== void 0) {
+          switch (key) {
+            case "NULL":
+              return null;
+            case "BOOL":
+              return Boolean(value);
+            case "N":
+              return convertNumber(value, options);
+            case "B":
+              return convertBinary(value);
+            case "S":
+              return convertString(value);
+            case "L":
+              return convertList(value, options);
+            case "M":
+              return convertMap(value, options);
+            case "NS":
+              return new Set(value.map((item) => convertNumber(item, options)));
+            case "BS":
+              return new Set(value.map(convertBinary));
+            case "SS":
+              return new Set(value.map(convertString));
+            default:
+              throw new Error(`Unsupported type passed: ${key}`);
+          }
+        }
+      }
+      throw new Error(`No value defined: ${JSON.stringify(data)}`);
+    };
+    var convertNumber = (numString, options) => {
+      if (typeof options?.wrapNumbers === "function") {
+        return options?.wrapNumbers(numString);
+      }
+      if (options?.wrapNumbers) {
+        return NumberValue.from(numString);
+      }
+      const num = Number(numString);
+      const infinityValues = [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+      const isLargeFiniteNumber = (num > Number.MAX_SAFE_INTEGER || num < Number.MIN_SAFE_INTEGER) && !infinityValues.includes(num);
+      if (isLargeFiniteNumber) {
+        if (typeof BigInt === "function") {
+          try {
+            return BigInt(numString);
+          } catch (error) {
+            throw new Error(`${numString} can't be converted to BigInt. Set options.wrapNumbers to get string value.`);
+          }
+        } else {
+          throw new Error(`${numString} is outside SAFE_INTEGER bounds. Set options.wrapNumbers to get string value.`);
+        }
+      }
+      return num;
+    };
+    var convertString = (stringValue) => stringValue;
+    var convertBinary = (binaryValue) => binaryValue;
+    var convertList = (list, options) => list.map((item) => convertToNative(item, options));
+    var convertMap = (map, options) => Object.entries(map).reduce((acc, [key, value]) => (acc[key] = convertToNative(value, options), acc), {});
+    function marshall(data, options) {
+      const attributeValue = convertToAttr(data, options);
+      const [key, value] = Object.entries(attributeValue)[0];
+      switch (key) {
+        case "M":
+        case "L":
+          return options?.convertTopLevelContainer ? attributeValue : value;
+        case "SS":
+        case "NS":
+        case "BS":
+        case "S":
+        case "N":
+        case "B":
+        case "NULL":
+        case "BOOL":
+        case "$unknown":
+        default:
+          return attributeValue;
+      }
+    }
+    var unmarshall = (data, options) => {
+      if (options?.convertWithoutMapWrapper) {
+        return convertToNative(data, options);
+      }
+      return convertToNative({ M: data }, options);
+    };
+    exports.NumberValueImpl = NumberValue;
+    exports.convertToAttr = convertToAttr;
+    exports.convertToNative = convertToNative;
+    exports.marshall = marshall;
+    exports.unmarshall = unmarshall;
+  }
+});
+
+// node_modules/@aws-sdk/lib-dynamodb/dist-cjs/index.js
+var require_dist_cjs8 = __commonJS({
+  "node_modules/@aws-sdk/lib-dynamodb/dist-cjs/index.js"(exports) {
+    var { Command, Client: Client2 } = (init_client(), __toCommonJS(client_exports));
+    exports.$Command = Command;
+    exports.__Client = Client2;
+    var { setFeature } = (init_client2(), __toCommonJS(client_exports2));
+    var { marshall, unmarshall } = require_dist_cjs7();
+    var { NumberValueImpl: NumberValue } = require_dist_cjs7();
+    exports.NumberValue = NumberValue;
+    var { BatchExecuteStatementCommand: BatchExecuteStatementCommand$1, BatchGetItemCommand, BatchWriteItemCommand, DeleteItemCommand, DescribeExportCommand: DescribeExportCommand$1, ExecuteStatementCommand: ExecuteStatementCommand$1, ExecuteTransactionCommand: ExecuteTransactionCommand$1, ExportTableToPointInTimeCommand: ExportTableToPointInTimeCommand$1, GetItemCommand, PutItemCommand, QueryCommand: QueryCommand$1, ScanCommand: ScanCommand$1, SearchVectorsCommand: SearchVectorsCommand$1, TransactGetItemsCommand, TransactWriteItemsCommand, UpdateItemCommand, DynamoDBClient: DynamoDBClient2 } = require_dist_cjs6();
+    var { createPaginator } = (init_dist_es(), __toCommonJS(dist_es_exports));
+    var SELF = null;
+    var ALL_VALUES = {};
+    var ALL_MEMBERS = [];
+    var NEXT_LEVEL = "*";
+    var processObj = (obj, processFunc, keyNodes) => {
+      if (obj !== void 0) {
+        if (keyNodes == null) {
+          return processFunc(obj);
+        } else {
+          const keys = Object.keys(keyNodes);
+          const goToNextLevel = keys.length === 1 && keys[0] === NEXT_LEVEL;
+          const someChildren = keys.length >= 1 && !goToNextLevel;
+          const allChildren = keys.length === 0;
+          if (someChildren) {
+            return processKeysInObj(obj, processFunc, keyNodes);
+          } else if (allChildren) {
+            return processAllKeysInObj(obj, processFunc, SELF);
+          } else if (goToNextLevel) {
+            return Object.entries(obj ?? {}).reduce((acc, [k, v]) => {
+              if (typeof v !== "function") {
+                acc[k] = processObj(v, processFunc, keyNodes[NEXT_LEVEL]);
+              }
+              return acc;
+            }, Array.isArray(obj) ? [] : {});
+          }
+        }
+      }
+      return void 0;
+    };
+    var processKeysInObj = (obj, processFunc, keyNodes) => {
+      let accumulator;
+      if (Array.isArray(obj)) {
+        accumulator = obj.filter((item) => typeof item !== "function");
+      } else {
+        accumulator = {};
+        for (const [k, v] of Object.entries(obj)) {
+          if (typeof v !== "function") {
+            accumulator[k] = v;
+          }
+        }
+      }
+      for (const [nodeKey, nodes] of Object.entries(keyNodes)) {
+        if (typeof obj[nodeKey] === "function") {
+          continue;
+        }
+        const processedValue = processObj(obj[nodeKey], processFunc, nodes);
+        if (processedValue !== void 0 && typeof processedValue !== "function") {
+          accumulator[nodeKey] = processedValue;
+        }
+      }
+      return accumulator;
+    };
+    var processAllKeysInObj = (obj, processFunc, keyNodes) => {
+      if (Array.isArray(obj)) {
+        return obj.filter((item) => typeof item !== "function").map((item) => processObj(item, processFunc, keyNodes));
+      }
+      return Object.entries(obj).reduce((acc, [key, value]) => {
+        if (typeof value === "function") {
+          return acc;
+        }
+        const processedValue = processObj(value, processFunc, keyNodes);
+        if (processedValue !== void 0 && typeof processedValue !== "function") {
+          acc[key] = processedValue;
+        }
+        return acc;
+      }, {});
+    };
+    var marshallInput = (obj, keyNodes, options) => {
+      const marshallFunc = (toMarshall) => marshall(toMarshall, options);
+      return processKeysInObj(obj, marshallFunc, keyNodes);
+    };
+    var unmarshallOutput = (obj, keyNodes, options) => {
+      const unmarshallFunc = (toMarshall) => unmarshall(toMarshall, options);
+      return processKeysInObj(obj, unmarshallFunc, keyNodes);
+    };
+    var DynamoDBDocumentClientCommand = class extends Command {
+      addMarshallingMiddleware(configuration) {
+        const { marshallOptions = {}, unmarshallOptions = {} } = configuration.translateConfig || {};
+        marshallOptions.convertTopLevelContainer = marshallOptions.convertTopLevelContainer ?? true;
+        unmarshallOptions.convertWithoutMapWrapper = unmarshallOptions.convertWithoutMapWrapper ?? true;
+        this.clientCommand.middlewareStack.addRelativeTo((next, context3) => async (args) => {
+          setFeature(context3, "DDB_MAPPER", "d");
+          return next({
+            ...args,
+            input: marshallInput(args.input, this.inputKeyNodes, marshallOptions)
+          });
+        }, {
+          name: "DocumentMarshall",
+          relation: "before",
+          toMiddleware: "serializerMiddleware",
+          override: true
+        });
+        this.clientCommand.middlewareStack.addRelativeTo((next, context3) => async (args) => {
+          const deserialized = await next(args);
+          deserialized.output = unmarshallOutput(deserialized.output, this.outputKeyNodes, unmarshallOptions);
+          return deserialized;
+        }, {
+          name: "DocumentUnmarshall",
+          relation: "before",
+          toMiddleware: "deserializerMiddleware",
+          override: true
+        });
+      }
+    };
+    var BatchExecuteStatementCommand = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        Statements: {
+          "*": {
+            Parameters: ALL_MEMBERS
+          }
+        }
+      };
+      outputKeyNodes = {
+        Responses: {
+          "*": {
+            Error: {
+              Item: ALL_VALUES
+            },
+            Item: ALL_VALUES
+          }
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new BatchExecuteStatementCommand$1(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var BatchGetCommand = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        RequestItems: {
+          "*": {
+            Keys: {
+              "*": ALL_VALUES
+            }
+          }
+        }
+      };
+      outputKeyNodes = {
+        Responses: {
+          "*": {
+            "*": ALL_VALUES
+          }
+        },
+        UnprocessedKeys: {
+          "*": {
+            Keys: {
+              "*": ALL_VALUES
+            }
+          }
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new BatchGetItemCommand(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var BatchWriteCommand = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        RequestItems: {
+          "*": {
+            "*": {
+              PutRequest: {
+                Item: ALL_VALUES
+              },
+              DeleteRequest: {
+                Key: ALL_VALUES
+              }
+            }
+          }
+        }
+      };
+      outputKeyNodes = {
+        UnprocessedItems: {
+          "*": {
+            "*": {
+              PutRequest: {
+                Item: ALL_VALUES
+              },
+              DeleteRequest: {
+                Key: ALL_VALUES
+              }
+            }
+          }
+        },
+        ItemCollectionMetrics: {
+          "*": {
+            "*": {
+              ItemCollectionKey: ALL_VALUES
+            }
+          }
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new BatchWriteItemCommand(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var DeleteCommand2 = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        Key: ALL_VALUES,
+        Expected: {
+          "*": {
+            Value: SELF,
+            AttributeValueList: ALL_MEMBERS
+          }
+        },
+        ExpressionAttributeValues: ALL_VALUES
+      };
+      outputKeyNodes = {
+        Attributes: ALL_VALUES,
+        ItemCollectionMetrics: {
+          ItemCollectionKey: ALL_VALUES
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new DeleteItemCommand(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var DescribeExportCommand = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {};
+      outputKeyNodes = {
+        ExportDescription: {
+          FilterSpecification: {
+            ExpressionAttributeValues: ALL_VALUES
+          }
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new DescribeExportCommand$1(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var ExecuteStatementCommand = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        Parameters: ALL_MEMBERS
+      };
+      outputKeyNodes = {
+        Items: {
+          "*": ALL_VALUES
+        },
+        LastEvaluatedKey: ALL_VALUES
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new ExecuteStatementCommand$1(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var ExecuteTransactionCommand = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        TransactStatements: {
+          "*": {
+            Parameters: ALL_MEMBERS
+          }
+        }
+      };
+      outputKeyNodes = {
+        Responses: {
+          "*": {
+            Item: ALL_VALUES
+          }
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new ExecuteTransactionCommand$1(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var ExportTableToPointInTimeCommand = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        FilterSpecification: {
+          ExpressionAttributeValues: ALL_VALUES
+        }
+      };
+      outputKeyNodes = {
+        ExportDescription: {
+          FilterSpecification: {
+            ExpressionAttributeValues: ALL_VALUES
+          }
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new ExportTableToPointInTimeCommand$1(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var GetCommand2 = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        Key: ALL_VALUES
+      };
+      outputKeyNodes = {
+        Item: ALL_VALUES
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new GetItemCommand(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var PutCommand2 = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        Item: ALL_VALUES,
+        Expected: {
+          "*": {
+            Value: SELF,
+            AttributeValueList: ALL_MEMBERS
+          }
+        },
+        ExpressionAttributeValues: ALL_VALUES
+      };
+      outputKeyNodes = {
+        Attributes: ALL_VALUES,
+        ItemCollectionMetrics: {
+          ItemCollectionKey: ALL_VALUES
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new PutItemCommand(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var QueryCommand2 = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        KeyConditions: {
+          "*": {
+            AttributeValueList: ALL_MEMBERS
+          }
+        },
+        QueryFilter: {
+          "*": {
+            AttributeValueList: ALL_MEMBERS
+          }
+        },
+        ExclusiveStartKey: ALL_VALUES,
+        ExpressionAttributeValues: ALL_VALUES
+      };
+      outputKeyNodes = {
+        Items: {
+          "*": ALL_VALUES
+        },
+        LastEvaluatedKey: ALL_VALUES
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new QueryCommand$1(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var ScanCommand = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        ScanFilter: {
+          "*": {
+            AttributeValueList: ALL_MEMBERS
+          }
+        },
+        ExclusiveStartKey: ALL_VALUES,
+        ExpressionAttributeValues: ALL_VALUES
+      };
+      outputKeyNodes = {
+        Items: {
+          "*": ALL_VALUES
+        },
+        LastEvaluatedKey: ALL_VALUES
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new ScanCommand$1(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var SearchVectorsCommand = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        ExpressionAttributeValues: ALL_VALUES,
+        SearchVector: ALL_MEMBERS
+      };
+      outputKeyNodes = {
+        SearchResults: {
+          "*": {
+            Item: ALL_VALUES
+          }
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new SearchVectorsCommand$1(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var TransactGetCommand = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        TransactItems: {
+          "*": {
+            Get: {
+              Key: ALL_VALUES
+            }
+          }
+        }
+      };
+      outputKeyNodes = {
+        Responses: {
+          "*": {
+            Item: ALL_VALUES
+          }
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new TransactGetItemsCommand(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var TransactWriteCommand2 = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        TransactItems: {
+          "*": {
+            ConditionCheck: {
+              Key: ALL_VALUES,
+              ExpressionAttributeValues: ALL_VALUES
+            },
+            Put: {
+              Item: ALL_VALUES,
+              ExpressionAttributeValues: ALL_VALUES
+            },
+            Delete: {
+              Key: ALL_VALUES,
+              ExpressionAttributeValues: ALL_VALUES
+            },
+            Update: {
+              Key: ALL_VALUES,
+              ExpressionAttributeValues: ALL_VALUES
+            }
+          }
+        }
+      };
+      outputKeyNodes = {
+        ItemCollectionMetrics: {
+          "*": {
+            "*": {
+              ItemCollectionKey: ALL_VALUES
+            }
+          }
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new TransactWriteItemsCommand(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var UpdateCommand2 = class extends DynamoDBDocumentClientCommand {
+      input;
+      inputKeyNodes = {
+        Key: ALL_VALUES,
+        AttributeUpdates: {
+          "*": {
+            Value: SELF
+          }
+        },
+        Expected: {
+          "*": {
+            Value: SELF,
+            AttributeValueList: ALL_MEMBERS
+          }
+        },
+        ExpressionAttributeValues: ALL_VALUES
+      };
+      outputKeyNodes = {
+        Attributes: ALL_VALUES,
+        ItemCollectionMetrics: {
+          ItemCollectionKey: ALL_VALUES
+        }
+      };
+      clientCommand;
+      middlewareStack;
+      constructor(input) {
+        super();
+        this.input = input;
+        this.clientCommand = new UpdateItemCommand(this.input);
+        this.middlewareStack = this.clientCommand.middlewareStack;
+      }
+      resolveMiddleware(clientStack, configuration, options) {
+        this.addMarshallingMiddleware(configuration);
+        const stack = clientStack.concat(this.middlewareStack);
+        const handler2 = this.clientCommand.resolveMiddleware(stack, configuration, options);
+        return async () => handler2(this.clientCommand);
+      }
+    };
+    var DynamoDBDocumentClient2 = class _DynamoDBDocumentClient extends Client2 {
+      config;
+      constructor(client, translateConfig) {
+        super(client.config);
+        this.config = client.config;
+        this.config.translateConfig = translateConfig;
+        this.middlewareStack = client.middlewareStack;
+        if (this.config?.cacheMiddleware) {
+          throw new Error("@aws-sdk/lib-dynamodb - cacheMiddleware=true is not compatible with the DynamoDBDocumentClient. This option must be set to false.");
+        }
+        const middlewares = client.middlewareStack.identify?.() ?? [];
+        const hasSerializer = middlewares.some((m) => m.includes?.("serializerMiddleware"));
+        if (!hasSerializer) {
+          const configuredLogger = this.config.logger;
+          const logger = configuredLogger && !configuredLogger.constructor?.name.includes("NoOp") ? configuredLogger : console;
+          const substituteClient = new DynamoDBClient2(Object.assign({}, this.config, {
+            defaultUserAgentProvider: void 0,
+            retryStrategy: void 0,
+            extensions: void 0
+          }));
+          const substituteClientHasSerializer = substituteClient.middlewareStack.identify?.().some((m) => m.includes?.("serializerMiddleware"));
+          if (!substituteClientHasSerializer) {
+            throw new Error("@aws-sdk/lib-dynamodb - ERROR: incompatible version of DynamoDBClient given to DynamoDBDocumentClient. Check @aws-sdk/lib-dynamodb package.json requirements.");
+          } else {
+            this.middlewareStack = substituteClient.middlewareStack;
+            this.config = substituteClient.config;
+            this.config.translateConfig = translateConfig;
+            logger.warn("@aws-sdk/lib-dynamodb - WARN: incompatible version of DynamoDBClient given to DynamoDBDocumentClient. We have forwarded your client's configuration to a newer version of DynamoDBClient in the dependency closure to instantiate DynamoDBDocumentClient.");
+          }
+        }
+      }
+      static from(client, translateConfig) {
+        return new _DynamoDBDocumentClient(client, translateConfig);
+      }
+      destroy() {
+      }
+    };
+    var paginateQuery = createPaginator(DynamoDBDocumentClient2, QueryCommand2, "ExclusiveStartKey", "LastEvaluatedKey", "Limit");
+    var paginateScan = createPaginator(DynamoDBDocumentClient2, ScanCommand, "ExclusiveStartKey", "LastEvaluatedKey", "Limit");
+    async function* paginatedBatchGet(config, input) {
+      let requestItems = input.RequestItems;
+      while (requestItems && Object.keys(requestItems).length > 0) {
+        const response = await config.client.send(new BatchGetCommand({ ...input, RequestItems: requestItems }));
+        requestItems = response.UnprocessedKeys;
+        yield response;
+      }
+    }
+    var DynamoDBDocument = class _DynamoDBDocument extends DynamoDBDocumentClient2 {
+      static from(client, translateConfig) {
+        return new _DynamoDBDocument(client, translateConfig);
+      }
+      batchExecuteStatement(args, optionsOrCb, cb) {
+        const command = new BatchExecuteStatementCommand(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      batchGet(args, optionsOrCb, cb) {
+        const command = new BatchGetCommand(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      paginatedBatchGet(args) {
+        return paginatedBatchGet({ client: this }, args);
+      }
+      batchWrite(args, optionsOrCb, cb) {
+        const command = new BatchWriteCommand(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      delete(args, optionsOrCb, cb) {
+        const command = new DeleteCommand2(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      describeExport(args, optionsOrCb, cb) {
+        const command = new DescribeExportCommand(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      executeStatement(args, optionsOrCb, cb) {
+        const command = new ExecuteStatementCommand(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      executeTransaction(args, optionsOrCb, cb) {
+        const command = new ExecuteTransactionCommand(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      exportTableToPointInTime(args, optionsOrCb, cb) {
+        const command = new ExportTableToPointInTimeCommand(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      get(args, optionsOrCb, cb) {
+        const command = new GetCommand2(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      put(args, optionsOrCb, cb) {
+        const command = new PutCommand2(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      query(args, optionsOrCb, cb) {
+        const command = new QueryCommand2(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      scan(args, optionsOrCb, cb) {
+        const command = new ScanCommand(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      searchVectors(args, optionsOrCb, cb) {
+        const command = new SearchVectorsCommand(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      transactGet(args, optionsOrCb, cb) {
+        const command = new TransactGetCommand(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      transactWrite(args, optionsOrCb, cb) {
+        const command = new TransactWriteCommand2(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+      update(args, optionsOrCb, cb) {
+        const command = new UpdateCommand2(args);
+        if (typeof optionsOrCb === "function") {
+          this.send(command, optionsOrCb);
+        } else if (typeof cb === "function") {
+          if (typeof optionsOrCb !== "object") {
+            throw new Error(`Expect http options but get ${typeof optionsOrCb}`);
+          }
+          this.send(command, optionsOrCb || {}, cb);
+        } else {
+          return this.send(command, optionsOrCb);
+        }
+      }
+    };
+    exports.BatchExecuteStatementCommand = BatchExecuteStatementCommand;
+    exports.BatchGetCommand = BatchGetCommand;
+    exports.BatchWriteCommand = BatchWriteCommand;
+    exports.DeleteCommand = DeleteCommand2;
+    exports.DescribeExportCommand = DescribeExportCommand;
+    exports.DynamoDBDocument = DynamoDBDocument;
+    exports.DynamoDBDocumentClient = DynamoDBDocumentClient2;
+    exports.DynamoDBDocumentClientCommand = DynamoDBDocumentClientCommand;
+    exports.ExecuteStatementCommand = ExecuteStatementCommand;
+    exports.ExecuteTransactionCommand = ExecuteTransactionCommand;
+    exports.ExportTableToPointInTimeCommand = ExportTableToPointInTimeCommand;
+    exports.GetCommand = GetCommand2;
+    exports.PutCommand = PutCommand2;
+    exports.QueryCommand = QueryCommand2;
+    exports.ScanCommand = ScanCommand;
+    exports.SearchVectorsCommand = SearchVectorsCommand;
+    exports.TransactGetCommand = TransactGetCommand;
+    exports.TransactWriteCommand = TransactWriteCommand2;
+    exports.UpdateCommand = UpdateCommand2;
+    exports.paginateQuery = paginateQuery;
+    exports.paginateScan = paginateScan;
+    exports.paginatedBatchGet = paginatedBatchGet;
   }
 });
 
@@ -66648,8 +75722,8 @@ var require_picomatch = __commonJS({
       try {
         const opts = options || {};
         return new RegExp(source, opts.flags || (opts.nocase ? "i" : ""));
-      } catch (err2) {
-        if (options && options.debug === true) throw err2;
+      } catch (err3) {
+        if (options && options.debug === true) throw err3;
         return /$^/;
       }
     };
@@ -67175,12 +76249,12 @@ var require_saxes = __commonJS({
        * @returns this
        */
       fail(message2) {
-        const err2 = this.makeError(message2);
+        const err3 = this.makeError(message2);
         const handler2 = this.errorHandler;
         if (handler2 === void 0) {
-          throw err2;
+          throw err3;
         } else {
-          handler2(err2);
+          handler2(err3);
         }
         return this;
       }
@@ -71136,7 +80210,7 @@ async function getResponseData(response) {
     try {
       text = await response.text();
       return JSONParse(text);
-    } catch (err2) {
+    } catch (err3) {
       return text;
     }
   } else if (mimetype.type.startsWith("text/") || // `application/octet-stream` is the canonical "arbitrary binary" type
@@ -74330,7 +83404,7 @@ var gitHead = (cwd) => revParse(cwd, "HEAD");
 // src/pipeline/pipeline.ts
 import { mkdir as mkdir8 } from "node:fs/promises";
 import { join as join11 } from "node:path";
-import { randomBytes as randomBytes9 } from "node:crypto";
+import { randomBytes as randomBytes10 } from "node:crypto";
 
 // src/common/steps.ts
 async function runSteps(steps, state, options = {}) {
@@ -75394,7 +84468,7 @@ async function readTar(path, member, keepContent) {
     );
   } catch (error) {
     if (error instanceof MalformedArchiveError) throw error;
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     throw new MalformedArchiveError(`${member.name} cannot be read: ${reason}`);
   }
 }
@@ -76001,7 +85075,7 @@ async function unmountWithRetry(path, options = {}) {
       await run3(["umount", path], { privileged: true });
       return;
     } catch (error) {
-      lastError = error instanceof Error ? error.message : String(error);
+      lastError = errorMessage(error);
       if (!/busy/i.test(lastError)) throw error;
       const holders = await busyHolders(path, run3);
       const who = holders.length ? `held by ${describeHolders(holders)}` : "no process found holding it";
@@ -76300,14 +85374,6 @@ import { join as join4 } from "node:path";
 import { createHash as createHash3 } from "node:crypto";
 import { mkdir as mkdir2, readdir as readdir2, rename, rm as rm2, stat } from "node:fs/promises";
 import { join as join3 } from "node:path";
-function processExists(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return error.code === "EPERM";
-  }
-}
 var sourcesDigest = (sourcesText) => createHash3("sha256").update(sourcesText).digest("hex").slice(0, 32);
 var IndexCache = class {
   constructor(options) {
@@ -76354,7 +85420,7 @@ var IndexCache = class {
   async removeAbandonedStaging(dir) {
     for (const name of await readdir2(dir).catch(() => [])) {
       const pid = /^lists\.tmp-(\d+)-/.exec(name)?.[1];
-      if (pid && !processExists(Number(pid))) await rm2(join3(dir, name), { recursive: true, force: true });
+      if (pid && !isProcessAlive(Number(pid))) await rm2(join3(dir, name), { recursive: true, force: true });
     }
   }
   /** Seeds the volume's package cache with files downloaded by earlier bakes. */
@@ -76585,7 +85651,7 @@ var OpenSshSession = class {
         let timer;
         let closeTimer;
         const out = new StringDecoder("utf8");
-        const err2 = new StringDecoder("utf8");
+        const err3 = new StringDecoder("utf8");
         const cleanup = () => {
           clearTimeout(timer);
           clearTimeout(closeTimer);
@@ -76608,7 +85674,7 @@ var OpenSshSession = class {
           if (text) options.onStdout?.(text);
         });
         stream.stderr.on("data", (chunk) => {
-          const text = err2.write(chunk);
+          const text = err3.write(chunk);
           if (text) options.onStderr?.(text);
         });
         stream.on("exit", (code, signalName) => {
@@ -76620,7 +85686,7 @@ var OpenSshSession = class {
           cleanup();
           const restOut = out.end();
           if (restOut) options.onStdout?.(restOut);
-          const restErr = err2.end();
+          const restErr = err3.end();
           if (restErr) options.onStderr?.(restErr);
           if (stopping === "abort") {
             reject(new CancelledError(`command on ${where2} cancelled`));
@@ -77179,6 +86245,12 @@ var createImageFromBuilder = {
       need(state.instance, "the builder").id,
       bakedManifest(state.bake, need(state.packages, "the package set"), bakeTags(state.ctx))
     );
+  },
+  async cleanup(state) {
+    if (!state.image || state.terminated) return;
+    const image = state.image;
+    state.image = null;
+    await state.provider.deregisterImage(state.ctx, image.id);
   }
 };
 var terminateBuilder = {
@@ -77364,12 +86436,31 @@ async function bakeImage(provider, request2, ctx, options = {}) {
   }
 }
 
+// src/common/image-tags.ts
+var KEPT_TAG = "ovenproof:kept";
+var EXPIRES_TAG = "ovenproof:expires-at";
+var LAST_USED_TAG = "ovenproof:last-used-at";
+var LEASE_TAG_PREFIX = "ovenproof:lease:";
+function leaseTag(runId) {
+  return `${LEASE_TAG_PREFIX}${runId}`;
+}
+function isoSeconds(date) {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+function activeLeases(tags, now) {
+  return Object.entries(tags).filter(([key, until]) => key.startsWith(LEASE_TAG_PREFIX) && Date.parse(until) > now).map(([key]) => key.slice(LEASE_TAG_PREFIX.length));
+}
+function lastUsedAt(image) {
+  const tagged = Date.parse(image.tags[LAST_USED_TAG] ?? "");
+  return Number.isNaN(tagged) ? Date.parse(image.createdAt) : tagged;
+}
+
 // src/pipeline/remote-bake.ts
-import { basename as basename2 } from "node:path";
+import { basename as basename3 } from "node:path";
 
 // src/bakery/start.ts
 var import_pino = __toESM(require_pino(), 1);
-import { mkdir as mkdir5, open as open2, readFile as readFile6, rm as rm4 } from "node:fs/promises";
+import { mkdir as mkdir5, open as open2, readFile as readFile7, rm as rm4 } from "node:fs/promises";
 import { join as join8 } from "node:path";
 
 // src/bakery/auth.ts
@@ -78053,8 +87144,8 @@ async function fetchJwks(url, headers, signal, fetchImpl = fetch) {
     signal,
     redirect: "manual",
     headers
-  }).catch((err2) => {
-    throw err2.name === "TimeoutError" ? new JWKSTimeout(void 0, { cause: err2 }) : err2;
+  }).catch((err3) => {
+    throw err3.name === "TimeoutError" ? new JWKSTimeout(void 0, { cause: err3 }) : err3;
   });
   if (response.status !== 200)
     throw new JOSEError("Expected 200 OK from the JSON Web Key Set HTTP response");
@@ -78108,10 +87199,10 @@ function createRemoteJWKSet(url, options) {
     (!local || !isFreshFor(jwksTimestamp, cacheMaxAge)) && await reload();
     try {
       return await local(protectedHeader, token);
-    } catch (err2) {
-      if (err2 instanceof JWKSNoMatchingKey && !isFreshFor(jwksTimestamp, cooldownDuration))
+    } catch (err3) {
+      if (err3 instanceof JWKSNoMatchingKey && !isFreshFor(jwksTimestamp, cooldownDuration))
         return await reload(), local(protectedHeader, token);
-      throw err2;
+      throw err3;
     }
   }, {
     coolingDown: {
@@ -78374,6 +87465,8 @@ var DASHBOARD_HTML = `<!doctype html>
 <table id="active"><thead><tr><th>Bake</th><th>Requested by</th><th>Step</th><th>Progress</th></tr></thead><tbody></tbody></table>
 <h2>Recent bakes</h2>
 <table id="recent"><thead><tr><th>Bake</th><th>Outcome</th><th>Image</th><th>Requested by</th><th>Duration</th><th>Finished</th></tr></thead><tbody></tbody></table>
+<h2>Bakeries</h2>
+<table id="bakeries"><thead><tr><th>Bakery</th><th>Region</th><th>Provider</th><th>Address</th><th>Last heartbeat</th><th>Status</th></tr></thead><tbody></tbody></table>
 <h2>Step timings (p50 / p95)</h2>
 <table id="steps"><thead><tr><th>Step</th><th>p50</th><th>p95</th><th>Bakes</th></tr></thead><tbody></tbody></table>
 <script>
@@ -78481,11 +87574,22 @@ var DASHBOARD_HTML = `<!doctype html>
     }
   }
 
+  // Every bakery sharing this one's job store (a fleet), or just this one.
+  function renderBakeries(bakeries) {
+    const body = $('#bakeries tbody'); body.replaceChildren();
+    for (const b of bakeries) {
+      const row = body.insertRow(); row.className = 'bakery'; row.dataset.bakery = b.id;
+      cell(row, b.id); cell(row, b.region || 'local'); cell(row, b.provider); cell(row, b.url);
+      cell(row, new Date(b.heartbeatAt).toLocaleTimeString()); cell(row, b.live ? 'live' : 'gone', b.live ? 'succeeded' : 'failed');
+    }
+  }
+
   async function refresh() {
     if (!token()) return showLogin();
     try {
-      const [list, stats] = await Promise.all([api('/v1/bakes?limit=30'), api('/v1/stats')]);
+      const [list, stats, fleet] = await Promise.all([api('/v1/bakes?limit=30'), api('/v1/stats'), api('/v1/bakeries')]);
       render(list.bakes, stats);
+      renderBakeries(fleet.bakeries);
     } catch (error) {
       if (error.auth) showLogin('The bakery refused this token.'); else $('#error').textContent = error.message;
     }
@@ -78520,10 +87624,421 @@ function publicJob(job) {
   };
 }
 
+// src/bakery/promote-route.ts
+var PROMOTE_BODY = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    tested: { type: "string", enum: ["passed", "failed"] },
+    regions: {
+      type: "array",
+      maxItems: 30,
+      items: { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,62}$" },
+      default: []
+    }
+  }
+};
+var QUICK_ANSWER_MS = 2e3;
+var KEEP_ALIVE_MS = 15e3;
+function registerPromoteRoute(app, bakery) {
+  app.post(
+    "/v1/bakes/:id/promote",
+    { schema: { body: PROMOTE_BODY } },
+    async (request2, reply) => {
+      const options = { tested: request2.body.tested ?? null, regions: request2.body.regions };
+      const work = bakery.promote(request2.params.id, options).then(({ job, copies }) => ({
+        bake: publicJob(job),
+        copies
+      }));
+      const quick = await Promise.race([
+        work.then((answer) => ({ answer })),
+        new Promise((resolve7) => setTimeout(() => resolve7(null), QUICK_ANSWER_MS).unref())
+      ]);
+      if (quick) return quick.answer;
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, { "content-type": "application/json; charset=utf-8", "cache-control": "no-cache" });
+      const keepAlive = setInterval(() => raw.write(" "), KEEP_ALIVE_MS);
+      try {
+        raw.end(JSON.stringify(await work));
+      } catch (error) {
+        const message2 = error instanceof Error ? error.message : String(error);
+        raw.end(JSON.stringify({ error: { code: "promote_failed", message: message2 } }));
+      } finally {
+        clearInterval(keepAlive);
+      }
+    }
+  );
+}
+
 // src/bakery/service.ts
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { randomBytes as randomBytes7 } from "node:crypto";
+
+// src/bakery/peers.ts
+import { createHash as createHash8 } from "node:crypto";
+import { readFile as readFile6 } from "node:fs/promises";
+import { basename as basename2 } from "node:path";
+
+// src/bakery/client.ts
+import { createHash as createHash7 } from "node:crypto";
+import { createReadStream as createReadStream2 } from "node:fs";
+import { stat as stat5 } from "node:fs/promises";
+import { Readable as Readable3 } from "node:stream";
+function sha256File(path) {
+  return new Promise((resolve7, reject) => {
+    const hash = createHash7("sha256");
+    createReadStream2(path).on("error", reject).on("data", (chunk) => hash.update(chunk)).on("end", () => resolve7(hash.digest("hex")));
+  });
+}
+var BakeryClient = class {
+  constructor(options) {
+    this.options = options;
+    this.url = options.url.replace(/\/+$/, "");
+  }
+  options;
+  url;
+  async send(path, init = {}) {
+    const headers = new Headers(init.headers);
+    headers.set("authorization", `Bearer ${this.options.token}`);
+    let response;
+    try {
+      response = await fetch(`${this.url}${path}`, { ...init, headers });
+    } catch (error) {
+      if (init.signal?.aborted) throw error;
+      const cause = error.cause;
+      throw new PipelineError("bake", `bakery ${this.url} is unreachable: ${errorMessage(cause ?? error)}`);
+    }
+    if (response.ok || response.status === 404) return response;
+    const text = await response.text().catch(() => "");
+    let message2 = text.slice(0, 500);
+    try {
+      message2 = JSON.parse(text).error?.message ?? message2;
+    } catch {
+    }
+    const what = `bakery ${this.url} answered ${response.status} to ${init.method ?? "GET"} ${path}: ${message2}`;
+    if (response.status === 401 || response.status === 403)
+      throw new ConfigError(`${what} (${this.options.credentialHint})`);
+    if (response.status >= 400 && response.status < 500 && response.status !== 429)
+      throw new ConfigError(what);
+    throw new PipelineError("bake", what);
+  }
+  /** Uploads the file unless the bakery already has these bytes; returns its digest. */
+  async ensureFile(path, signal) {
+    const digest = await sha256File(path);
+    const head = await this.send(`/v1/files/${digest}`, { method: "HEAD", ...signal ? { signal } : {} });
+    if (head.status === 200) return { sha256: digest, uploaded: false };
+    const { size } = await stat5(path);
+    const response = await this.send("/v1/files", {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream", "content-length": String(size) },
+      body: Readable3.toWeb(createReadStream2(path)),
+      duplex: "half",
+      ...signal ? { signal } : {}
+    });
+    const stored = await response.json();
+    if (stored.sha256 !== digest)
+      throw new PipelineError(
+        "bake",
+        `bakery ${this.url} stored ${path} as ${stored.sha256}, expected ${digest}`
+      );
+    return { sha256: digest, uploaded: true };
+  }
+  async requestBake(body, signal) {
+    const response = await this.send("/v1/bakes", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      ...signal ? { signal } : {}
+    });
+    return { bake: await response.json(), created: response.status === 202 };
+  }
+  /** Promotes the bake's image at its home bakery and copies it to `regions`. */
+  async promoteBake(id, options, signal) {
+    const response = await this.send(`/v1/bakes/${encodeURIComponent(id)}/promote`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        ...options.tested ? { tested: options.tested } : {},
+        regions: options.regions
+      }),
+      ...signal ? { signal } : {}
+    });
+    if (response.status === 404) throw new PipelineError("bake", `bakery ${this.url} has no bake ${id}`);
+    const answer = await response.json();
+    if (answer.error)
+      throw new PipelineError(
+        "bake",
+        `bakery ${this.url} could not promote bake ${id}: ${answer.error.message}`
+      );
+    return { bake: answer.bake, copies: answer.copies };
+  }
+  async getBake(id) {
+    const response = await this.send(`/v1/bakes/${encodeURIComponent(id)}`);
+    if (response.status === 404) throw new PipelineError("bake", `bakery ${this.url} has no bake ${id}`);
+    return await response.json();
+  }
+  async cancelBake(id) {
+    const response = await this.send(`/v1/bakes/${encodeURIComponent(id)}`, {
+      method: "DELETE",
+      signal: AbortSignal.timeout(12e4)
+    });
+    return await response.json();
+  }
+  /**
+   * Follows a bake's events until `done` and returns the finished bake. A dropped stream is resumed
+   * after the last event seen (the bakery replays from there), a few times before giving up.
+   */
+  async follow(id, onEvent, signal) {
+    let lastId = 0;
+    let drops = 0;
+    for (; ; ) {
+      const response = await this.send(`/v1/bakes/${encodeURIComponent(id)}/events`, {
+        headers: { accept: "text/event-stream", ...lastId ? { "last-event-id": String(lastId) } : {} },
+        signal
+      });
+      if (response.status === 404) throw new PipelineError("bake", `bakery ${this.url} has no bake ${id}`);
+      try {
+        const done = await this.readStream(response, signal, (event, eventId) => {
+          lastId = eventId;
+          onEvent(event);
+        });
+        if (done) return done;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        if (++drops > 5)
+          throw new PipelineError(
+            "bake",
+            `lost the event stream of bake ${id} at ${this.url}: ${errorMessage(error)}`
+          );
+      }
+      if (signal.aborted) throw signal.reason;
+      await new Promise((resolve7) => setTimeout(resolve7, 1e3));
+    }
+  }
+  async readStream(response, signal, onEvent) {
+    const decoder2 = new TextDecoder();
+    let buffer = "";
+    for await (const chunk of response.body) {
+      if (signal.aborted) return null;
+      buffer += decoder2.decode(chunk, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const frame2 = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let type = "message";
+        let id = 0;
+        let data = "";
+        for (const line of frame2.split("\n")) {
+          if (line.startsWith("event: ")) type = line.slice(7);
+          else if (line.startsWith("id: ")) id = Number(line.slice(4));
+          else if (line.startsWith("data: ")) data += line.slice(6);
+        }
+        if (!data) continue;
+        const payload = JSON.parse(data);
+        onEvent({ type, data: payload }, id);
+        if (type === "done") return payload.bake;
+      }
+    }
+    return null;
+  }
+};
+
+// src/bakery/peers.ts
+var REGION_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+var URL_PATTERN = /^https?:\/\/[^\s/]+(\/\S*)?$/i;
+function splitPair(flag, text, what) {
+  const cut = text.indexOf("=");
+  if (cut <= 0) throw new ConfigError(`${flag}: "${text}" is not ${what}`);
+  return [text.slice(0, cut).trim(), text.slice(cut + 1).trim()];
+}
+async function readPeerToken(flag, path) {
+  let text;
+  try {
+    text = await readFile6(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`${flag}: cannot read ${path}: ${errorMessage(error)}`);
+  }
+  const token = text.split("\n").map((line) => line.trim()).find((line) => line && !line.startsWith("#"));
+  if (!token) throw new ConfigError(`${flag}: ${path} holds no token`);
+  if (/\s/.test(token)) throw new ConfigError(`${flag}: the first line of ${path} is not a single token`);
+  return token;
+}
+async function parsePeers(peerArgs, tokenFileArgs, ownRegion) {
+  const urls = /* @__PURE__ */ new Map();
+  for (const arg of peerArgs) {
+    const [region, url] = splitPair(
+      "--peer",
+      arg,
+      "REGION=URL (e.g. eu-west-1=https://bakery-eu.example.com)"
+    );
+    if (!REGION_PATTERN.test(region)) throw new ConfigError(`--peer: "${region}" is not a region name`);
+    if (!URL_PATTERN.test(url))
+      throw new ConfigError(
+        `--peer ${region}: "${url}" is not an http(s) URL such as https://bakery-eu.example.com`
+      );
+    if (region === ownRegion)
+      throw new ConfigError(
+        `--peer ${region}: that is this bakery's own region (--region); a peer serves another one`
+      );
+    if (urls.has(region)) throw new ConfigError(`--peer ${region}: given twice`);
+    urls.set(region, url.replace(/\/+$/, ""));
+  }
+  let shared = null;
+  const own = /* @__PURE__ */ new Map();
+  for (const arg of tokenFileArgs) {
+    if (!arg.includes("=")) {
+      if (shared) throw new ConfigError("--peer-token-file: more than one FILE without a REGION= prefix");
+      shared = await readPeerToken("--peer-token-file", arg);
+      continue;
+    }
+    const [region, path] = splitPair("--peer-token-file", arg, "[REGION=]FILE");
+    if (!urls.has(region))
+      throw new ConfigError(`--peer-token-file ${region}: there is no --peer ${region}=URL`);
+    if (own.has(region)) throw new ConfigError(`--peer-token-file ${region}: given twice`);
+    own.set(region, await readPeerToken(`--peer-token-file ${region}`, path));
+  }
+  if (urls.size === 0 && tokenFileArgs.length > 0)
+    throw new ConfigError("--peer-token-file: only used with --peer REGION=URL");
+  return [...urls].map(([region, url]) => {
+    const token = own.get(region) ?? shared;
+    if (!token)
+      throw new ConfigError(
+        `--peer ${region}: no token for it; give --peer-token-file ${region}=FILE (or one FILE for every peer) holding a token from \`ovenproof bakery token create\` on that bakery`
+      );
+    return { region, url, token };
+  });
+}
+function regionRefusal(executor, request2) {
+  const { region } = request2;
+  if (!region || !executor.region || region === executor.region) return null;
+  const base = `region: this bakery bakes in ${executor.region}, not ${region}`;
+  if (request2.forwardedBy)
+    return `${base}; the request was forwarded by the ${request2.forwardedBy} bakery, and a forwarded request is never forwarded again (check that bakery's --peer ${region}=URL)`;
+  if (executor.peerRegions?.includes(region)) return null;
+  return `${base}, and it has no --peer for ${region}${executor.peerRegions?.length ? ` (peers: ${executor.peerRegions.join(", ")})` : ""}`;
+}
+function peerFor(peers, ownRegion, request2) {
+  if (!request2.region || request2.region === ownRegion || request2.forwardedBy) return null;
+  return peers.get(request2.region) ?? null;
+}
+function relayKey(request2) {
+  const digests = request2.packageFiles.map((path) => basename2(path).replace(/\..*$/, ""));
+  const identity = JSON.stringify([
+    request2.region,
+    request2.baseImage,
+    request2.packages,
+    digests,
+    request2.provisionScript ?? null,
+    request2.strategy
+  ]);
+  return `peer-${request2.region}-${createHash8("sha256").update(identity).digest("hex")}`;
+}
+async function relay(peer, client, request2, ownRegion, ctx) {
+  ctx.progress({ label: `Forwarding to the ${peer.region} bakery`, fraction: 0 });
+  const files = [];
+  for (const path of request2.packageFiles) {
+    const { sha256, uploaded } = await client.ensureFile(path, ctx.signal);
+    if (uploaded) ctx.log.info(`uploaded ${sha256.slice(0, 12)} to the ${peer.region} bakery`);
+    files.push(sha256);
+  }
+  const { bake: asked, created } = await client.requestBake(
+    {
+      baseImage: request2.baseImage,
+      packages: request2.packages,
+      files,
+      ...request2.provisionScript !== void 0 ? { provisionScript: request2.provisionScript } : {},
+      strategy: request2.strategy,
+      region: peer.region,
+      forwardedBy: ownRegion ?? "unnamed"
+    },
+    ctx.signal
+  );
+  ctx.log.info(
+    `forwarded to the ${peer.region} bakery ${peer.url}: bake ${asked.id} ${created ? "queued" : `joined (${asked.state})`}`
+  );
+  let bake = asked;
+  if (asked.state === "queued" || asked.state === "running") {
+    try {
+      bake = await client.follow(
+        asked.id,
+        (event) => {
+          const { data } = event;
+          if ((event.type === "progress" || event.type === "step") && typeof data.step === "string")
+            ctx.progress({ label: data.step, fraction: Number(data.progress) || 0 });
+          else if (event.type === "log" && typeof data.message === "string")
+            (data.level === "warn" ? ctx.log.warn : ctx.log.info)(`${peer.region}: ${data.message}`);
+          else if (event.type === "state" && typeof data.state === "string")
+            ctx.log.info(`${peer.region}: bake ${asked.id} ${data.state}`);
+        },
+        ctx.signal
+      );
+    } catch (error) {
+      if (!ctx.signal.aborted) throw error;
+      await client.cancelBake(asked.id).then(
+        (cancelled) => ctx.log.info(`cancelled bake ${asked.id} at the ${peer.region} bakery (${cancelled.state})`),
+        (cancelError) => ctx.log.warn(
+          `could not cancel bake ${asked.id} at the ${peer.region} bakery: ${errorMessage(cancelError)}`
+        )
+      );
+      throw error;
+    }
+  }
+  if (bake.state !== "succeeded" || !bake.image)
+    throw new PipelineError(
+      "bake",
+      `the ${peer.region} bakery ${peer.url}: bake ${bake.id} ${bake.state}${bake.error ? `: ${bake.error.message}` : ""}`
+    );
+  return {
+    image: { ...bake.image, peer: { region: peer.region, url: peer.url, bake: bake.id } },
+    bakeKey: bake.bakeKey,
+    cacheHit: bake.cacheHit || !created && asked.state === "succeeded",
+    durationsMs: bake.durationsMs
+  };
+}
+function withPeers(local, peers) {
+  if (peers.length === 0) return local;
+  const byRegion = new Map(peers.map((peer) => [peer.region, peer]));
+  const clients = new Map(
+    peers.map((peer) => [
+      peer.region,
+      new BakeryClient({
+        url: peer.url,
+        token: peer.token,
+        credentialHint: `the token of --peer-token-file for ${peer.region} is not accepted there; create one on that bakery with \`ovenproof bakery token create\``
+      })
+    ])
+  );
+  return {
+    ...local,
+    peerRegions: peers.map((peer) => peer.region),
+    async bakeKeyOf(request2) {
+      return peerFor(byRegion, local.region, request2) ? relayKey(request2) : local.bakeKeyOf(request2);
+    },
+    async bake(request2, ctx) {
+      const peer = peerFor(byRegion, local.region, request2);
+      if (!peer) return local.bake(request2, ctx);
+      return relay(peer, clients.get(peer.region), request2, local.region, ctx);
+    },
+    // A relayed bake's image lives in the peer's region: the peer (its home bakery) promotes and copies it.
+    async promote(bake, wanted, ctx) {
+      const peer = peerFor(byRegion, local.region, bake.request);
+      if (!peer) return local.promote(bake, wanted, ctx);
+      const peerBake = bake.image.peer?.bake;
+      if (!peerBake)
+        throw new PipelineError(
+          "bake",
+          `image ${bake.image.id} does not name its bake at the ${peer.region} bakery`
+        );
+      const { copies } = await clients.get(peer.region).promoteBake(peerBake, wanted, ctx.signal);
+      ctx.log.info(`image ${bake.image.id} promoted by the ${peer.region} bakery (bake ${peerBake})`);
+      return { copies };
+    }
+  };
+}
+
+// src/bakery/service.ts
 var RequestError2 = class extends Error {
   constructor(status, code, message2) {
     super(message2);
@@ -78535,11 +88050,12 @@ var RequestError2 = class extends Error {
   code;
 };
 var DAY = 864e5;
+var EVENT_POLL_MS = 500;
 var Bakery = class {
   constructor(options) {
     this.options = options;
     this.live.setMaxListeners(0);
-    this.heartbeatMs = options.heartbeatMs ?? 5e3;
+    this.leaseMs = options.leaseMs ?? 3e4;
   }
   options;
   /** This process: recorded as the owner of the jobs it runs. */
@@ -78551,7 +88067,17 @@ var Bakery = class {
   pumping = false;
   /** Bake-key computations in progress, by request: identical requests arriving together share one. */
   keysInFlight = /* @__PURE__ */ new Map();
-  heartbeatMs;
+  leaseMs;
+  /** Jobs this bakery runs but whose lease another bakery took: their end is not ours to record. */
+  leaseLost = /* @__PURE__ */ new Set();
+  startedAt = (/* @__PURE__ */ new Date()).toISOString();
+  identity = null;
+  /** The last event being recorded, per job. */
+  emitting = /* @__PURE__ */ new Map();
+  /** True from SIGTERM on: no new bakes, running ones finish within the grace period. */
+  get shuttingDown() {
+    return this.stopping;
+  }
   get store() {
     return this.options.store;
   }
@@ -78560,25 +88086,65 @@ var Bakery = class {
   }
   /** Recovers what a dead bakery left, then starts running queued jobs. */
   async start() {
-    await this.recoverOrphans((/* @__PURE__ */ new Date()).toISOString());
-    this.heartbeatTimer = setInterval(() => void this.tick(), this.heartbeatMs);
+    const now = /* @__PURE__ */ new Date();
+    await this.recoverOrphans(
+      this.store.shared ? new Date(now.getTime() - this.leaseMs).toISOString() : now.toISOString()
+    );
+    this.heartbeatTimer = setInterval(() => void this.tick(), this.leaseMs / 6);
     this.heartbeatTimer.unref();
     void this.pump();
   }
+  /** The bakeries of the store; `live` when one renewed its record within a lease. */
+  async bakeries() {
+    const liveSince = new Date(Date.now() - this.leaseMs).toISOString();
+    return (await this.store.bakeries()).map((record) => ({
+      ...record,
+      live: record.heartbeatAt >= liveSince
+    }));
+  }
+  /** Records this bakery in the store's list of bakeries (and keeps it fresh with the heartbeat). */
+  async announce(identity) {
+    this.identity = identity;
+    await this.register();
+  }
+  async register() {
+    if (!this.identity) return;
+    await this.store.registerBakery({
+      id: this.owner,
+      region: this.identity.region,
+      provider: this.options.executor.provider,
+      url: this.identity.url,
+      startedAt: this.startedAt,
+      heartbeatAt: (/* @__PURE__ */ new Date()).toISOString()
+    });
+  }
   async tick() {
     try {
-      await this.store.heartbeat(this.owner, [...this.running.keys()], (/* @__PURE__ */ new Date()).toISOString());
-      await this.recoverOrphans(new Date(Date.now() - 6 * this.heartbeatMs).toISOString());
+      const lost = await this.store.heartbeat(this.owner, [...this.running.keys()], (/* @__PURE__ */ new Date()).toISOString());
+      for (const id of lost) {
+        const running = this.running.get(id);
+        if (!running || this.leaseLost.has(id)) continue;
+        this.leaseLost.add(id);
+        this.options.log.warn(`bake ${id}: another bakery took over its lease; stopping it here`);
+        running.controller.abort(new CancelledError(`bake ${id} lost its lease`));
+      }
+      await this.register();
+      await this.recoverOrphans(new Date(Date.now() - this.leaseMs).toISOString());
       void this.pump();
     } catch (error) {
       this.options.log.warn(`heartbeat failed: ${errorMessage(error)}`);
     }
   }
   async recoverOrphans(staleBefore) {
-    for (const job of await this.store.orphans(this.owner, staleBefore)) {
-      if (this.running.has(job.id)) continue;
+    for (const orphan of await this.store.orphans(staleBefore)) {
+      if (this.running.has(orphan.id)) continue;
+      const job = await this.store.takeOver(orphan, this.owner, (/* @__PURE__ */ new Date()).toISOString());
+      if (!job) continue;
+      this.options.log.warn(
+        `bake ${job.id}: its bakery ${orphan.owner ?? "unknown"} is gone; taking it over`
+      );
       const leftovers = await this.cleanupLedger(job.id);
-      const message2 = `the bakery running this bake (${job.owner ?? "unknown"}) stopped mid-bake; ` + (leftovers.failed.length ? `${leftovers.deleted} resource(s) cleaned up, ${leftovers.failed.length} could not be: ${leftovers.failed.join("; ")}` : `its ${leftovers.deleted} leftover resource(s) were cleaned up; request the bake again`);
+      const message2 = `the bakery running this bake (${orphan.owner ?? "unknown"}) stopped mid-bake; ` + (leftovers.failed.length ? `${leftovers.deleted} resource(s) cleaned up, ${leftovers.failed.length} could not be: ${leftovers.failed.join("; ")}` : `its ${leftovers.deleted} leftover resource(s) were cleaned up; request the bake again`);
       await this.finish(job.id, { state: "failed", error: { message: message2 } });
       this.options.log.warn(`bake ${job.id} failed: ${message2}`);
     }
@@ -78617,30 +88183,24 @@ var Bakery = class {
       packageFiles,
       packages: request2.packages,
       ...request2.provisionScript !== void 0 ? { provisionScript: request2.provisionScript } : {},
-      strategy: request2.strategy ?? "auto"
+      strategy: request2.strategy ?? "auto",
+      ...request2.region !== void 0 ? { region: request2.region } : {},
+      ...request2.forwardedBy !== void 0 ? { forwardedBy: request2.forwardedBy } : {}
     };
   }
   /** Returns the job for this request: an existing one with the same bake key, or a new queued one. */
   async submit(request2, requestedBy) {
     if (this.stopping) throw new RequestError2(503, "stopping", "the bakery is shutting down; retry shortly");
     const { executor } = this.options;
-    if (request2.region && executor.region && request2.region !== executor.region)
-      throw new RequestError2(
-        400,
-        "wrong_region",
-        `region: this bakery bakes in ${executor.region}, not ${request2.region}`
-      );
+    const refusal = regionRefusal(executor, request2);
+    if (refusal) throw new RequestError2(400, "wrong_region", refusal);
     const bakeKey = await this.bakeKeyOf(request2);
     const succeeded = await this.store.latestSucceeded(bakeKey);
     if (succeeded?.image && await executor.imageAlive(succeeded.image.id))
       return { job: succeeded, created: false };
-    const stats = await this.store.stats((/* @__PURE__ */ new Date()).toISOString());
-    if (stats.queueDepth >= this.options.maxQueued)
-      throw new RequestError2(
-        429,
-        "queue_full",
-        `the bake queue is full (${stats.queueDepth} queued); retry later`
-      );
+    const queued = (await this.store.list({ state: "queued", limit: this.options.maxQueued })).length;
+    if (queued >= this.options.maxQueued)
+      throw new RequestError2(429, "queue_full", `the bake queue is full (${queued} queued); retry later`);
     const now = (/* @__PURE__ */ new Date()).toISOString();
     const result = await this.store.insertUnlessActive({
       id: `bk-${Date.now().toString(36)}-${randomBytes7(4).toString("hex")}`,
@@ -78675,7 +88235,9 @@ var Bakery = class {
       request2.packages,
       request2.files,
       request2.provisionScript ?? null,
-      request2.strategy ?? "auto"
+      request2.strategy ?? "auto",
+      request2.region ?? null,
+      request2.forwardedBy ?? null
     ]);
     let pending = this.keysInFlight.get(identity);
     if (!pending) {
@@ -78683,6 +88245,42 @@ var Bakery = class {
       this.keysInFlight.set(identity, pending);
     }
     return pending;
+  }
+  /**
+   * Promotes a succeeded bake's image and copies it to other regions, recording the copies in the
+   * job's ledger (the executor hands a relayed bake to the peer that made it).
+   */
+  async promote(id, options) {
+    const job = await this.store.get(id);
+    if (!job) throw new RequestError2(404, "not_found", `no bake ${id}`);
+    if (job.state !== "succeeded" || !job.image)
+      throw new RequestError2(
+        409,
+        "not_succeeded",
+        `bake ${id} is ${job.state}: only a succeeded bake's image can be promoted`
+      );
+    const copied = (await this.store.ledger(job.id)).filter(
+      (e) => e.kind === "image" && e.region && e.id && e.id !== job.image.id && e.state === "kept"
+    );
+    const known = copied.filter((e) => options.regions.includes(e.region));
+    const { copies: made } = await this.options.executor.promote(
+      { image: job.image, request: job.request },
+      { ...options, regions: options.regions.filter((r) => !known.some((e) => e.region === r)) },
+      {
+        runId: `bakery-${job.id}`,
+        expiresAt: new Date(Date.now() + this.options.cacheTtlMs),
+        journal: this.journalFor(job.id),
+        signal: AbortSignal.timeout(30 * 6e4),
+        log: this.options.log,
+        progress: () => void 0,
+        tags: { "ovenproof:bakery-job": job.id }
+      }
+    );
+    const copies = [...known.map((e) => ({ region: e.region, id: e.id })), ...made];
+    this.options.log.info(
+      `bake ${id}: image ${job.image.id} promoted${copies.length ? `, copied to ${copies.map((c) => `${c.region} (${c.id})`).join(", ")}` : ""}`
+    );
+    return { job, copies };
   }
   async cancel(id) {
     const job = await this.store.get(id);
@@ -78696,14 +88294,42 @@ var Bakery = class {
     }
     return await this.store.get(id);
   }
-  /** Live events of a job; returns the unsubscribe function. */
+  /**
+   * Live events of a job; returns the unsubscribe function. On a shared store the job may run in
+   * another bakery: its events are then read from the store as they arrive there.
+   */
   subscribe(id, listener) {
     this.live.on(id, listener);
-    return () => this.live.off(id, listener);
+    if (!this.store.shared) return () => this.live.off(id, listener);
+    let after = 0;
+    let reading = false;
+    const poll = setInterval(() => {
+      if (reading || this.running.has(id)) return;
+      reading = true;
+      void this.store.events(id, after).then((events) => {
+        for (const event of events) {
+          after = event.seq;
+          listener(event);
+        }
+      }).catch((error) => this.options.log.warn(`events of bake ${id}: ${errorMessage(error)}`)).finally(() => reading = false);
+    }, EVENT_POLL_MS);
+    return () => {
+      clearInterval(poll);
+      this.live.off(id, listener);
+    };
   }
-  async emit(id, type, data) {
-    const event = await this.store.appendEvent(id, type, data);
-    this.live.emit(id, event);
+  /** Records an event and tells the subscribers, one at a time per job so that they arrive in order. */
+  emit(id, type, data) {
+    const previous = this.emitting.get(id) ?? Promise.resolve();
+    const next = previous.catch(() => void 0).then(async () => {
+      const event = await this.store.appendEvent(id, type, data);
+      this.live.emit(id, event);
+    });
+    this.emitting.set(id, next);
+    void next.finally(() => {
+      if (this.emitting.get(id) === next) this.emitting.delete(id);
+    }).catch(() => void 0);
+    return next;
   }
   async finish(id, patch) {
     const job = await this.store.update(id, { ...patch, finishedAt: (/* @__PURE__ */ new Date()).toISOString() });
@@ -78714,7 +88340,11 @@ var Bakery = class {
     this.pumping = true;
     try {
       while (!this.stopping && this.running.size < this.options.maxConcurrent) {
-        const job = await this.store.claimNext(this.owner, (/* @__PURE__ */ new Date()).toISOString());
+        const job = await this.store.claimNext(
+          this.owner,
+          (/* @__PURE__ */ new Date()).toISOString(),
+          (candidate) => this.hasFiles(candidate.request)
+        );
         if (!job) break;
         const controller = new AbortController();
         const entry = { controller, done: Promise.resolve() };
@@ -78727,6 +88357,15 @@ var Bakery = class {
     } finally {
       this.pumping = false;
     }
+  }
+  /** Whether this bakery still holds the lease of a job it runs (no other bakery took it over). */
+  async holdsLease(jobId) {
+    const job = await this.store.get(jobId);
+    return job?.state === "running" && job.owner === this.owner;
+  }
+  async hasFiles(request2) {
+    for (const digest of request2.files) if (!await this.options.files.pathOf(digest)) return false;
+    return true;
   }
   journalFor(jobId) {
     const store = this.store;
@@ -78779,6 +88418,7 @@ var Bakery = class {
     try {
       const outcome = await executor.bake(await this.executorRequest(job.request), ctx);
       await writes;
+      if (!await this.holdsLease(job.id)) throw new CancelledError(`bake ${job.id} lost its lease`);
       const imageEntry = (await this.store.ledger(job.id)).find(
         (e) => e.kind === "image" && e.id === outcome.image.id && e.state === "live"
       );
@@ -78797,6 +88437,11 @@ var Bakery = class {
       );
     } catch (error) {
       await writes.catch(() => void 0);
+      if (this.leaseLost.delete(job.id) || !await this.holdsLease(job.id)) {
+        const leftovers2 = await this.cleanupLedger(job.id);
+        log2.warn(`bake ${job.id} stopped here (lease lost); ${leftovers2.deleted} resource(s) cleaned`);
+        return;
+      }
       const cancelled = signal.aborted;
       const leftovers = await this.cleanupLedger(job.id);
       const message2 = cancelled ? `cancelled${this.stopping ? " (the bakery is shutting down)" : ""}` : errorMessage(error);
@@ -78811,7 +88456,6 @@ var Bakery = class {
   /** Stops taking jobs, lets running bakes finish for `graceMs`, then cancels (and cleans) the rest. */
   async stop(graceMs) {
     this.stopping = true;
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const all = () => Promise.all([...this.running.values()].map((r) => r.done));
     const timedOut = await Promise.race([
       all().then(() => false),
@@ -78822,6 +88466,8 @@ var Bakery = class {
         job.controller.abort(new CancelledError("the bakery is shutting down"));
       await all();
     }
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.store.unregisterBakery(this.owner).catch(() => void 0);
   }
   isFinal(job) {
     return FINAL_STATES.includes(job.state);
@@ -78850,7 +88496,8 @@ var BAKE_BODY = {
     },
     provisionScript: { type: "string", maxLength: 65536 },
     strategy: { type: "string", enum: ["auto", "volume", "instance"] },
-    region: { type: "string", minLength: 1, maxLength: 64 }
+    region: { type: "string", minLength: 1, maxLength: 64 },
+    forwardedBy: { type: "string", minLength: 1, maxLength: 64 }
   }
 };
 var STATES = ["queued", "running", "succeeded", "failed", "cancelled"];
@@ -78960,6 +88607,7 @@ function registerBakeRoutes(app, bakery, statsWindowMs) {
   );
   app.get("/v1/images", async () => ({ images: await bakery.executor.listImages() }));
   app.get("/v1/stats", async () => bakery.store.stats(new Date(Date.now() - statsWindowMs).toISOString()));
+  app.get("/v1/bakeries", async () => ({ bakeries: await bakery.bakeries() }));
 }
 function registerEventStream(app, bakery, openStreams) {
   app.get("/v1/bakes/:id/events", async (request2, reply) => {
@@ -79039,16 +88687,671 @@ async function createServer(options) {
     if (path === "/healthz" || path === "/" || path === "/favicon.ico") return;
     request2.principal = await auth2.authenticate(request2.headers.authorization);
   });
-  app.get("/healthz", async () => ({ ok: true }));
+  app.get(
+    "/healthz",
+    async (_request, reply) => bakery.shuttingDown ? reply.code(503).send({ ok: false, stopping: true }) : { ok: true }
+  );
   app.get("/", async (_request, reply) => reply.type("text/html; charset=utf-8").send(DASHBOARD_HTML));
   registerFileRoutes(app, files);
   registerBakeRoutes(app, bakery, options.statsWindowMs);
   registerEventStream(app, bakery, openStreams);
+  registerPromoteRoute(app, bakery);
   app.addHook("preClose", async () => {
     for (const reply of openStreams) reply.raw.end();
   });
   return app;
 }
+
+// src/bakery/dynamodb-store.ts
+var import_client_dynamodb = __toESM(require_dist_cjs6(), 1);
+var import_lib_dynamodb = __toESM(require_dist_cjs8(), 1);
+import { randomBytes as randomBytes8 } from "node:crypto";
+var STATES2 = ["queued", "running", "succeeded", "failed", "cancelled"];
+var STATE_INDEX = "state-index";
+var BAKEKEY_INDEX = "bakekey-index";
+var TTL_ATTRIBUTE = "expiresAt";
+var RETENTION_S = 90 * 86400;
+var BAKERY_RETENTION_S = 86400;
+var CLAIM_PAGE = 10;
+function parseDynamoStoreUrl(text) {
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`--store: "${text}" is not a URL (use dynamodb://TABLE?region=R)`);
+  }
+  if (url.protocol !== "dynamodb:")
+    throw new ConfigError(`--store: "${text}" is not a dynamodb:// URL (use dynamodb://TABLE?region=R)`);
+  const table2 = decodeURIComponent(url.hostname || url.pathname.replace(/^\/+/, ""));
+  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(table2))
+    throw new ConfigError(
+      `--store: "${table2}" is not a DynamoDB table name (3-255 letters, digits, "_", "-", ".")`
+    );
+  for (const key of url.searchParams.keys())
+    if (key !== "region")
+      throw new ConfigError(`--store: unknown parameter "${key}" (only region= is known)`);
+  return { table: table2, region: url.searchParams.get("region") };
+}
+var jobPk = (id) => `job#${id}`;
+var keyPk = (bakeKey) => `bakekey#${bakeKey}`;
+var bakeryPk = (id) => `bakery#${id}`;
+var epochSeconds = (iso) => Math.floor(Date.parse(iso) / 1e3);
+function toJob(item) {
+  return {
+    id: item.id,
+    bakeKey: item.bakeKey,
+    state: item.jobState,
+    request: JSON.parse(item.request),
+    requestedBy: item.requestedBy,
+    step: item.step,
+    progress: item.progress,
+    image: item.image ? JSON.parse(item.image) : null,
+    error: item.error ? { message: item.error } : null,
+    cacheHit: item.cacheHit,
+    durationsMs: JSON.parse(item.durationsMs),
+    createdAt: item.createdAt,
+    startedAt: item.startedAt,
+    finishedAt: item.finishedAt,
+    heartbeatAt: item.heartbeatAt,
+    owner: item.owner
+  };
+}
+function attributesOf(patch) {
+  const values = {};
+  if (patch.state !== void 0) {
+    values.jobState = patch.state;
+    values.gsiState = `job#${patch.state}`;
+  }
+  if (patch.requestedBy !== void 0) values.requestedBy = patch.requestedBy;
+  if (patch.step !== void 0) values.step = patch.step;
+  if (patch.progress !== void 0) values.progress = patch.progress;
+  if (patch.image !== void 0) values.image = patch.image ? JSON.stringify(patch.image) : null;
+  if (patch.error !== void 0) values.error = patch.error?.message ?? null;
+  if (patch.cacheHit !== void 0) values.cacheHit = patch.cacheHit;
+  if (patch.durationsMs !== void 0) values.durationsMs = JSON.stringify(patch.durationsMs);
+  if (patch.startedAt !== void 0) values.startedAt = patch.startedAt;
+  if (patch.finishedAt !== void 0) values.finishedAt = patch.finishedAt;
+  if (patch.heartbeatAt !== void 0) values.heartbeatAt = patch.heartbeatAt;
+  if (patch.owner !== void 0) values.owner = patch.owner;
+  if (patch.state && FINAL_STATES.includes(patch.state))
+    values[TTL_ATTRIBUTE] = epochSeconds(patch.finishedAt ?? (/* @__PURE__ */ new Date()).toISOString()) + RETENTION_S;
+  return values;
+}
+function percentile(sorted, p) {
+  if (sorted.length === 0) return 0;
+  const index = Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1);
+  return sorted[Math.max(0, index)];
+}
+function isConditionFailure(error) {
+  return error instanceof import_client_dynamodb.ConditionalCheckFailedException;
+}
+function transactionConditionFailed(error) {
+  return error instanceof import_client_dynamodb.TransactionCanceledException && (error.CancellationReasons ?? []).some((r) => r.Code === "ConditionalCheckFailed");
+}
+var ATTRIBUTES = [
+  { AttributeName: "pk", AttributeType: "S" },
+  { AttributeName: "sk", AttributeType: "S" },
+  { AttributeName: "gsiState", AttributeType: "S" },
+  { AttributeName: "gsiTime", AttributeType: "S" },
+  { AttributeName: "bakeKey", AttributeType: "S" },
+  { AttributeName: "createdAt", AttributeType: "S" }
+];
+var INDEXES = [
+  { name: STATE_INDEX, hash: "gsiState", range: "gsiTime" },
+  { name: BAKEKEY_INDEX, hash: "bakeKey", range: "createdAt" }
+];
+var DynamoJobStore = class _DynamoJobStore {
+  constructor(location, client = new import_client_dynamodb.DynamoDBClient({
+    ...location.region ? { region: location.region } : {},
+    // Throttled and failed requests are retried with backoff; every write here tolerates a repeat.
+    maxAttempts: 10
+  })) {
+    this.location = location;
+    this.client = client;
+    this.doc = import_lib_dynamodb.DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true }
+    });
+  }
+  location;
+  client;
+  shared = true;
+  doc;
+  get table() {
+    return this.location.table;
+  }
+  /** Creates the table with its indexes and TTL (`bakery init-store`); an existing table is checked. */
+  async createTable() {
+    let created = "created";
+    try {
+      await this.client.send(
+        new import_client_dynamodb.CreateTableCommand({
+          TableName: this.table,
+          BillingMode: "PAY_PER_REQUEST",
+          AttributeDefinitions: ATTRIBUTES,
+          KeySchema: [
+            { AttributeName: "pk", KeyType: "HASH" },
+            { AttributeName: "sk", KeyType: "RANGE" }
+          ],
+          GlobalSecondaryIndexes: INDEXES.map((index) => ({
+            IndexName: index.name,
+            KeySchema: [
+              { AttributeName: index.hash, KeyType: "HASH" },
+              { AttributeName: index.range, KeyType: "RANGE" }
+            ],
+            Projection: { ProjectionType: "ALL" }
+          }))
+        })
+      );
+    } catch (error) {
+      if (error.name !== "ResourceInUseException") throw error;
+      created = "exists";
+    }
+    await (0, import_client_dynamodb.waitUntilTableExists)({ client: this.client, maxWaitTime: 300 }, { TableName: this.table });
+    const ttl = await this.client.send(new import_client_dynamodb.DescribeTimeToLiveCommand({ TableName: this.table }));
+    if (ttl.TimeToLiveDescription?.TimeToLiveStatus !== "ENABLED")
+      await this.client.send(
+        new import_client_dynamodb.UpdateTimeToLiveCommand({
+          TableName: this.table,
+          TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true }
+        })
+      );
+    await this.check();
+    return created;
+  }
+  /** Checks that the table has the keys, indexes and TTL this store needs; a ConfigError names what lacks. */
+  async check() {
+    const where2 = `--store dynamodb://${this.table}`;
+    const fix = `create it with: ovenproof bakery init-store --store dynamodb://${this.table}${this.location.region ? `?region=${this.location.region}` : ""}`;
+    let table2;
+    try {
+      table2 = (await this.client.send(new import_client_dynamodb.DescribeTableCommand({ TableName: this.table }))).Table;
+    } catch (error) {
+      if (error instanceof import_client_dynamodb.ResourceNotFoundException)
+        throw new ConfigError(`${where2}: the table does not exist; ${fix}`);
+      throw new ConfigError(`${where2}: cannot read the table: ${error.message}`);
+    }
+    const missing = [];
+    const keyOf = (schema) => (schema ?? []).map((k) => `${k.AttributeName}:${k.KeyType}`).join(",");
+    if (keyOf(table2?.KeySchema) !== "pk:HASH,sk:RANGE")
+      missing.push("key schema pk (HASH, string) + sk (RANGE, string)");
+    for (const index of INDEXES) {
+      const found = (table2?.GlobalSecondaryIndexes ?? []).find(
+        (g) => g.IndexName === index.name
+      );
+      if (!found || keyOf(found.KeySchema) !== `${index.hash}:HASH,${index.range}:RANGE`)
+        missing.push(`global secondary index ${index.name} (${index.hash} HASH, ${index.range} RANGE)`);
+      else if (found.Projection?.ProjectionType !== "ALL")
+        missing.push(`projection ALL on index ${index.name}`);
+    }
+    const ttl = await this.client.send(new import_client_dynamodb.DescribeTimeToLiveCommand({ TableName: this.table }));
+    const ttlStatus = ttl.TimeToLiveDescription;
+    if (!["ENABLED", "ENABLING"].includes(ttlStatus?.TimeToLiveStatus ?? "") || ttlStatus?.AttributeName !== TTL_ATTRIBUTE)
+      missing.push(`time to live on attribute ${TTL_ATTRIBUTE}`);
+    if (missing.length) throw new ConfigError(`${where2}: the table lacks ${missing.join("; ")}; ${fix}`);
+  }
+  async getItem(pk, sk) {
+    const answer = await this.doc.send(
+      new import_lib_dynamodb.GetCommand({ TableName: this.table, Key: { pk, sk }, ConsistentRead: true })
+    );
+    return answer.Item ?? null;
+  }
+  async queryAll(input, limit = Infinity) {
+    const items = [];
+    let start;
+    do {
+      const page = await this.doc.send(
+        new import_lib_dynamodb.QueryCommand({ ...input, TableName: this.table, ExclusiveStartKey: start })
+      );
+      items.push(...page.Items ?? []);
+      start = page.LastEvaluatedKey;
+    } while (start && items.length < limit);
+    return items.slice(0, limit);
+  }
+  jobsInState(state, newestFirst, limit = Infinity) {
+    return this.queryAll(
+      {
+        IndexName: STATE_INDEX,
+        KeyConditionExpression: "gsiState = :s",
+        ExpressionAttributeValues: { ":s": `job#${state}` },
+        ScanIndexForward: !newestFirst,
+        ...Number.isFinite(limit) ? { Limit: limit } : {}
+      },
+      limit
+    );
+  }
+  async insertUnlessActive(job) {
+    for (let attempt = 0; ; attempt++) {
+      const claim = await this.getItem(keyPk(job.bakeKey), "active");
+      if (claim) {
+        if (claim.jobId === job.id) return { job: await this.get(job.id), created: true };
+        const holder = await this.get(claim.jobId);
+        if (holder && !FINAL_STATES.includes(holder.state)) return { job: holder, created: false };
+      }
+      const item = {
+        pk: jobPk(job.id),
+        sk: "job",
+        id: job.id,
+        bakeKey: job.bakeKey,
+        jobState: job.state,
+        request: JSON.stringify(job.request),
+        requestedBy: job.requestedBy,
+        step: job.step,
+        progress: job.progress,
+        image: null,
+        error: null,
+        cacheHit: false,
+        durationsMs: "{}",
+        createdAt: job.createdAt,
+        startedAt: null,
+        finishedAt: null,
+        heartbeatAt: null,
+        owner: null,
+        gsiState: `job#${job.state}`,
+        gsiTime: job.createdAt,
+        ledger: "[]",
+        ledgerVersion: 0,
+        eventSeq: 0
+      };
+      try {
+        await this.doc.send(
+          new import_lib_dynamodb.TransactWriteCommand({
+            // A repeat of this very transaction within ten minutes is accepted without effect.
+            ClientRequestToken: `${job.id}-${attempt}`.slice(-36),
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.table,
+                  Item: { pk: keyPk(job.bakeKey), sk: "active", jobId: job.id },
+                  // The key is free, or still names the finished job read above.
+                  ConditionExpression: claim ? "jobId = :previous" : "attribute_not_exists(pk)",
+                  ...claim ? { ExpressionAttributeValues: { ":previous": claim.jobId } } : {}
+                }
+              },
+              {
+                Put: {
+                  TableName: this.table,
+                  Item: item,
+                  ConditionExpression: "attribute_not_exists(pk)"
+                }
+              }
+            ]
+          })
+        );
+        return { job, created: true };
+      } catch (error) {
+        if (!transactionConditionFailed(error)) throw error;
+      }
+    }
+  }
+  async latestSucceeded(bakeKey) {
+    const items = await this.queryAll({
+      IndexName: BAKEKEY_INDEX,
+      KeyConditionExpression: "bakeKey = :k",
+      FilterExpression: "jobState = :s",
+      ExpressionAttributeValues: { ":k": bakeKey, ":s": "succeeded" }
+    });
+    const newest = items.filter((i) => i.sk === "job").sort((a, b) => (b.finishedAt ?? "").localeCompare(a.finishedAt ?? ""))[0];
+    return newest ? toJob(newest) : null;
+  }
+  async get(id) {
+    const item = await this.getItem(jobPk(id), "job");
+    return item ? toJob(item) : null;
+  }
+  async list(query) {
+    const states = query.state ? [query.state] : STATES2;
+    const items = (await Promise.all(states.map((state) => this.jobsInState(state, true, query.limit)))).flat();
+    return items.sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, query.limit).map(toJob);
+  }
+  async update(id, patch) {
+    const values = attributesOf(patch);
+    const names = Object.keys(values);
+    if (names.length === 0) {
+      const job = await this.get(id);
+      if (!job) throw new Error(`bake ${id} does not exist`);
+      return job;
+    }
+    try {
+      const answer = await this.doc.send(
+        new import_lib_dynamodb.UpdateCommand({
+          TableName: this.table,
+          Key: { pk: jobPk(id), sk: "job" },
+          UpdateExpression: `SET ${names.map((n) => `#${n} = :${n}`).join(", ")}`,
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeNames: Object.fromEntries(names.map((n) => [`#${n}`, n])),
+          ExpressionAttributeValues: Object.fromEntries(names.map((n) => [`:${n}`, values[n]])),
+          ReturnValues: "ALL_NEW"
+        })
+      );
+      return toJob(answer.Attributes);
+    } catch (error) {
+      if (isConditionFailure(error)) throw new Error(`bake ${id} does not exist`, { cause: error });
+      throw error;
+    }
+  }
+  /** A conditional update whose repeat (after a lost answer) is recognised by `applied` on the item. */
+  async conditionalUpdate(id, update, applied) {
+    const names = Object.keys(update.set);
+    try {
+      const answer = await this.doc.send(
+        new import_lib_dynamodb.UpdateCommand({
+          TableName: this.table,
+          Key: { pk: jobPk(id), sk: "job" },
+          UpdateExpression: `SET ${names.map((n) => `#${n} = :set_${n}`).join(", ")}`,
+          ConditionExpression: update.condition,
+          ExpressionAttributeNames: {
+            ...Object.fromEntries(names.map((n) => [`#${n}`, n])),
+            ...Object.fromEntries([...update.condition.matchAll(/#(\w+)/g)].map((m) => [`#${m[1]}`, m[1]]))
+          },
+          ExpressionAttributeValues: {
+            ...Object.fromEntries(names.map((n) => [`:set_${n}`, update.set[n]])),
+            ...update.values
+          },
+          ReturnValues: "ALL_NEW"
+        })
+      );
+      return answer.Attributes;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const item = await this.getItem(jobPk(id), "job");
+      return item && applied(item) ? item : null;
+    }
+  }
+  /**
+   * Queued jobs, oldest first by page of `CLAIM_PAGE`, read a page at a time (a claim usually needs
+   * only the first). Within a page the order is shuffled, so that bakeries claiming at the same
+   * moment try different jobs instead of all racing for the oldest one.
+   */
+  async *queuedOldestPagesFirst() {
+    let start;
+    do {
+      const page = await this.doc.send(
+        new import_lib_dynamodb.QueryCommand({
+          TableName: this.table,
+          IndexName: STATE_INDEX,
+          KeyConditionExpression: "gsiState = :s",
+          ExpressionAttributeValues: { ":s": "job#queued" },
+          Limit: CLAIM_PAGE,
+          ExclusiveStartKey: start
+        })
+      );
+      const items = page.Items ?? [];
+      for (let i = items.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [items[i], items[j]] = [items[j], items[i]];
+      }
+      yield* items;
+      start = page.LastEvaluatedKey;
+    } while (start);
+  }
+  async claimNext(owner, now, accepts = async () => true) {
+    for await (const item of this.queuedOldestPagesFirst()) {
+      const candidate = toJob(item);
+      if (!await accepts(candidate)) continue;
+      const claimed = await this.conditionalUpdate(
+        item.id,
+        {
+          set: {
+            jobState: "running",
+            gsiState: "job#running",
+            owner,
+            startedAt: now,
+            heartbeatAt: now
+          },
+          condition: "#jobState = :queued",
+          values: { ":queued": "queued" }
+        },
+        (after) => after.jobState === "running" && after.owner === owner && after.startedAt === now
+      );
+      if (claimed) return toJob(claimed);
+    }
+    return null;
+  }
+  async heartbeat(owner, ids, now) {
+    const lost = [];
+    for (const id of ids) {
+      const renewed = await this.conditionalUpdate(
+        id,
+        {
+          set: { heartbeatAt: now },
+          condition: "#owner = :owner AND #jobState = :running",
+          values: { ":owner": owner, ":running": "running" }
+        },
+        (after) => after.owner === owner && after.jobState === "running"
+      );
+      if (!renewed) lost.push(id);
+    }
+    return lost;
+  }
+  async orphans(staleBefore) {
+    return (await this.jobsInState("running", false)).filter((item) => item.heartbeatAt === null || item.heartbeatAt < staleBefore).map(toJob);
+  }
+  async takeOver(orphan, owner, now) {
+    const taken = await this.conditionalUpdate(
+      orphan.id,
+      {
+        set: { owner, heartbeatAt: now },
+        condition: "#jobState = :running AND #owner = :owner AND #heartbeatAt = :heartbeat",
+        values: { ":running": "running", ":owner": orphan.owner, ":heartbeat": orphan.heartbeatAt }
+      },
+      (after) => after.jobState === "running" && after.owner === owner && after.heartbeatAt === now
+    );
+    return taken ? toJob(taken) : null;
+  }
+  async registerBakery(record) {
+    await this.doc.send(
+      new import_lib_dynamodb.PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: bakeryPk(record.id),
+          sk: "bakery",
+          ...record,
+          gsiState: "bakery",
+          gsiTime: record.heartbeatAt,
+          [TTL_ATTRIBUTE]: epochSeconds(record.heartbeatAt) + BAKERY_RETENTION_S
+        }
+      })
+    );
+  }
+  async unregisterBakery(id) {
+    await this.doc.send(
+      new import_lib_dynamodb.DeleteCommand({ TableName: this.table, Key: { pk: bakeryPk(id), sk: "bakery" } })
+    );
+  }
+  async bakeries() {
+    const items = await this.queryAll({
+      IndexName: STATE_INDEX,
+      KeyConditionExpression: "gsiState = :b",
+      ExpressionAttributeValues: { ":b": "bakery" },
+      ScanIndexForward: false
+    });
+    return items.map((i) => ({
+      id: i.id,
+      region: i.region ?? null,
+      provider: i.provider,
+      url: i.url,
+      startedAt: i.startedAt,
+      heartbeatAt: i.heartbeatAt
+    }));
+  }
+  async appendEvent(jobId, type, data) {
+    const at = (/* @__PURE__ */ new Date()).toISOString();
+    const counted = await this.doc.send(
+      new import_lib_dynamodb.UpdateCommand({
+        TableName: this.table,
+        Key: { pk: jobPk(jobId), sk: "job" },
+        UpdateExpression: "ADD eventSeq :one",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":one": 1 },
+        ReturnValues: "UPDATED_NEW"
+      })
+    );
+    const seq = Number(counted.Attributes?.eventSeq);
+    await this.doc.send(
+      new import_lib_dynamodb.PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: jobPk(jobId),
+          sk: `event#${String(seq).padStart(10, "0")}`,
+          seq,
+          type,
+          data: JSON.stringify(data),
+          at,
+          [TTL_ATTRIBUTE]: epochSeconds(at) + RETENTION_S
+        }
+      })
+    );
+    return { seq, type, data, at };
+  }
+  async events(jobId, afterSeq) {
+    const items = await this.queryAll({
+      KeyConditionExpression: "pk = :pk AND sk > :after",
+      ExpressionAttributeValues: {
+        ":pk": jobPk(jobId),
+        ":after": `event#${String(afterSeq).padStart(10, "0")}`
+      },
+      ConsistentRead: true
+    });
+    return items.filter((i) => i.sk.startsWith("event#")).map((i) => ({
+      seq: i.seq,
+      type: i.type,
+      data: JSON.parse(i.data),
+      at: i.at
+    }));
+  }
+  /**
+   * Changes the job's ledger by `change` with an optimistic write on its version; a write whose
+   * answer was lost is recognised by its token.
+   */
+  async changeLedger(jobId, change) {
+    for (; ; ) {
+      const item = await this.getItem(jobPk(jobId), "job");
+      if (!item) throw new Error(`bake ${jobId} does not exist`);
+      const version = item.ledgerVersion ?? 0;
+      const next = change(JSON.parse(item.ledger ?? "[]"));
+      const token = randomBytes8(8).toString("hex");
+      const written = await this.conditionalUpdate(
+        jobId,
+        {
+          set: { ledger: JSON.stringify(next), ledgerVersion: version + 1, ledgerWrite: token },
+          condition: "#ledgerVersion = :version",
+          values: { ":version": version }
+        },
+        (after) => after.ledgerWrite === token
+      );
+      if (written) return;
+    }
+  }
+  async ledgerIntend(jobId, entry) {
+    await this.changeLedger(jobId, (entries) => {
+      if (entries.some((e) => e.key === entry.key && e.state !== "deleted"))
+        throw new Error(`ledger of bake ${jobId} already has a live resource with key ${entry.key}`);
+      return [
+        ...entries,
+        {
+          key: entry.key,
+          provider: entry.provider,
+          kind: entry.kind,
+          id: null,
+          ...entry.region ? { region: entry.region } : {},
+          state: "creating",
+          createdAt: (/* @__PURE__ */ new Date()).toISOString(),
+          deletedAt: null,
+          data: entry.data ?? {}
+        }
+      ];
+    });
+  }
+  static latest(entries, jobId, key) {
+    const entry = entries.findLast((e) => e.key === key);
+    if (!entry) throw new Error(`ledger of bake ${jobId} has no resource with key ${key}`);
+    return entry;
+  }
+  async ledgerCreated(jobId, key, id, data) {
+    await this.changeLedger(jobId, (entries) => {
+      const entry = _DynamoJobStore.latest(entries, jobId, key);
+      entry.id = id;
+      entry.data = { ...entry.data, ...data };
+      if (entry.state === "creating") entry.state = "live";
+      return entries;
+    });
+  }
+  async ledgerSetState(jobId, key, state) {
+    await this.changeLedger(jobId, (entries) => {
+      const entry = _DynamoJobStore.latest(entries, jobId, key);
+      if (state === "kept" && entry.state === "deleted")
+        throw new Error(`ledger of bake ${jobId}: ${entry.kind} ${entry.id ?? key} is already deleted`);
+      entry.state = state;
+      entry.deletedAt = state === "deleted" ? (/* @__PURE__ */ new Date()).toISOString() : null;
+      return entries;
+    });
+  }
+  async ledger(jobId) {
+    const item = await this.getItem(jobPk(jobId), "job");
+    return item ? JSON.parse(item.ledger ?? "[]") : [];
+  }
+  async stats(since) {
+    const counts = await Promise.all(
+      STATES2.map(async (state) => {
+        let n = 0;
+        let start;
+        do {
+          const page = await this.doc.send(
+            new import_lib_dynamodb.QueryCommand({
+              TableName: this.table,
+              IndexName: STATE_INDEX,
+              KeyConditionExpression: "gsiState = :s",
+              ExpressionAttributeValues: { ":s": `job#${state}` },
+              Select: "COUNT",
+              ExclusiveStartKey: start
+            })
+          );
+          n += page.Count ?? 0;
+          start = page.LastEvaluatedKey;
+        } while (start);
+        return [state, n];
+      })
+    );
+    const countsByState = Object.fromEntries(counts);
+    const recent = (await this.queryAll({
+      IndexName: STATE_INDEX,
+      KeyConditionExpression: "gsiState = :s",
+      FilterExpression: "finishedAt >= :since",
+      ExpressionAttributeValues: { ":s": "job#succeeded", ":since": since }
+    })).map(toJob);
+    const samples = /* @__PURE__ */ new Map();
+    let hits = 0;
+    for (const job of recent) {
+      if (job.cacheHit) {
+        hits++;
+        continue;
+      }
+      for (const [step, ms] of Object.entries(job.durationsMs)) {
+        const list = samples.get(step) ?? [];
+        list.push(ms);
+        samples.set(step, list);
+      }
+    }
+    const stepDurationsMs = {};
+    for (const [step, values] of samples) {
+      values.sort((a, b) => a - b);
+      stepDurationsMs[step] = {
+        p50: percentile(values, 50),
+        p95: percentile(values, 95),
+        count: values.length
+      };
+    }
+    return {
+      countsByState,
+      cacheHitRate: recent.length ? hits / recent.length : null,
+      stepDurationsMs,
+      queueDepth: countsByState.queued,
+      window: { since, bakes: recent.length }
+    };
+  }
+  async close() {
+    this.client.destroy();
+  }
+};
 
 // src/bakery/sqlite-store.ts
 import { mkdirSync } from "node:fs";
@@ -79098,8 +89401,16 @@ CREATE TABLE IF NOT EXISTS ledger (
   data TEXT NOT NULL,
   PRIMARY KEY (job_id, pos)
 );
+CREATE TABLE IF NOT EXISTS bakeries (
+  id TEXT PRIMARY KEY,
+  region TEXT,
+  provider TEXT NOT NULL,
+  url TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  heartbeat_at TEXT NOT NULL
+);
 `;
-function toJob(row) {
+function toJob2(row) {
   return {
     id: row.id,
     bakeKey: row.bake_key,
@@ -79135,12 +89446,14 @@ function columnsOf(patch) {
   if (patch.owner !== void 0) columns.owner = patch.owner;
   return columns;
 }
-function percentile(sorted, p) {
+function percentile2(sorted, p) {
   if (sorted.length === 0) return 0;
   const index = Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1);
   return sorted[Math.max(0, index)];
 }
 var SqliteJobStore = class {
+  /** The data dir (and so this file) belongs to one bakery process at a time. */
+  shared = false;
   db;
   constructor(path) {
     mkdirSync(dirname(path), { recursive: true, mode: 448 });
@@ -79155,7 +89468,7 @@ var SqliteJobStore = class {
       const active = this.db.prepare(
         `SELECT * FROM jobs WHERE bake_key = ? AND state IN ('queued','running') ORDER BY created_at LIMIT 1`
       ).get(job.bakeKey);
-      if (active) return { job: toJob(active), created: false };
+      if (active) return { job: toJob2(active), created: false };
       this.db.prepare(
         `INSERT INTO jobs (id, bake_key, state, request, requested_by, step, progress, image, error, cache_hit,
              durations, created_at, started_at, finished_at, heartbeat_at, owner)
@@ -79179,15 +89492,15 @@ var SqliteJobStore = class {
     const row = this.db.prepare(
       `SELECT * FROM jobs WHERE bake_key = ? AND state = 'succeeded' ORDER BY finished_at DESC LIMIT 1`
     ).get(bakeKey);
-    return row ? toJob(row) : null;
+    return row ? toJob2(row) : null;
   }
   async get(id) {
     const row = this.db.prepare("SELECT * FROM jobs WHERE id = ?").get(id);
-    return row ? toJob(row) : null;
+    return row ? toJob2(row) : null;
   }
   async list(query) {
     const rows = query.state ? this.db.prepare("SELECT * FROM jobs WHERE state = ? ORDER BY created_at DESC LIMIT ?").all(query.state, query.limit) : this.db.prepare("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?").all(query.limit);
-    return rows.map(toJob);
+    return rows.map(toJob2);
   }
   async update(id, patch) {
     const columns = columnsOf(patch);
@@ -79199,31 +89512,57 @@ var SqliteJobStore = class {
     if (!job) throw new Error(`bake ${id} does not exist`);
     return job;
   }
-  async claimNext(owner, now) {
-    const run3 = this.db.transaction(() => {
-      const row = this.db.prepare(`SELECT id FROM jobs WHERE state = 'queued' ORDER BY created_at LIMIT 1`).get();
-      if (!row) return null;
-      this.db.prepare(
-        `UPDATE jobs SET state = 'running', owner = ?, started_at = ?, heartbeat_at = ? WHERE id = ? AND state = 'queued'`
-      ).run(owner, now, now, row.id);
-      return row.id;
-    });
-    const id = run3.immediate();
-    return id ? this.get(id) : null;
+  async claimNext(owner, now, accepts = async () => true) {
+    const queued = this.db.prepare(`SELECT * FROM jobs WHERE state = 'queued' ORDER BY created_at`).all();
+    const claim = this.db.prepare(
+      `UPDATE jobs SET state = 'running', owner = ?, started_at = ?, heartbeat_at = ? WHERE id = ? AND state = 'queued'`
+    );
+    for (const row of queued) {
+      if (!await accepts(toJob2(row))) continue;
+      if (claim.run(owner, now, now, row.id).changes === 1) return this.get(row.id);
+    }
+    return null;
   }
   async heartbeat(owner, ids, now) {
     const statement = this.db.prepare(
       `UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND owner = ? AND state = 'running'`
     );
+    return this.db.transaction(() => ids.filter((id) => statement.run(now, id, owner).changes === 0))();
+  }
+  async orphans(staleBefore) {
+    const rows = this.db.prepare(`SELECT * FROM jobs WHERE state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)`).all(staleBefore);
+    return rows.map(toJob2);
+  }
+  async takeOver(orphan, owner, now) {
+    const taken = this.db.prepare(
+      `UPDATE jobs SET owner = ?, heartbeat_at = ? WHERE id = ? AND state = 'running'
+           AND owner IS ? AND heartbeat_at IS ?`
+    ).run(owner, now, orphan.id, orphan.owner, orphan.heartbeatAt);
+    return taken.changes === 1 ? this.get(orphan.id) : null;
+  }
+  async registerBakery(record) {
     this.db.transaction(() => {
-      for (const id of ids) statement.run(now, id, owner);
+      this.db.prepare("DELETE FROM bakeries WHERE id != ?").run(record.id);
+      this.db.prepare(
+        `INSERT INTO bakeries (id, region, provider, url, started_at, heartbeat_at)
+           VALUES (@id, @region, @provider, @url, @startedAt, @heartbeatAt)
+           ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, url = excluded.url`
+      ).run(record);
     })();
   }
-  async orphans(liveOwner, staleBefore) {
-    const rows = this.db.prepare(
-      `SELECT * FROM jobs WHERE state = 'running' AND (owner IS NULL OR owner != ? OR heartbeat_at IS NULL OR heartbeat_at < ?)`
-    ).all(liveOwner, staleBefore);
-    return rows.map(toJob);
+  async unregisterBakery(id) {
+    this.db.prepare("DELETE FROM bakeries WHERE id = ?").run(id);
+  }
+  async bakeries() {
+    const rows = this.db.prepare("SELECT * FROM bakeries ORDER BY heartbeat_at DESC").all();
+    return rows.map((r) => ({
+      id: r.id,
+      region: r.region,
+      provider: r.provider,
+      url: r.url,
+      startedAt: r.started_at,
+      heartbeatAt: r.heartbeat_at
+    }));
   }
   async appendEvent(jobId, type, data) {
     const at = (/* @__PURE__ */ new Date()).toISOString();
@@ -79325,8 +89664,8 @@ var SqliteJobStore = class {
     for (const [step, values] of samples) {
       values.sort((a, b) => a - b);
       stepDurationsMs[step] = {
-        p50: percentile(values, 50),
-        p95: percentile(values, 95),
+        p50: percentile2(values, 50),
+        p95: percentile2(values, 95),
         count: values.length
       };
     }
@@ -79363,7 +89702,7 @@ async function lockDataDir(dataDir) {
       return () => rm4(path, { force: true });
     } catch (error) {
       if (error.code !== "EEXIST") throw error;
-      const pid = Number((await readFile6(path, "utf8").catch(() => "")).trim());
+      const pid = Number((await readFile7(path, "utf8").catch(() => "")).trim());
       if (pid && pid !== process.pid && isAlive(pid))
         throw new ConfigError(`--data-dir ${dataDir}: another bakery (pid ${pid}) is using it`);
       await rm4(path, { force: true });
@@ -79385,7 +89724,13 @@ async function startBakery(settings, executor) {
   const unlock = await lockDataDir(settings.dataDir);
   let store = null;
   try {
-    store = new SqliteJobStore(join8(settings.dataDir, "bakery.sqlite"));
+    if (settings.store.kind === "dynamodb") {
+      const dynamo = new DynamoJobStore(settings.store.location);
+      store = dynamo;
+      await dynamo.check();
+    } else {
+      store = new SqliteJobStore(join8(settings.dataDir, "bakery.sqlite"));
+    }
     const files = new FileStore(join8(settings.dataDir, "files"), settings.maxFileBytes);
     await files.init();
     const auth2 = new Authenticator(settings.tokenFile, settings.oidc);
@@ -79397,7 +89742,8 @@ async function startBakery(settings, executor) {
       log: log2,
       maxConcurrent: settings.maxConcurrent,
       maxQueued: settings.maxQueued,
-      cacheTtlMs: settings.cacheTtlMs
+      cacheTtlMs: settings.cacheTtlMs,
+      leaseMs: settings.leaseMs
     });
     const app = await createServer({
       bakery,
@@ -79411,7 +89757,11 @@ async function startBakery(settings, executor) {
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : settings.port;
     const url = `http://${settings.host.includes(":") ? `[${settings.host}]` : settings.host}:${port}`;
-    logger.info({ url, provider: executor.provider, dataDir: settings.dataDir }, "bakery listening");
+    await bakery.announce({ url, region: executor.region });
+    logger.info(
+      { url, provider: executor.provider, dataDir: settings.dataDir, owner: bakery.owner },
+      "bakery listening"
+    );
     const openStore = store;
     return {
       url,
@@ -79486,159 +89836,30 @@ function bakerExecutor(provider, options) {
         expiresAt: image.tags["ovenproof:expires-at"] ?? null
       }));
     },
+    async promote({ image }, wanted, ctx) {
+      await provider.tagImage(ctx, image.id, {
+        [KEPT_TAG]: "true",
+        ...wanted.tested ? { "ovenproof:tested": wanted.tested } : {}
+      });
+      ctx.log.info(`promoted image ${image.id}`);
+      const elsewhere = wanted.regions.filter((region) => region !== options.region);
+      if (elsewhere.length === 0) return { copies: [] };
+      if (!provider.copyImage)
+        throw new ConfigError(`regions: the ${provider.name} provider cannot copy images to other regions`);
+      return { copies: await provider.copyImage(ctx, image.id, elsewhere) };
+    },
     deleteResource: async (entry, log2) => {
       await provider.deleteResource(entry, log2);
     }
   };
 }
 
-// src/bakery/client.ts
-import { createHash as createHash7 } from "node:crypto";
-import { createReadStream as createReadStream2 } from "node:fs";
-import { stat as stat5 } from "node:fs/promises";
-import { Readable as Readable3 } from "node:stream";
-function sha256File(path) {
-  return new Promise((resolve7, reject) => {
-    const hash = createHash7("sha256");
-    createReadStream2(path).on("error", reject).on("data", (chunk) => hash.update(chunk)).on("end", () => resolve7(hash.digest("hex")));
-  });
-}
-var BakeryClient = class {
-  constructor(options) {
-    this.options = options;
-    this.url = options.url.replace(/\/+$/, "");
-  }
-  options;
-  url;
-  async send(path, init = {}) {
-    const headers = new Headers(init.headers);
-    headers.set("authorization", `Bearer ${this.options.token}`);
-    let response;
-    try {
-      response = await fetch(`${this.url}${path}`, { ...init, headers });
-    } catch (error) {
-      if (init.signal?.aborted) throw error;
-      const cause = error.cause;
-      throw new PipelineError("bake", `bakery ${this.url} is unreachable: ${errorMessage(cause ?? error)}`);
-    }
-    if (response.ok || response.status === 404) return response;
-    const text = await response.text().catch(() => "");
-    let message2 = text.slice(0, 500);
-    try {
-      message2 = JSON.parse(text).error?.message ?? message2;
-    } catch {
-    }
-    const what = `bakery ${this.url} answered ${response.status} to ${init.method ?? "GET"} ${path}: ${message2}`;
-    if (response.status === 401 || response.status === 403)
-      throw new ConfigError(`${what} (${this.options.credentialHint})`);
-    if (response.status >= 400 && response.status < 500 && response.status !== 429)
-      throw new ConfigError(what);
-    throw new PipelineError("bake", what);
-  }
-  /** Uploads the file unless the bakery already has these bytes; returns its digest. */
-  async ensureFile(path, signal) {
-    const digest = await sha256File(path);
-    const head = await this.send(`/v1/files/${digest}`, { method: "HEAD", ...signal ? { signal } : {} });
-    if (head.status === 200) return { sha256: digest, uploaded: false };
-    const { size } = await stat5(path);
-    const response = await this.send("/v1/files", {
-      method: "POST",
-      headers: { "content-type": "application/octet-stream", "content-length": String(size) },
-      body: Readable3.toWeb(createReadStream2(path)),
-      duplex: "half",
-      ...signal ? { signal } : {}
-    });
-    const stored = await response.json();
-    if (stored.sha256 !== digest)
-      throw new PipelineError(
-        "bake",
-        `bakery ${this.url} stored ${path} as ${stored.sha256}, expected ${digest}`
-      );
-    return { sha256: digest, uploaded: true };
-  }
-  async requestBake(body, signal) {
-    const response = await this.send("/v1/bakes", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      ...signal ? { signal } : {}
-    });
-    return { bake: await response.json(), created: response.status === 202 };
-  }
-  async getBake(id) {
-    const response = await this.send(`/v1/bakes/${encodeURIComponent(id)}`);
-    if (response.status === 404) throw new PipelineError("bake", `bakery ${this.url} has no bake ${id}`);
-    return await response.json();
-  }
-  async cancelBake(id) {
-    const response = await this.send(`/v1/bakes/${encodeURIComponent(id)}`, {
-      method: "DELETE",
-      signal: AbortSignal.timeout(12e4)
-    });
-    return await response.json();
-  }
-  /**
-   * Follows a bake's events until `done` and returns the finished bake. A dropped stream is resumed
-   * after the last event seen (the bakery replays from there), a few times before giving up.
-   */
-  async follow(id, onEvent, signal) {
-    let lastId = 0;
-    let drops = 0;
-    for (; ; ) {
-      const response = await this.send(`/v1/bakes/${encodeURIComponent(id)}/events`, {
-        headers: { accept: "text/event-stream", ...lastId ? { "last-event-id": String(lastId) } : {} },
-        signal
-      });
-      if (response.status === 404) throw new PipelineError("bake", `bakery ${this.url} has no bake ${id}`);
-      try {
-        const done = await this.readStream(response, signal, (event, eventId) => {
-          lastId = eventId;
-          onEvent(event);
-        });
-        if (done) return done;
-      } catch (error) {
-        if (signal.aborted) throw error;
-        if (++drops > 5)
-          throw new PipelineError(
-            "bake",
-            `lost the event stream of bake ${id} at ${this.url}: ${errorMessage(error)}`
-          );
-      }
-      if (signal.aborted) throw signal.reason;
-      await new Promise((resolve7) => setTimeout(resolve7, 1e3));
-    }
-  }
-  async readStream(response, signal, onEvent) {
-    const decoder2 = new TextDecoder();
-    let buffer = "";
-    for await (const chunk of response.body) {
-      if (signal.aborted) return null;
-      buffer += decoder2.decode(chunk, { stream: true });
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const frame2 = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        let type = "message";
-        let id = 0;
-        let data = "";
-        for (const line of frame2.split("\n")) {
-          if (line.startsWith("event: ")) type = line.slice(7);
-          else if (line.startsWith("id: ")) id = Number(line.slice(4));
-          else if (line.startsWith("data: ")) data += line.slice(6);
-        }
-        if (!data) continue;
-        const payload = JSON.parse(data);
-        onEvent({ type, data: payload }, id);
-        if (type === "done") return payload.bake;
-      }
-    }
-    return null;
-  }
-};
-
 // src/pipeline/remote-bake.ts
-async function bakeryClientFor(config, oidcToken, log2) {
-  if (!config.bakerUrl) return null;
+function runRegionOf(providerSettings, config) {
+  const own = providerSettings[String(providerSettings.name)];
+  return typeof own?.region === "string" ? own.region : config.region;
+}
+async function bakeryClientFor(url, config, oidcToken, log2) {
   let token;
   let hint;
   if (config.bakerAudience) {
@@ -79661,21 +89882,27 @@ async function bakeryClientFor(config, oidcToken, log2) {
     throw new ConfigError("baker-url: also set baker-token, or baker-audience in GitHub Actions (OIDC)");
   }
   log2.mask(token);
-  return new BakeryClient({ url: config.bakerUrl, token, credentialHint: hint });
+  return new BakeryClient({ url, token, credentialHint: hint });
 }
-async function bakeRemotely(client, provider, request2, ctx) {
+async function bakeRemotely({ client, region }, provider, request2, ctx) {
   const started = performance.now();
   ctx.progress({ label: `Uploading packages to ${client.url}`, fraction: 0 });
   const files = [];
   for (const path of request2.packageFiles) {
     const { sha256, uploaded } = await client.ensureFile(path, ctx.signal);
     ctx.log.info(
-      `${basename2(path)}: ${uploaded ? "uploaded to" : "already on"} the bakery (sha256 ${sha256.slice(0, 12)})`
+      `${basename3(path)}: ${uploaded ? "uploaded to" : "already on"} the bakery (sha256 ${sha256.slice(0, 12)})`
     );
     files.push(sha256);
   }
   const { bake: asked, created } = await client.requestBake(
-    { baseImage: request2.baseImage, packages: request2.packages, files, strategy: request2.strategy },
+    {
+      baseImage: request2.baseImage,
+      packages: request2.packages,
+      files,
+      strategy: request2.strategy,
+      ...region ? { region } : {}
+    },
     ctx.signal
   );
   ctx.log.info(
@@ -79723,7 +89950,8 @@ async function bakeRemotely(client, provider, request2, ctx) {
   return {
     image,
     baseImageId: bake.image.baseImageId || (image.parent ?? ""),
-    bakeKey: bake.bakeKey,
+    // A bakery that relayed the bake to a peer keys it by the request; the image carries the real key.
+    bakeKey: image.bakeKey ?? bake.bakeKey,
     cacheHit,
     strategy: cacheHit ? "cache" : strategy === "instance" ? "instance" : "volume",
     durationsMs: { ...bake.durationsMs, remote: Math.round(performance.now() - started) },
@@ -79738,25 +89966,6 @@ async function bakeRemotely(client, provider, request2, ctx) {
     bakedBy: client.url,
     bakeId: bake.id
   };
-}
-
-// src/common/image-tags.ts
-var KEPT_TAG = "ovenproof:kept";
-var EXPIRES_TAG = "ovenproof:expires-at";
-var LAST_USED_TAG = "ovenproof:last-used-at";
-var LEASE_TAG_PREFIX = "ovenproof:lease:";
-function leaseTag(runId) {
-  return `${LEASE_TAG_PREFIX}${runId}`;
-}
-function isoSeconds(date) {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-function activeLeases(tags, now) {
-  return Object.entries(tags).filter(([key, until]) => key.startsWith(LEASE_TAG_PREFIX) && Date.parse(until) > now).map(([key]) => key.slice(LEASE_TAG_PREFIX.length));
-}
-function lastUsedAt(image) {
-  const tagged = Date.parse(image.tags[LAST_USED_TAG] ?? "");
-  return Number.isNaN(tagged) ? Date.parse(image.createdAt) : tagged;
 }
 
 // src/pipeline/image-lifecycle.ts
@@ -79877,9 +90086,12 @@ function reusedFrom(bake) {
 async function finishImage(s) {
   const { deps, ctx, mode } = s;
   const bake = s.bake;
-  if (!bake || !s.imageFate) return;
+  if (!bake) return;
   const policy = deps.config.keepImage;
   const promote = mode === "bake" || policy === "always" || policy === "on-success" && s.succeeded;
+  const tested = mode === "run" ? s.succeeded ? "passed" : "failed" : null;
+  if (s.bakedBy) return finishBakeryImage(s, bake, promote, tested);
+  if (!s.imageFate) return;
   const fate = s.imageFate;
   const wasPromoted = fate.promoted;
   const label = promote && !wasPromoted ? "Promoting" : "Releasing";
@@ -79890,7 +90102,7 @@ async function finishImage(s) {
     `${label} image ${bake.image.id}`,
     () => settleImage(deps.provider, ctx, bake, fate, {
       promote,
-      tested: mode === "run" ? s.succeeded ? "passed" : "failed" : null,
+      tested,
       reason: mode === "bake" ? "bake command" : `keep-image: ${policy}${s.succeeded ? "" : ", run not successful"}`,
       log: deps.log
     })
@@ -79910,6 +90122,30 @@ async function finishImage(s) {
     for (const copy of s.imageCopies)
       deps.log.info(`copied image ${bake.image.id} to ${copy.region}: ${copy.id}`);
   }
+}
+async function finishBakeryImage(s, bake, promote, tested) {
+  const { deps, ctx } = s;
+  const id = bake.image.id;
+  if (bake.image.tags[KEPT_TAG] === "true") return;
+  if (!promote) {
+    deps.log.info(
+      `image ${id} stays in the bake cache of ${bake.bakedBy} (not promoted: keep-image: ${deps.config.keepImage})`
+    );
+    return;
+  }
+  const { client } = await deps.bakery();
+  const regions = deps.config.regions;
+  const promoted = await timedStep(
+    s,
+    "teardown",
+    "settle image",
+    regions.length ? `Promoting image ${id} and copying it to ${regions.join(", ")}` : `Promoting image ${id}`,
+    () => client.promoteBake(bake.bakeId, { tested, regions }, ctx.signal)
+  );
+  s.imageFate = { promoted: true, expiresAt: null };
+  s.imageCopies = promoted.copies;
+  deps.log.info(`bakery ${bake.bakedBy} promoted image ${id} (bake ${bake.bakeId})`);
+  for (const copy of promoted.copies) deps.log.info(`copied image ${id} to ${copy.region}: ${copy.id}`);
 }
 
 // src/pipeline/result.ts
@@ -79941,10 +90177,10 @@ function assembleResult(state, outcome, records, ledgerPath) {
       cacheHit: state.bake.cacheHit,
       reusedFromRun: state.bake.cacheHit ? reusedFrom(state.bake) : null,
       // Every successful in-process bake outlives the run: promoted, or as a bake-cache entry. A
-      // bakery's image belongs to the bakery: promoted only if tagged so.
-      kept: state.bakedBy ? bakeryPromoted(state.bake) : state.imageFate !== null,
-      promoted: state.bakedBy ? bakeryPromoted(state.bake) : state.imageFate?.promoted ?? false,
-      expiresAt: state.bakedBy ? state.bake.image.tags["ovenproof:expires-at"] ?? null : state.imageFate?.expiresAt ?? null,
+      // bakery's image belongs to the bakery: promoted if tagged so, or promoted by it for this run.
+      kept: state.bakedBy ? bakeryPromoted(state) : state.imageFate !== null,
+      promoted: state.bakedBy ? bakeryPromoted(state) : state.imageFate?.promoted ?? false,
+      expiresAt: state.bakedBy ? bakeryPromoted(state) ? null : state.bake.image.tags["ovenproof:expires-at"] ?? null : state.imageFate?.expiresAt ?? null,
       bakedBy: state.bakedBy,
       ...state.imageCopies.length ? { copies: state.imageCopies } : {}
     } : null,
@@ -79986,8 +90222,8 @@ function assembleResult(state, outcome, records, ledgerPath) {
     ledgerPath
   };
 }
-function bakeryPromoted(bake) {
-  return bake.image.tags["ovenproof:kept"] === "true";
+function bakeryPromoted(state) {
+  return state.imageFate?.promoted === true || state.bake?.image.tags["ovenproof:kept"] === "true";
 }
 
 // src/pipeline/stages/build.ts
@@ -80000,7 +90236,7 @@ import { fileURLToPath } from "url";
 
 // node_modules/fdir/dist/index.mjs
 import { createRequire } from "module";
-import { basename as basename3, dirname as dirname2, normalize, relative, resolve as resolve2, sep as sep2 } from "path";
+import { basename as basename4, dirname as dirname2, normalize, relative, resolve as resolve2, sep as sep2 } from "path";
 import * as nativeFs from "fs";
 var __require2 = /* @__PURE__ */ createRequire(import.meta.url);
 function cleanPath(path) {
@@ -80337,7 +90573,7 @@ var Walker = class {
             this.walkDirectory(this.state, resolvedPath, useRealPaths ? resolvedPath : path + pathSeparator, depth - 1, this.walk);
           } else {
             resolvedPath = useRealPaths ? resolvedPath : path;
-            const filename = basename3(resolvedPath);
+            const filename = basename4(resolvedPath);
             const directoryPath$1 = normalizePath(dirname2(resolvedPath), this.state.options);
             resolvedPath = this.joinPath(filename, directoryPath$1);
             this.pushFile(resolvedPath, files, this.state.counts, filters);
@@ -80350,8 +90586,8 @@ var Walker = class {
 };
 function promise(root, options) {
   return new Promise((resolve$1, reject) => {
-    callback(root, options, (err2, output) => {
-      if (err2) return reject(err2);
+    callback(root, options, (err3, output) => {
+      if (err3) return reject(err3);
       resolve$1(output);
     });
   });
@@ -80900,14 +91136,14 @@ async function captureFailureSnapshot(deps, ctx, instanceId, tests, syncGuest2) 
 import { mkdir as mkdir6, mkdtemp, rm as rm5, writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join as join9 } from "node:path";
-import { randomBytes as randomBytes8 } from "node:crypto";
+import { randomBytes as randomBytes9 } from "node:crypto";
 var EXPIRY_MARGIN_MS = 15 * 6e4;
 async function withReproduction(options, use) {
   const { provider, log: log2 } = options;
   const image = await provider.describeImage(options.imageId);
   if (!image)
     throw new PipelineError("launch", `image ${options.imageId} does not exist on ${provider.name}`);
-  const runId = `op-repro-${Date.now().toString(36)}-${randomBytes8(4).toString("hex")}`;
+  const runId = `op-repro-${Date.now().toString(36)}-${randomBytes9(4).toString("hex")}`;
   const workDir = await mkdtemp(join9(options.tempRoot ?? tmpdir(), "ovenproof-reproduce-"));
   await mkdir6(workDir, { recursive: true, mode: 448 });
   const ledgerPath = join9(workDir, "ledger.json");
@@ -80975,7 +91211,7 @@ async function withReproduction(options, use) {
         const teardown = { ...ctx, signal: new AbortController().signal };
         await provider.terminate(teardown, instance.id).then(
           () => log2.info(`terminated instance ${instance.id}`),
-          (error) => log2.warn(`terminating ${instance.id}: ${error.message}`)
+          (error) => log2.warn(`terminating ${instance.id}: ${errorMessage(error)}`)
         );
       }
       const report2 = await cleanupLedger(ledger, async () => provider, log2);
@@ -81038,7 +91274,8 @@ var launchStage = {
       })
     );
     s.instance = instance;
-    for (const step of instance.steps ?? []) if (step.name !== "boot") (s.stageSteps.launch ??= []).push(step);
+    for (const step of instance.steps ?? [])
+      if (step.name !== "boot") (s.stageSteps.launch ??= []).push(step);
     s.launchKeys = ledger.entries().filter((e) => !before.has(e.key)).map((e) => e.key);
     const how = instance.boot === "restored" ? " (restored from the warm snapshot)" : "";
     log2.info(`launched instance ${instance.id} at ${instance.host}:${instance.port}${how}`);
@@ -81750,19 +91987,19 @@ function parseLine(value) {
 }
 
 // src/results/structure.ts
-import { basename as basename4 } from "node:path";
+import { basename as basename5 } from "node:path";
 var LISTED_BREAKS = 20;
 function brokenFileSuite(source, breaks) {
   const listed = breaks.slice(0, LISTED_BREAKS).map((b) => `- ${b.message}`);
   if (breaks.length > LISTED_BREAKS) listed.push(`- \u2026 and ${breaks.length - LISTED_BREAKS} more`);
   const relaxable = breaks.every((b) => b.relaxable);
   const details = [
-    `${basename4(source)} does not prove that its tests passed:`,
+    `${basename5(source)} does not prove that its tests passed:`,
     ...listed,
     relaxable ? "If the tool that wrote it is known to emit this, results-strict: false (ovenproof results --strict=false) relaxes these checks." : "The stream was cut off or aborted, so tests may be missing from it."
   ].join("\n");
   const testCase = {
-    name: cap(`result file ${basename4(source)} is incomplete`, LIMITS.name),
+    name: cap(`result file ${basename5(source)} is incomplete`, LIMITS.name),
     suite: "",
     status: "error",
     durationMs: null,
@@ -82375,7 +92612,7 @@ var STAGES_OF = {
 };
 async function runPipeline(deps, mode) {
   const { config, events, log: log2 } = deps;
-  const runId = `op-${Date.now().toString(36)}-${randomBytes9(4).toString("hex")}`;
+  const runId = `op-${Date.now().toString(36)}-${randomBytes10(4).toString("hex")}`;
   await mkdir8(deps.workDir, { recursive: true, mode: 448 });
   const ledgerPath = join11(deps.workDir, "ledger.json");
   const ledger = await Ledger.create(ledgerPath, runId, deps.providerSettings);
@@ -82520,6 +92757,8 @@ async function executePipeline(options) {
   const settings = providerSettingsFor(config, options.env);
   const prices = await loadPriceTable(options.env);
   const provider = await createProvider(settings, options.log);
+  const region = runRegionOf(settings, config);
+  const bakerUrl = config.bakerUrl ? bakerUrlFor(config.bakerUrl, region) : null;
   const repoRoot = await gitTopLevel(config.projectDir);
   const commit = options.commit ?? (repoRoot ? await gitHead(repoRoot) : null);
   const tempRoot = options.tempRoot ?? tmpdir2();
@@ -82539,7 +92778,10 @@ async function executePipeline(options) {
       repository: options.repository ?? null,
       onLedger: options.onLedger,
       prices,
-      bakery: config.bakerUrl ? async () => await bakeryClientFor(config, options.bakerOidcToken ?? null, options.log) : null,
+      bakery: bakerUrl ? async () => ({
+        client: await bakeryClientFor(bakerUrl, config, options.bakerOidcToken ?? null, options.log),
+        region
+      }) : null,
       ...options.restoreCachedBake ? { restoreCachedBake: options.restoreCachedBake } : {}
     },
     options.mode
@@ -82580,7 +92822,7 @@ function abortOnSignals(log2) {
 }
 
 // src/report/head-sha.ts
-import { readFile as readFile7 } from "node:fs/promises";
+import { readFile as readFile8 } from "node:fs/promises";
 function field(payload, path) {
   let value = payload;
   for (const key of path) {
@@ -82618,7 +92860,7 @@ async function headShaFromEnv(env) {
   let payload = {};
   if (env.GITHUB_EVENT_PATH) {
     try {
-      payload = JSON.parse(await readFile7(env.GITHUB_EVENT_PATH, "utf8"));
+      payload = JSON.parse(await readFile8(env.GITHUB_EVENT_PATH, "utf8"));
     } catch (error) {
       throw new ConfigError(
         `GITHUB_EVENT_PATH ${env.GITHUB_EVENT_PATH}: cannot read the event payload (${error})`
@@ -83592,7 +93834,7 @@ async function publishResult(result, options) {
 }
 
 // src/report/console.ts
-import { randomBytes as randomBytes10 } from "node:crypto";
+import { randomBytes as randomBytes11 } from "node:crypto";
 var STATUS_MARK = { ok: "\u2714", failed: "\u2716", skipped: "\u2013" };
 var ConsoleReporter = class {
   constructor(out, options) {
@@ -83674,7 +93916,7 @@ var ConsoleReporter = class {
   }
   printOutput(text) {
     if (this.options.groups && !this.stopToken) {
-      this.stopToken = randomBytes10(16).toString("hex");
+      this.stopToken = randomBytes11(16).toString("hex");
       this.write(`::stop-commands::${this.stopToken}
 `);
     }
@@ -83692,7 +93934,7 @@ var ConsoleReporter = class {
 };
 
 // src/report/result-file.ts
-import { readFile as readFile8 } from "node:fs/promises";
+import { readFile as readFile9 } from "node:fs/promises";
 var count2 = external_exports.number().int().nonnegative();
 var timing = external_exports.object({ name: external_exports.string(), startedAt: external_exports.string(), durationMs: external_exports.number().nonnegative() });
 var runResultSchema = external_exports.object({
@@ -83780,7 +94022,7 @@ function parseRunResult(data, source) {
 async function readRunResult(path) {
   let text;
   try {
-    text = await readFile8(path, "utf8");
+    text = await readFile9(path, "utf8");
   } catch (error) {
     const code = error.code;
     throw new ConfigError(`result JSON ${path}: cannot read it (${code ?? String(error)})`);
@@ -83800,16 +94042,20 @@ export {
   costLine,
   OpenSshSession,
   waitForSsh,
-  GITHUB_ACTIONS_ISSUER,
-  createToken,
-  require_semver2 as require_semver,
-  startBakery,
-  bakerExecutor,
   KEPT_TAG,
   EXPIRES_TAG,
   isoSeconds,
   activeLeases,
   lastUsedAt,
+  GITHUB_ACTIONS_ISSUER,
+  createToken,
+  require_semver2 as require_semver,
+  parsePeers,
+  withPeers,
+  parseDynamoStoreUrl,
+  DynamoJobStore,
+  startBakery,
+  bakerExecutor,
   withReproduction,
   opensshCommand,
   parsePathMap,
@@ -83831,4 +94077,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-FT55LKHA.js.map
+//# sourceMappingURL=chunk-MB3MB45V.js.map

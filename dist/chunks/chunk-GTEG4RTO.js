@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   ConfigError,
   external_exports
-} from "./chunk-G7ER4NJZ.js";
+} from "./chunk-PCLL46HG.js";
 import {
   __commonJS,
   __require
@@ -7423,7 +7423,7 @@ var ec2ProviderEntry = {
   },
   async create(settings, log) {
     const parsed = parseEc2Settings(settings);
-    const { createEc2Provider } = await import("./ec2-L7UQZ6V2.js");
+    const { createEc2Provider } = await import("./ec2-OG6IT5J3.js");
     return createEc2Provider({ ...parsed, log });
   }
 };
@@ -7458,7 +7458,8 @@ function parseDuration(text) {
 }
 function requireDuration(name, text) {
   const ms = parseDuration(text);
-  if (ms === null) throw new ConfigError(`${name}: "${text}" is not a duration (use e.g. 90s, 30m, 2h, 1h30m)`);
+  if (ms === null)
+    throw new ConfigError(`${name}: "${text}" is not a duration (use e.g. 90s, 30m, 2h, 1h30m)`);
   return ms;
 }
 function formatDuration(ms) {
@@ -7479,4 +7480,4 @@ export {
   parseEc2Settings,
   ec2ProviderEntry
 };
-//# sourceMappingURL=chunk-OQ4VTEEP.js.map
+//# sourceMappingURL=chunk-GTEG4RTO.js.map

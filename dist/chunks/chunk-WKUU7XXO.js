@@ -3,16 +3,16 @@ import {
   ec2ProviderEntry,
   parseDuration,
   require_dist
-} from "./chunk-OQ4VTEEP.js";
+} from "./chunk-GTEG4RTO.js";
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-HPMFDYTQ.js";
+} from "./chunk-MOTRCW4W.js";
 import {
   ConfigError,
   errorMessage,
   external_exports
-} from "./chunk-G7ER4NJZ.js";
+} from "./chunk-PCLL46HG.js";
 import {
   __commonJS,
   __require,
@@ -21342,6 +21342,49 @@ function providerEntry(name, what = "provider") {
 // src/pipeline/config.ts
 var import_yaml = __toESM(require_dist(), 1);
 import { readFile as readFile2 } from "node:fs/promises";
+
+// src/pipeline/baker-urls.ts
+var URL_PATTERN = /^https?:\/\/[^\s/=,]+(\/[^\s,]*)?$/i;
+var REGION_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+var EXAMPLE = "https://bakery.example.com, or eu-west-1=https://bakery-eu.example.com,us-east-1=https://\u2026";
+function parseBakerUrls(text2) {
+  const items = text2.split(/[\n,]/).map((item) => item.trim()).filter(Boolean);
+  if (items.length === 0) throw new Error(`expected a URL or region=URL pairs, such as ${EXAMPLE}`);
+  if (items.length === 1 && URL_PATTERN.test(items[0])) return { all: items[0] };
+  const byRegion = {};
+  for (const item of items) {
+    const cut = item.indexOf("=");
+    if (cut <= 0) {
+      throw new Error(
+        URL_PATTERN.test(item) ? `"${item}" has no region: with more than one bakery, give each as region=URL` : `"${item}" is neither an http(s) URL nor region=URL (expected ${EXAMPLE})`
+      );
+    }
+    const region = item.slice(0, cut).trim();
+    const url = item.slice(cut + 1).trim();
+    if (!REGION_PATTERN.test(region))
+      throw new Error(`"${region}" in "${item}" is not a region name such as eu-west-1`);
+    if (!URL_PATTERN.test(url)) throw new Error(`"${url}" (region ${region}) is not an http(s) URL`);
+    if (byRegion[region]) throw new Error(`region ${region} is given twice`);
+    byRegion[region] = url;
+  }
+  return { byRegion };
+}
+function bakerUrlFor(urls, region) {
+  if ("all" in urls) return urls.all;
+  const regions = Object.keys(urls.byRegion);
+  if (!region)
+    throw new ConfigError(
+      `baker-url: names a bakery per region (${regions.join(", ")}), but this run has no region; set region (or AWS_REGION)`
+    );
+  const url = urls.byRegion[region];
+  if (!url)
+    throw new ConfigError(
+      `baker-url: no bakery for this run's region ${region} (bakeries are given for ${regions.join(", ")}); add ${region}=URL or run in one of those regions`
+    );
+  return url;
+}
+
+// src/pipeline/config.ts
 var SOURCE_LABEL = { input: "Action input", flag: "--set", file: "ovenproof.yml" };
 var STRATEGIES = ["auto", "volume", "instance"];
 var KEEP_IMAGE = ["always", "on-success", "never"];
@@ -21384,9 +21427,22 @@ function toText(value) {
   return typeof value === "string" ? value.trim() : value;
 }
 var text = external_exports.preprocess(toText, external_exports.string().min(1, "must not be empty"));
-var httpUrl = external_exports.preprocess(
-  toText,
-  external_exports.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/i, "expected an http(s) URL such as https://bakery.example.com")
+function toBakerUrlText(value) {
+  if (Array.isArray(value)) return value.map(String).join(",");
+  if (value && typeof value === "object")
+    return Object.entries(value).map(([region, url]) => `${region}=${String(url)}`).join(",");
+  return toText(value);
+}
+var bakerUrls = external_exports.preprocess(
+  toBakerUrlText,
+  external_exports.string().transform((value, ctx) => {
+    try {
+      return parseBakerUrls(value);
+    } catch (error2) {
+      ctx.issues.push({ code: "custom", message: error2.message, input: value });
+      return external_exports.NEVER;
+    }
+  })
 );
 var list = external_exports.preprocess(toList, external_exports.array(external_exports.string().min(1)));
 var bool = external_exports.preprocess(toBoolean, external_exports.boolean({ error: "expected true or false" }));
@@ -21409,8 +21465,14 @@ var CONFIG_KEYS = {
   packages: { schema: list, doc: "Extra OS packages to install from the distribution." },
   "base-image": { schema: text, doc: "Base image id, name, or `key=value` filters." },
   "bake-strategy": { schema: choice(STRATEGIES), doc: "How to bake: `auto`, `volume` or `instance`." },
-  "baker-url": { schema: httpUrl, doc: "URL of a remote bakery to bake with instead of baking in-process." },
-  "baker-token": { schema: text, doc: "Bearer token for the remote bakery (from `ovenproof bakery token create`)." },
+  "baker-url": {
+    schema: bakerUrls,
+    doc: "URL of a remote bakery to bake with instead of baking in-process, or `region=URL` pairs (comma- or newline-separated): the bakery of the run's region."
+  },
+  "baker-token": {
+    schema: text,
+    doc: "Bearer token for the remote bakery (from `ovenproof bakery token create`)."
+  },
   "baker-audience": {
     schema: text,
     doc: "With `baker-url` in GitHub Actions: authenticate to the bakery with an OIDC token for this audience (needs `permissions: id-token: write`)."
@@ -21676,6 +21738,7 @@ export {
   Ledger,
   cleanupLedger,
   providerEntry,
+  bakerUrlFor,
   CONFIG_KEY_NAMES,
   readConfigFile,
   parseSetFlags,
@@ -21684,4 +21747,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-7MLVT5L3.js.map
+//# sourceMappingURL=chunk-WKUU7XXO.js.map

@@ -13,7 +13,6 @@ import {
   captureCommand,
   createWorkDir,
   currentOwner,
-  isAlive,
   localPaths,
   mountsBelow,
   mustRun,
@@ -26,24 +25,25 @@ import {
   removeWorkDir,
   requireTools,
   withFileLock
-} from "./chunk-7QS4KJ3B.js";
+} from "./chunk-ETIY6WW2.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-HPMFDYTQ.js";
+} from "./chunk-MOTRCW4W.js";
 import {
   IDENTITY_DOCUMENT_NAME,
   IDENTITY_SCRIPT_PATH,
   IDENTITY_UNIT_PATH,
   failureImageTags,
   formatIdentityDocument,
-  identityInitFiles
-} from "./chunk-LYOAGV5W.js";
+  identityInitFiles,
+  isProcessAlive
+} from "./chunk-VLJ7E4VD.js";
 import {
   PipelineError,
   errorMessage,
   silentLogger
-} from "./chunk-G7ER4NJZ.js";
+} from "./chunk-PCLL46HG.js";
 
 // src/providers/local/provider.ts
 import { readFile as readFile4, rm as rm5 } from "node:fs/promises";
@@ -603,7 +603,7 @@ async function waitForQmp(socket, signal, exited) {
 async function waitForExit(pid, timeoutMs) {
   if (!pid) return true;
   const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
+  while (isProcessAlive(pid)) {
     if (Date.now() > deadline) return false;
     await sleep(50);
   }
@@ -612,7 +612,7 @@ async function waitForExit(pid, timeoutMs) {
 async function liveQemuPid(paths, record) {
   const fromFile = async () => Number((await readFile2(instanceFiles(paths, record.id).pidfile, "utf8").catch(() => "")).trim());
   const pid = record.qemuPid ?? await fromFile();
-  if (!pid || !isAlive(pid)) return null;
+  if (!pid || !isProcessAlive(pid)) return null;
   const cmdline = await readFile2(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
   return cmdline.includes(instanceDir(paths, record.id)) ? pid : null;
 }
@@ -622,7 +622,7 @@ async function powerOff(paths, record, timeoutMs, log) {
   try {
     await qmpCommand(instanceFiles(paths, record.id).qmp, "system_powerdown", 3e3);
   } catch (error) {
-    log.debug(`instance ${record.id}: QMP power-off failed: ${error.message}`);
+    log.debug(`instance ${record.id}: QMP power-off failed: ${errorMessage(error)}`);
     return false;
   }
   return waitForExit(pid, timeoutMs);
@@ -639,7 +639,7 @@ async function destroyInstance(paths, id, graceMs, log) {
         await waitForExit(pid, 1e4);
       }
     }
-    if (record.watchdogPid && isAlive(record.watchdogPid)) {
+    if (record.watchdogPid && isProcessAlive(record.watchdogPid)) {
       const cmd = await readFile2(`/proc/${record.watchdogPid}/cmdline`, "utf8").catch(() => "");
       if (cmd.includes(files.dir)) process.kill(record.watchdogPid, "SIGKILL");
     }
@@ -831,7 +831,7 @@ async function act(s, resource, remove) {
       await remove();
       deleted = true;
     } catch (error) {
-      s.log.warn(`sweep: could not remove ${resource.kind} ${resource.id}: ${error.message}`);
+      s.log.warn(`sweep: could not remove ${resource.kind} ${resource.id}: ${errorMessage(error)}`);
     }
   }
   s.log.info(
@@ -873,7 +873,7 @@ async function sweepOrphanQemu(s) {
     if (record && await liveQemuPid(s.paths, record) === Number(pidText)) continue;
     const pid = Number(pidText);
     await act(s, { kind: "process", id: `${pid}`, reason: `QEMU of vanished instance ${id}` }, async () => {
-      if (isAlive(pid)) process.kill(pid, "SIGKILL");
+      if (isProcessAlive(pid)) process.kill(pid, "SIGKILL");
     });
   }
 }
@@ -997,7 +997,7 @@ async function sweepTempFiles(s) {
   for (const dir of dirs) {
     for (const name of await readdir(dir).catch(() => [])) {
       const m = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
-      if (!m || isAlive(Number(m[1]))) continue;
+      if (!m || isProcessAlive(Number(m[1]))) continue;
       const path = join4(dir, name);
       await act(
         s,
@@ -1378,7 +1378,7 @@ var AgentChannel = class _AgentChannel {
         if (Date.now() > deadline) {
           throw new PipelineError(
             "launch",
-            `cannot connect to the agent channel ${path}: ${error.message}`
+            `cannot connect to the agent channel ${path}: ${errorMessage(error)}`
           );
         }
         await sleep2(20);
@@ -1479,7 +1479,7 @@ var LocalProvider = class {
     try {
       await requireTools("the volume bake", VOLUME_TOOLS);
     } catch (error) {
-      return error.message;
+      return errorMessage(error);
     }
     return this.privileged.unavailable();
   }
@@ -1588,7 +1588,7 @@ var LocalProvider = class {
   async createImageFromInstance(ctx, instanceId, manifest) {
     const record = await readInstance(this.paths, instanceId);
     if (!record) throw new PipelineError("bake", `local instance ${instanceId} does not exist`);
-    if (record.qemuPid && isAlive(record.qemuPid) && record.state !== "stopped") {
+    if (record.qemuPid && isProcessAlive(record.qemuPid) && record.state !== "stopped") {
       throw new PipelineError("bake", `instance ${instanceId} is still running: stop it before imaging it`);
     }
     const work = await this.createWorkDir(ctx, "image-from-instance");
@@ -1690,7 +1690,7 @@ var LocalProvider = class {
       }
       case "process": {
         const pid = Number(data.pid ?? entry.id);
-        if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) process.kill(pid, "SIGKILL");
+        if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) process.kill(pid, "SIGKILL");
         return;
       }
       default:
@@ -1709,4 +1709,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-QDQYPQ2K.js.map
+//# sourceMappingURL=chunk-HMVPT7EF.js.map

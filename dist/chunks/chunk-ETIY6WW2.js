@@ -1,15 +1,17 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   writeFileAtomic
-} from "./chunk-HPMFDYTQ.js";
+} from "./chunk-MOTRCW4W.js";
 import {
-  installIdentityInit
-} from "./chunk-LYOAGV5W.js";
+  installIdentityInit,
+  isProcessAlive
+} from "./chunk-VLJ7E4VD.js";
 import {
   CancelledError,
   ConfigError,
-  PipelineError
-} from "./chunk-G7ER4NJZ.js";
+  PipelineError,
+  errorMessage
+} from "./chunk-PCLL46HG.js";
 
 // src/providers/local/paths.ts
 import { join } from "node:path";
@@ -295,7 +297,7 @@ var ImageStore = class {
       return JSON.parse(text);
     } catch (error) {
       if (error.code === "ENOENT") return null;
-      throw new Error(`cannot read the manifest of local image ${id}: ${error.message}`, {
+      throw new Error(`cannot read the manifest of local image ${id}: ${errorMessage(error)}`, {
         cause: error
       });
     }
@@ -784,17 +786,9 @@ function procStart(pid) {
 function currentOwner(runId) {
   return { pid: process.pid, start: procStart(process.pid), ...runId ? { runId } : {} };
 }
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return error.code === "EPERM";
-  }
-}
 function ownerAlive2(owner) {
   if (!owner || !Number.isInteger(owner.pid) || owner.pid <= 0) return false;
-  if (!isAlive(owner.pid)) return false;
+  if (!isProcessAlive(owner.pid)) return false;
   if (owner.start === null) return true;
   return procStart(owner.pid) === owner.start;
 }
@@ -1109,7 +1103,6 @@ export {
   ImageStore,
   parseImageQuery,
   currentOwner,
-  isAlive,
   ownerAlive2 as ownerAlive,
   readJson,
   mountsBelow,
@@ -1120,4 +1113,4 @@ export {
   baseRecipeDigest,
   buildBaseImage
 };
-//# sourceMappingURL=chunk-7QS4KJ3B.js.map
+//# sourceMappingURL=chunk-ETIY6WW2.js.map

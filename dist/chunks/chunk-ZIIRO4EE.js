@@ -6,10 +6,10 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-7MLVT5L3.js";
+} from "./chunk-WKUU7XXO.js";
 import {
   secretLines
-} from "./chunk-G7ER4NJZ.js";
+} from "./chunk-PCLL46HG.js";
 
 // src/action/logger.ts
 var actionsLogger = {
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-KTD4PEPB.js.map
+//# sourceMappingURL=chunk-ZIIRO4EE.js.map

@@ -42,7 +42,21 @@ var CancelledError = class extends Error {
   reason;
 };
 function errorMessage(error62) {
-  return error62 instanceof Error ? error62.message : String(error62);
+  if (!(error62 instanceof Error)) {
+    const message = error62?.message;
+    if (typeof message === "string" && message.trim()) return message;
+    return error62 === void 0 || error62 === null ? `no error details (${String(error62)})` : String(error62);
+  }
+  if (error62.message.trim()) return error62.message;
+  const kind = [error62.name, error62.constructor.name].find((name) => name && name !== "Error");
+  const code = error62.code;
+  const parts = [
+    `${kind ?? "an error"} without a message${typeof code === "string" && code ? ` (${code})` : ""}`
+  ];
+  if (error62 instanceof AggregateError && error62.errors.length > 0)
+    parts.push([...new Set(error62.errors.map(errorMessage))].join("; "));
+  if (error62.cause !== void 0) parts.push(`cause: ${errorMessage(error62.cause)}`);
+  return parts.join(": ");
 }
 function exitCodeOf(error62) {
   if (error62 && typeof error62 === "object" && "exitCode" in error62) {
@@ -19792,4 +19806,4 @@ export {
   secretLines,
   external_exports
 };
-//# sourceMappingURL=chunk-G7ER4NJZ.js.map
+//# sourceMappingURL=chunk-PCLL46HG.js.map

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   ConfigError,
   external_exports
-} from "./chunk-G7ER4NJZ.js";
+} from "./chunk-PCLL46HG.js";
 
 // src/common/host/home.ts
 import { homedir } from "node:os";
@@ -24,7 +24,7 @@ var localProviderEntry = {
     const parsed = localSettingsSchema.safeParse(settings);
     if (!parsed.success)
       throw new ConfigError(`local provider setting home: ${parsed.error.issues[0]?.message}`);
-    const { createLocalProvider } = await import("./local-F2RBKQXK.js");
+    const { createLocalProvider } = await import("./local-RQNJW27E.js");
     return createLocalProvider({ home: parsed.data.home, log });
   }
 };
@@ -63,4 +63,4 @@ export {
   ovenproofHome,
   localProviderEntry
 };
-//# sourceMappingURL=chunk-HPMFDYTQ.js.map
+//# sourceMappingURL=chunk-MOTRCW4W.js.map

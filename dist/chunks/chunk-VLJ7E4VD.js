@@ -269,6 +269,16 @@ async function installIdentityInit(rootDir) {
   }
 }
 
+// src/common/host/process.ts
+function isProcessAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === "EPERM";
+  }
+}
+
 export {
   FAILURE_OF_TAG,
   failureImageTags,
@@ -278,6 +288,7 @@ export {
   IDENTITY_STATE_DIR,
   formatIdentityDocument,
   identityInitFiles,
-  installIdentityInit
+  installIdentityInit,
+  isProcessAlive
 };
-//# sourceMappingURL=chunk-LYOAGV5W.js.map
+//# sourceMappingURL=chunk-VLJ7E4VD.js.map

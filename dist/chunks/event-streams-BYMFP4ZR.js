@@ -11,7 +11,7 @@ import {
   init_transport,
   toHex,
   toUtf8
-} from "./chunk-N7QC4S4S.js";
+} from "./chunk-335GSUFP.js";
 import {
   __esm
 } from "./chunk-DFPXC7JI.js";
@@ -1053,4 +1053,4 @@ export {
   resolveEventStreamSerdeConfig,
   eventStreamSerdeProvider as universalEventStreamSerdeProvider
 };
-//# sourceMappingURL=event-streams-V3GWGVPI.js.map
+//# sourceMappingURL=event-streams-BYMFP4ZR.js.map

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-QDQYPQ2K.js";
+} from "./chunk-HMVPT7EF.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,12 +11,12 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-7QS4KJ3B.js";
+} from "./chunk-ETIY6WW2.js";
 import {
   localProviderEntry
-} from "./chunk-HPMFDYTQ.js";
-import "./chunk-LYOAGV5W.js";
-import "./chunk-G7ER4NJZ.js";
+} from "./chunk-MOTRCW4W.js";
+import "./chunk-VLJ7E4VD.js";
+import "./chunk-PCLL46HG.js";
 import "./chunk-DFPXC7JI.js";
 export {
   EXPIRES_TAG,
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-F2RBKQXK.js.map
+//# sourceMappingURL=local-RQNJW27E.js.map
