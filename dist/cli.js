@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-MB3MB45V.js";
+} from "./chunks/chunk-YEJMYEWV.js";
 import {
   Ledger,
   cleanupLedger,

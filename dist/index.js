@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-MB3MB45V.js";
+} from "./chunks/chunk-YEJMYEWV.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,

@@ -166,8 +166,9 @@ export const DASHBOARD_HTML = `<!doctype html>
     }
   }
 
+  // New bakes appear within two seconds; a running one then moves with its own event stream.
   refresh();
-  setInterval(refresh, 5000);
+  setInterval(refresh, 2000);
 })();
 </script>
 </body>

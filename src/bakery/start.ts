@@ -15,6 +15,7 @@ import { Bakery } from './service.js';
 import { DynamoJobStore, type DynamoStoreLocation } from './dynamodb-store.js';
 import { SqliteJobStore } from './sqlite-store.js';
 import type { JobStore } from './store.js';
+import { isProcessAlive } from '../common/host/process.js';
 
 /** The SQLite file in the data dir (one bakery), or a DynamoDB table shared by a fleet. */
 export type StoreSetting = { kind: 'sqlite' } | { kind: 'dynamodb'; location: DynamoStoreLocation };
@@ -42,15 +43,6 @@ export interface RunningBakery {
   stop(): Promise<void>;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Claims the data dir for this process; a live bakery already using it is a config error. */
 async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const path = join(dataDir, 'bakery.pid');
@@ -63,7 +55,7 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (pid && pid !== process.pid && isAlive(pid))
+      if (pid && pid !== process.pid && isProcessAlive(pid))
         throw new ConfigError(`--data-dir ${dataDir}: another bakery (pid ${pid}) is using it`);
       await rm(path, { force: true });
     }

@@ -49,7 +49,9 @@ beforeAll(async () => {
   bakeBody = JSON.stringify({
     baseImage: base.id,
     files: [upload.body.sha256],
-    provisionScript: `# dashboard ${Date.now()}\ntrue`,
+    // A few seconds in the provisioning step, so the page sees the bake running however fast the
+    // other steps are on this host.
+    provisionScript: `# dashboard ${Date.now()}\nsleep 5`,
   });
 }, timeoutFor(budgets.baseImage));
 

@@ -75,7 +75,6 @@ async function killedRun(
   // A loopback port nothing listens on: the instances' SSH never answers.
   const sshPort = await freePort();
   const run = (await runAction({
-    fromSource: true,
     inputs: {
       'github-token': 'ghs_motokills',
       provider: 'ec2',

@@ -106,7 +106,6 @@ async function run(scenario: Scenario): Promise<{ run: ActionRun; ec2: Ec2Endpoi
   scenario.prepare?.(ec2);
   const onMainSpawn = scenario.onMainSpawn;
   const result = (await runAction({
-    fromSource: true,
     inputs: {
       'github-token': 'ghs_steps',
       provider: 'ec2',

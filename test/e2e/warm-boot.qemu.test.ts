@@ -56,7 +56,6 @@ function action(
       GITHUB_REPOSITORY: 'octo-org/hello-deb',
       GITHUB_RUN_ID: '43',
     },
-    fromSource: true,
     onMainSpawn,
     onStderr: (t: string) => process.stderr.write(t),
   }) as Promise<ActionRun>;

@@ -87595,8 +87595,9 @@ var DASHBOARD_HTML = `<!doctype html>
     }
   }
 
+  // New bakes appear within two seconds; a running one then moves with its own event stream.
   refresh();
-  setInterval(refresh, 5000);
+  setInterval(refresh, 2000);
 })();
 </script>
 </body>
@@ -89683,14 +89684,6 @@ var SqliteJobStore = class {
 };
 
 // src/bakery/start.ts
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return error.code === "EPERM";
-  }
-}
 async function lockDataDir(dataDir) {
   const path = join8(dataDir, "bakery.pid");
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -89703,7 +89696,7 @@ async function lockDataDir(dataDir) {
     } catch (error) {
       if (error.code !== "EEXIST") throw error;
       const pid = Number((await readFile7(path, "utf8").catch(() => "")).trim());
-      if (pid && pid !== process.pid && isAlive(pid))
+      if (pid && pid !== process.pid && isProcessAlive(pid))
         throw new ConfigError(`--data-dir ${dataDir}: another bakery (pid ${pid}) is using it`);
       await rm4(path, { force: true });
     }
@@ -94077,4 +94070,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-MB3MB45V.js.map
+//# sourceMappingURL=chunk-YEJMYEWV.js.map
