@@ -111,6 +111,10 @@ describe('bakery dashboard (root, chromium)', () => {
       expect(await done.textContent()).toContain(imageId);
       expect(await page.locator('#stats').textContent()).toContain('succeeded');
       expect(await page.locator('#steps tbody tr').count()).toBeGreaterThan(3);
+      // The bakeries of the job store (SQLite: this one alone), with its region and a live status.
+      const bakeries = page.locator('#bakeries tbody tr.bakery');
+      await expect.poll(async () => bakeries.count(), { timeout: 30_000 }).toBe(1);
+      expect(await bakeries.first().textContent()).toMatch(/local.*live$/);
       // The token lives in session storage only, never in the page's URL.
       expect(page.url()).not.toContain(token);
 
