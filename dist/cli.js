@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-YEJMYEWV.js";
+} from "./chunks/chunk-UI5JW57M.js";
 import {
   Ledger,
   cleanupLedger,

@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-YEJMYEWV.js";
+} from "./chunks/chunk-UI5JW57M.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,

@@ -53,7 +53,13 @@ import {
   type BakeState,
   type JobLedgerEntry,
 } from './model.js';
-import type { BakeryRecord, JobListQuery, JobStats, JobStore } from './store.js';
+import {
+  summarizeStats,
+  type BakeryRecord,
+  type JobListQuery,
+  type JobStats,
+  type JobStore,
+} from './store.js';
 
 const STATES: readonly BakeState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 const STATE_INDEX = 'state-index';
@@ -167,12 +173,6 @@ function attributesOf(patch: Partial<BakeJob>): Record<string, unknown> {
   if (patch.state && FINAL_STATES.includes(patch.state))
     values[TTL_ATTRIBUTE] = epochSeconds(patch.finishedAt ?? new Date().toISOString()) + RETENTION_S;
   return values;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)]!;
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -790,35 +790,7 @@ export class DynamoJobStore implements JobStore {
         ExpressionAttributeValues: { ':s': 'job#succeeded', ':since': since },
       })) as JobItem[]
     ).map(toJob);
-    const samples = new Map<string, number[]>();
-    let hits = 0;
-    for (const job of recent) {
-      if (job.cacheHit) {
-        hits++;
-        continue;
-      }
-      for (const [step, ms] of Object.entries(job.durationsMs)) {
-        const list = samples.get(step) ?? [];
-        list.push(ms);
-        samples.set(step, list);
-      }
-    }
-    const stepDurationsMs: JobStats['stepDurationsMs'] = {};
-    for (const [step, values] of samples) {
-      values.sort((a, b) => a - b);
-      stepDurationsMs[step] = {
-        p50: percentile(values, 50),
-        p95: percentile(values, 95),
-        count: values.length,
-      };
-    }
-    return {
-      countsByState,
-      cacheHitRate: recent.length ? hits / recent.length : null,
-      stepDurationsMs,
-      queueDepth: countsByState.queued,
-      window: { since, bakes: recent.length },
-    };
+    return summarizeStats(countsByState, recent, since);
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,13 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { ProviderName, ResourceKind } from '../providers/provider.js';
 import type { BakeEvent, BakeEventType, BakeJob, BakeState, JobLedgerEntry } from './model.js';
-import type { BakeryRecord, JobListQuery, JobStats, JobStore } from './store.js';
+import {
+  summarizeStats,
+  type BakeryRecord,
+  type JobListQuery,
+  type JobStats,
+  type JobStore,
+} from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -133,12 +139,6 @@ function columnsOf(patch: Partial<BakeJob>): Record<string, unknown> {
   if (patch.heartbeatAt !== undefined) columns.heartbeat_at = patch.heartbeatAt;
   if (patch.owner !== undefined) columns.owner = patch.owner;
   return columns;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)]!;
 }
 
 export class SqliteJobStore implements JobStore {
@@ -428,35 +428,14 @@ export class SqliteJobStore implements JobStore {
     const recent = this.db
       .prepare(`SELECT cache_hit, durations FROM jobs WHERE state = 'succeeded' AND finished_at >= ?`)
       .all(since) as Array<{ cache_hit: number; durations: string }>;
-    const samples = new Map<string, number[]>();
-    let hits = 0;
-    for (const row of recent) {
-      if (row.cache_hit) {
-        hits++;
-        continue;
-      }
-      for (const [step, ms] of Object.entries(JSON.parse(row.durations) as Record<string, number>)) {
-        const list = samples.get(step) ?? [];
-        list.push(ms);
-        samples.set(step, list);
-      }
-    }
-    const stepDurationsMs: JobStats['stepDurationsMs'] = {};
-    for (const [step, values] of samples) {
-      values.sort((a, b) => a - b);
-      stepDurationsMs[step] = {
-        p50: percentile(values, 50),
-        p95: percentile(values, 95),
-        count: values.length,
-      };
-    }
-    return {
+    return summarizeStats(
       countsByState,
-      cacheHitRate: recent.length ? hits / recent.length : null,
-      stepDurationsMs,
-      queueDepth: countsByState.queued,
-      window: { since, bakes: recent.length },
-    };
+      recent.map((row) => ({
+        cacheHit: Boolean(row.cache_hit),
+        durationsMs: JSON.parse(row.durations) as Record<string, number>,
+      })),
+      since,
+    );
   }
 
   async close(): Promise<void> {

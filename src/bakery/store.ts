@@ -105,3 +105,49 @@ export interface JobStore {
   stats(since: string): Promise<JobStats>;
   close(): Promise<void>;
 }
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)]!;
+}
+
+/**
+ * The statistics of `stats()` from the job counts and the bakes that succeeded in the window: every
+ * store reads those its own way, the arithmetic is the same.
+ */
+export function summarizeStats(
+  countsByState: Record<BakeState, number>,
+  recent: ReadonlyArray<{ cacheHit: boolean; durationsMs: Record<string, number> }>,
+  since: string,
+): JobStats {
+  const samples = new Map<string, number[]>();
+  let hits = 0;
+  for (const job of recent) {
+    if (job.cacheHit) {
+      hits++;
+      continue;
+    }
+    for (const [step, ms] of Object.entries(job.durationsMs)) {
+      const list = samples.get(step) ?? [];
+      list.push(ms);
+      samples.set(step, list);
+    }
+  }
+  const stepDurationsMs: JobStats['stepDurationsMs'] = {};
+  for (const [step, values] of samples) {
+    values.sort((a, b) => a - b);
+    stepDurationsMs[step] = {
+      p50: percentile(values, 50),
+      p95: percentile(values, 95),
+      count: values.length,
+    };
+  }
+  return {
+    countsByState,
+    cacheHitRate: recent.length ? hits / recent.length : null,
+    stepDurationsMs,
+    queueDepth: countsByState.queued,
+    window: { since, bakes: recent.length },
+  };
+}

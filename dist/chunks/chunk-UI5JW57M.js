@@ -88707,6 +88707,46 @@ async function createServer(options) {
 var import_client_dynamodb = __toESM(require_dist_cjs6(), 1);
 var import_lib_dynamodb = __toESM(require_dist_cjs8(), 1);
 import { randomBytes as randomBytes8 } from "node:crypto";
+
+// src/bakery/store.ts
+function percentile(sorted, p) {
+  if (sorted.length === 0) return 0;
+  const index = Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1);
+  return sorted[Math.max(0, index)];
+}
+function summarizeStats(countsByState, recent, since) {
+  const samples = /* @__PURE__ */ new Map();
+  let hits = 0;
+  for (const job of recent) {
+    if (job.cacheHit) {
+      hits++;
+      continue;
+    }
+    for (const [step, ms] of Object.entries(job.durationsMs)) {
+      const list = samples.get(step) ?? [];
+      list.push(ms);
+      samples.set(step, list);
+    }
+  }
+  const stepDurationsMs = {};
+  for (const [step, values] of samples) {
+    values.sort((a, b) => a - b);
+    stepDurationsMs[step] = {
+      p50: percentile(values, 50),
+      p95: percentile(values, 95),
+      count: values.length
+    };
+  }
+  return {
+    countsByState,
+    cacheHitRate: recent.length ? hits / recent.length : null,
+    stepDurationsMs,
+    queueDepth: countsByState.queued,
+    window: { since, bakes: recent.length }
+  };
+}
+
+// src/bakery/dynamodb-store.ts
 var STATES2 = ["queued", "running", "succeeded", "failed", "cancelled"];
 var STATE_INDEX = "state-index";
 var BAKEKEY_INDEX = "bakekey-index";
@@ -88777,11 +88817,6 @@ function attributesOf(patch) {
   if (patch.state && FINAL_STATES.includes(patch.state))
     values[TTL_ATTRIBUTE] = epochSeconds(patch.finishedAt ?? (/* @__PURE__ */ new Date()).toISOString()) + RETENTION_S;
   return values;
-}
-function percentile(sorted, p) {
-  if (sorted.length === 0) return 0;
-  const index = Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1);
-  return sorted[Math.max(0, index)];
 }
 function isConditionFailure(error) {
   return error instanceof import_client_dynamodb.ConditionalCheckFailedException;
@@ -89319,35 +89354,7 @@ var DynamoJobStore = class _DynamoJobStore {
       FilterExpression: "finishedAt >= :since",
       ExpressionAttributeValues: { ":s": "job#succeeded", ":since": since }
     })).map(toJob);
-    const samples = /* @__PURE__ */ new Map();
-    let hits = 0;
-    for (const job of recent) {
-      if (job.cacheHit) {
-        hits++;
-        continue;
-      }
-      for (const [step, ms] of Object.entries(job.durationsMs)) {
-        const list = samples.get(step) ?? [];
-        list.push(ms);
-        samples.set(step, list);
-      }
-    }
-    const stepDurationsMs = {};
-    for (const [step, values] of samples) {
-      values.sort((a, b) => a - b);
-      stepDurationsMs[step] = {
-        p50: percentile(values, 50),
-        p95: percentile(values, 95),
-        count: values.length
-      };
-    }
-    return {
-      countsByState,
-      cacheHitRate: recent.length ? hits / recent.length : null,
-      stepDurationsMs,
-      queueDepth: countsByState.queued,
-      window: { since, bakes: recent.length }
-    };
+    return summarizeStats(countsByState, recent, since);
   }
   async close() {
     this.client.destroy();
@@ -89446,11 +89453,6 @@ function columnsOf(patch) {
   if (patch.heartbeatAt !== void 0) columns.heartbeat_at = patch.heartbeatAt;
   if (patch.owner !== void 0) columns.owner = patch.owner;
   return columns;
-}
-function percentile2(sorted, p) {
-  if (sorted.length === 0) return 0;
-  const index = Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1);
-  return sorted[Math.max(0, index)];
 }
 var SqliteJobStore = class {
   /** The data dir (and so this file) belongs to one bakery process at a time. */
@@ -89648,35 +89650,14 @@ var SqliteJobStore = class {
     const counts = this.db.prepare("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").all();
     for (const { state, n } of counts) countsByState[state] = n;
     const recent = this.db.prepare(`SELECT cache_hit, durations FROM jobs WHERE state = 'succeeded' AND finished_at >= ?`).all(since);
-    const samples = /* @__PURE__ */ new Map();
-    let hits = 0;
-    for (const row of recent) {
-      if (row.cache_hit) {
-        hits++;
-        continue;
-      }
-      for (const [step, ms] of Object.entries(JSON.parse(row.durations))) {
-        const list = samples.get(step) ?? [];
-        list.push(ms);
-        samples.set(step, list);
-      }
-    }
-    const stepDurationsMs = {};
-    for (const [step, values] of samples) {
-      values.sort((a, b) => a - b);
-      stepDurationsMs[step] = {
-        p50: percentile2(values, 50),
-        p95: percentile2(values, 95),
-        count: values.length
-      };
-    }
-    return {
+    return summarizeStats(
       countsByState,
-      cacheHitRate: recent.length ? hits / recent.length : null,
-      stepDurationsMs,
-      queueDepth: countsByState.queued,
-      window: { since, bakes: recent.length }
-    };
+      recent.map((row) => ({
+        cacheHit: Boolean(row.cache_hit),
+        durationsMs: JSON.parse(row.durations)
+      })),
+      since
+    );
   }
   async close() {
     this.db.close();
@@ -94070,4 +94051,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-YEJMYEWV.js.map
+//# sourceMappingURL=chunk-UI5JW57M.js.map
