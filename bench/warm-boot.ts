@@ -115,7 +115,7 @@ const c = median(cold);
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
 console.log(
   `warm-boot: restore ${(r / 1000).toFixed(2)} s vs cold ${(c / 1000).toFixed(2)} s = ratio ${(r / c).toFixed(2)} ` +
-    `(median launch-to-SSH of ${rounds} interleaved rounds; snapshot memory ${mib(snapshot.stateBytes)}, ` +
+    `(median launch-to-SSH of ${rounds} interleaved rounds; snapshot RAM ${mib(snapshot.memoryBytes)} + device state ${mib(snapshot.stateBytes)}, ` +
     `disk ${mib(snapshot.diskBytes)} over the image, made in ${((snapshot.bootMs + snapshot.saveMs) / 1000).toFixed(1)} s; ` +
     `accel ${snapshot.machine.accel}; image ${image.id}; target ratio <= 0.15)`,
 );

@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-UI5JW57M.js";
+} from "./chunks/chunk-CMAPY4YU.js";
 import {
   Ledger,
   cleanupLedger,
@@ -47,7 +47,7 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-WKUU7XXO.js";
+} from "./chunks/chunk-HRRP74QX.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import {
   formatDuration,
@@ -56,13 +56,13 @@ import {
 import "./chunks/chunk-335GSUFP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-HMVPT7EF.js";
+} from "./chunks/chunk-MC3DWVIV.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-ETIY6WW2.js";
+} from "./chunks/chunk-2QKOVCGK.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-MOTRCW4W.js";
+} from "./chunks/chunk-BFVHSW5K.js";
 import "./chunks/chunk-VLJ7E4VD.js";
 import {
   CancelledError,

@@ -2,16 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-ZIIRO4EE.js";
+} from "./chunks/chunk-MGDTXDCO.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-WKUU7XXO.js";
+} from "./chunks/chunk-HRRP74QX.js";
 import "./chunks/chunk-GTEG4RTO.js";
-import "./chunks/chunk-MOTRCW4W.js";
+import "./chunks/chunk-BFVHSW5K.js";
 import {
   errorMessage
 } from "./chunks/chunk-PCLL46HG.js";

@@ -89,7 +89,10 @@ beforeAll(async () => {
     join(project, 'ovenproof.yml'),
     `provider: local\nbuild: ./build.sh\npackage: out/*.deb\ntest: /usr/bin/nonrepro\nbase-image: ${base.name}\nkeep-image: on-success\nttl: 30m\n` +
       // Failure images are not bake-cache images (prune leaves them to their own expiry): none here.
-      'snapshot-on-failure: never\n',
+      'snapshot-on-failure: never\n' +
+      // Cold boots: a warm snapshot, made at an image's first warm launch, costs more than it saves
+      // for an image launched once or twice (warm boot has tests of its own).
+      'warm-boot: never\n',
   );
 }, timeoutFor(budgets.baseImage));
 

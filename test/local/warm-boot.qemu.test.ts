@@ -4,7 +4,7 @@
  * clock, and the saved VM state must hold none of the keys the clones were given.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
 import { listQemu, testContext, testIdentity } from './helpers.js';
 import { fingerprint, publicKeyBlob, waitForSsh, type SshSession } from '../../src/ssh/index.js';
@@ -23,6 +23,7 @@ afterAll(async () => {
 }, timeoutFor(budgets.teardown));
 
 interface CloneFacts {
+  user: string;
   machineId: string;
   hostname: string;
   hostKey: string;
@@ -36,14 +37,15 @@ async function facts(session: SshSession): Promise<CloneFacts> {
   let out = '';
   const before = Date.now() / 1000;
   const result = await session.exec(
-    "date +%s.%N; cat /etc/machine-id; hostname; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2; head -c16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo",
+    "date +%s.%N; id -un; cat /etc/machine-id; hostname; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2; head -c16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo",
     { onStdout: (t) => (out += t), onStderr: (t) => (out += t) },
   );
   const after = Date.now() / 1000;
   expect(result.exitCode, out).toBe(0);
-  const [guestTime, machineId, hostname, hostKey, urandom] = out.trim().split('\n');
+  const [guestTime, user, machineId, hostname, hostKey, urandom] = out.trim().split('\n');
   const guest = Number(guestTime);
   return {
+    user: user!,
     machineId: machineId!,
     hostname: hostname!,
     hostKey: hostKey!,
@@ -77,27 +79,32 @@ describe('local warm boot', () => {
         base,
       );
       const files = warmFiles(p.paths, p.store.files(base.id).dir);
-      const stateBefore = await stat(files.state);
-      expect(stateBefore.mode & 0o222).toBe(0);
+      const savedFiles = [files.state, files.memory];
+      const savedBefore = await Promise.all(savedFiles.map((f) => stat(f)));
+      for (const saved of savedBefore) expect(saved.mode & 0o222).toBe(0);
       const manifest = await provider.describeImage(base.id);
-      expect(manifest?.sizes?.warmSnapshotBytes).toBe(snapshot.stateBytes + snapshot.diskBytes);
+      expect(manifest?.sizes?.warmSnapshotBytes).toBe(
+        snapshot.stateBytes + snapshot.memoryBytes + snapshot.diskBytes,
+      );
 
       const a = testIdentity('warm-clone-a');
       const b = testIdentity('warm-clone-b');
-      const launch = async (identity: InstanceIdentity) => {
+      // Clone a logs in as root (the agent applies the identity itself), clone b as a user the image does
+      // not have (the agent hands the identity to the image's identity init, which creates the user).
+      const launch = async (identity: InstanceIdentity, sshUser: string) => {
         const info = await provider.launch(ctx, {
           imageId: base.id,
           purpose: 'test',
           identity,
           ttlMs: 20 * 60_000,
-          sshUser: 'root',
+          sshUser,
           warmBoot: 'auto',
         });
         launched.push(info.id);
         return info;
       };
-      const infoA = await launch(a.identity);
-      const infoB = await launch(b.identity);
+      const infoA = await launch(a.identity, 'root');
+      const infoB = await launch(b.identity, 'warm-tester');
       for (const info of [infoA, infoB]) {
         expect(info.boot).toBe('restored');
         expect(info.steps?.map((s) => s.name)).toEqual(['restore', 'identity']);
@@ -124,6 +131,13 @@ describe('local warm boot', () => {
         `[warm] snapshot ${JSON.stringify(snapshot.booted)}\n[warm] a ${JSON.stringify(fa)}\n[warm] b ${JSON.stringify(fb)}\n`,
       );
 
+      expect([fa.user, fb.user]).toEqual(['root', 'warm-tester']);
+      // The agent stays as the clone's dead-man switch, waiting out its TTL.
+      let agentState = '';
+      await sa.exec('systemctl is-active ovenproof-warm-agent.service', {
+        onStdout: (t) => (agentState += t),
+      });
+      expect(agentState.trim()).toBe('active');
       expect(fa.hostname).toBe('warm-clone-a');
       expect(fb.hostname).toBe('warm-clone-b');
       expect(snapshot.booted.hostname).not.toMatch(/^warm-clone/);
@@ -142,10 +156,10 @@ describe('local warm boot', () => {
         expect(f.guestMinusAfterS).toBeLessThan(2);
       }
 
-      // The state was saved before any identity existed and is never written again.
-      const state = await readFile(files.state);
-      const stateAfter = await stat(files.state);
-      expect(stateAfter.mtimeMs).toBe(stateBefore.mtimeMs);
+      // The state and RAM were saved before any identity existed and are never written again: each
+      // clone maps the RAM file copy-on-write.
+      const savedAfter = await Promise.all(savedFiles.map((f) => stat(f)));
+      expect(savedAfter.map((s) => s.mtimeMs)).toEqual(savedBefore.map((s) => s.mtimeMs));
       const secrets: Array<[string, string]> = [];
       for (const [name, identity] of [
         ['a', a.identity],
@@ -169,11 +183,16 @@ describe('local warm boot', () => {
       }
       secrets.push(['a machine-id', fa.machineId], ['b machine-id', fb.machineId]);
       secrets.push(['a hostname', 'warm-clone-a'], ['b hostname', 'warm-clone-b']);
+      const needles = [...secrets.map(([, needle]) => needle), snapshot.booted.machineId];
+      const found = new Set([
+        ...(await occurringIn(files.state, needles)),
+        ...(await occurringIn(files.memory, needles)),
+      ]);
       for (const [what, needle] of secrets) {
-        expect(state.includes(Buffer.from(needle)), `${what} found in the saved state`).toBe(false);
+        expect(found.has(needle), `${what} found in the saved state or RAM`).toBe(false);
       }
       // The search itself finds what is there: the snapshot's own boot-time machine-id.
-      expect(state.includes(Buffer.from(snapshot.booted.machineId))).toBe(true);
+      expect(found.has(snapshot.booted.machineId)).toBe(true);
 
       for (const s of sessions.splice(0)) await s.close();
       for (const id of launched.splice(0)) await provider.terminate(ctx, id);
@@ -183,3 +202,24 @@ describe('local warm boot', () => {
     timeoutFor(VM_BOOT, VM_BOOT, VM_BOOT, budgets.sshCommands, budgets.teardown),
   );
 });
+
+/** Which of the needles occur in the file, read in chunks (the saved RAM is as large as the guest's). */
+async function occurringIn(path: string, needles: string[]): Promise<string[]> {
+  const found = new Set<string>();
+  const overlap = Math.max(...needles.map((n) => Buffer.byteLength(n)));
+  const file = await open(path, 'r');
+  try {
+    const chunk = Buffer.alloc(64 * 1048576);
+    let carry = Buffer.alloc(0);
+    for (;;) {
+      const { bytesRead } = await file.read(chunk, 0, chunk.length);
+      if (bytesRead === 0) break;
+      const window = Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
+      for (const needle of needles) if (window.includes(needle)) found.add(needle);
+      carry = Buffer.from(window.subarray(Math.max(0, window.length - overlap)));
+    }
+  } finally {
+    await file.close();
+  }
+  return [...found];
+}

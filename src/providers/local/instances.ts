@@ -230,6 +230,12 @@ export function qemuArgs(
     seed?: string;
     agentSocket?: string;
     incoming?: string;
+    /**
+     * Guest RAM in this file instead of anonymous memory: shared (written through) in the warm
+     * snapshot's boot, so the file becomes the saved RAM; private (copy-on-write) in each clone, so the
+     * clone reads the snapshot's pages on demand and never writes to the file.
+     */
+    memory?: { file: string; shared: boolean };
   },
   ports: { ssh: number; probe: number } | null,
 ): string[] {
@@ -247,6 +253,14 @@ export function qemuArgs(
     String(machine.cpus),
     '-m',
     String(machine.memoryMiB),
+    ...(io.memory
+      ? [
+          '-object',
+          `memory-backend-file,id=ram,size=${machine.memoryMiB}M,mem-path=${io.memory.file},share=${io.memory.shared ? 'on' : 'off'}`,
+          '-machine',
+          'memory-backend=ram',
+        ]
+      : []),
     '-nodefaults',
     '-no-user-config',
     '-display',

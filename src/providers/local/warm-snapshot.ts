@@ -1,10 +1,12 @@
 /**
  * Local warm boot: an image's warm snapshot is one booted VM saved while its agent waits for an
- * identity (memory and device state in `state.bin`, its disk in `disk.qcow2` over the image's disk),
- * kept read-only in the image's folder under `warm/` with `warm.json`. Each launch restores a clone of
- * it (a fresh overlay of that disk, `-incoming`, the same virtual hardware, new forwarded ports) and
- * sends the clone its identity and entropy, and then on request its clock, over the agent's serial
- * channel.
+ * identity: its RAM in `memory.bin` (the snapshot VM's guest memory is that file, shared, and its
+ * all-zero pages are holes), its device state in `state.bin` (a migration stream that leaves the shared
+ * RAM out), its disk in `disk.qcow2` over the image's disk. They are kept read-only in the image's
+ * folder under `warm/` with `warm.json`. Each launch restores a clone of it (a fresh overlay of that
+ * disk, the RAM file mapped copy-on-write, `-incoming`, the same virtual hardware, new forwarded ports)
+ * and sends the clone its identity and entropy, and then on request its clock, over the agent's serial
+ * channel. Loading a clone reads no RAM at all: the guest faults its pages in from the file as it runs.
  *
  * The snapshot is made lazily at the image's first warm launch, under the image's lock, and made again
  * whenever its key changes: the image, the QEMU version, the virtual hardware or the agent.
@@ -46,7 +48,7 @@ import { WARM_KERNEL_FLAG, warmAgentFiles, type GuestFile } from './warm-agent.j
 import { createWorkDir, removeWorkDir } from './workdir.js';
 
 /** Bumped when the snapshot's layout or protocol changes in a way the key does not already cover. */
-const WARM_FORMAT = 1;
+const WARM_FORMAT = 2;
 /** The snapshot boot is a cold boot of the whole image under an emulated CPU: be generous. */
 const SNAPSHOT_BOOT_TIMEOUT_MS = 15 * 60_000;
 const SAVE_TIMEOUT_MS = 5 * 60_000;
@@ -62,8 +64,9 @@ export interface WarmSnapshot {
   qemuVersion: string;
   machine: MachineSpec;
   createdAt: string;
-  /** Saved memory and device state, and the disk's own blocks (the image's are shared). */
+  /** Saved device state, RAM (allocated blocks) and the disk's own blocks (the image's are shared). */
   stateBytes: number;
+  memoryBytes: number;
   diskBytes: number;
   /** Boot of the snapshot VM until its agent was ready, and the save. */
   bootMs: number;
@@ -82,6 +85,7 @@ export function warmFiles(paths: LocalPaths, imageDir: string) {
     meta: join(dir, 'warm.json'),
     disk: join(dir, 'disk.qcow2'),
     state: join(dir, 'state.bin'),
+    memory: join(dir, 'memory.bin'),
     lock: join(imageDir, 'warm.lock'),
   };
 }
@@ -139,7 +143,7 @@ async function readSnapshot(paths: LocalPaths, imageDir: string, key: string): P
   const files = warmFiles(paths, imageDir);
   const meta = await readJson<WarmSnapshot>(files.meta);
   if (!meta || meta.key !== key) return null;
-  const present = await Promise.all([stat(files.disk), stat(files.state)]).then(
+  const present = await Promise.all([stat(files.disk), stat(files.state), stat(files.memory)]).then(
     () => true,
     () => false,
   );
@@ -169,13 +173,16 @@ export async function ensureWarmSnapshot(
       const snapshot = await makeWarmSnapshot(paths, store, privileged, ctx, image, machine, key);
       ctx.log.info(
         `warm boot: snapshot of ${image.id} ready (boot ${(snapshot.bootMs / 1000).toFixed(1)} s, save ${(snapshot.saveMs / 1000).toFixed(1)} s, ` +
-          `state ${mib(snapshot.stateBytes)} MiB, disk ${mib(snapshot.diskBytes)} MiB)`,
+          `RAM ${mib(snapshot.memoryBytes)} MiB, device state ${mib(snapshot.stateBytes)} MiB, disk ${mib(snapshot.diskBytes)} MiB)`,
       );
       return snapshot;
     },
     LOCK_TIMEOUT_MS,
   );
 }
+
+/** Migration leaves out RAM backed by a shared file: the snapshot's RAM is its memory file. */
+const IGNORE_SHARED_RAM = { capabilities: [{ capability: 'x-ignore-shared', state: true }] };
 
 const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
 
@@ -216,8 +223,11 @@ async function makeWarmSnapshot(
     await rm(edited, { force: true });
 
     const state = join(work, 'state.bin');
-    const { booted, bootMs, saveMs } = await bootAndSave(paths, ctx, image, machine, disk, state);
-    for (const file of [disk, state]) await chmod(file, 0o444);
+    const memory = join(work, 'memory.bin');
+    const { booted, bootMs, saveMs } = await bootAndSave(paths, ctx, image, machine, disk, { state, memory });
+    // The agent zeroed the guest's free pages before the save: as holes they cost no disk.
+    await mustRun('launch', 'fallocate', ['--dig-holes', memory]);
+    for (const file of [disk, state, memory]) await chmod(file, 0o444);
     const diskStat = await stat(disk);
     const snapshot: WarmSnapshot = {
       format: WARM_FORMAT,
@@ -227,6 +237,7 @@ async function makeWarmSnapshot(
       machine,
       createdAt: new Date().toISOString(),
       stateBytes: (await stat(state)).size,
+      memoryBytes: (await stat(memory)).blocks * 512,
       diskBytes: diskStat.blocks * 512,
       bootMs,
       saveMs,
@@ -241,11 +252,14 @@ async function makeWarmSnapshot(
       if (error.code !== 'ENOENT') throw error;
     });
     await mkdir(files.dir, { mode: 0o755 });
-    for (const name of ['disk.qcow2', 'state.bin', 'warm.json'])
+    for (const name of ['disk.qcow2', 'state.bin', 'memory.bin', 'warm.json'])
       await rename(join(work, name), join(files.dir, name));
     await rm(previous, { recursive: true, force: true });
     await store.updateManifest(image.id, (m) => {
-      m.sizes = { ...m.sizes, warmSnapshotBytes: snapshot.stateBytes + snapshot.diskBytes };
+      m.sizes = {
+        ...m.sizes,
+        warmSnapshotBytes: snapshot.stateBytes + snapshot.memoryBytes + snapshot.diskBytes,
+      };
     });
     return snapshot;
   } finally {
@@ -297,14 +311,17 @@ export async function writeGuestFiles(diskFile: string, files: GuestFile[], scra
   await rm(script, { force: true });
 }
 
-/** Boots the snapshot VM until its agent is ready, stops it and saves its state to `stateFile`. */
+/**
+ * Boots the snapshot VM (its RAM in `saved.memory`) until its agent is ready, stops it and saves its
+ * device state to `saved.state`.
+ */
 async function bootAndSave(
   paths: LocalPaths,
   ctx: RunContext,
   image: ImageManifest,
   machine: MachineSpec,
   disk: string,
-  stateFile: string,
+  saved: { state: string; memory: string },
 ): Promise<{ booted: WarmSnapshot['booted']; bootMs: number; saveMs: number }> {
   // The snapshot VM is an instance like any other while it runs, so post and sweep can remove it.
   const spec: LaunchSpec = {
@@ -331,6 +348,7 @@ async function bootAndSave(
           qmp: files.qmp,
           pidfile: files.pidfile,
           agentSocket: files.agent,
+          memory: { file: saved.memory, shared: true },
         },
         null,
       ),
@@ -344,7 +362,8 @@ async function bootAndSave(
       ctx.progress({ label: 'Saving the warm snapshot' });
       const saving = Date.now();
       await qmpCommand(files.qmp, 'stop', 10_000);
-      await qmpCommand(files.qmp, 'migrate', 10_000, { uri: `exec:cat > ${shellQuote(stateFile)}` });
+      await qmpCommand(files.qmp, 'migrate-set-capabilities', 10_000, IGNORE_SHARED_RAM);
+      await qmpCommand(files.qmp, 'migrate', 10_000, { uri: `exec:cat > ${shellQuote(saved.state)}` });
       await waitForMigration(files.qmp, ctx.signal);
       const saveMs = Date.now() - saving;
       await qmpCommand(files.qmp, 'quit', 10_000).catch(() => undefined);
@@ -404,7 +423,7 @@ async function resumeRestored(qmp: string, signal: AbortSignal): Promise<void> {
       );
     }
     if (Date.now() > deadline) throw new PipelineError('launch', 'restoring the warm snapshot timed out');
-    await sleep(25);
+    await sleep(5);
   }
 }
 
@@ -438,23 +457,30 @@ export async function restoreWarmSnapshot(
               qmp: files.qmp,
               pidfile: files.pidfile,
               agentSocket: files.agent,
-              incoming: `exec:cat ${shellQuote(warm.state)}`,
+              memory: { file: warm.memory, shared: false },
+              incoming: 'defer',
             },
             p,
           ),
         );
-        // Connected before the guest resumes, so its agent finds the host there.
+        // The stream has no RAM pages, like the save that made it.
+        await qmpCommand(files.qmp, 'migrate-set-capabilities', 10_000, IGNORE_SHARED_RAM);
+        await qmpCommand(files.qmp, 'migrate-incoming', 10_000, {
+          uri: `exec:cat ${shellQuote(warm.state)}`,
+        });
+        // Connected, and the identity sent, before the guest resumes: the agent's first read after the
+        // restore returns it.
         agent = await AgentChannel.connect(files.agent, ctx.signal);
-        await resumeRestored(files.qmp, ctx.signal);
-        return offered;
-      });
-      await timedStep(steps, 'identity', async () => {
-        agent!.send(
+        agent.send(
           [
             `entropy-hex=${randomBytes(64).toString('hex')}`,
             formatIdentityDocument({ instanceId: id, identity: spec.identity, sshUser: spec.sshUser, ttlMs }),
           ].join('\n'),
         );
+        await resumeRestored(files.qmp, ctx.signal);
+        return offered;
+      });
+      await timedStep(steps, 'identity', async () => {
         for (;;) {
           const said = await agent!.nextLine(IDENTITY_TIMEOUT_MS, ctx.signal);
           // The clock is sent on request, right before the agent sets it, so no transfer delay is lost.
@@ -463,7 +489,10 @@ export async function restoreWarmSnapshot(
           else throw new PipelineError('launch', `the clone's agent answered ${JSON.stringify(said)}`);
         }
       });
-      return { ...instanceInfo(record, spec, ports), boot: 'restored' as const, steps };
+      // The agent answered once sshd listened, so the clone's network is up: no probe before SSH.
+      const info = instanceInfo(record, spec, ports);
+      delete info.networkProbe;
+      return { ...info, boot: 'restored' as const, steps };
     } finally {
       (agent as AgentChannel | null)?.close();
     }

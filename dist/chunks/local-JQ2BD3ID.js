@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-HMVPT7EF.js";
+} from "./chunk-MC3DWVIV.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,10 +11,10 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-ETIY6WW2.js";
+} from "./chunk-2QKOVCGK.js";
 import {
   localProviderEntry
-} from "./chunk-MOTRCW4W.js";
+} from "./chunk-BFVHSW5K.js";
 import "./chunk-VLJ7E4VD.js";
 import "./chunk-PCLL46HG.js";
 import "./chunk-DFPXC7JI.js";
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-RQNJW27E.js.map
+//# sourceMappingURL=local-JQ2BD3ID.js.map

@@ -7,7 +7,7 @@ import {
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-MOTRCW4W.js";
+} from "./chunk-BFVHSW5K.js";
 import {
   ConfigError,
   errorMessage,
@@ -21747,4 +21747,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-WKUU7XXO.js.map
+//# sourceMappingURL=chunk-HRRP74QX.js.map

@@ -24,7 +24,7 @@ var localProviderEntry = {
     const parsed = localSettingsSchema.safeParse(settings);
     if (!parsed.success)
       throw new ConfigError(`local provider setting home: ${parsed.error.issues[0]?.message}`);
-    const { createLocalProvider } = await import("./local-RQNJW27E.js");
+    const { createLocalProvider } = await import("./local-JQ2BD3ID.js");
     return createLocalProvider({ home: parsed.data.home, log });
   }
 };
@@ -63,4 +63,4 @@ export {
   ovenproofHome,
   localProviderEntry
 };
-//# sourceMappingURL=chunk-MOTRCW4W.js.map
+//# sourceMappingURL=chunk-BFVHSW5K.js.map

@@ -8,7 +8,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-WKUU7XXO.js";
+} from "./chunk-HRRP74QX.js";
 import {
   client_exports as client_exports2,
   dist_es_exports,
@@ -49,11 +49,11 @@ import {
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-ETIY6WW2.js";
+} from "./chunk-2QKOVCGK.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-MOTRCW4W.js";
+} from "./chunk-BFVHSW5K.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
@@ -94051,4 +94051,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-UI5JW57M.js.map
+//# sourceMappingURL=chunk-CMAPY4YU.js.map

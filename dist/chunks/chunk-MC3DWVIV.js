@@ -25,14 +25,15 @@ import {
   removeWorkDir,
   requireTools,
   withFileLock
-} from "./chunk-ETIY6WW2.js";
+} from "./chunk-2QKOVCGK.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-MOTRCW4W.js";
+} from "./chunk-BFVHSW5K.js";
 import {
   IDENTITY_DOCUMENT_NAME,
   IDENTITY_SCRIPT_PATH,
+  IDENTITY_STATE_DIR,
   IDENTITY_UNIT_PATH,
   failureImageTags,
   formatIdentityDocument,
@@ -169,106 +170,228 @@ var WARM_PORT_NAME = "org.ovenproof.agent";
 var WARM_AGENT_PATH = "/usr/local/sbin/ovenproof-warm-agent";
 var WARM_AGENT_UNIT_PATH = "/etc/systemd/system/ovenproof-warm-agent.service";
 var APPLIED_MARKER = "/run/ovenproof/warm-identity-applied";
-var AGENT = String.raw`#!/bin/sh
-# ovenproof warm-boot agent: waits on a virtio-serial port for this clone's identity.
+var AGENT = String.raw`#!/usr/bin/perl
+# ovenproof warm-boot agent: waits on a virtio-serial port for this clone's identity and applies it.
 # Never prints key material.
-set -eu
-umask 077
-port=/dev/virtio-ports/@PORT@
-run=/run/ovenproof
-doc=$run/warm-identity
-[ -d "$run" ] || mkdir -p "$run"
-log() { echo "ovenproof-warm-agent: $*"; }
+use strict;
+use warnings;
+use MIME::Base64 qw(decode_base64);
 
-i=0
-while [ ! -c "$port" ]; do
-  if [ "$i" -ge 600 ]; then log "no serial port $port"; exit 1; fi
-  sleep 0.1
-  i=$((i + 1))
-done
+my $port_path = '/dev/virtio-ports/@PORT@';
+my $run = '/run/ovenproof';
+my $state = '@STATE_DIR@';
+my $applied_marker = '@APPLIED@';
+my $identity_script = '@IDENTITY_SCRIPT@';
+$| = 1;
+umask 077;
+my $inbox = '';
+sub note { print "ovenproof-warm-agent: @_\n" }
+
+mkdir $run unless -d $run;
+for (my $i = 0; !-c $port_path; $i++) {
+  if ($i >= 600) { note("no serial port $port_path"); exit 1 }
+  select(undef, undef, undef, 0.1);
+}
 # Say ready only once the boot has settled, so that a clone resumes into an idle system.
-timeout 600 systemctl is-system-running --wait >/dev/null 2>&1 || true
-# The saved state holds every guest page that is not all zeros, and pages freed by the boot still hold
-# their old bytes. Drop the page cache, then fill most of the free memory with zeros once and free it
-# again: the pages go back to the free list zeroed, the state shrinks to what is really in use, and
-# every restore loads that much less.
-sync
-echo 3 >/proc/sys/vm/drop_caches
-zero=$run/zero-fill
-mkdir -p "$zero"
-if mount -t tmpfs -o size=100% ovenproof-zero-fill "$zero" 2>/dev/null; then
-  free_mib=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
-  [ "$free_mib" -gt 96 ] && dd if=/dev/zero of="$zero/fill" bs=1M count=$((free_mib - 64)) 2>/dev/null || true
-  umount "$zero"
-fi
-rmdir "$zero"
-exec 3<>"$port"
-booted=none
-[ -s /etc/machine-id ] && read -r booted </etc/machine-id
-random=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-printf 'ready machine-id=%s hostname=%s urandom=%s\n' "$booted" "$(hostname)" "$random" >&3
-log "waiting for an identity"
+system('timeout 600 systemctl is-system-running --wait >/dev/null 2>&1');
+# The saved RAM keeps only pages that are not all zeros (the rest become holes in its file), and pages
+# freed by the boot still hold their old bytes. Drop the page cache, then fill most of the free memory
+# with zeros once and free it again: the pages go back to the free list zeroed, and the saved RAM
+# shrinks to what is really in use.
+system('sync');
+write_file('/proc/sys/vm/drop_caches', "3\n", 1);
+my $zero = "$run/zero-fill";
+mkdir $zero;
+if (system("mount -t tmpfs -o size=100% ovenproof-zero-fill $zero 2>/dev/null") == 0) {
+  my $free_mib = 0;
+  if (open(my $meminfo, '<', '/proc/meminfo')) {
+    while (<$meminfo>) { $free_mib = int($1 / 1024) if /^MemAvailable:\s+(\d+)/ }
+  }
+  system("dd if=/dev/zero of=$zero/fill bs=1M count=" . ($free_mib - 64) . ' 2>/dev/null') if $free_mib > 96;
+  system('umount', $zero);
+}
+rmdir $zero;
+
+open(my $port, '+<', $port_path) or die "open $port_path: $!\n";
+my $booted = read_first_line('/etc/machine-id') // '';
+$booted = 'none' if $booted eq '';
+my $hostname = read_first_line('/proc/sys/kernel/hostname') // '';
+open(my $rng, '<', '/dev/urandom') or die "open /dev/urandom: $!\n";
+sysread($rng, my $sample, 16) == 16 or die "read /dev/urandom: $!\n";
+say_to_host(sprintf('ready machine-id=%s hostname=%s urandom=%s', $booted, $hostname, unpack('H*', $sample)));
+note('waiting for an identity');
 
 # The snapshot is taken here. A read while no host is connected returns end-of-file: try again shortly.
-: >"$doc"
-entropy=
-while :; do
-  if ! IFS= read -r line <&3; then
-    sleep 0.02
-    continue
-  fi
-  case "$line" in
-    entropy-hex=*) entropy=@{line#entropy-hex=} ;;
-    *) printf '%s\n' "$line" >>"$doc" ;;
-  esac
-  [ "$line" = '#end-ovenproof-identity' ] && break
-done
-
-fail() {
-  log "$*"
-  printf 'failed %s\n' "$*" >&3
-  exit 1
+my $received = '';
+my ($entropy, %field);
+for (;;) {
+  my $line = next_line();
+  if ($line =~ /^entropy-hex=(.*)$/) { $entropy = $1; next }
+  $field{$1} = $2 if $line =~ /^([a-z0-9-]+)=(.*)$/;
+  $received .= "$line\n";
+  last if $line eq '#end-ovenproof-identity';
 }
-# Clones share the snapshot's kernel RNG state: add the host's fresh bytes to the input pool
-# (RNDADDENTROPY), rekey the CRNG at once (RNDRESEEDCRNG) instead of at its next interval, then draw a
-# fresh machine-id from it (the snapshot's was made at its boot, often only mounted over the empty file).
-# The clock resumes from the snapshot: ask the host for its time and set it (settimeofday, x86_64
-# syscall 164) in the same process, so that no fork or exec delays it.
-case "$entropy" in
-  '' | *[!0-9a-f]*) fail "no entropy in the identity" ;;
-esac
-while read -r _ point _; do
-  [ "$point" = /etc/machine-id ] && umount /etc/machine-id
-done </proc/self/mounts
-printf '%s' "$entropy" | perl -e '
-  my $bytes = pack("H*", scalar <STDIN>);
-  open(my $rng, "<", "/dev/urandom") or die "open /dev/urandom: $!\n";
-  my $info = pack("ii", 8 * length($bytes), length($bytes)) . $bytes;
-  ioctl($rng, 0x40085203, $info) or die "RNDADDENTROPY: $!\n";
-  ioctl($rng, 0x5207, 0) or die "RNDRESEEDCRNG: $!\n";
-  sysread($rng, my $id, 16) == 16 or die "read /dev/urandom: $!\n";
-  umask 022;
-  open(my $out, ">", "/etc/machine-id.new") or die "write /etc/machine-id: $!\n";
-  print $out unpack("H*", $id), "\n";
-  close($out) or die "write /etc/machine-id: $!\n";
-  rename("/etc/machine-id.new", "/etc/machine-id") or die "rename /etc/machine-id: $!\n";
-  open(my $port, "+<&=", 3) or die "serial port: $!\n";
-  select((select($port), $| = 1)[0]);
-  print $port "time?\n";
-  my $answer = <$port>;
-  defined $answer && $answer =~ /^clock=(\d+)\.(\d{3})$/ or die "the host sent no time\n";
-  syscall(164, pack("qq", $1, $2 * 1000), 0) == 0 or die "settimeofday: $!\n";
-' || fail "cannot reseed the kernel RNG or set the clock"
 
-OVENPROOF_IDENTITY_DOCUMENT=$doc @IDENTITY_SCRIPT@ || fail "the identity init failed"
-: >@APPLIED@
-# Answer once sshd is up (the unit is Type=notify: the start returns when sshd listens), so the host's
-# first connection attempt succeeds instead of backing off while sshd starts.
-systemctl start ssh.service || fail "sshd did not start"
-printf 'applied\n' >&3
-[ ! -s "$run/ttl-seconds" ] || systemctl start --no-block ovenproof-ttl.service
-log "identity applied, sshd started"
-`.replaceAll("@{", "${").replace("@PORT@", WARM_PORT_NAME).replace("@IDENTITY_SCRIPT@", IDENTITY_SCRIPT_PATH).replace("@APPLIED@", APPLIED_MARKER);
+# Clones share the snapshot's kernel RNG state: add the host's fresh bytes to the input pool
+# (RNDADDENTROPY) and rekey the CRNG at once (RNDRESEEDCRNG) instead of at its next interval, before
+# anything (sshd included) draws from it.
+defined $entropy && $entropy =~ /^(?:[0-9a-f]{2})+$/ or fail('no entropy in the identity');
+my $bytes = pack('H*', $entropy);
+ioctl($rng, 0x40085203, pack('ii', 8 * length($bytes), length($bytes)) . $bytes) or fail("RNDADDENTROPY: $!");
+ioctl($rng, 0x5207, 0) or fail("RNDRESEEDCRNG: $!");
+
+my ($instance, $host, $user) = @field{qw(instance-id hostname ssh-user)};
+for ([$instance, 'instance id'], [$host, 'hostname'], [$user, 'ssh user']) {
+  defined $_->[0] && $_->[0] =~ /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/ or fail("malformed identity document ($_->[1])");
+}
+my $machine_id;
+if ($user eq 'root') {
+  # sshd takes about a second of emulated CPU to start: start it as soon as its host key is in place
+  # and write the rest meanwhile. The host connects only after the answer below, once all is written.
+  my $public = install_host_key();
+  start_sshd();
+  $machine_id = new_machine_id();
+  apply_root_identity($public);
+} else {
+  # Creating a login user is the identity init's: it reads the same document from a file.
+  $machine_id = new_machine_id();
+  umask 077;
+  write_file("$run/warm-identity", $received);
+  local $ENV{OVENPROOF_IDENTITY_DOCUMENT} = "$run/warm-identity";
+  system($identity_script) == 0 or fail('the identity init failed');
+  start_sshd();
+}
+
+# The clock resumes from the snapshot: ask the host for its time right before setting it
+# (settimeofday, x86_64 syscall 164).
+say_to_host('time?');
+my $clock = next_line();
+$clock =~ /^clock=(\d+)\.(\d{3})$/ or fail('the host sent no time');
+syscall(164, pack('qq', $1, $2 * 1000), 0) == 0 or fail("settimeofday: $!");
+
+# Answer once sshd listens, so the host's first connection attempt succeeds instead of backing off.
+my $listening = 0;
+for (my $i = 0; $i < 6000 && !$listening; $i++) {
+  $listening = sshd_listens() or select(undef, undef, undef, 0.01);
+}
+$listening or fail('sshd did not start');
+say_to_host('applied');
+note('identity applied, sshd started');
+
+# This clone's dead-man switch (a cold boot has ovenproof-ttl.service): power off after its TTL.
+my $ttl = $field{'ttl-seconds'} // '';
+if ($ttl =~ /^\d+$/ && $ttl > 0) {
+  sleep($ttl);
+  exec('systemctl', '--no-block', 'poweroff');
+}
+exit 0;
+
+sub install_host_key {
+  my ($hostpub, $hostpriv) = @field{qw(host-key-public-b64 host-key-private-b64)};
+  defined $hostpriv && length $hostpriv && defined $hostpub && length $hostpub
+    or fail('malformed identity document (host key)');
+  # The run's host key replaces every other host key, so clients can only ever see the pinned one.
+  unlink(glob('/etc/ssh/ssh_host_*_key'), glob('/etc/ssh/ssh_host_*_key.pub'));
+  my $public = decode_base64($hostpub);
+  umask 022;
+  write_file('/etc/ssh/ssh_host_ed25519_key.pub', $public);
+  umask 077;
+  write_file('/etc/ssh/ssh_host_ed25519_key', decode_base64($hostpriv));
+  return $public;
+}
+
+# The marker starts sshd (a path unit of systemd).
+sub start_sshd {
+  umask 022;
+  write_file($applied_marker, '');
+}
+
+# A fresh machine-id drawn from the reseeded pool (the snapshot's was made at its boot, often only
+# mounted over the empty file).
+sub new_machine_id {
+  my $path = '/etc/machine-id';
+  if (open(my $mounts, '<', '/proc/self/mounts')) {
+    while (<$mounts>) {
+      my (undef, $point) = split;
+      next unless $point eq $path;
+      # umount2(2), x86_64 syscall 166
+      syscall(166, $path, 0) == 0 or fail("umount $path: $!");
+    }
+  }
+  sysread($rng, my $id, 16) == 16 or fail("read /dev/urandom: $!");
+  my $new = unpack('H*', $id);
+  umask 022;
+  write_file("$path.new", "$new\n");
+  rename("$path.new", $path) or fail("rename $path: $!");
+  return $new;
+}
+
+# Hostname, the login key of root and the state the identity init keeps, written the way the identity
+# init writes them.
+sub apply_root_identity {
+  my ($public) = @_;
+  my $authorized = $field{'authorized-key-b64'};
+  defined $authorized && length $authorized or fail('malformed identity document (authorized key)');
+  umask 022;
+  write_file('/etc/hostname', "$host\n");
+  write_file('/proc/sys/kernel/hostname', $host);
+  write_file('/etc/hosts', "127.0.0.1\tlocalhost\n127.0.1.1\t$host\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+  umask 077;
+  mkdir '/root/.ssh' unless -d '/root/.ssh';
+  write_file('/root/.ssh/authorized_keys', decode_base64($authorized));
+  chmod(0700, '/root/.ssh') or fail("chmod /root/.ssh: $!");
+  mkdir $state unless -d $state;
+  write_file("$state/machine-id", "$machine_id\n");
+  write_file("$state/instance-id", "$instance\n");
+  my ($type, $blob) = split(' ', $public);
+  note("instance $instance: hostname $host, login root, host key $type $blob");
+}
+
+sub next_line {
+  for (;;) {
+    my $nl = index($inbox, "\n");
+    if ($nl >= 0) {
+      my $line = substr($inbox, 0, $nl);
+      substr($inbox, 0, $nl + 1) = '';
+      return $line;
+    }
+    my $got = sysread($port, $inbox, 65536, length $inbox);
+    select(undef, undef, undef, 0.02) unless $got;
+  }
+}
+
+sub say_to_host { syswrite($port, "$_[0]\n") or die "write $port_path: $!\n" }
+
+sub fail {
+  note(@_);
+  say_to_host("failed @_");
+  exit 1;
+}
+
+sub write_file {
+  my ($path, $content, $optional) = @_;
+  my $out;
+  my $ok = open($out, '>', $path) && print($out $content) && close($out);
+  return 1 if $ok || $optional;
+  fail("write $path: $!");
+}
+
+sub read_first_line {
+  open(my $in, '<', $_[0]) or return undef;
+  my $line = <$in>;
+  chomp $line if defined $line;
+  return $line;
+}
+
+# A listening TCP socket on port 22 (state 0A in /proc/net/tcp or tcp6).
+sub sshd_listens {
+  for my $table ('/proc/net/tcp', '/proc/net/tcp6') {
+    open(my $in, '<', $table) or next;
+    while (<$in>) { return 1 if /^\s*\d+:\s+[0-9A-F]+:0016\s+[0-9A-F]+:[0-9A-F]+\s+0A\s/ }
+  }
+  return 0;
+}
+`.replace("@PORT@", WARM_PORT_NAME).replace("@STATE_DIR@", IDENTITY_STATE_DIR).replace("@IDENTITY_SCRIPT@", IDENTITY_SCRIPT_PATH).replace("@APPLIED@", APPLIED_MARKER);
 var AGENT_UNIT = `[Unit]
 Description=ovenproof warm-boot agent (waits for this clone's identity on a serial channel)
 ConditionKernelCommandLine=${WARM_KERNEL_FLAG}
@@ -284,6 +407,18 @@ WantedBy=multi-user.target
 var IDENTITY_DROP_IN = `[Unit]
 ConditionKernelCommandLine=!${WARM_KERNEL_FLAG}
 `;
+var SSH_PATH_UNIT = `[Unit]
+Description=ovenproof warm boot: start sshd once the clone has its identity
+ConditionKernelCommandLine=${WARM_KERNEL_FLAG}
+
+[Path]
+PathChanged=${APPLIED_MARKER}
+Unit=ssh.service
+
+[Install]
+WantedBy=multi-user.target
+`;
+var SSH_PATH_UNIT_PATH = "/etc/systemd/system/ovenproof-warm-ssh.path";
 var SSH_DROP_IN = `[Unit]
 ConditionKernelCommandLine=|!${WARM_KERNEL_FLAG}
 ConditionPathExists=|${APPLIED_MARKER}
@@ -303,6 +438,13 @@ function warmAgentFiles() {
       content: "",
       mode: 511,
       symlinkTo: WARM_AGENT_UNIT_PATH
+    },
+    { path: SSH_PATH_UNIT_PATH, content: SSH_PATH_UNIT, mode: 420 },
+    {
+      path: "/etc/systemd/system/multi-user.target.wants/ovenproof-warm-ssh.path",
+      content: "",
+      mode: 511,
+      symlinkTo: SSH_PATH_UNIT_PATH
     },
     { path: `${IDENTITY_UNIT_PATH}.d/60-ovenproof-warm.conf`, content: IDENTITY_DROP_IN, mode: 420 },
     { path: "/etc/systemd/system/ssh.service.d/60-ovenproof-warm.conf", content: SSH_DROP_IN, mode: 420 }
@@ -427,6 +569,12 @@ function qemuArgs(name, machine, io, ports) {
     String(machine.cpus),
     "-m",
     String(machine.memoryMiB),
+    ...io.memory ? [
+      "-object",
+      `memory-backend-file,id=ram,size=${machine.memoryMiB}M,mem-path=${io.memory.file},share=${io.memory.shared ? "on" : "off"}`,
+      "-machine",
+      "memory-backend=ram"
+    ] : [],
     "-nodefaults",
     "-no-user-config",
     "-display",
@@ -1014,7 +1162,7 @@ import { chmod as chmod3, mkdir as mkdir3, rename as rename2, rm as rm4, stat as
 import { join as join5 } from "node:path";
 import { createHash, randomBytes as randomBytes3 } from "node:crypto";
 import { setTimeout as sleep2 } from "node:timers/promises";
-var WARM_FORMAT = 1;
+var WARM_FORMAT = 2;
 var SNAPSHOT_BOOT_TIMEOUT_MS = 15 * 6e4;
 var SAVE_TIMEOUT_MS = 5 * 6e4;
 var RESTORE_TIMEOUT_MS = 3 * 6e4;
@@ -1027,6 +1175,7 @@ function warmFiles(paths, imageDir) {
     meta: join5(dir, "warm.json"),
     disk: join5(dir, "disk.qcow2"),
     state: join5(dir, "state.bin"),
+    memory: join5(dir, "memory.bin"),
     lock: join5(imageDir, "warm.lock")
   };
 }
@@ -1066,7 +1215,7 @@ async function readSnapshot2(paths, imageDir, key) {
   const files = warmFiles(paths, imageDir);
   const meta = await readJson(files.meta);
   if (!meta || meta.key !== key) return null;
-  const present = await Promise.all([stat2(files.disk), stat2(files.state)]).then(
+  const present = await Promise.all([stat2(files.disk), stat2(files.state), stat2(files.memory)]).then(
     () => true,
     () => false
   );
@@ -1086,13 +1235,14 @@ async function ensureWarmSnapshot(paths, store, privileged, options, ctx, image)
       ctx.log.info(`warm boot: making the warm snapshot of image ${image.id} (once per image)`);
       const snapshot = await makeWarmSnapshot(paths, store, privileged, ctx, image, machine, key);
       ctx.log.info(
-        `warm boot: snapshot of ${image.id} ready (boot ${(snapshot.bootMs / 1e3).toFixed(1)} s, save ${(snapshot.saveMs / 1e3).toFixed(1)} s, state ${mib(snapshot.stateBytes)} MiB, disk ${mib(snapshot.diskBytes)} MiB)`
+        `warm boot: snapshot of ${image.id} ready (boot ${(snapshot.bootMs / 1e3).toFixed(1)} s, save ${(snapshot.saveMs / 1e3).toFixed(1)} s, RAM ${mib(snapshot.memoryBytes)} MiB, device state ${mib(snapshot.stateBytes)} MiB, disk ${mib(snapshot.diskBytes)} MiB)`
       );
       return snapshot;
     },
     LOCK_TIMEOUT_MS
   );
 }
+var IGNORE_SHARED_RAM = { capabilities: [{ capability: "x-ignore-shared", state: true }] };
 var mib = (bytes) => (bytes / 1048576).toFixed(1);
 async function makeWarmSnapshot(paths, store, privileged, ctx, image, machine, key) {
   const imageFiles = store.files(image.id);
@@ -1120,8 +1270,10 @@ async function makeWarmSnapshot(paths, store, privileged, ctx, image, machine, k
     ]);
     await rm4(edited, { force: true });
     const state = join5(work, "state.bin");
-    const { booted, bootMs, saveMs } = await bootAndSave(paths, ctx, image, machine, disk, state);
-    for (const file of [disk, state]) await chmod3(file, 292);
+    const memory = join5(work, "memory.bin");
+    const { booted, bootMs, saveMs } = await bootAndSave(paths, ctx, image, machine, disk, { state, memory });
+    await mustRun("launch", "fallocate", ["--dig-holes", memory]);
+    for (const file of [disk, state, memory]) await chmod3(file, 292);
     const diskStat = await stat2(disk);
     const snapshot = {
       format: WARM_FORMAT,
@@ -1131,6 +1283,7 @@ async function makeWarmSnapshot(paths, store, privileged, ctx, image, machine, k
       machine,
       createdAt: (/* @__PURE__ */ new Date()).toISOString(),
       stateBytes: (await stat2(state)).size,
+      memoryBytes: (await stat2(memory)).blocks * 512,
       diskBytes: diskStat.blocks * 512,
       bootMs,
       saveMs,
@@ -1143,11 +1296,14 @@ async function makeWarmSnapshot(paths, store, privileged, ctx, image, machine, k
       if (error.code !== "ENOENT") throw error;
     });
     await mkdir3(files.dir, { mode: 493 });
-    for (const name of ["disk.qcow2", "state.bin", "warm.json"])
+    for (const name of ["disk.qcow2", "state.bin", "memory.bin", "warm.json"])
       await rename2(join5(work, name), join5(files.dir, name));
     await rm4(previous, { recursive: true, force: true });
     await store.updateManifest(image.id, (m) => {
-      m.sizes = { ...m.sizes, warmSnapshotBytes: snapshot.stateBytes + snapshot.diskBytes };
+      m.sizes = {
+        ...m.sizes,
+        warmSnapshotBytes: snapshot.stateBytes + snapshot.memoryBytes + snapshot.diskBytes
+      };
     });
     return snapshot;
   } finally {
@@ -1192,7 +1348,7 @@ async function writeGuestFiles(diskFile, files, scratch) {
   }
   await rm4(script, { force: true });
 }
-async function bootAndSave(paths, ctx, image, machine, disk, stateFile) {
+async function bootAndSave(paths, ctx, image, machine, disk, saved) {
   const spec = {
     imageId: image.id,
     purpose: "builder",
@@ -1220,7 +1376,8 @@ async function bootAndSave(paths, ctx, image, machine, disk, stateFile) {
           console: files.console,
           qmp: files.qmp,
           pidfile: files.pidfile,
-          agentSocket: files.agent
+          agentSocket: files.agent,
+          memory: { file: saved.memory, shared: true }
         },
         null
       )
@@ -1234,7 +1391,8 @@ async function bootAndSave(paths, ctx, image, machine, disk, stateFile) {
       ctx.progress({ label: "Saving the warm snapshot" });
       const saving = Date.now();
       await qmpCommand(files.qmp, "stop", 1e4);
-      await qmpCommand(files.qmp, "migrate", 1e4, { uri: `exec:cat > ${shellQuote(stateFile)}` });
+      await qmpCommand(files.qmp, "migrate-set-capabilities", 1e4, IGNORE_SHARED_RAM);
+      await qmpCommand(files.qmp, "migrate", 1e4, { uri: `exec:cat > ${shellQuote(saved.state)}` });
       await waitForMigration(files.qmp, ctx.signal);
       const saveMs = Date.now() - saving;
       await qmpCommand(files.qmp, "quit", 1e4).catch(() => void 0);
@@ -1281,7 +1439,7 @@ async function resumeRestored(qmp, signal) {
       );
     }
     if (Date.now() > deadline) throw new PipelineError("launch", "restoring the warm snapshot timed out");
-    await sleep2(25);
+    await sleep2(5);
   }
 }
 async function restoreWarmSnapshot(paths, ctx, spec, snapshot, imageDir) {
@@ -1311,22 +1469,27 @@ async function restoreWarmSnapshot(paths, ctx, spec, snapshot, imageDir) {
               qmp: files.qmp,
               pidfile: files.pidfile,
               agentSocket: files.agent,
-              incoming: `exec:cat ${shellQuote(warm.state)}`
+              memory: { file: warm.memory, shared: false },
+              incoming: "defer"
             },
             p
           )
         );
+        await qmpCommand(files.qmp, "migrate-set-capabilities", 1e4, IGNORE_SHARED_RAM);
+        await qmpCommand(files.qmp, "migrate-incoming", 1e4, {
+          uri: `exec:cat ${shellQuote(warm.state)}`
+        });
         agent = await AgentChannel.connect(files.agent, ctx.signal);
-        await resumeRestored(files.qmp, ctx.signal);
-        return offered;
-      });
-      await timedStep(steps, "identity", async () => {
         agent.send(
           [
             `entropy-hex=${randomBytes3(64).toString("hex")}`,
             formatIdentityDocument({ instanceId: id, identity: spec.identity, sshUser: spec.sshUser, ttlMs })
           ].join("\n")
         );
+        await resumeRestored(files.qmp, ctx.signal);
+        return offered;
+      });
+      await timedStep(steps, "identity", async () => {
         for (; ; ) {
           const said = await agent.nextLine(IDENTITY_TIMEOUT_MS, ctx.signal);
           if (said === "time?") agent.send(`clock=${(Date.now() / 1e3).toFixed(3)}`);
@@ -1334,7 +1497,9 @@ async function restoreWarmSnapshot(paths, ctx, spec, snapshot, imageDir) {
           else throw new PipelineError("launch", `the clone's agent answered ${JSON.stringify(said)}`);
         }
       });
-      return { ...instanceInfo(record, spec, ports), boot: "restored", steps };
+      const info = instanceInfo(record, spec, ports);
+      delete info.networkProbe;
+      return { ...info, boot: "restored", steps };
     } finally {
       agent?.close();
     }
@@ -1709,4 +1874,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-HMVPT7EF.js.map
+//# sourceMappingURL=chunk-MC3DWVIV.js.map

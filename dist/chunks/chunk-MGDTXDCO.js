@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-WKUU7XXO.js";
+} from "./chunk-HRRP74QX.js";
 import {
   secretLines
 } from "./chunk-PCLL46HG.js";
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-ZIIRO4EE.js.map
+//# sourceMappingURL=chunk-MGDTXDCO.js.map
