@@ -75,10 +75,6 @@ describe('bake in a bakery (QEMU)', () => {
             `baker-url=${bakery.url}`,
             '--set',
             `baker-token=${token}`,
-            // Cold boots here and below: each image is launched once, and a warm snapshot made for
-            // one launch costs more than it saves (warm boot has tests of its own).
-            '--set',
-            'warm-boot=never',
             '--result-json',
             resultPath,
           ],
@@ -180,12 +176,7 @@ describe('bake in a bakery (QEMU)', () => {
         const eventPath = join(await mkdtemp(join(tmpdir(), 'ovenproof-e2e-')), 'push.json');
         await writeFile(eventPath, JSON.stringify(push));
         const run = await runAction({
-          inputs: {
-            'github-token': 'ghs_e2etoken',
-            'baker-url': bakery.url,
-            'baker-audience': AUDIENCE,
-            'warm-boot': 'never',
-          },
+          inputs: { 'github-token': 'ghs_e2etoken', 'baker-url': bakery.url, 'baker-audience': AUDIENCE },
           eventName: 'push',
           eventPath,
           workspace: resolve(REPO_ROOT, 'examples/hello-deb'),
