@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-CMAPY4YU.js";
+} from "./chunks/chunk-A52LOLOW.js";
 import {
   Ledger,
   cleanupLedger,
@@ -47,7 +47,7 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-HRRP74QX.js";
+} from "./chunks/chunk-UOH3DHUO.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import {
   formatDuration,
@@ -56,13 +56,13 @@ import {
 import "./chunks/chunk-335GSUFP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-MC3DWVIV.js";
+} from "./chunks/chunk-7L7HWU7D.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-2QKOVCGK.js";
+} from "./chunks/chunk-AEW45KKZ.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-BFVHSW5K.js";
+} from "./chunks/chunk-CJY74QEW.js";
 import "./chunks/chunk-VLJ7E4VD.js";
 import {
   CancelledError,

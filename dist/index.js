@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-MGDTXDCO.js";
+} from "./chunks/chunk-YJDSMX5O.js";
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-CMAPY4YU.js";
+} from "./chunks/chunk-A52LOLOW.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,
@@ -39,7 +39,7 @@ import {
   setSecret,
   warning,
   which
-} from "./chunks/chunk-HRRP74QX.js";
+} from "./chunks/chunk-UOH3DHUO.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import "./chunks/chunk-GTEG4RTO.js";
 import "./chunks/chunk-335GSUFP.js";
@@ -49,10 +49,10 @@ import {
   KEPT_TAG,
   baseRecipeDigest,
   localPaths
-} from "./chunks/chunk-2QKOVCGK.js";
+} from "./chunks/chunk-AEW45KKZ.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-BFVHSW5K.js";
+} from "./chunks/chunk-CJY74QEW.js";
 import "./chunks/chunk-VLJ7E4VD.js";
 import {
   ExitCode,

@@ -2,16 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-MGDTXDCO.js";
+} from "./chunks/chunk-YJDSMX5O.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-HRRP74QX.js";
+} from "./chunks/chunk-UOH3DHUO.js";
 import "./chunks/chunk-GTEG4RTO.js";
-import "./chunks/chunk-BFVHSW5K.js";
+import "./chunks/chunk-CJY74QEW.js";
 import {
   errorMessage
 } from "./chunks/chunk-PCLL46HG.js";

@@ -85,14 +85,7 @@ async function job(name: string) {
   const eventPath = join(work, 'event.json');
   writeFileSync(eventPath, JSON.stringify({}));
   const run = await runAction({
-    inputs: {
-      'github-token': 'ghs_e2etoken',
-      provider: 'local',
-      'ssh-user': 'root',
-      // A cold boot: each job launches its image once, and a warm snapshot made for that one launch
-      // would cost more than it saves (warm boot has tests of its own).
-      'warm-boot': 'never',
-    },
+    inputs: { 'github-token': 'ghs_e2etoken', provider: 'local', 'ssh-user': 'root' },
     eventName: 'workflow_dispatch',
     eventPath,
     workspace,
@@ -128,6 +121,11 @@ describe('the Action persists the local store with the Actions cache (QEMU)', ()
         ),
       );
       expect(first.log).not.toContain('building it once');
+      // With the default warm boot, the image's first launch in a home boots cold and makes no snapshot.
+      expect(first.result.instance?.boot).toBe('cold');
+      expect(first.log).toContain(
+        `warm boot: first launch of image ${first.result.image!.id} here, booting cold (its next launch makes the warm snapshot)`,
+      );
       const bakeEntry = ActionsImageCache.bakeKeyEntry(first.result.image!.bakeKey);
       expect(
         service
@@ -158,6 +156,9 @@ describe('the Action persists the local store with the Actions cache (QEMU)', ()
         `from the Actions cache entry ${ActionsImageCache.bakeKeyEntry(first.result.image!.bakeKey)}`,
       );
       expect(second.log).not.toContain('building it once');
+      // The cache entry does not carry job 1's launch: here too the first launch boots cold.
+      expect(second.result.instance?.boot).toBe('cold');
+      expect(second.log).toContain(`warm boot: first launch of image ${first.result.image!.id} here`);
       // Nothing new to save: both entries exist, so no second upload was reserved.
       expect(service.calls.filter((c) => c.method === 'CreateCacheEntry')).toHaveLength(2);
 

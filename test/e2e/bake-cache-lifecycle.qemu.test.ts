@@ -90,8 +90,8 @@ beforeAll(async () => {
     `provider: local\nbuild: ./build.sh\npackage: out/*.deb\ntest: /usr/bin/nonrepro\nbase-image: ${base.name}\nkeep-image: on-success\nttl: 30m\n` +
       // Failure images are not bake-cache images (prune leaves them to their own expiry): none here.
       'snapshot-on-failure: never\n' +
-      // Cold boots: a warm snapshot, made at an image's first warm launch, costs more than it saves
-      // for an image launched once or twice (warm boot has tests of its own).
+      // Cold boots: the reused image's second launch would make its warm snapshot, which costs more
+      // than it saves for an image launched twice (warm boot has tests of its own).
       'warm-boot: never\n',
   );
 }, timeoutFor(budgets.baseImage));

@@ -54,7 +54,13 @@ import {
   volumeKey,
 } from './volumes.js';
 import { createWorkDir, removeWorkDir } from './workdir.js';
-import { ensureWarmSnapshot, restoreWarmSnapshot, warmBootUnsupported } from './warm-snapshot.js';
+import {
+  currentWarmSnapshot,
+  ensureWarmSnapshot,
+  noteTestLaunch,
+  restoreWarmSnapshot,
+  warmBootUnsupported,
+} from './warm-snapshot.js';
 
 export interface LocalProviderOptions {
   /** Default $OVENPROOF_HOME or ~/.cache/ovenproof. */
@@ -223,37 +229,54 @@ export class LocalProvider implements Provider {
   // --- instances
 
   /**
-   * Test instances with `warmBoot: auto` are restored from the image's warm snapshot (made at the first
-   * such launch); anything that goes wrong on that path costs one warning and a cold boot, never the run.
+   * Test instances with `warmBoot: auto` are restored from the image's warm snapshot. The snapshot is
+   * made at the image's second test launch on this host, not its first: making one boots the image
+   * anyway and then saves it, which costs more than a plain cold boot, so it pays only for an image
+   * that is launched again (a job on a fresh runner launches its image once). Anything that goes wrong
+   * on that path costs one warning and a cold boot, never the run.
    */
   async launch(ctx: RunContext, spec: LaunchSpec): Promise<InstanceInfo> {
     await requireTools('launching a local instance', INSTANCE_TOOLS);
-    if (spec.warmBoot === 'auto' && spec.purpose === 'test') {
-      const restored = await this.restore(ctx, spec).catch((error: unknown) => {
-        if (ctx.signal.aborted) throw error;
-        ctx.log.warn(`warm boot failed, booting cold instead: ${errorMessage(error)}`);
-        return null;
-      });
-      if (restored) return restored;
+    if (spec.purpose === 'test') {
+      const launchedBefore = await noteTestLaunch(this.paths, this.store.files(spec.imageId).dir).catch(
+        (error: unknown) => {
+          ctx.log.debug(`cannot note the launch of ${spec.imageId}: ${errorMessage(error)}`);
+          return false;
+        },
+      );
+      if (spec.warmBoot === 'auto') {
+        const restored = await this.restore(ctx, spec, launchedBefore).catch((error: unknown) => {
+          if (ctx.signal.aborted) throw error;
+          ctx.log.warn(`warm boot failed, booting cold instead: ${errorMessage(error)}`);
+          return null;
+        });
+        if (restored) return restored;
+      }
     }
     return bootCold(this.paths, this.store, this.instanceOptions, ctx, spec);
   }
 
-  private async restore(ctx: RunContext, spec: LaunchSpec): Promise<InstanceInfo | null> {
+  private async restore(
+    ctx: RunContext,
+    spec: LaunchSpec,
+    launchedBefore: boolean,
+  ): Promise<InstanceInfo | null> {
     const why = await (this.warmUnsupported ??= warmBootUnsupported());
     if (why) {
       ctx.log.info(`warm boot is not available on this host (${why}): booting cold`);
       return null;
     }
     const image = await this.store.require(spec.imageId);
-    const snapshot = await ensureWarmSnapshot(
-      this.paths,
-      this.store,
-      this.privileged,
-      this.instanceOptions,
-      ctx,
-      image,
-    );
+    const current = await currentWarmSnapshot(this.paths, this.store, this.instanceOptions, image);
+    if (!current && !launchedBefore) {
+      ctx.log.info(
+        `warm boot: first launch of image ${image.id} here, booting cold (its next launch makes the warm snapshot)`,
+      );
+      return null;
+    }
+    const snapshot =
+      current ??
+      (await ensureWarmSnapshot(this.paths, this.store, this.privileged, this.instanceOptions, ctx, image));
     return restoreWarmSnapshot(this.paths, ctx, spec, snapshot, this.store.files(image.id).dir);
   }
 

@@ -86,6 +86,8 @@ export function warmFiles(paths: LocalPaths, imageDir: string) {
     disk: join(dir, 'disk.qcow2'),
     state: join(dir, 'state.bin'),
     memory: join(dir, 'memory.bin'),
+    /** Written at the image's first test launch on this host (see noteTestLaunch). */
+    launched: join(dir, 'launched'),
     lock: join(imageDir, 'warm.lock'),
   };
 }
@@ -120,6 +122,38 @@ async function warmMachine(
   const accel = await chooseAccel(paths.hostCache);
   const cmdline = image.tags['ovenproof:cmdline'] ?? KERNEL_CMDLINE;
   return machineSpec(options, accel, store.files(image.id), `${cmdline} ${WARM_KERNEL_FLAG}`);
+}
+
+/**
+ * Notes that the image was launched as a test instance on this host, and says whether it had been
+ * before. The note lives in the snapshot's folder, which the Actions cache leaves out: an image
+ * restored from the cache into a fresh home counts as never launched there.
+ */
+export async function noteTestLaunch(paths: LocalPaths, imageDir: string): Promise<boolean> {
+  const files = warmFiles(paths, imageDir);
+  const before = await stat(files.launched).then(
+    () => true,
+    () => false,
+  );
+  if (!before) {
+    // Not recursive: a launch of an image that does not exist fails in the boot, with its own message.
+    await mkdir(files.dir, { mode: 0o755 }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    await writeFile(files.launched, `${new Date().toISOString()}\n`, { mode: 0o644 });
+  }
+  return before;
+}
+
+/** The image's warm snapshot when it exists and is current on this host; never makes one. */
+export async function currentWarmSnapshot(
+  paths: LocalPaths,
+  store: ImageStore,
+  options: InstanceOptions,
+  image: ImageManifest,
+): Promise<WarmSnapshot | null> {
+  const machine = await warmMachine(paths, store, options, image);
+  return readSnapshot(paths, store.files(image.id).dir, warmKey(image, machine, await qemuVersion()));
 }
 
 /**
@@ -254,6 +288,7 @@ async function makeWarmSnapshot(
     await mkdir(files.dir, { mode: 0o755 });
     for (const name of ['disk.qcow2', 'state.bin', 'memory.bin', 'warm.json'])
       await rename(join(work, name), join(files.dir, name));
+    await writeFile(files.launched, `${snapshot.createdAt}\n`, { mode: 0o644 });
     await rm(previous, { recursive: true, force: true });
     await store.updateManifest(image.id, (m) => {
       m.sizes = {

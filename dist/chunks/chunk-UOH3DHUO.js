@@ -7,7 +7,7 @@ import {
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-BFVHSW5K.js";
+} from "./chunk-CJY74QEW.js";
 import {
   ConfigError,
   errorMessage,
@@ -21747,4 +21747,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-HRRP74QX.js.map
+//# sourceMappingURL=chunk-UOH3DHUO.js.map

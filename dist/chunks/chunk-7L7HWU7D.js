@@ -25,11 +25,11 @@ import {
   removeWorkDir,
   requireTools,
   withFileLock
-} from "./chunk-2QKOVCGK.js";
+} from "./chunk-AEW45KKZ.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-BFVHSW5K.js";
+} from "./chunk-CJY74QEW.js";
 import {
   IDENTITY_DOCUMENT_NAME,
   IDENTITY_SCRIPT_PATH,
@@ -1176,6 +1176,8 @@ function warmFiles(paths, imageDir) {
     disk: join5(dir, "disk.qcow2"),
     state: join5(dir, "state.bin"),
     memory: join5(dir, "memory.bin"),
+    /** Written at the image's first test launch on this host (see noteTestLaunch). */
+    launched: join5(dir, "launched"),
     lock: join5(imageDir, "warm.lock")
   };
 }
@@ -1200,6 +1202,25 @@ async function warmMachine(paths, store, options, image) {
   const accel = await chooseAccel(paths.hostCache);
   const cmdline = image.tags["ovenproof:cmdline"] ?? KERNEL_CMDLINE;
   return machineSpec(options, accel, store.files(image.id), `${cmdline} ${WARM_KERNEL_FLAG}`);
+}
+async function noteTestLaunch(paths, imageDir) {
+  const files = warmFiles(paths, imageDir);
+  const before = await stat2(files.launched).then(
+    () => true,
+    () => false
+  );
+  if (!before) {
+    await mkdir3(files.dir, { mode: 493 }).catch((error) => {
+      if (error.code !== "EEXIST") throw error;
+    });
+    await writeFile2(files.launched, `${(/* @__PURE__ */ new Date()).toISOString()}
+`, { mode: 420 });
+  }
+  return before;
+}
+async function currentWarmSnapshot(paths, store, options, image) {
+  const machine = await warmMachine(paths, store, options, image);
+  return readSnapshot2(paths, store.files(image.id).dir, warmKey(image, machine, await qemuVersion()));
 }
 function warmKey(image, machine, version) {
   const devices = qemuArgs(
@@ -1298,6 +1319,8 @@ async function makeWarmSnapshot(paths, store, privileged, ctx, image, machine, k
     await mkdir3(files.dir, { mode: 493 });
     for (const name of ["disk.qcow2", "state.bin", "memory.bin", "warm.json"])
       await rename2(join5(work, name), join5(files.dir, name));
+    await writeFile2(files.launched, `${snapshot.createdAt}
+`, { mode: 420 });
     await rm4(previous, { recursive: true, force: true });
     await store.updateManifest(image.id, (m) => {
       m.sizes = {
@@ -1714,36 +1737,47 @@ var LocalProvider = class {
   }
   // --- instances
   /**
-   * Test instances with `warmBoot: auto` are restored from the image's warm snapshot (made at the first
-   * such launch); anything that goes wrong on that path costs one warning and a cold boot, never the run.
+   * Test instances with `warmBoot: auto` are restored from the image's warm snapshot. The snapshot is
+   * made at the image's second test launch on this host, not its first: making one boots the image
+   * anyway and then saves it, which costs more than a plain cold boot, so it pays only for an image
+   * that is launched again (a job on a fresh runner launches its image once). Anything that goes wrong
+   * on that path costs one warning and a cold boot, never the run.
    */
   async launch(ctx, spec) {
     await requireTools("launching a local instance", INSTANCE_TOOLS);
-    if (spec.warmBoot === "auto" && spec.purpose === "test") {
-      const restored = await this.restore(ctx, spec).catch((error) => {
-        if (ctx.signal.aborted) throw error;
-        ctx.log.warn(`warm boot failed, booting cold instead: ${errorMessage(error)}`);
-        return null;
-      });
-      if (restored) return restored;
+    if (spec.purpose === "test") {
+      const launchedBefore = await noteTestLaunch(this.paths, this.store.files(spec.imageId).dir).catch(
+        (error) => {
+          ctx.log.debug(`cannot note the launch of ${spec.imageId}: ${errorMessage(error)}`);
+          return false;
+        }
+      );
+      if (spec.warmBoot === "auto") {
+        const restored = await this.restore(ctx, spec, launchedBefore).catch((error) => {
+          if (ctx.signal.aborted) throw error;
+          ctx.log.warn(`warm boot failed, booting cold instead: ${errorMessage(error)}`);
+          return null;
+        });
+        if (restored) return restored;
+      }
     }
     return bootCold(this.paths, this.store, this.instanceOptions, ctx, spec);
   }
-  async restore(ctx, spec) {
+  async restore(ctx, spec, launchedBefore) {
     const why = await (this.warmUnsupported ??= warmBootUnsupported());
     if (why) {
       ctx.log.info(`warm boot is not available on this host (${why}): booting cold`);
       return null;
     }
     const image = await this.store.require(spec.imageId);
-    const snapshot = await ensureWarmSnapshot(
-      this.paths,
-      this.store,
-      this.privileged,
-      this.instanceOptions,
-      ctx,
-      image
-    );
+    const current = await currentWarmSnapshot(this.paths, this.store, this.instanceOptions, image);
+    if (!current && !launchedBefore) {
+      ctx.log.info(
+        `warm boot: first launch of image ${image.id} here, booting cold (its next launch makes the warm snapshot)`
+      );
+      return null;
+    }
+    const snapshot = current ?? await ensureWarmSnapshot(this.paths, this.store, this.privileged, this.instanceOptions, ctx, image);
     return restoreWarmSnapshot(this.paths, ctx, spec, snapshot, this.store.files(image.id).dir);
   }
   async stopInstance(ctx, id) {
@@ -1874,4 +1908,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-MC3DWVIV.js.map
+//# sourceMappingURL=chunk-7L7HWU7D.js.map

@@ -8,7 +8,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-HRRP74QX.js";
+} from "./chunk-UOH3DHUO.js";
 import {
   client_exports as client_exports2,
   dist_es_exports,
@@ -49,11 +49,11 @@ import {
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-2QKOVCGK.js";
+} from "./chunk-AEW45KKZ.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-BFVHSW5K.js";
+} from "./chunk-CJY74QEW.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
@@ -94051,4 +94051,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-CMAPY4YU.js.map
+//# sourceMappingURL=chunk-A52LOLOW.js.map

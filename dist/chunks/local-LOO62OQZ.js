@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-MC3DWVIV.js";
+} from "./chunk-7L7HWU7D.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,10 +11,10 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-2QKOVCGK.js";
+} from "./chunk-AEW45KKZ.js";
 import {
   localProviderEntry
-} from "./chunk-BFVHSW5K.js";
+} from "./chunk-CJY74QEW.js";
 import "./chunk-VLJ7E4VD.js";
 import "./chunk-PCLL46HG.js";
 import "./chunk-DFPXC7JI.js";
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-JQ2BD3ID.js.map
+//# sourceMappingURL=local-LOO62OQZ.js.map

@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-HRRP74QX.js";
+} from "./chunk-UOH3DHUO.js";
 import {
   secretLines
 } from "./chunk-PCLL46HG.js";
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-MGDTXDCO.js.map
+//# sourceMappingURL=chunk-YJDSMX5O.js.map
