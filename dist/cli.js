@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-A52LOLOW.js";
+} from "./chunks/chunk-3SAQPMOA.js";
 import {
   Ledger,
   cleanupLedger,
@@ -47,7 +47,7 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-UOH3DHUO.js";
+} from "./chunks/chunk-J3QLENAW.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import {
   formatDuration,
@@ -56,13 +56,13 @@ import {
 import "./chunks/chunk-335GSUFP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-7L7HWU7D.js";
+} from "./chunks/chunk-IZSYBVFB.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-AEW45KKZ.js";
+} from "./chunks/chunk-MUODQJXQ.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-CJY74QEW.js";
+} from "./chunks/chunk-YABI3TEL.js";
 import "./chunks/chunk-VLJ7E4VD.js";
 import {
   CancelledError,

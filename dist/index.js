@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-YJDSMX5O.js";
+} from "./chunks/chunk-NCZLQQV4.js";
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-A52LOLOW.js";
+} from "./chunks/chunk-3SAQPMOA.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,
@@ -39,7 +39,7 @@ import {
   setSecret,
   warning,
   which
-} from "./chunks/chunk-UOH3DHUO.js";
+} from "./chunks/chunk-J3QLENAW.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import "./chunks/chunk-GTEG4RTO.js";
 import "./chunks/chunk-335GSUFP.js";
@@ -49,10 +49,10 @@ import {
   KEPT_TAG,
   baseRecipeDigest,
   localPaths
-} from "./chunks/chunk-AEW45KKZ.js";
+} from "./chunks/chunk-MUODQJXQ.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-CJY74QEW.js";
+} from "./chunks/chunk-YABI3TEL.js";
 import "./chunks/chunk-VLJ7E4VD.js";
 import {
   ExitCode,

@@ -2,16 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-YJDSMX5O.js";
+} from "./chunks/chunk-NCZLQQV4.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-UOH3DHUO.js";
+} from "./chunks/chunk-J3QLENAW.js";
 import "./chunks/chunk-GTEG4RTO.js";
-import "./chunks/chunk-CJY74QEW.js";
+import "./chunks/chunk-YABI3TEL.js";
 import {
   errorMessage
 } from "./chunks/chunk-PCLL46HG.js";

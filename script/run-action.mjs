@@ -36,10 +36,8 @@ export function parseFileCommands(text) {
 }
 
 function runNode(script, env, options = {}) {
-  // TypeScript entry points (tests of code not yet bundled) run through tsx.
-  const args = script.endsWith('.ts') ? ['--import', 'tsx', script] : [script];
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, args, {
+    const child = spawn(process.execPath, [script], {
       env,
       cwd: env.GITHUB_WORKSPACE,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -57,8 +55,7 @@ function runNode(script, env, options = {}) {
 
 /**
  * Runs main (and post unless `post: false`). Returns exit codes, outputs, state and summary.
- * `onMainSpawn(child)` lets a test signal or kill the main process. `source: true` runs the
- * TypeScript sources (src/action/main.ts, post.ts) instead of the bundles in dist/.
+ * `onMainSpawn(child)` lets a test signal or kill the main process. Both steps run the bundles in dist/.
  */
 export async function runAction({
   inputs = {},
@@ -70,7 +67,6 @@ export async function runAction({
   onMainSpawn,
   onStdout,
   onStderr,
-  fromSource = false,
 } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'ovenproof-action-'));
   const files = {
@@ -98,10 +94,7 @@ export async function runAction({
     ...env,
   };
   for (const [name, value] of Object.entries(inputs)) base[`INPUT_${name.toUpperCase()}`] = value;
-  // `fromSource` runs src/ through tsx instead of the bundle (tests of code not yet bundled into dist/).
-  const entries = fromSource
-    ? { main: join(root, 'src/action/main.ts'), post: join(root, 'src/action/post.ts') }
-    : { main: join(root, 'dist/index.js'), post: join(root, 'dist/post.js') };
+  const entries = { main: join(root, 'dist/index.js'), post: join(root, 'dist/post.js') };
   const main = await runNode(entries.main, base, { onSpawn: onMainSpawn, onStdout, onStderr });
   const state = parseFileCommands(await readFile(files.GITHUB_STATE, 'utf8'));
   let postRun = null;

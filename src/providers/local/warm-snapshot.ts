@@ -8,8 +8,9 @@
  * and sends the clone its identity and entropy, and then on request its clock, over the agent's serial
  * channel. Loading a clone reads no RAM at all: the guest faults its pages in from the file as it runs.
  *
- * The snapshot is made lazily at the image's first warm launch, under the image's lock, and made again
- * whenever its key changes: the image, the QEMU version, the virtual hardware or the agent.
+ * The snapshot is made lazily, under the image's lock, at the image's second test launch on this host
+ * (see noteTestLaunch), and made again whenever its key changes: the image, the QEMU version, the
+ * virtual hardware or the agent.
  */
 import { createConnection, type Socket } from 'node:net';
 import { chmod, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';

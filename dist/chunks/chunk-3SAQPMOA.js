@@ -8,7 +8,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-UOH3DHUO.js";
+} from "./chunk-J3QLENAW.js";
 import {
   client_exports as client_exports2,
   dist_es_exports,
@@ -49,11 +49,11 @@ import {
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-AEW45KKZ.js";
+} from "./chunk-MUODQJXQ.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-CJY74QEW.js";
+} from "./chunk-YABI3TEL.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
@@ -94051,4 +94051,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-A52LOLOW.js.map
+//# sourceMappingURL=chunk-3SAQPMOA.js.map

@@ -24,7 +24,7 @@ var localProviderEntry = {
     const parsed = localSettingsSchema.safeParse(settings);
     if (!parsed.success)
       throw new ConfigError(`local provider setting home: ${parsed.error.issues[0]?.message}`);
-    const { createLocalProvider } = await import("./local-LOO62OQZ.js");
+    const { createLocalProvider } = await import("./local-OQG4D6GL.js");
     return createLocalProvider({ home: parsed.data.home, log });
   }
 };
@@ -63,4 +63,4 @@ export {
   ovenproofHome,
   localProviderEntry
 };
-//# sourceMappingURL=chunk-CJY74QEW.js.map
+//# sourceMappingURL=chunk-YABI3TEL.js.map

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-7L7HWU7D.js";
+} from "./chunk-IZSYBVFB.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,10 +11,10 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-AEW45KKZ.js";
+} from "./chunk-MUODQJXQ.js";
 import {
   localProviderEntry
-} from "./chunk-CJY74QEW.js";
+} from "./chunk-YABI3TEL.js";
 import "./chunk-VLJ7E4VD.js";
 import "./chunk-PCLL46HG.js";
 import "./chunk-DFPXC7JI.js";
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-LOO62OQZ.js.map
+//# sourceMappingURL=local-OQG4D6GL.js.map

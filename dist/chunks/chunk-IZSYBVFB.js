@@ -25,11 +25,11 @@ import {
   removeWorkDir,
   requireTools,
   withFileLock
-} from "./chunk-AEW45KKZ.js";
+} from "./chunk-MUODQJXQ.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-CJY74QEW.js";
+} from "./chunk-YABI3TEL.js";
 import {
   IDENTITY_DOCUMENT_NAME,
   IDENTITY_SCRIPT_PATH,
@@ -1908,4 +1908,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-7L7HWU7D.js.map
+//# sourceMappingURL=chunk-IZSYBVFB.js.map

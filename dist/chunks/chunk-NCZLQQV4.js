@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-UOH3DHUO.js";
+} from "./chunk-J3QLENAW.js";
 import {
   secretLines
 } from "./chunk-PCLL46HG.js";
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-YJDSMX5O.js.map
+//# sourceMappingURL=chunk-NCZLQQV4.js.map

@@ -7,7 +7,7 @@ import {
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-CJY74QEW.js";
+} from "./chunk-YABI3TEL.js";
 import {
   ConfigError,
   errorMessage,
@@ -21747,4 +21747,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-UOH3DHUO.js.map
+//# sourceMappingURL=chunk-J3QLENAW.js.map
