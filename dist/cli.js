@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-3SAQPMOA.js";
+} from "./chunks/chunk-TWEDLJU4.js";
 import {
   Ledger,
   cleanupLedger,

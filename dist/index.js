@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-3SAQPMOA.js";
+} from "./chunks/chunk-TWEDLJU4.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,

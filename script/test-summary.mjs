@@ -1,10 +1,11 @@
 // Adds up vitest's JSON reports into the one line CI counts: "N passed, N failed[, N skipped]".
 // A file that failed to load has no failed test cases but is a failure all the same.
 //
-//   node script/test-summary.mjs REPORT.json... [--durations DURATIONS.json] [--scan OUTPUT.log]...
+//   node script/test-summary.mjs REPORT.json... [--durations DURATIONS.json]... [--scan OUTPUT.log]...
 //
-// --durations names what test/support/file-durations-reporter.ts wrote for the serial pass: how long
-// each of its files took is printed first, longest first, so the cost of the slow tests stays in view.
+// --durations names what test/support/file-durations-reporter.ts wrote for one lane of the slow pass
+// (given once per lane, in lane order): how long each of its files took is printed first, longest
+// first, with the lane's total, so the cost of the slow tests stays in view.
 // --scan names the suite's whole output: every error message in it that ends in a bare `Error` (a
 // failure whose message was lost, see script/bare-errors.mjs) is printed and counted as one failure.
 import { readFileSync, existsSync } from 'node:fs';
@@ -12,14 +13,15 @@ import { parseArgs } from 'node:util';
 import { bareErrorLines } from './bare-errors.mjs';
 
 const { values, positionals: reports } = parseArgs({
-  options: { durations: { type: 'string' }, scan: { type: 'string', multiple: true } },
+  options: { durations: { type: 'string', multiple: true }, scan: { type: 'string', multiple: true } },
   allowPositionals: true,
 });
 
-if (values.durations && existsSync(values.durations)) {
-  const files = JSON.parse(readFileSync(values.durations, 'utf8'));
-  const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`.padStart(9);
-  console.log('Serial pass (.qemu. and .root. files), time per file:');
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`.padStart(9);
+for (const [index, path] of (values.durations ?? []).entries()) {
+  if (!existsSync(path)) continue;
+  const files = JSON.parse(readFileSync(path, 'utf8'));
+  console.log(`Slow pass, lane ${index + 1} (.qemu. and .root. files, one at a time), time per file:`);
   for (const file of [...files].sort((a, b) => b.ms - a.ms)) {
     console.log(`${seconds(file.ms)}  ${file.file}${file.state === 'passed' ? '' : ` (${file.state})`}`);
   }

@@ -109,10 +109,21 @@ describe('warm boot through the Action (QEMU)', () => {
       let restoring: string | null = null;
       const run = await action({ 'warm-boot': 'auto' }, (child) => {
         const watch = setInterval(() => {
-          void processesMentioning('-incoming').then((found) => {
-            const qemu = found.find(
-              (line) => line.includes('qemu-system') && line.includes(`${home}/instances/`),
+          void processesMentioning('-incoming').then(async (found) => {
+            // A restore of this main step: other test files may restore instances of their own.
+            const ours = await Promise.all(
+              found.map(async (line) => {
+                const id = new RegExp(`${home}/instances/([^/ ]+)/`).exec(line)?.[1];
+                if (!line.includes('qemu-system') || !id) return null;
+                const record = await readFile(join(home, 'instances', id, 'instance.json'), 'utf8').catch(
+                  () => '{}',
+                );
+                return (JSON.parse(record) as { owner?: { pid?: number } }).owner?.pid === child.pid
+                  ? line
+                  : null;
+              }),
             );
+            const qemu = ours.find((line) => line !== null);
             if (qemu && !restoring) {
               restoring = qemu;
               clearInterval(watch);

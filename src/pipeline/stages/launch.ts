@@ -124,7 +124,10 @@ export const launchStage: Step<RunState> = {
           s.debugSsh = await writeDebugSsh(deps.workDir, instance, clientKey.privateKey);
           // The instance and what it depends on (its security group, its watchdog) outlive the run.
           await deps.provider.keepInstance?.(instance.id);
-          for (const key of s.launchKeys) await s.ledger.kept(key);
+          // Only what is still live: the launch may have made and removed scratch of its own (the
+          // work folder of a warm snapshot it had to make first).
+          const live = new Set(s.ledger.live().map((e) => e.key));
+          for (const key of s.launchKeys) if (live.has(key)) await s.ledger.kept(key);
         },
       );
       const minutes = Math.round(deps.config.ttlMs / 60_000);

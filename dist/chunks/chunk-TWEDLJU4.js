@@ -91312,7 +91312,8 @@ var launchStage = {
         async () => {
           s.debugSsh = await writeDebugSsh(deps.workDir, instance, clientKey.privateKey);
           await deps.provider.keepInstance?.(instance.id);
-          for (const key of s.launchKeys) await s.ledger.kept(key);
+          const live = new Set(s.ledger.live().map((e) => e.key));
+          for (const key of s.launchKeys) if (live.has(key)) await s.ledger.kept(key);
         }
       );
       const minutes = Math.round(deps.config.ttlMs / 6e4);
@@ -94051,4 +94052,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-3SAQPMOA.js.map
+//# sourceMappingURL=chunk-TWEDLJU4.js.map
