@@ -9,20 +9,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  copyFileSync,
-  linkSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { ensureBaseImage } from '../support/local-base.js';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ensureBaseImage, privateHomeWithBase } from '../support/local-base.js';
 import { HELLO_DEB_RUN, budgets, timeoutFor } from '../support/timeouts.js';
-import { ovenproofHome as defaultHome } from '../../src/common/host/home.js';
 import type { RunResult } from '../../src/common/run-result.js';
 
 const cli = resolve('dist/cli.js');
@@ -68,13 +58,7 @@ function images(): Array<{ id: string; tags: Record<string, string> }> {
 beforeAll(async () => {
   const base = await ensureBaseImage();
   baseId = base.id;
-  // Same filesystem as the shared store, so the read-only base files can be hard-linked.
-  home = mkdtempSync(join(dirname(defaultHome()), 'ovenproof-lifecycle-'));
-  const from = join(defaultHome(), 'images', base.id);
-  const to = join(home, 'images', base.id);
-  mkdirSync(to, { recursive: true });
-  for (const file of ['disk.raw', 'vmlinuz', 'initrd.img']) linkSync(join(from, file), join(to, file));
-  copyFileSync(join(from, 'manifest.json'), join(to, 'manifest.json'));
+  home = privateHomeWithBase(base, 'lifecycle');
 
   project = mkdtempSync(join(home, 'project-'));
   mkdirSync(join(project, 'src'));

@@ -2,8 +2,12 @@
  * (QEMU) examples/hello-deb with the bake in a real bakery process: `ovenproof run` with baker-url and
  * a static baker-token, and the bundled Action with baker-audience, whose OIDC token comes from the
  * Actions runtime's ID-token endpoint served by a local issuer. The test instance boots in QEMU.
+ *
+ * Everything here (the bakery, the CLI, the Action) uses a private $OVENPROOF_HOME: other suites bake
+ * hello-deb too, and an image one of them promoted already would keep this bakery from promoting it.
  */
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -21,7 +25,7 @@ import {
   type LocalIssuer,
 } from '../bakery/helpers.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/github-api.js';
-import { ensureBaseImage } from '../support/local-base.js';
+import { ensureBaseImage, privateHomeWithBase } from '../support/local-base.js';
 // @ts-expect-error: plain ESM script without type declarations
 import { runAction } from '../../script/run-action.mjs';
 import { HELLO_DEB_RUN, budgets, timeoutFor } from '../support/timeouts.js';
@@ -38,8 +42,12 @@ let token: string;
 let issuer: LocalIssuer;
 let gh: FakeGitHub;
 
+let home: string | undefined;
+
 beforeAll(async () => {
-  await ensureBaseImage();
+  home = privateHomeWithBase(await ensureBaseImage(), 'bakery-e2e');
+  // Every process this file starts inherits it.
+  process.env.OVENPROOF_HOME = home;
   ({ token } = await tokenFile(dir));
   issuer = await startIssuer();
   gh = await startFakeGitHub();
@@ -48,6 +56,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await issuer?.close();
   await gh?.close();
+  if (home) rmSync(home, { recursive: true, force: true });
 }, timeoutFor(budgets.teardown));
 
 describe('bake in a bakery (QEMU)', () => {
@@ -176,7 +185,13 @@ describe('bake in a bakery (QEMU)', () => {
         const eventPath = join(await mkdtemp(join(tmpdir(), 'ovenproof-e2e-')), 'push.json');
         await writeFile(eventPath, JSON.stringify(push));
         const run = await runAction({
-          inputs: { 'github-token': 'ghs_e2etoken', 'baker-url': bakery.url, 'baker-audience': AUDIENCE },
+          inputs: {
+            'github-token': 'ghs_e2etoken',
+            'baker-url': bakery.url,
+            'baker-audience': AUDIENCE,
+            // The image's second launch here: a cold boot costs less than making its warm snapshot.
+            'warm-boot': 'never',
+          },
           eventName: 'push',
           eventPath,
           workspace: resolve(REPO_ROOT, 'examples/hello-deb'),

@@ -1,7 +1,7 @@
 /**
  * A vitest reporter that writes how long each test file took, import and hooks included, as JSON to the
  * file named by OVENPROOF_TEST_DURATIONS: `[{ "file": "test/…", "ms": 1234, "state": "passed" }]`.
- * script/test uses it for the serial pass, and script/test-summary.mjs prints the figures.
+ * script/test uses it for each lane of the slow pass, and script/test-summary.mjs prints the figures.
  */
 import { writeFileSync } from 'node:fs';
 import type { Reporter, TestModule } from 'vitest/node';
