@@ -4,8 +4,9 @@
 //   node script/test-summary.mjs REPORT.json... [--durations DURATIONS.json]... [--scan OUTPUT.log]...
 //
 // --durations names what test/support/file-durations-reporter.ts wrote for one lane of the slow pass
-// (given once per lane, in lane order): how long each of its files took is printed first, longest
-// first, with the lane's total, so the cost of the slow tests stays in view.
+// (given once per lane, in lane order; a lane that ran nothing has no file): how long each of its files
+// took is printed first, longest first, with the lane's total, so the cost of the slow tests stays in
+// view.
 // --scan names the suite's whole output: every error message in it that ends in a bare `Error` (a
 // failure whose message was lost, see script/bare-errors.mjs) is printed and counted as one failure.
 import { readFileSync, existsSync } from 'node:fs';
