@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-TWEDLJU4.js";
+} from "./chunks/chunk-FSI5AQUF.js";
 import {
   Ledger,
   cleanupLedger,
@@ -47,7 +47,7 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-J3QLENAW.js";
+} from "./chunks/chunk-7L2D7XJV.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import {
   formatDuration,
@@ -56,13 +56,13 @@ import {
 import "./chunks/chunk-335GSUFP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-IZSYBVFB.js";
+} from "./chunks/chunk-R5R2FXVS.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-MUODQJXQ.js";
+} from "./chunks/chunk-IHJ3QDCZ.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-YABI3TEL.js";
+} from "./chunks/chunk-MDRJJWCZ.js";
 import "./chunks/chunk-VLJ7E4VD.js";
 import {
   CancelledError,

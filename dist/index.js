@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-NCZLQQV4.js";
+} from "./chunks/chunk-XH42ZLO3.js";
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-TWEDLJU4.js";
+} from "./chunks/chunk-FSI5AQUF.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,
@@ -39,7 +39,7 @@ import {
   setSecret,
   warning,
   which
-} from "./chunks/chunk-J3QLENAW.js";
+} from "./chunks/chunk-7L2D7XJV.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import "./chunks/chunk-GTEG4RTO.js";
 import "./chunks/chunk-335GSUFP.js";
@@ -49,10 +49,10 @@ import {
   KEPT_TAG,
   baseRecipeDigest,
   localPaths
-} from "./chunks/chunk-MUODQJXQ.js";
+} from "./chunks/chunk-IHJ3QDCZ.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-YABI3TEL.js";
+} from "./chunks/chunk-MDRJJWCZ.js";
 import "./chunks/chunk-VLJ7E4VD.js";
 import {
   ExitCode,

@@ -2,16 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-NCZLQQV4.js";
+} from "./chunks/chunk-XH42ZLO3.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-J3QLENAW.js";
+} from "./chunks/chunk-7L2D7XJV.js";
 import "./chunks/chunk-GTEG4RTO.js";
-import "./chunks/chunk-YABI3TEL.js";
+import "./chunks/chunk-MDRJJWCZ.js";
 import {
   errorMessage
 } from "./chunks/chunk-PCLL46HG.js";

@@ -138,6 +138,18 @@ describe('local warm boot', () => {
         onStdout: (t) => (agentState += t),
       });
       expect(agentState.trim()).toBe('active');
+      // sshd was started in the snapshot and got its configuration from the agent: a restart (or a
+      // reload, which re-executes it) reads the configuration file itself, and logins still work.
+      let restarted = '';
+      const restart = await sa.exec(
+        'systemctl restart ssh.service && systemctl is-active ssh.service && readlink /run/ovenproof/sshd_config',
+        { onStdout: (t) => (restarted += t), onStderr: (t) => (restarted += t) },
+      );
+      expect(restart.exitCode, restarted).toBe(0);
+      expect(restarted.trim().split('\n')).toEqual(['active', '/etc/ssh/sshd_config']);
+      const again = await connect(infoA, a.clientPrivateKey);
+      sessions.push(again);
+      expect((await again.exec('true')).exitCode).toBe(0);
       expect(fa.hostname).toBe('warm-clone-a');
       expect(fb.hostname).toBe('warm-clone-b');
       expect(snapshot.booted.hostname).not.toMatch(/^warm-clone/);

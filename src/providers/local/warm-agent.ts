@@ -4,19 +4,21 @@
  *
  * - the agent script and its unit, started only when the kernel command line carries `ovenproof.warm`
  *   (the snapshot boot, and so every clone restored from it);
- * - drop-ins that keep the image's own identity init and sshd from starting in such a boot: the VM is
- *   saved while it has no host keys, no authorized key and no identity of any kind;
- * - a path unit that starts sshd once the agent marks the identity applied;
+ * - drop-ins that keep the image's own identity init from starting in such a boot, and sshd from
+ *   starting until the agent starts it: the VM is saved while it has no host keys, no authorized key
+ *   and no identity of any kind;
  * - the current identity init script, which also takes its document from a file the agent names (for
  *   a login user other than root, which the init creates).
  *
- * In the snapshot boot the agent waits until the boot has settled, says `ready` on its virtio-serial
- * port and blocks reading it; the host saves the VM there. In every clone the same read returns that
- * clone's identity: the agent adds the host's entropy to the kernel pool (RNDADDENTROPY) and reseeds
- * the CRNG, writes a fresh machine-id, asks for the host's time and sets the clock, writes hostname and
- * keys, marks the identity applied (which starts sshd), answers `applied` once sshd listens, and stays
- * as the clone's dead-man switch. A cold boot of the same disk (no `ovenproof.warm`) behaves exactly
- * like the image: the agent stays off and the identity init and sshd start as usual.
+ * In the snapshot boot the agent waits until the boot has settled, starts sshd blocked on reading its
+ * configuration from a FIFO, reads into the page cache what the first login will load, says `ready` on
+ * its virtio-serial port and blocks reading it; the host saves the VM there. In every clone the same
+ * read returns that clone's identity: the agent adds the host's entropy to the kernel pool
+ * (RNDADDENTROPY) and reseeds the CRNG, writes the host key and hands sshd its configuration, writes a
+ * fresh machine-id, hostname and login key, asks for the host's time and sets the clock, answers
+ * `applied` once sshd listens, and stays as the clone's dead-man switch. A cold boot of the same disk
+ * (no `ovenproof.warm`) behaves exactly like the image: the agent stays off and the identity init and
+ * sshd start as usual.
  */
 import {
   IDENTITY_SCRIPT_PATH,
@@ -31,8 +33,12 @@ export const WARM_KERNEL_FLAG = 'ovenproof.warm';
 export const WARM_PORT_NAME = 'org.ovenproof.agent';
 export const WARM_AGENT_PATH = '/usr/local/sbin/ovenproof-warm-agent';
 export const WARM_AGENT_UNIT_PATH = '/etc/systemd/system/ovenproof-warm-agent.service';
-/** Exists in a clone once its identity is applied; sshd's warm drop-in waits for it. */
-const APPLIED_MARKER = '/run/ovenproof/warm-identity-applied';
+/**
+ * In a warm boot sshd reads its configuration from this FIFO (the agent writes it once the clone has
+ * its identity), with options from this environment file, which only the agent writes.
+ */
+const SSHD_FIFO = '/run/ovenproof/sshd_config';
+const SSHD_ENV = '/run/ovenproof/sshd-warm.env';
 
 export interface GuestFile {
   path: string;
@@ -49,13 +55,17 @@ const AGENT = String.raw`#!/usr/bin/perl
 # Never prints key material.
 use strict;
 use warnings;
+use Fcntl qw(O_WRONLY O_NONBLOCK F_SETFL);
 use MIME::Base64 qw(decode_base64);
+use POSIX qw(mkfifo);
 
 my $port_path = '/dev/virtio-ports/@PORT@';
 my $run = '/run/ovenproof';
 my $state = '@STATE_DIR@';
-my $applied_marker = '@APPLIED@';
 my $identity_script = '@IDENTITY_SCRIPT@';
+my $sshd_fifo = '@SSHD_FIFO@';
+my $sshd_env = '@SSHD_ENV@';
+my $sshd_config_out;
 $| = 1;
 umask 077;
 my $inbox = '';
@@ -68,25 +78,32 @@ for (my $i = 0; !-c $port_path; $i++) {
 }
 # Say ready only once the boot has settled, so that a clone resumes into an idle system.
 system('timeout 600 systemctl is-system-running --wait >/dev/null 2>&1');
+open(my $port, '+<', $port_path) or die "open $port_path: $!\n";
+
 # The saved RAM keeps only pages that are not all zeros (the rest become holes in its file), and pages
-# freed by the boot still hold their old bytes. Drop the page cache, then fill most of the free memory
-# with zeros once and free it again: the pages go back to the free list zeroed, and the saved RAM
-# shrinks to what is really in use.
-system('sync');
-write_file('/proc/sys/vm/drop_caches', "3\n", 1);
+# freed by the boot still hold their old bytes. Fill most of the free memory with zeros once and free
+# it again: the pages go back to the free list zeroed, and the saved RAM shrinks to what is in use.
+# The page cache stays: a clone reads nothing from its disk that the boot had already read.
 my $zero = "$run/zero-fill";
 mkdir $zero;
 if (system("mount -t tmpfs -o size=100% ovenproof-zero-fill $zero 2>/dev/null") == 0) {
   my $free_mib = 0;
   if (open(my $meminfo, '<', '/proc/meminfo')) {
-    while (<$meminfo>) { $free_mib = int($1 / 1024) if /^MemAvailable:\s+(\d+)/ }
+    while (<$meminfo>) { $free_mib = int($1 / 1024) if /^MemFree:\s+(\d+)/ }
   }
   system("dd if=/dev/zero of=$zero/fill bs=1M count=" . ($free_mib - 64) . ' 2>/dev/null') if $free_mib > 96;
   system('umount', $zero);
 }
 rmdir $zero;
 
-open(my $port, '+<', $port_path) or die "open $port_path: $!\n";
+# sshd waits from here until a clone's identity is applied: started late, so that the snapshot boot
+# keeps it short of its unit's start timeout.
+my $sshd_config = start_sshd_waiting();
+# What the first connection loads, read into the page cache too: every file the waiting sshd maps (its
+# re-executed child per connection maps the same) and the PAM modules that sshd loads at login.
+my $sshd_pid = qx(systemctl show --property=MainPID --value ssh.service);
+read_files(mapped_files($sshd_pid =~ /^(\d+)/ ? $1 : 0), glob('/usr/lib/*/security/*.so /lib/*/security/*.so'));
+
 my $booted = read_first_line('/etc/machine-id') // '';
 $booted = 'none' if $booted eq '';
 my $hostname = read_first_line('/proc/sys/kernel/hostname') // '';
@@ -120,10 +137,10 @@ for ([$instance, 'instance id'], [$host, 'hostname'], [$user, 'ssh user']) {
 }
 my $machine_id;
 if ($user eq 'root') {
-  # sshd takes about a second of emulated CPU to start: start it as soon as its host key is in place
-  # and write the rest meanwhile. The host connects only after the answer below, once all is written.
+  # sshd goes on as soon as its host key is in place; the rest is written meanwhile. The host connects
+  # only after the answer below, once all is written.
   my $public = install_host_key();
-  start_sshd();
+  release_sshd();
   $machine_id = new_machine_id();
   apply_root_identity($public);
 } else {
@@ -133,7 +150,7 @@ if ($user eq 'root') {
   write_file("$run/warm-identity", $received);
   local $ENV{OVENPROOF_IDENTITY_DOCUMENT} = "$run/warm-identity";
   system($identity_script) == 0 or fail('the identity init failed');
-  start_sshd();
+  release_sshd();
 }
 
 # The clock resumes from the snapshot: ask the host for its time right before setting it
@@ -174,10 +191,58 @@ sub install_host_key {
   return $public;
 }
 
-# The marker starts sshd (a path unit of systemd).
-sub start_sshd {
+# sshd is started before the save, so that no clone pays for starting a program (under an emulated CPU,
+# the new process's code must be translated afresh in every clone). It reads its configuration from a
+# FIFO, which blocks it before it has drawn any random number or read a host key; it goes on in the
+# clone once the configuration is written there, after the reseed and with the clone's own host key.
+# Its options come from an environment file that only such a boot has, so a cold boot of this disk
+# starts sshd as the image does. Returns the configuration file that sshd would have read.
+sub start_sshd_waiting {
+  my $options = '';
+  if (open(my $defaults, '<', '/etc/default/ssh')) {
+    while (<$defaults>) { $options = $+ if /^\s*SSHD_OPTS=(?:"(.*)"|'(.*)'|(.*?))\s*$/ }
+  }
+  my $config = $options =~ /(?:^|\s)-f\s*(\S+)/ ? $1 : '/etc/ssh/sshd_config';
+  -r $config or fail("no sshd configuration at $config");
+  unlink($sshd_fifo);
+  mkfifo($sshd_fifo, 0600) or fail("mkfifo $sshd_fifo: $!");
   umask 022;
-  write_file($applied_marker, '');
+  write_file($sshd_env, "SSHD_OPTS=$options -f $sshd_fifo\n");
+  umask 077;
+  system('systemctl', 'start', '--no-block', 'ssh.service') == 0 or fail('cannot start ssh.service');
+  # Opening the FIFO for writing succeeds once sshd holds it open for reading; it then waits in its read.
+  for (my $i = 0; !sysopen($sshd_config_out, $sshd_fifo, O_WRONLY | O_NONBLOCK); $i++) {
+    fail('sshd did not open its configuration FIFO') if $i >= 3000;
+    select(undef, undef, undef, 0.02);
+  }
+  return $config;
+}
+
+# Hands sshd its configuration; the path then leads to the configuration file itself, for any later
+# start of sshd (a reload re-executes it with the same options).
+sub release_sshd {
+  open(my $in, '<', $sshd_config) or fail("read $sshd_config: $!");
+  my $text = do { local $/; <$in> };
+  fcntl($sshd_config_out, F_SETFL, 0) or fail("fcntl $sshd_fifo: $!");
+  print($sshd_config_out $text) && close($sshd_config_out) or fail("write $sshd_fifo: $!");
+  symlink($sshd_config, "$sshd_fifo.link") && rename("$sshd_fifo.link", $sshd_fifo)
+    or fail("replace $sshd_fifo: $!");
+}
+
+sub mapped_files {
+  my ($pid) = @_;
+  my %seen;
+  open(my $maps, '<', "/proc/$pid/maps") or return ();
+  while (<$maps>) { $seen{$1} = 1 if m{\s(/\S+)$} }
+  return sort keys %seen;
+}
+
+sub read_files {
+  for my $path (@_) {
+    open(my $in, '<', $path) or next;
+    binmode($in);
+    1 while sysread($in, my $chunk, 1 << 20);
+  }
 }
 
 # A fresh machine-id drawn from the reseeded pool (the snapshot's was made at its boot, often only
@@ -269,7 +334,8 @@ sub sshd_listens {
   .replace('@PORT@', WARM_PORT_NAME)
   .replace('@STATE_DIR@', IDENTITY_STATE_DIR)
   .replace('@IDENTITY_SCRIPT@', IDENTITY_SCRIPT_PATH)
-  .replace('@APPLIED@', APPLIED_MARKER);
+  .replace('@SSHD_FIFO@', SSHD_FIFO)
+  .replace('@SSHD_ENV@', SSHD_ENV);
 
 const AGENT_UNIT = `[Unit]
 Description=ovenproof warm-boot agent (waits for this clone's identity on a serial channel)
@@ -289,30 +355,18 @@ const IDENTITY_DROP_IN = `[Unit]
 ConditionKernelCommandLine=!${WARM_KERNEL_FLAG}
 `;
 
-/** In a warm boot, systemd itself starts sshd when the agent marks the identity applied. */
-const SSH_PATH_UNIT = `[Unit]
-Description=ovenproof warm boot: start sshd once the clone has its identity
-ConditionKernelCommandLine=${WARM_KERNEL_FLAG}
-
-[Path]
-PathChanged=${APPLIED_MARKER}
-Unit=ssh.service
-
-[Install]
-WantedBy=multi-user.target
-`;
-const SSH_PATH_UNIT_PATH = '/etc/systemd/system/ovenproof-warm-ssh.path';
-
 /**
- * sshd starts as usual in a cold boot, and in a warm one only once the clone has its identity. The
- * configuration test before the start (a whole extra sshd run, about a second of emulated CPU in a
- * freshly restored guest) is left out: the configuration is the image's, unchanged since its bake.
+ * sshd starts as usual in a cold boot, and in a warm one only when the agent starts it, with the
+ * options the agent wrote (its configuration from the agent's FIFO). The configuration test before
+ * the start (a whole extra sshd run) is left out: the configuration is the image's, unchanged since
+ * its bake.
  */
 const SSH_DROP_IN = `[Unit]
 ConditionKernelCommandLine=|!${WARM_KERNEL_FLAG}
-ConditionPathExists=|${APPLIED_MARKER}
+ConditionPathExists=|${SSHD_ENV}
 
 [Service]
+EnvironmentFile=-${SSHD_ENV}
 ExecStartPre=
 `;
 
@@ -329,13 +383,6 @@ export function warmAgentFiles(): GuestFile[] {
       content: '',
       mode: 0o777,
       symlinkTo: WARM_AGENT_UNIT_PATH,
-    },
-    { path: SSH_PATH_UNIT_PATH, content: SSH_PATH_UNIT, mode: 0o644 },
-    {
-      path: '/etc/systemd/system/multi-user.target.wants/ovenproof-warm-ssh.path',
-      content: '',
-      mode: 0o777,
-      symlinkTo: SSH_PATH_UNIT_PATH,
     },
     { path: `${IDENTITY_UNIT_PATH}.d/60-ovenproof-warm.conf`, content: IDENTITY_DROP_IN, mode: 0o644 },
     { path: '/etc/systemd/system/ssh.service.d/60-ovenproof-warm.conf', content: SSH_DROP_IN, mode: 0o644 },

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-IZSYBVFB.js";
+} from "./chunk-R5R2FXVS.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,10 +11,10 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-MUODQJXQ.js";
+} from "./chunk-IHJ3QDCZ.js";
 import {
   localProviderEntry
-} from "./chunk-YABI3TEL.js";
+} from "./chunk-MDRJJWCZ.js";
 import "./chunk-VLJ7E4VD.js";
 import "./chunk-PCLL46HG.js";
 import "./chunk-DFPXC7JI.js";
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-OQG4D6GL.js.map
+//# sourceMappingURL=local-AYLFPQW2.js.map

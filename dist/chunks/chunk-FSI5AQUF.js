@@ -8,7 +8,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-J3QLENAW.js";
+} from "./chunk-7L2D7XJV.js";
 import {
   client_exports as client_exports2,
   dist_es_exports,
@@ -49,11 +49,11 @@ import {
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-MUODQJXQ.js";
+} from "./chunk-IHJ3QDCZ.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-YABI3TEL.js";
+} from "./chunk-MDRJJWCZ.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
@@ -94052,4 +94052,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-TWEDLJU4.js.map
+//# sourceMappingURL=chunk-FSI5AQUF.js.map

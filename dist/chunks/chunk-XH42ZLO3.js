@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-J3QLENAW.js";
+} from "./chunk-7L2D7XJV.js";
 import {
   secretLines
 } from "./chunk-PCLL46HG.js";
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-NCZLQQV4.js.map
+//# sourceMappingURL=chunk-XH42ZLO3.js.map

@@ -24,7 +24,7 @@ var localProviderEntry = {
     const parsed = localSettingsSchema.safeParse(settings);
     if (!parsed.success)
       throw new ConfigError(`local provider setting home: ${parsed.error.issues[0]?.message}`);
-    const { createLocalProvider } = await import("./local-OQG4D6GL.js");
+    const { createLocalProvider } = await import("./local-AYLFPQW2.js");
     return createLocalProvider({ home: parsed.data.home, log });
   }
 };
@@ -63,4 +63,4 @@ export {
   ovenproofHome,
   localProviderEntry
 };
-//# sourceMappingURL=chunk-YABI3TEL.js.map
+//# sourceMappingURL=chunk-MDRJJWCZ.js.map

@@ -25,11 +25,11 @@ import {
   removeWorkDir,
   requireTools,
   withFileLock
-} from "./chunk-MUODQJXQ.js";
+} from "./chunk-IHJ3QDCZ.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-YABI3TEL.js";
+} from "./chunk-MDRJJWCZ.js";
 import {
   IDENTITY_DOCUMENT_NAME,
   IDENTITY_SCRIPT_PATH,
@@ -169,19 +169,24 @@ var WARM_KERNEL_FLAG = "ovenproof.warm";
 var WARM_PORT_NAME = "org.ovenproof.agent";
 var WARM_AGENT_PATH = "/usr/local/sbin/ovenproof-warm-agent";
 var WARM_AGENT_UNIT_PATH = "/etc/systemd/system/ovenproof-warm-agent.service";
-var APPLIED_MARKER = "/run/ovenproof/warm-identity-applied";
+var SSHD_FIFO = "/run/ovenproof/sshd_config";
+var SSHD_ENV = "/run/ovenproof/sshd-warm.env";
 var AGENT = String.raw`#!/usr/bin/perl
 # ovenproof warm-boot agent: waits on a virtio-serial port for this clone's identity and applies it.
 # Never prints key material.
 use strict;
 use warnings;
+use Fcntl qw(O_WRONLY O_NONBLOCK F_SETFL);
 use MIME::Base64 qw(decode_base64);
+use POSIX qw(mkfifo);
 
 my $port_path = '/dev/virtio-ports/@PORT@';
 my $run = '/run/ovenproof';
 my $state = '@STATE_DIR@';
-my $applied_marker = '@APPLIED@';
 my $identity_script = '@IDENTITY_SCRIPT@';
+my $sshd_fifo = '@SSHD_FIFO@';
+my $sshd_env = '@SSHD_ENV@';
+my $sshd_config_out;
 $| = 1;
 umask 077;
 my $inbox = '';
@@ -194,25 +199,32 @@ for (my $i = 0; !-c $port_path; $i++) {
 }
 # Say ready only once the boot has settled, so that a clone resumes into an idle system.
 system('timeout 600 systemctl is-system-running --wait >/dev/null 2>&1');
+open(my $port, '+<', $port_path) or die "open $port_path: $!\n";
+
 # The saved RAM keeps only pages that are not all zeros (the rest become holes in its file), and pages
-# freed by the boot still hold their old bytes. Drop the page cache, then fill most of the free memory
-# with zeros once and free it again: the pages go back to the free list zeroed, and the saved RAM
-# shrinks to what is really in use.
-system('sync');
-write_file('/proc/sys/vm/drop_caches', "3\n", 1);
+# freed by the boot still hold their old bytes. Fill most of the free memory with zeros once and free
+# it again: the pages go back to the free list zeroed, and the saved RAM shrinks to what is in use.
+# The page cache stays: a clone reads nothing from its disk that the boot had already read.
 my $zero = "$run/zero-fill";
 mkdir $zero;
 if (system("mount -t tmpfs -o size=100% ovenproof-zero-fill $zero 2>/dev/null") == 0) {
   my $free_mib = 0;
   if (open(my $meminfo, '<', '/proc/meminfo')) {
-    while (<$meminfo>) { $free_mib = int($1 / 1024) if /^MemAvailable:\s+(\d+)/ }
+    while (<$meminfo>) { $free_mib = int($1 / 1024) if /^MemFree:\s+(\d+)/ }
   }
   system("dd if=/dev/zero of=$zero/fill bs=1M count=" . ($free_mib - 64) . ' 2>/dev/null') if $free_mib > 96;
   system('umount', $zero);
 }
 rmdir $zero;
 
-open(my $port, '+<', $port_path) or die "open $port_path: $!\n";
+# sshd waits from here until a clone's identity is applied: started late, so that the snapshot boot
+# keeps it short of its unit's start timeout.
+my $sshd_config = start_sshd_waiting();
+# What the first connection loads, read into the page cache too: every file the waiting sshd maps (its
+# re-executed child per connection maps the same) and the PAM modules that sshd loads at login.
+my $sshd_pid = qx(systemctl show --property=MainPID --value ssh.service);
+read_files(mapped_files($sshd_pid =~ /^(\d+)/ ? $1 : 0), glob('/usr/lib/*/security/*.so /lib/*/security/*.so'));
+
 my $booted = read_first_line('/etc/machine-id') // '';
 $booted = 'none' if $booted eq '';
 my $hostname = read_first_line('/proc/sys/kernel/hostname') // '';
@@ -246,10 +258,10 @@ for ([$instance, 'instance id'], [$host, 'hostname'], [$user, 'ssh user']) {
 }
 my $machine_id;
 if ($user eq 'root') {
-  # sshd takes about a second of emulated CPU to start: start it as soon as its host key is in place
-  # and write the rest meanwhile. The host connects only after the answer below, once all is written.
+  # sshd goes on as soon as its host key is in place; the rest is written meanwhile. The host connects
+  # only after the answer below, once all is written.
   my $public = install_host_key();
-  start_sshd();
+  release_sshd();
   $machine_id = new_machine_id();
   apply_root_identity($public);
 } else {
@@ -259,7 +271,7 @@ if ($user eq 'root') {
   write_file("$run/warm-identity", $received);
   local $ENV{OVENPROOF_IDENTITY_DOCUMENT} = "$run/warm-identity";
   system($identity_script) == 0 or fail('the identity init failed');
-  start_sshd();
+  release_sshd();
 }
 
 # The clock resumes from the snapshot: ask the host for its time right before setting it
@@ -300,10 +312,58 @@ sub install_host_key {
   return $public;
 }
 
-# The marker starts sshd (a path unit of systemd).
-sub start_sshd {
+# sshd is started before the save, so that no clone pays for starting a program (under an emulated CPU,
+# the new process's code must be translated afresh in every clone). It reads its configuration from a
+# FIFO, which blocks it before it has drawn any random number or read a host key; it goes on in the
+# clone once the configuration is written there, after the reseed and with the clone's own host key.
+# Its options come from an environment file that only such a boot has, so a cold boot of this disk
+# starts sshd as the image does. Returns the configuration file that sshd would have read.
+sub start_sshd_waiting {
+  my $options = '';
+  if (open(my $defaults, '<', '/etc/default/ssh')) {
+    while (<$defaults>) { $options = $+ if /^\s*SSHD_OPTS=(?:"(.*)"|'(.*)'|(.*?))\s*$/ }
+  }
+  my $config = $options =~ /(?:^|\s)-f\s*(\S+)/ ? $1 : '/etc/ssh/sshd_config';
+  -r $config or fail("no sshd configuration at $config");
+  unlink($sshd_fifo);
+  mkfifo($sshd_fifo, 0600) or fail("mkfifo $sshd_fifo: $!");
   umask 022;
-  write_file($applied_marker, '');
+  write_file($sshd_env, "SSHD_OPTS=$options -f $sshd_fifo\n");
+  umask 077;
+  system('systemctl', 'start', '--no-block', 'ssh.service') == 0 or fail('cannot start ssh.service');
+  # Opening the FIFO for writing succeeds once sshd holds it open for reading; it then waits in its read.
+  for (my $i = 0; !sysopen($sshd_config_out, $sshd_fifo, O_WRONLY | O_NONBLOCK); $i++) {
+    fail('sshd did not open its configuration FIFO') if $i >= 3000;
+    select(undef, undef, undef, 0.02);
+  }
+  return $config;
+}
+
+# Hands sshd its configuration; the path then leads to the configuration file itself, for any later
+# start of sshd (a reload re-executes it with the same options).
+sub release_sshd {
+  open(my $in, '<', $sshd_config) or fail("read $sshd_config: $!");
+  my $text = do { local $/; <$in> };
+  fcntl($sshd_config_out, F_SETFL, 0) or fail("fcntl $sshd_fifo: $!");
+  print($sshd_config_out $text) && close($sshd_config_out) or fail("write $sshd_fifo: $!");
+  symlink($sshd_config, "$sshd_fifo.link") && rename("$sshd_fifo.link", $sshd_fifo)
+    or fail("replace $sshd_fifo: $!");
+}
+
+sub mapped_files {
+  my ($pid) = @_;
+  my %seen;
+  open(my $maps, '<', "/proc/$pid/maps") or return ();
+  while (<$maps>) { $seen{$1} = 1 if m{\s(/\S+)$} }
+  return sort keys %seen;
+}
+
+sub read_files {
+  for my $path (@_) {
+    open(my $in, '<', $path) or next;
+    binmode($in);
+    1 while sysread($in, my $chunk, 1 << 20);
+  }
 }
 
 # A fresh machine-id drawn from the reseeded pool (the snapshot's was made at its boot, often only
@@ -391,7 +451,7 @@ sub sshd_listens {
   }
   return 0;
 }
-`.replace("@PORT@", WARM_PORT_NAME).replace("@STATE_DIR@", IDENTITY_STATE_DIR).replace("@IDENTITY_SCRIPT@", IDENTITY_SCRIPT_PATH).replace("@APPLIED@", APPLIED_MARKER);
+`.replace("@PORT@", WARM_PORT_NAME).replace("@STATE_DIR@", IDENTITY_STATE_DIR).replace("@IDENTITY_SCRIPT@", IDENTITY_SCRIPT_PATH).replace("@SSHD_FIFO@", SSHD_FIFO).replace("@SSHD_ENV@", SSHD_ENV);
 var AGENT_UNIT = `[Unit]
 Description=ovenproof warm-boot agent (waits for this clone's identity on a serial channel)
 ConditionKernelCommandLine=${WARM_KERNEL_FLAG}
@@ -407,23 +467,12 @@ WantedBy=multi-user.target
 var IDENTITY_DROP_IN = `[Unit]
 ConditionKernelCommandLine=!${WARM_KERNEL_FLAG}
 `;
-var SSH_PATH_UNIT = `[Unit]
-Description=ovenproof warm boot: start sshd once the clone has its identity
-ConditionKernelCommandLine=${WARM_KERNEL_FLAG}
-
-[Path]
-PathChanged=${APPLIED_MARKER}
-Unit=ssh.service
-
-[Install]
-WantedBy=multi-user.target
-`;
-var SSH_PATH_UNIT_PATH = "/etc/systemd/system/ovenproof-warm-ssh.path";
 var SSH_DROP_IN = `[Unit]
 ConditionKernelCommandLine=|!${WARM_KERNEL_FLAG}
-ConditionPathExists=|${APPLIED_MARKER}
+ConditionPathExists=|${SSHD_ENV}
 
 [Service]
+EnvironmentFile=-${SSHD_ENV}
 ExecStartPre=
 `;
 function warmAgentFiles() {
@@ -438,13 +487,6 @@ function warmAgentFiles() {
       content: "",
       mode: 511,
       symlinkTo: WARM_AGENT_UNIT_PATH
-    },
-    { path: SSH_PATH_UNIT_PATH, content: SSH_PATH_UNIT, mode: 420 },
-    {
-      path: "/etc/systemd/system/multi-user.target.wants/ovenproof-warm-ssh.path",
-      content: "",
-      mode: 511,
-      symlinkTo: SSH_PATH_UNIT_PATH
     },
     { path: `${IDENTITY_UNIT_PATH}.d/60-ovenproof-warm.conf`, content: IDENTITY_DROP_IN, mode: 420 },
     { path: "/etc/systemd/system/ssh.service.d/60-ovenproof-warm.conf", content: SSH_DROP_IN, mode: 420 }
@@ -1908,4 +1950,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-IZSYBVFB.js.map
+//# sourceMappingURL=chunk-R5R2FXVS.js.map

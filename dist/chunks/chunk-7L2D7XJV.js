@@ -7,7 +7,7 @@ import {
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-YABI3TEL.js";
+} from "./chunk-MDRJJWCZ.js";
 import {
   ConfigError,
   errorMessage,
@@ -21747,4 +21747,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-J3QLENAW.js.map
+//# sourceMappingURL=chunk-7L2D7XJV.js.map
