@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-FSI5AQUF.js";
+} from "./chunks/chunk-LZKIOGVO.js";
 import {
   Ledger,
   cleanupLedger,

@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-FSI5AQUF.js";
+} from "./chunks/chunk-LZKIOGVO.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,

@@ -5,7 +5,7 @@
  */
 import { bakeImage, prepareBake, type BakeRequest } from '../baker/index.js';
 import { ConfigError } from '../common/errors.js';
-import { KEPT_TAG } from '../common/image-tags.js';
+import { KEPT_TAG, TESTED_TAG } from '../common/image-tags.js';
 import type { BakeExecutor, ExecutorRequest } from './executor.js';
 import type { BakedImage } from './model.js';
 import type { ImageManifest, Provider } from '../providers/provider.js';
@@ -70,7 +70,7 @@ export function bakerExecutor(
     async promote({ image }, wanted, ctx) {
       await provider.tagImage(ctx, image.id, {
         [KEPT_TAG]: 'true',
-        ...(wanted.tested ? { 'ovenproof:tested': wanted.tested } : {}),
+        ...(wanted.tested ? { [TESTED_TAG]: wanted.tested } : {}),
       });
       ctx.log.info(`promoted image ${image.id}`);
       const elsewhere = wanted.regions.filter((region) => region !== options.region);

@@ -4,6 +4,8 @@
  */
 export const KEPT_TAG = 'ovenproof:kept';
 export const EXPIRES_TAG = 'ovenproof:expires-at';
+/** The verdict (`passed` or `failed`) of the run that promoted the image, when a run did. */
+export const TESTED_TAG = 'ovenproof:tested';
 /** When a run last baked or reused the image (prune's `--older-than` and `--keep-last` read it). */
 export const LAST_USED_TAG = 'ovenproof:last-used-at';
 /** `ovenproof:lease:<run id>` = that run's expiry: the run is using the image until then. */

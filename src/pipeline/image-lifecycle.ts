@@ -7,7 +7,14 @@
  * While a run uses an image it holds a lease tag on it, so `images prune` never deletes an image from
  * under a concurrent run; the lease ends with the run (or at the run's expiry if the run dies).
  */
-import { EXPIRES_TAG, KEPT_TAG, LAST_USED_TAG, leaseTag, isoSeconds } from '../common/image-tags.js';
+import {
+  EXPIRES_TAG,
+  KEPT_TAG,
+  LAST_USED_TAG,
+  TESTED_TAG,
+  leaseTag,
+  isoSeconds,
+} from '../common/image-tags.js';
 import type { Logger } from '../common/log.js';
 import type { BakeOutcome } from '../baker/index.js';
 import type { Provider, RunContext } from '../providers/provider.js';
@@ -81,10 +88,15 @@ export async function settleImage(
   if (options.promote && !fate.promoted) {
     await provider.tagImage(ctx, id, {
       [KEPT_TAG]: 'true',
-      ...(options.tested ? { 'ovenproof:tested': options.tested } : {}),
+      ...(options.tested ? { [TESTED_TAG]: options.tested } : {}),
     });
     settled = { promoted: true, expiresAt: null };
     options.log.info(`promoted image ${id} (${options.reason})`);
+  } else if (options.promote && options.tested && !bake.image.tags[TESTED_TAG]) {
+    // Promoted before without a verdict (`ovenproof bake` runs no tests): the first run that tests it
+    // and would have promoted it records its verdict. A verdict already there stays.
+    await provider.tagImage(ctx, id, { [TESTED_TAG]: options.tested });
+    options.log.info(`image ${id} was already promoted; tagged ${TESTED_TAG}=${options.tested}`);
   } else if (!fate.promoted) {
     options.log.info(
       `image ${id} stays in the bake cache until ${fate.expiresAt} (not promoted: ${options.reason})`,

@@ -134,6 +134,63 @@ describe('ec2 bake cache', () => {
     for (const id of snapshotIds) expect(region.snapshots.has(id)).toBe(false);
   }, 120_000);
 
+  it('an image promoted without a verdict (by a bake) gets the verdict of the first run that would promote it, and keeps it', async () => {
+    h = await harness({ runId: 'op-bake-command' });
+    const base = h.ec2.seedImage(REGION, { name: 'debian-12-amd64-20260101-1' });
+    const builder = await h.provider.launch(h.ctx, launchSpec(base, { purpose: 'builder' }));
+    await h.provider.stopInstance(h.ctx, builder.id);
+    const image = await h.provider.createImageFromInstance(h.ctx, builder.id, {
+      name: 'ovenproof-widget',
+      os: 'debian-12',
+      arch: 'x86_64',
+      parent: base,
+      packages: { widget: '1.0' },
+      bakeKey: KEY,
+      tags: {},
+    });
+    await h.provider.terminate(h.ctx, builder.id);
+    const fresh: BakeOutcome = {
+      image,
+      baseImageId: base,
+      bakeKey: KEY,
+      cacheHit: false,
+      strategy: 'instance',
+      durationsMs: {},
+      steps: [],
+    };
+    // `ovenproof bake`: promoted, no tests, so no verdict.
+    const baked = await holdImage(h.provider, h.ctx, h.ledger, fresh, WEEK);
+    await settleImage(h.provider, h.ctx, fresh, baked, {
+      promote: true,
+      tested: null,
+      reason: 'bake command',
+      log: h.log,
+    });
+    expect(tagsOf(h, image.id).image[EC2_TAGS.kept]).toBe('true');
+    expect(tagsOf(h, image.id).image['ovenproof:tested']).toBeUndefined();
+
+    // A run on the same image that passes with keep-image: on-success records its verdict.
+    const runOn = async (runId: string, tested: 'passed' | 'failed') => {
+      const hit = await findCachedBake(h!.provider, KEY);
+      expect(hit?.id).toBe(image.id);
+      const ctx = { ...h!.ctx, runId };
+      const bake = { ...fresh, image: hit!, cacheHit: true };
+      const fate = await holdImage(h!.provider, ctx, h!.ledger, bake, WEEK);
+      expect(fate.promoted).toBe(true);
+      return settleImage(h!.provider, ctx, bake, fate, {
+        promote: true,
+        tested,
+        reason: 'keep-image: always',
+        log: h!.log,
+      });
+    };
+    expect(await runOn('op-passing-run', 'passed')).toEqual({ promoted: true, expiresAt: null });
+    expect(tagsOf(h, image.id).image['ovenproof:tested']).toBe('passed');
+    // A later failing run that would promote it too leaves the recorded verdict as it is.
+    await runOn('op-later-failing-run', 'failed');
+    expect(tagsOf(h, image.id).image['ovenproof:tested']).toBe('passed');
+  });
+
   it('images prune deletes unpromoted, unleased cache AMIs with their snapshots, and nothing else', async () => {
     h = await harness();
     const owner = '123456789012';

@@ -86439,6 +86439,7 @@ async function bakeImage(provider, request2, ctx, options = {}) {
 // src/common/image-tags.ts
 var KEPT_TAG = "ovenproof:kept";
 var EXPIRES_TAG = "ovenproof:expires-at";
+var TESTED_TAG = "ovenproof:tested";
 var LAST_USED_TAG = "ovenproof:last-used-at";
 var LEASE_TAG_PREFIX = "ovenproof:lease:";
 function leaseTag(runId) {
@@ -89813,7 +89814,7 @@ function bakerExecutor(provider, options) {
     async promote({ image }, wanted, ctx) {
       await provider.tagImage(ctx, image.id, {
         [KEPT_TAG]: "true",
-        ...wanted.tested ? { "ovenproof:tested": wanted.tested } : {}
+        ...wanted.tested ? { [TESTED_TAG]: wanted.tested } : {}
       });
       ctx.log.info(`promoted image ${image.id}`);
       const elsewhere = wanted.regions.filter((region) => region !== options.region);
@@ -89971,10 +89972,13 @@ async function settleImage(provider, ctx, bake, fate, options) {
   if (options.promote && !fate.promoted) {
     await provider.tagImage(ctx, id, {
       [KEPT_TAG]: "true",
-      ...options.tested ? { "ovenproof:tested": options.tested } : {}
+      ...options.tested ? { [TESTED_TAG]: options.tested } : {}
     });
     settled = { promoted: true, expiresAt: null };
     options.log.info(`promoted image ${id} (${options.reason})`);
+  } else if (options.promote && options.tested && !bake.image.tags[TESTED_TAG]) {
+    await provider.tagImage(ctx, id, { [TESTED_TAG]: options.tested });
+    options.log.info(`image ${id} was already promoted; tagged ${TESTED_TAG}=${options.tested}`);
   } else if (!fate.promoted) {
     options.log.info(
       `image ${id} stays in the bake cache until ${fate.expiresAt} (not promoted: ${options.reason})`
@@ -94052,4 +94056,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-FSI5AQUF.js.map
+//# sourceMappingURL=chunk-LZKIOGVO.js.map
