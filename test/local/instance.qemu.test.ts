@@ -17,9 +17,16 @@ async function run(session: SshSession, command: string): Promise<string> {
   return out;
 }
 
-/** Two VMs launched and booted side by side, the refused connection (it may wait as long), stop, image. */
+/** A guest's shutdown to power-off, under load. */
+const GUEST_POWEROFF_MS = 120_000;
+
+/**
+ * Two VMs launched and booted side by side, the refused connection (it may wait as long), one guest
+ * powering itself off, stop, image.
+ */
 const TWO_BOOTS_AND_AN_IMAGE = timeoutFor(
   budgets.launch,
+  GUEST_POWEROFF_MS,
   testDeadlines.vmSshReady,
   budgets.sshCommands,
   testDeadlines.vmSshReady,
@@ -37,7 +44,7 @@ afterAll(async () => {
 }, timeoutFor());
 
 describe('local provider instances', { timeout: TWO_BOOTS_AND_AN_IMAGE }, () => {
-  it('(QEMU) boots the base twice with distinct identities, pins the generated host key, refuses a wrong one, images a stopped instance', async () => {
+  it('(QEMU) boots the base twice with distinct identities, pins the generated host key, refuses a wrong one, one powers itself off at its TTL, images a stopped instance', async () => {
     const base = await ensureBaseImage();
     expect(base.parent).toBeNull();
     expect(base.packages['openssh-server']).toBeTruthy();
@@ -113,6 +120,20 @@ describe('local provider instances', { timeout: TWO_BOOTS_AND_AN_IMAGE }, () => 
     await expect(connect(infoA, a.clientPrivateKey, b.identity.hostKeyPublic)).rejects.toBeInstanceOf(
       HostKeyMismatchError,
     );
+
+    // The guest's own dead-man switch is armed with the TTL at boot and powers the VM off by itself:
+    // given a 2-second TTL in its place, B's QEMU ends long before the host's watchdog (at 20 minutes).
+    expect(await run(sb, 'cat /run/ovenproof/ttl-seconds; systemctl is-active ovenproof-ttl.service')).toBe(
+      '1200\nactive\n',
+    );
+    await run(sb, 'echo 2 >/run/ovenproof/ttl-seconds && systemctl restart ovenproof-ttl.service');
+    const poweredOffBy = Date.now() + GUEST_POWEROFF_MS;
+    while ((await listQemu(`${provider.paths.instances}/${infoB.id}/`)).length > 0) {
+      if (Date.now() > poweredOffBy)
+        throw new Error(`instance B still runs ${GUEST_POWEROFF_MS / 1000} s after its TTL ran out`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(await provider.consoleOutput(infoB.id)).toContain('reboot: Power down');
 
     // Stop A cleanly and turn its disk into a new image with the base as parent.
     await sa.close();
