@@ -1,0 +1,127 @@
+/**
+ * keep-instance: on-failure keeps what the launch left running, and nothing the launch had already
+ * removed: a local launch that first makes the image's warm snapshot creates and deletes a work
+ * folder of its own on the way.
+ */
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/common/log.js';
+import { resolveConfig } from '../../src/pipeline/config.js';
+import { PipelineEvents } from '../../src/pipeline/events.js';
+import { runPipeline } from '../../src/pipeline/pipeline.js';
+import type { ImageManifest, ImageQuery, Provider } from '../../src/providers/provider.js';
+
+const base: ImageManifest = {
+  id: 'img-base',
+  name: 'debian-12',
+  os: 'debian-12',
+  arch: 'x86_64',
+  parent: null,
+  createdAt: '2026-01-01T00:00:00Z',
+  packages: { bash: '5.2' },
+  bakeKey: null,
+  tags: {},
+};
+
+/** A loopback port nothing listens on: every SSH attempt to it is refused. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('keep-instance', () => {
+  it('on-failure keeps the instance of a run whose launch failed, not the scratch its launch had removed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ovenproof-keep-'));
+    const port = await closedPort();
+    const keptByProvider: string[] = [];
+    const terminated: string[] = [];
+    // Images come from a stand-in (an earlier kept bake is found by its key, so nothing is baked).
+    const provider = {
+      name: 'local',
+      listImages: async (q: ImageQuery = {}) =>
+        q.bakeKey
+          ? [
+              {
+                ...base,
+                id: 'img-baked',
+                parent: base.id,
+                bakeKey: q.bakeKey,
+                tags: { 'ovenproof:kept': 'true' },
+              },
+            ]
+          : [base],
+      describeImage: async () => base,
+      tagImage: async () => undefined,
+      untagImage: async () => undefined,
+      volumeBakeUnsupported: async () => null,
+      launch: async (...[ctx, spec]: Parameters<Provider['launch']>) => {
+        // Scratch of the launch's own, made and removed before the instance exists.
+        const scratch = `file:${dir}/work/warm-snapshot-scratch`;
+        await ctx.journal.intend({ key: scratch, provider: 'local', kind: 'file', data: { path: scratch } });
+        await ctx.journal.created(scratch, scratch);
+        await ctx.journal.deleted(scratch);
+        await ctx.journal.intend({ key: 'instance:i-kept', provider: 'local', kind: 'instance' });
+        await ctx.journal.created('instance:i-kept', 'i-kept');
+        return {
+          id: 'i-kept',
+          host: '127.0.0.1',
+          port,
+          user: spec.sshUser,
+          hostKeyPublic: spec.identity.hostKeyPublic,
+          boot: 'cold' as const,
+        };
+      },
+      consoleOutput: async () => '',
+      keepInstance: async (id: string) => void keptByProvider.push(id),
+      terminate: async (_ctx: unknown, id: string) => void terminated.push(id),
+    } as unknown as Provider;
+    const config = resolveConfig(
+      {
+        flags: {
+          provider: 'local',
+          test: 'true',
+          packages: 'jq',
+          'keep-instance': 'on-failure',
+          'ssh-timeout': '2s',
+        },
+      },
+      { entry: 'cli', projectDir: dir },
+    );
+    const outcome = await runPipeline(
+      {
+        config,
+        provider,
+        providerSettings: { name: 'local', local: { home: join(dir, 'home') } },
+        events: new PipelineEvents(),
+        log: silentLogger,
+        signal: new AbortController().signal,
+        workDir: join(dir, 'work'),
+        commit: null,
+        repoRoot: null,
+        repository: null,
+      },
+      'run',
+    );
+
+    // The run failed at SSH, in launch (exit 2, not a test failure): the instance is kept for debugging,
+    // and teardown went through.
+    expect(outcome.result.error?.stage).toBe('launch');
+    expect(outcome.result.error?.message).toMatch(/SSH/);
+    expect(outcome.result.stages.find((s) => s.name === 'teardown')?.status).toBe('ok');
+    expect(outcome.exitCode).toBe(2);
+    expect(keptByProvider).toEqual(['i-kept']);
+    expect(terminated).toEqual([]);
+    const ledger = JSON.parse(await readFile(outcome.ledgerPath, 'utf8')) as {
+      entries: Array<{ key: string; state: string }>;
+    };
+    const states = Object.fromEntries(ledger.entries.map((e) => [e.key, e.state]));
+    expect(states['instance:i-kept']).toBe('kept');
+    expect(states[`file:${dir}/work/warm-snapshot-scratch`]).toBe('deleted');
+  });
+});
