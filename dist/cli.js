@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-LZKIOGVO.js";
+} from "./chunks/chunk-PZKK7U3C.js";
 import {
   Ledger,
   cleanupLedger,
@@ -47,7 +47,7 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-7L2D7XJV.js";
+} from "./chunks/chunk-7F6GIA5I.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import {
   formatDuration,
@@ -56,13 +56,13 @@ import {
 import "./chunks/chunk-335GSUFP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-R5R2FXVS.js";
+} from "./chunks/chunk-GVS4XQXS.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-IHJ3QDCZ.js";
+} from "./chunks/chunk-RYF3W22N.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-MDRJJWCZ.js";
+} from "./chunks/chunk-U3QWY4MO.js";
 import "./chunks/chunk-VLJ7E4VD.js";
 import {
   CancelledError,

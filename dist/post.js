@@ -2,16 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-XH42ZLO3.js";
+} from "./chunks/chunk-RRMZWZ4F.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-7L2D7XJV.js";
+} from "./chunks/chunk-7F6GIA5I.js";
 import "./chunks/chunk-GTEG4RTO.js";
-import "./chunks/chunk-MDRJJWCZ.js";
+import "./chunks/chunk-U3QWY4MO.js";
 import {
   errorMessage
 } from "./chunks/chunk-PCLL46HG.js";

@@ -5,6 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { open, stat } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { ensureBaseImage, localTestProvider } from '../support/local-base.js';
 import { listQemu, testContext, testIdentity } from './helpers.js';
 import { fingerprint, publicKeyBlob, waitForSsh, type SshSession } from '../../src/ssh/index.js';
@@ -53,6 +54,37 @@ async function facts(session: SshSession): Promise<CloneFacts> {
     guestMinusBeforeS: guest - before,
     guestMinusAfterS: guest - after,
   };
+}
+
+/**
+ * The 16 random bytes (the cookie) of the first key-exchange message of the SSH server at host:port,
+ * read with a bare TCP connection: the server sends its KEXINIT unencrypted right after the versions.
+ */
+function serverKexCookie(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host, port });
+    let received = Buffer.alloc(0);
+    const done = (error: Error | null, cookie = '') => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(cookie);
+    };
+    const timer = setTimeout(() => done(new Error(`no KEXINIT from ${host}:${port} within 60 s`)), 60_000);
+    socket.on('error', (error) => done(error));
+    socket.write('SSH-2.0-ovenproof-test\r\n');
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const versionEnd = received.indexOf('\r\n');
+      if (versionEnd < 0) return;
+      // A binary packet: uint32 length, byte padding length, then the payload: message 20 (KEXINIT)
+      // followed by the cookie.
+      const packet = received.subarray(versionEnd + 2);
+      if (packet.length < 4 + 1 + 1 + 16) return;
+      if (packet[5] !== 20) done(new Error(`expected KEXINIT (20), got message ${packet[5]}`));
+      else done(null, packet.subarray(6, 22).toString('hex'));
+    });
+  });
 }
 
 describe('local warm boot', () => {
@@ -158,6 +190,13 @@ describe('local warm boot', () => {
       for (const key of ['machineId', 'hostname', 'hostKey', 'urandom'] as const) {
         expect(fa[key], key).not.toBe(fb[key]);
       }
+      // sshd's listener was started in the snapshot, but each connection is served by a freshly executed
+      // sshd that seeds itself in the clone: the random cookies of the two clones' key exchanges differ.
+      const cookieA = await serverKexCookie(infoA.host, infoA.port);
+      const cookieB = await serverKexCookie(infoB.host, infoB.port);
+      process.stderr.write(`[warm] KEXINIT cookies: a ${cookieA}, b ${cookieB}\n`);
+      expect(cookieA).toMatch(/^[0-9a-f]{32}$/);
+      expect(cookieA).not.toBe(cookieB);
       for (const f of [fa, fb]) {
         expect(f.machineId).toMatch(/^[0-9a-f]{32}$/);
         expect(f.machineId).not.toBe(snapshot.booted.machineId);

@@ -193,8 +193,10 @@ sub install_host_key {
 
 # sshd is started before the save, so that no clone pays for starting a program (under an emulated CPU,
 # the new process's code must be translated afresh in every clone). It reads its configuration from a
-# FIFO, which blocks it before it has drawn any random number or read a host key; it goes on in the
-# clone once the configuration is written there, after the reseed and with the clone's own host key.
+# FIFO, which blocks it before it has read a host key or listened; it goes on in the clone once the
+# configuration is written there, after the reseed and with the clone's own host key. It has seeded
+# libcrypto by then, a state all clones share, but this listener only accepts connections: each one
+# is served by a freshly executed sshd, which seeds its own generators from the reseeded kernel.
 # Its options come from an environment file that only such a boot has, so a cold boot of this disk
 # starts sshd as the image does. Returns the configuration file that sshd would have read.
 sub start_sshd_waiting {

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-R5R2FXVS.js";
+} from "./chunk-GVS4XQXS.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,10 +11,10 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-IHJ3QDCZ.js";
+} from "./chunk-RYF3W22N.js";
 import {
   localProviderEntry
-} from "./chunk-MDRJJWCZ.js";
+} from "./chunk-U3QWY4MO.js";
 import "./chunk-VLJ7E4VD.js";
 import "./chunk-PCLL46HG.js";
 import "./chunk-DFPXC7JI.js";
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-AYLFPQW2.js.map
+//# sourceMappingURL=local-6OVBDYA5.js.map

@@ -8,7 +8,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-7L2D7XJV.js";
+} from "./chunk-7F6GIA5I.js";
 import {
   client_exports as client_exports2,
   dist_es_exports,
@@ -49,11 +49,11 @@ import {
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-IHJ3QDCZ.js";
+} from "./chunk-RYF3W22N.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-MDRJJWCZ.js";
+} from "./chunk-U3QWY4MO.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
@@ -94056,4 +94056,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-LZKIOGVO.js.map
+//# sourceMappingURL=chunk-PZKK7U3C.js.map

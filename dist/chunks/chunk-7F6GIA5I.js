@@ -7,7 +7,7 @@ import {
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-MDRJJWCZ.js";
+} from "./chunk-U3QWY4MO.js";
 import {
   ConfigError,
   errorMessage,
@@ -21747,4 +21747,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-7L2D7XJV.js.map
+//# sourceMappingURL=chunk-7F6GIA5I.js.map

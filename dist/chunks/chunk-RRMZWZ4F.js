@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-7L2D7XJV.js";
+} from "./chunk-7F6GIA5I.js";
 import {
   secretLines
 } from "./chunk-PCLL46HG.js";
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-XH42ZLO3.js.map
+//# sourceMappingURL=chunk-RRMZWZ4F.js.map
