@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-PZKK7U3C.js";
+} from "./chunks/chunk-HRG4BSCJ.js";
 import {
   Ledger,
   cleanupLedger,
@@ -47,7 +47,7 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-7F6GIA5I.js";
+} from "./chunks/chunk-XRGGWEBI.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import {
   formatDuration,
@@ -56,13 +56,13 @@ import {
 import "./chunks/chunk-335GSUFP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-GVS4XQXS.js";
+} from "./chunks/chunk-JEASV7PU.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-RYF3W22N.js";
+} from "./chunks/chunk-OAUDUY4D.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-U3QWY4MO.js";
+} from "./chunks/chunk-MA62IBBB.js";
 import "./chunks/chunk-VLJ7E4VD.js";
 import {
   CancelledError,

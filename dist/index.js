@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-RRMZWZ4F.js";
+} from "./chunks/chunk-MW4EFO4K.js";
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-PZKK7U3C.js";
+} from "./chunks/chunk-HRG4BSCJ.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,
@@ -39,7 +39,7 @@ import {
   setSecret,
   warning,
   which
-} from "./chunks/chunk-7F6GIA5I.js";
+} from "./chunks/chunk-XRGGWEBI.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import "./chunks/chunk-GTEG4RTO.js";
 import "./chunks/chunk-335GSUFP.js";
@@ -49,10 +49,10 @@ import {
   KEPT_TAG,
   baseRecipeDigest,
   localPaths
-} from "./chunks/chunk-RYF3W22N.js";
+} from "./chunks/chunk-OAUDUY4D.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-U3QWY4MO.js";
+} from "./chunks/chunk-MA62IBBB.js";
 import "./chunks/chunk-VLJ7E4VD.js";
 import {
   ExitCode,

@@ -2,16 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-RRMZWZ4F.js";
+} from "./chunks/chunk-MW4EFO4K.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-7F6GIA5I.js";
+} from "./chunks/chunk-XRGGWEBI.js";
 import "./chunks/chunk-GTEG4RTO.js";
-import "./chunks/chunk-U3QWY4MO.js";
+import "./chunks/chunk-MA62IBBB.js";
 import {
   errorMessage
 } from "./chunks/chunk-PCLL46HG.js";

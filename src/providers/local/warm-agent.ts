@@ -99,10 +99,12 @@ rmdir $zero;
 # sshd waits from here until a clone's identity is applied: started late, so that the snapshot boot
 # keeps it short of its unit's start timeout.
 my $sshd_config = start_sshd_waiting();
-# What the first connection loads, read into the page cache too: every file the waiting sshd maps (its
-# re-executed child per connection maps the same) and the PAM modules that sshd loads at login.
+# What the first login and command load, read into the page cache too: every file the waiting sshd
+# maps (its re-executed child per connection maps the same), the PAM modules that sshd loads, the
+# configuration in /etc (sshd, PAM, NSS, the shell's startup files) and root's login shell.
 my $sshd_pid = qx(systemctl show --property=MainPID --value ssh.service);
 read_files(mapped_files($sshd_pid =~ /^(\d+)/ ? $1 : 0), glob('/usr/lib/*/security/*.so /lib/*/security/*.so'));
+read_files(files_under('/etc'), with_libraries((getpwnam('root'))[8] // '/bin/sh'));
 
 my $booted = read_first_line('/etc/machine-id') // '';
 $booted = 'none' if $booted eq '';
@@ -237,6 +239,33 @@ sub mapped_files {
   open(my $maps, '<', "/proc/$pid/maps") or return ();
   while (<$maps>) { $seen{$1} = 1 if m{\s(/\S+)$} }
   return sort keys %seen;
+}
+
+# Regular files of at most 1 MiB in these folders and their subfolders (symbolic links not followed).
+sub files_under {
+  my @folders = @_;
+  my @files;
+  while (defined(my $folder = shift @folders)) {
+    opendir(my $listing, $folder) or next;
+    for my $name (readdir $listing) {
+      next if $name eq '.' || $name eq '..';
+      my $path = "$folder/$name";
+      if (-l $path) { next }
+      elsif (-d _) { push @folders, $path }
+      elsif (-f _ && -s _ <= 1 << 20) { push @files, $path }
+    }
+  }
+  return @files;
+}
+
+# The program and the shared libraries it loads (as ldd lists them).
+sub with_libraries {
+  my ($program) = @_;
+  my @files = ($program);
+  if (open(my $ldd, '-|', 'ldd', $program)) {
+    while (<$ldd>) { push @files, $1 if m{=>\s+(/\S+)} }
+  }
+  return @files;
 }
 
 sub read_files {

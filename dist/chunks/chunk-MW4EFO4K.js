@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-7F6GIA5I.js";
+} from "./chunk-XRGGWEBI.js";
 import {
   secretLines
 } from "./chunk-PCLL46HG.js";
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-RRMZWZ4F.js.map
+//# sourceMappingURL=chunk-MW4EFO4K.js.map

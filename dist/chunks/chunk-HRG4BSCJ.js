@@ -8,7 +8,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-7F6GIA5I.js";
+} from "./chunk-XRGGWEBI.js";
 import {
   client_exports as client_exports2,
   dist_es_exports,
@@ -49,11 +49,11 @@ import {
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-RYF3W22N.js";
+} from "./chunk-OAUDUY4D.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-U3QWY4MO.js";
+} from "./chunk-MA62IBBB.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
@@ -94056,4 +94056,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-PZKK7U3C.js.map
+//# sourceMappingURL=chunk-HRG4BSCJ.js.map

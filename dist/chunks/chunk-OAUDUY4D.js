@@ -1,7 +1,7 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   writeFileAtomic
-} from "./chunk-U3QWY4MO.js";
+} from "./chunk-MA62IBBB.js";
 import {
   installIdentityInit,
   isProcessAlive
@@ -1113,4 +1113,4 @@ export {
   baseRecipeDigest,
   buildBaseImage
 };
-//# sourceMappingURL=chunk-RYF3W22N.js.map
+//# sourceMappingURL=chunk-OAUDUY4D.js.map

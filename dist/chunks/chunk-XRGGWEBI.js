@@ -7,7 +7,7 @@ import {
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-U3QWY4MO.js";
+} from "./chunk-MA62IBBB.js";
 import {
   ConfigError,
   errorMessage,
@@ -21747,4 +21747,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-7F6GIA5I.js.map
+//# sourceMappingURL=chunk-XRGGWEBI.js.map

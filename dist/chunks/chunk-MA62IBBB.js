@@ -24,7 +24,7 @@ var localProviderEntry = {
     const parsed = localSettingsSchema.safeParse(settings);
     if (!parsed.success)
       throw new ConfigError(`local provider setting home: ${parsed.error.issues[0]?.message}`);
-    const { createLocalProvider } = await import("./local-6OVBDYA5.js");
+    const { createLocalProvider } = await import("./local-HFG22LT3.js");
     return createLocalProvider({ home: parsed.data.home, log });
   }
 };
@@ -63,4 +63,4 @@ export {
   ovenproofHome,
   localProviderEntry
 };
-//# sourceMappingURL=chunk-U3QWY4MO.js.map
+//# sourceMappingURL=chunk-MA62IBBB.js.map

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-GVS4XQXS.js";
+} from "./chunk-JEASV7PU.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,10 +11,10 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-RYF3W22N.js";
+} from "./chunk-OAUDUY4D.js";
 import {
   localProviderEntry
-} from "./chunk-U3QWY4MO.js";
+} from "./chunk-MA62IBBB.js";
 import "./chunk-VLJ7E4VD.js";
 import "./chunk-PCLL46HG.js";
 import "./chunk-DFPXC7JI.js";
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-6OVBDYA5.js.map
+//# sourceMappingURL=local-HFG22LT3.js.map
