@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-HRG4BSCJ.js";
+} from "./chunks/chunk-3HGPDQAI.js";
 import {
   Ledger,
   cleanupLedger,
@@ -47,23 +47,23 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-XRGGWEBI.js";
+} from "./chunks/chunk-G7KSYT25.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import {
   formatDuration,
   requireDuration
-} from "./chunks/chunk-GTEG4RTO.js";
+} from "./chunks/chunk-ZP62OE5Z.js";
 import "./chunks/chunk-335GSUFP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-JEASV7PU.js";
+} from "./chunks/chunk-QI7I3IDC.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-OAUDUY4D.js";
+} from "./chunks/chunk-6TC7VNMQ.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-MA62IBBB.js";
-import "./chunks/chunk-VLJ7E4VD.js";
+} from "./chunks/chunk-2TMBJNUD.js";
+import "./chunks/chunk-765LFA7N.js";
 import {
   CancelledError,
   ConfigError,

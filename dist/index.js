@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-MW4EFO4K.js";
+} from "./chunks/chunk-6Y5ON4HN.js";
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-HRG4BSCJ.js";
+} from "./chunks/chunk-3HGPDQAI.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,
@@ -39,9 +39,9 @@ import {
   setSecret,
   warning,
   which
-} from "./chunks/chunk-XRGGWEBI.js";
+} from "./chunks/chunk-G7KSYT25.js";
 import "./chunks/chunk-DYG4SIRO.js";
-import "./chunks/chunk-GTEG4RTO.js";
+import "./chunks/chunk-ZP62OE5Z.js";
 import "./chunks/chunk-335GSUFP.js";
 import {
   EXPIRES_TAG,
@@ -49,11 +49,11 @@ import {
   KEPT_TAG,
   baseRecipeDigest,
   localPaths
-} from "./chunks/chunk-OAUDUY4D.js";
+} from "./chunks/chunk-6TC7VNMQ.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-MA62IBBB.js";
-import "./chunks/chunk-VLJ7E4VD.js";
+} from "./chunks/chunk-2TMBJNUD.js";
+import "./chunks/chunk-765LFA7N.js";
 import {
   ExitCode,
   errorMessage,

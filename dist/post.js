@@ -2,16 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-MW4EFO4K.js";
+} from "./chunks/chunk-6Y5ON4HN.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-XRGGWEBI.js";
-import "./chunks/chunk-GTEG4RTO.js";
-import "./chunks/chunk-MA62IBBB.js";
+} from "./chunks/chunk-G7KSYT25.js";
+import "./chunks/chunk-ZP62OE5Z.js";
+import "./chunks/chunk-2TMBJNUD.js";
 import {
   errorMessage
 } from "./chunks/chunk-PCLL46HG.js";

@@ -7,9 +7,10 @@ import { createHash } from 'node:crypto';
 /**
  * Bumped whenever the baker changes what it writes into an image (steps, hygiene, identity init) or
  * how the key is computed, so that images baked by an older ovenproof are not reused for a request
- * they no longer match. 2: package files enter by content digest instead of the file's sha256.
+ * they no longer match. 2: package files enter by content digest instead of the file's sha256. 3: the
+ * identity init survives an empty state file.
  */
-export const BAKE_FORMAT_VERSION = 2;
+export const BAKE_FORMAT_VERSION = 3;
 
 export interface BakeKeyInput {
   baseImageId: string;

@@ -16,11 +16,13 @@ import { VM_BOOT, budgets, timeoutFor } from '../support/timeouts.js';
 const provider = localTestProvider();
 const sessions: SshSession[] = [];
 const launched: string[] = [];
+const images: string[] = [];
 
 afterAll(async () => {
   for (const s of sessions) await s.close().catch(() => undefined);
   const { ctx } = await testContext();
   for (const id of launched) await provider.terminate(ctx, id).catch(() => undefined);
+  for (const id of images) await provider.deregisterImage(ctx, id).catch(() => undefined);
 }, timeoutFor(budgets.teardown));
 
 interface CloneFacts {
@@ -89,7 +91,7 @@ function serverKexCookie(host: string, port: number): Promise<string> {
 
 describe('local warm boot', () => {
   it(
-    '(QEMU) two clones of one warm snapshot: own machine-id, hostname, host key and RNG output, host clock; the saved state holds none of their keys',
+    '(QEMU) two clones of one warm snapshot: own machine-id, hostname, host key and RNG output, host clock; the saved state holds none of their keys; a disk from a clone boots cold as the image does',
     async () => {
       const base = await ensureBaseImage();
       const { ctx } = await testContext();
@@ -182,6 +184,46 @@ describe('local warm boot', () => {
       const again = await connect(infoA, a.clientPrivateKey);
       sessions.push(again);
       expect((await again.exec('true')).exitCode).toBe(0);
+
+      // A disk that comes from a clone (a failure image) boots cold exactly as the image does: no agent,
+      // and sshd with the image's own options and configuration file, the identity init's host key.
+      // The clone's identity state file is emptied first, as a copy taken while it was being written
+      // would hold it: the identity init must still apply the new identity.
+      const emptied = await again.exec(': >/var/lib/ovenproof/instance-id && sync');
+      expect(emptied.exitCode).toBe(0);
+      const failure = await provider.captureFailureImage!(ctx, infoA.id, {
+        commit: null,
+        failingTests: ['warm clone'],
+        expiresAt: new Date(Date.now() + 60 * 60_000),
+      });
+      images.push(failure.id);
+      const c = testIdentity('cold-from-clone');
+      const infoC = await provider.launch(ctx, {
+        imageId: failure.id,
+        purpose: 'test',
+        identity: c.identity,
+        ttlMs: 20 * 60_000,
+        sshUser: 'root',
+        warmBoot: 'never',
+      });
+      launched.push(infoC.id);
+      expect(infoC.boot).toBe('cold');
+      const sc = await connect(infoC, c.clientPrivateKey).catch(async (error: unknown) => {
+        process.stderr.write(`[warm] console of ${infoC.id}:\n${await provider.consoleOutput(infoC.id)}\n`);
+        throw error;
+      });
+      sessions.push(sc);
+      let coldState = '';
+      await sc.exec(
+        'systemctl is-active ovenproof-warm-agent.service; ps -o args= -C sshd | grep listener; ls /run/ovenproof; hostname',
+        { onStdout: (t) => (coldState += t), onStderr: (t) => (coldState += t) },
+      );
+      const [agentInCold, listener, ...rest] = coldState.trim().split('\n');
+      expect(agentInCold).toBe('inactive');
+      expect(listener).toMatch(/^sshd: \/usr\/sbin\/sshd -D \[listener\]/);
+      expect(rest).not.toContain('sshd-warm.env');
+      expect(rest).not.toContain('sshd_config');
+      expect(rest.at(-1)).toBe('cold-from-clone');
       expect(fa.hostname).toBe('warm-clone-a');
       expect(fb.hostname).toBe('warm-clone-b');
       expect(snapshot.booted.hostname).not.toMatch(/^warm-clone/);
@@ -249,8 +291,10 @@ describe('local warm boot', () => {
       for (const id of launched.splice(0)) await provider.terminate(ctx, id);
       expect(await listQemu(`${p.paths.instances}/${infoA.id}`)).toEqual([]);
       expect(await listQemu(`${p.paths.instances}/${infoB.id}`)).toEqual([]);
+      expect(await listQemu(`${p.paths.instances}/${infoC.id}`)).toEqual([]);
+      for (const id of images.splice(0)) await provider.deregisterImage(ctx, id);
     },
-    timeoutFor(VM_BOOT, VM_BOOT, VM_BOOT, budgets.sshCommands, budgets.teardown),
+    timeoutFor(VM_BOOT, VM_BOOT, VM_BOOT, VM_BOOT, budgets.diskCopy, budgets.sshCommands, budgets.teardown),
   );
 });
 

@@ -152,8 +152,9 @@ if ! valid "$instance" || ! valid "$host" || ! valid "$user" || [ -z "$hostpriv"
   exit 1
 fi
 
+# A state file left empty (a disk copied while the file was being written) reads as nothing applied.
 applied=
-[ -r "$state/instance-id" ] && read -r applied <"$state/instance-id"
+[ -r "$state/instance-id" ] && read -r applied <"$state/instance-id" || true
 if [ "$applied" = "$instance" ]; then
   log "identity of $instance already applied"
   exit 0

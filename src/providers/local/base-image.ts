@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger, ProgressSink } from '../../common/log.js';
 import { ConfigError, PipelineError } from '../../common/errors.js';
 import type { ImageManifest } from '../provider.js';
-import { installIdentityInit } from '../identity/index.js';
+import { identityInitFiles, installIdentityInit } from '../identity/index.js';
 import { Privileged } from '../../common/host/command.js';
 import {
   BASE_BUILD_TOOLS,
@@ -109,9 +109,9 @@ const BASE_RECIPE_VERSION = 1;
 
 /**
  * A digest of everything that decides what `buildBaseImage` would make on this host for the default
- * suite: distribution, apt sources, package list, written files, masked units, kernel command line and
- * architecture. Equal digests mean a base built elsewhere (a previous CI job) can stand in for a new
- * build, so this names the base in persisted caches.
+ * suite: distribution, apt sources, package list, written files, the identity init, masked units, kernel
+ * command line and architecture. Equal digests mean a base built elsewhere (a previous CI job) can stand
+ * in for a new build, so this names the base in persisted caches.
  */
 export async function baseRecipeDigest(name: string): Promise<string> {
   const host = await readOsRelease();
@@ -129,6 +129,7 @@ export async function baseRecipeDigest(name: string): Promise<string> {
         arch: process.arch,
         packages: basePackages(osId),
         files: baseConfigFiles(),
+        identity: identityInitFiles().map((f) => [f.path, f.mode, f.symlinkTo ?? '', f.content]),
         masked: MASKED_UNITS,
         cmdline: KERNEL_CMDLINE,
       }),

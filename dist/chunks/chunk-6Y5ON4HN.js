@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-XRGGWEBI.js";
+} from "./chunk-G7KSYT25.js";
 import {
   secretLines
 } from "./chunk-PCLL46HG.js";
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-MW4EFO4K.js.map
+//# sourceMappingURL=chunk-6Y5ON4HN.js.map

@@ -23,7 +23,7 @@ import {
   formatDuration,
   parseEc2Settings,
   require_dist
-} from "./chunk-GTEG4RTO.js";
+} from "./chunk-ZP62OE5Z.js";
 import {
   checksum_exports,
   client_exports,
@@ -42,7 +42,7 @@ import {
   failureImageTags,
   formatIdentityDocument,
   isProcessAlive
-} from "./chunk-VLJ7E4VD.js";
+} from "./chunk-765LFA7N.js";
 import {
   errorMessage,
   silentLogger
@@ -79618,4 +79618,4 @@ export {
   parseEc2Settings,
   parseUserData
 };
-//# sourceMappingURL=ec2-OG6IT5J3.js.map
+//# sourceMappingURL=ec2-NOMDT5MT.js.map

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-JEASV7PU.js";
+} from "./chunk-QI7I3IDC.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,11 +11,11 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-OAUDUY4D.js";
+} from "./chunk-6TC7VNMQ.js";
 import {
   localProviderEntry
-} from "./chunk-MA62IBBB.js";
-import "./chunk-VLJ7E4VD.js";
+} from "./chunk-2TMBJNUD.js";
+import "./chunk-765LFA7N.js";
 import "./chunk-PCLL46HG.js";
 import "./chunk-DFPXC7JI.js";
 export {
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-HFG22LT3.js.map
+//# sourceMappingURL=local-NNJCHLMN.js.map

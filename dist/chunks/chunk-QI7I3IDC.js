@@ -25,11 +25,11 @@ import {
   removeWorkDir,
   requireTools,
   withFileLock
-} from "./chunk-OAUDUY4D.js";
+} from "./chunk-6TC7VNMQ.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-MA62IBBB.js";
+} from "./chunk-2TMBJNUD.js";
 import {
   IDENTITY_DOCUMENT_NAME,
   IDENTITY_SCRIPT_PATH,
@@ -39,7 +39,7 @@ import {
   formatIdentityDocument,
   identityInitFiles,
   isProcessAlive
-} from "./chunk-VLJ7E4VD.js";
+} from "./chunk-765LFA7N.js";
 import {
   PipelineError,
   errorMessage,
@@ -1981,4 +1981,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-JEASV7PU.js.map
+//# sourceMappingURL=chunk-QI7I3IDC.js.map

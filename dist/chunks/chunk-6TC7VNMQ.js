@@ -1,11 +1,12 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   writeFileAtomic
-} from "./chunk-MA62IBBB.js";
+} from "./chunk-2TMBJNUD.js";
 import {
+  identityInitFiles,
   installIdentityInit,
   isProcessAlive
-} from "./chunk-VLJ7E4VD.js";
+} from "./chunk-765LFA7N.js";
 import {
   CancelledError,
   ConfigError,
@@ -890,6 +891,7 @@ async function baseRecipeDigest(name) {
       arch: process.arch,
       packages: basePackages(osId),
       files: baseConfigFiles(),
+      identity: identityInitFiles().map((f) => [f.path, f.mode, f.symlinkTo ?? "", f.content]),
       masked: MASKED_UNITS,
       cmdline: KERNEL_CMDLINE
     })
@@ -1113,4 +1115,4 @@ export {
   baseRecipeDigest,
   buildBaseImage
 };
-//# sourceMappingURL=chunk-OAUDUY4D.js.map
+//# sourceMappingURL=chunk-6TC7VNMQ.js.map

@@ -144,8 +144,9 @@ if ! valid "$instance" || ! valid "$host" || ! valid "$user" || [ -z "$hostpriv"
   exit 1
 fi
 
+# A state file left empty (a disk copied while the file was being written) reads as nothing applied.
 applied=
-[ -r "$state/instance-id" ] && read -r applied <"$state/instance-id"
+[ -r "$state/instance-id" ] && read -r applied <"$state/instance-id" || true
 if [ "$applied" = "$instance" ]; then
   log "identity of $instance already applied"
   exit 0
@@ -291,4 +292,4 @@ export {
   installIdentityInit,
   isProcessAlive
 };
-//# sourceMappingURL=chunk-VLJ7E4VD.js.map
+//# sourceMappingURL=chunk-765LFA7N.js.map

@@ -3,11 +3,11 @@ import {
   ec2ProviderEntry,
   parseDuration,
   require_dist
-} from "./chunk-GTEG4RTO.js";
+} from "./chunk-ZP62OE5Z.js";
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-MA62IBBB.js";
+} from "./chunk-2TMBJNUD.js";
 import {
   ConfigError,
   errorMessage,
@@ -21747,4 +21747,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-XRGGWEBI.js.map
+//# sourceMappingURL=chunk-G7KSYT25.js.map

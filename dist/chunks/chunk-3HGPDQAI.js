@@ -8,7 +8,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-XRGGWEBI.js";
+} from "./chunk-G7KSYT25.js";
 import {
   client_exports as client_exports2,
   dist_es_exports,
@@ -28,7 +28,7 @@ import {
 import {
   formatDuration,
   require_dist
-} from "./chunk-GTEG4RTO.js";
+} from "./chunk-ZP62OE5Z.js";
 import {
   checksum_exports,
   client_exports,
@@ -49,17 +49,17 @@ import {
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-OAUDUY4D.js";
+} from "./chunk-6TC7VNMQ.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-MA62IBBB.js";
+} from "./chunk-2TMBJNUD.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
   identityInitFiles,
   isProcessAlive
-} from "./chunk-VLJ7E4VD.js";
+} from "./chunk-765LFA7N.js";
 import {
   CancelledError,
   ConfigError,
@@ -83551,7 +83551,7 @@ var RUN_STATUSES = ["passed", "failed", "error"];
 
 // src/baker/bake-key.ts
 import { createHash } from "node:crypto";
-var BAKE_FORMAT_VERSION = 2;
+var BAKE_FORMAT_VERSION = 3;
 var sortedUnique = (values) => [...new Set(values.map((v) => v.trim()))].sort();
 function computeBakeKey(input) {
   if (!input.baseImageId) throw new Error("computeBakeKey: baseImageId is empty");
@@ -94056,4 +94056,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-HRG4BSCJ.js.map
+//# sourceMappingURL=chunk-3HGPDQAI.js.map

@@ -7423,7 +7423,7 @@ var ec2ProviderEntry = {
   },
   async create(settings, log) {
     const parsed = parseEc2Settings(settings);
-    const { createEc2Provider } = await import("./ec2-OG6IT5J3.js");
+    const { createEc2Provider } = await import("./ec2-NOMDT5MT.js");
     return createEc2Provider({ ...parsed, log });
   }
 };
@@ -7480,4 +7480,4 @@ export {
   parseEc2Settings,
   ec2ProviderEntry
 };
-//# sourceMappingURL=chunk-GTEG4RTO.js.map
+//# sourceMappingURL=chunk-ZP62OE5Z.js.map
