@@ -7,18 +7,9 @@ import { ConfigError, ExitCode, exitCodeOf } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/log.js';
 import type { ImageManifest, ImageQuery, Provider } from '../../src/providers/provider.js';
 import { buildMarkerDeb } from './helpers/test-deb.js';
+import { BASE_IMAGE } from '../support/stand-ins.js';
 
-const base: ImageManifest = {
-  id: 'img-base',
-  name: 'debian-12',
-  os: 'debian-12',
-  arch: 'x86_64',
-  parent: null,
-  createdAt: '2026-01-01T00:00:00Z',
-  packages: { bash: '5.2' },
-  bakeKey: null,
-  tags: {},
-};
+const base = BASE_IMAGE;
 
 function fakeProvider(volumeUnsupported: string | null, images: ImageManifest[] = [base]): Provider {
   return {

@@ -10,6 +10,7 @@ import { cleanupLedger } from '../../src/pipeline/cleanup.js';
 import { holdImage, settleImage } from '../../src/pipeline/image-lifecycle.js';
 import { pruneBakeCache } from '../../src/pipeline/prune.js';
 import { EC2_TAGS } from '../../src/providers/ec2/index.js';
+import type { ImageManifest } from '../../src/providers/provider.js';
 import { harness, launchSpec, REGION, type Harness } from './helpers.js';
 
 let h: Harness | undefined;
@@ -31,32 +32,37 @@ function tagsOf(harness: Harness, imageId: string) {
   };
 }
 
+/** An instance bake of a widget package with the bake key KEY, as the baker makes it. */
+async function bakeWidget(harness: Harness): Promise<{ image: ImageManifest; bake: BakeOutcome }> {
+  const base = harness.ec2.seedImage(REGION, { name: 'debian-12-amd64-20260101-1' });
+  const builder = await harness.provider.launch(harness.ctx, launchSpec(base, { purpose: 'builder' }));
+  await harness.provider.stopInstance(harness.ctx, builder.id);
+  const image = await harness.provider.createImageFromInstance(harness.ctx, builder.id, {
+    name: 'ovenproof-widget',
+    os: 'debian-12',
+    arch: 'x86_64',
+    parent: base,
+    packages: { widget: '1.0' },
+    bakeKey: KEY,
+    tags: {},
+  });
+  await harness.provider.terminate(harness.ctx, builder.id);
+  const bake: BakeOutcome = {
+    image,
+    baseImageId: base,
+    bakeKey: KEY,
+    cacheHit: false,
+    strategy: 'instance',
+    durationsMs: {},
+    steps: [],
+  };
+  return { image, bake };
+}
+
 describe('ec2 bake cache', () => {
   it('keeps a failed run’s bake cached, pushes its expiry on a hit, and sweeps it after expiry', async () => {
     h = await harness({ runId: 'op-failing-run' });
-    const base = h.ec2.seedImage(REGION, { name: 'debian-12-amd64-20260101-1' });
-    // An instance bake, as the baker makes it.
-    const builder = await h.provider.launch(h.ctx, launchSpec(base, { purpose: 'builder' }));
-    await h.provider.stopInstance(h.ctx, builder.id);
-    const image = await h.provider.createImageFromInstance(h.ctx, builder.id, {
-      name: 'ovenproof-widget',
-      os: 'debian-12',
-      arch: 'x86_64',
-      parent: base,
-      packages: { widget: '1.0' },
-      bakeKey: KEY,
-      tags: {},
-    });
-    await h.provider.terminate(h.ctx, builder.id);
-    const bake: BakeOutcome = {
-      image,
-      baseImageId: base,
-      bakeKey: KEY,
-      cacheHit: false,
-      strategy: 'instance',
-      durationsMs: {},
-      steps: [],
-    };
+    const { image, bake } = await bakeWidget(h);
 
     // Run 1: bake, tests fail, keep-image: on-success → cached, not promoted.
     const held = await holdImage(h.provider, h.ctx, h.ledger, bake, WEEK);
@@ -136,28 +142,7 @@ describe('ec2 bake cache', () => {
 
   it('an image promoted without a verdict (by a bake) gets the verdict of the first run that would promote it, and keeps it', async () => {
     h = await harness({ runId: 'op-bake-command' });
-    const base = h.ec2.seedImage(REGION, { name: 'debian-12-amd64-20260101-1' });
-    const builder = await h.provider.launch(h.ctx, launchSpec(base, { purpose: 'builder' }));
-    await h.provider.stopInstance(h.ctx, builder.id);
-    const image = await h.provider.createImageFromInstance(h.ctx, builder.id, {
-      name: 'ovenproof-widget',
-      os: 'debian-12',
-      arch: 'x86_64',
-      parent: base,
-      packages: { widget: '1.0' },
-      bakeKey: KEY,
-      tags: {},
-    });
-    await h.provider.terminate(h.ctx, builder.id);
-    const fresh: BakeOutcome = {
-      image,
-      baseImageId: base,
-      bakeKey: KEY,
-      cacheHit: false,
-      strategy: 'instance',
-      durationsMs: {},
-      steps: [],
-    };
+    const { image, bake: fresh } = await bakeWidget(h);
     // `ovenproof bake`: promoted, no tests, so no verdict.
     const baked = await holdImage(h.provider, h.ctx, h.ledger, fresh, WEEK);
     await settleImage(h.provider, h.ctx, fresh, baked, {

@@ -8,23 +8,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/common/log.js';
-import { resolveConfig } from '../../src/pipeline/config.js';
-import { PipelineEvents } from '../../src/pipeline/events.js';
-import { runPipeline } from '../../src/pipeline/pipeline.js';
-import type { ImageManifest, ImageQuery, Provider } from '../../src/providers/provider.js';
-
-const base: ImageManifest = {
-  id: 'img-base',
-  name: 'debian-12',
-  os: 'debian-12',
-  arch: 'x86_64',
-  parent: null,
-  createdAt: '2026-01-01T00:00:00Z',
-  packages: { bash: '5.2' },
-  bakeKey: null,
-  tags: {},
-};
+import type { Provider } from '../../src/providers/provider.js';
+import { BASE_IMAGE, imagesWithKeptBake, runOnStandIn } from '../support/stand-ins.js';
 
 /** A loopback port nothing listens on: every SSH attempt to it is refused. */
 async function closedPort(): Promise<number> {
@@ -41,22 +26,11 @@ describe('keep-instance', () => {
     const port = await closedPort();
     const keptByProvider: string[] = [];
     const terminated: string[] = [];
-    // Images come from a stand-in (an earlier kept bake is found by its key, so nothing is baked).
+    // Images come from a stand-in: an earlier kept bake is found by its key, so nothing is baked.
     const provider = {
       name: 'local',
-      listImages: async (q: ImageQuery = {}) =>
-        q.bakeKey
-          ? [
-              {
-                ...base,
-                id: 'img-baked',
-                parent: base.id,
-                bakeKey: q.bakeKey,
-                tags: { 'ovenproof:kept': 'true' },
-              },
-            ]
-          : [base],
-      describeImage: async () => base,
+      listImages: imagesWithKeptBake,
+      describeImage: async () => BASE_IMAGE,
       tagImage: async () => undefined,
       untagImage: async () => undefined,
       volumeBakeUnsupported: async () => null,
@@ -81,32 +55,16 @@ describe('keep-instance', () => {
       keepInstance: async (id: string) => void keptByProvider.push(id),
       terminate: async (_ctx: unknown, id: string) => void terminated.push(id),
     } as unknown as Provider;
-    const config = resolveConfig(
+    const outcome = await runOnStandIn(
+      provider,
       {
-        flags: {
-          provider: 'local',
-          test: 'true',
-          packages: 'jq',
-          'keep-instance': 'on-failure',
-          'ssh-timeout': '2s',
-        },
+        provider: 'local',
+        test: 'true',
+        packages: 'jq',
+        'keep-instance': 'on-failure',
+        'ssh-timeout': '2s',
       },
-      { entry: 'cli', projectDir: dir },
-    );
-    const outcome = await runPipeline(
-      {
-        config,
-        provider,
-        providerSettings: { name: 'local', local: { home: join(dir, 'home') } },
-        events: new PipelineEvents(),
-        log: silentLogger,
-        signal: new AbortController().signal,
-        workDir: join(dir, 'work'),
-        commit: null,
-        repoRoot: null,
-        repository: null,
-      },
-      'run',
+      dir,
     );
 
     // The run failed at SSH, in launch (exit 2, not a test failure): the instance is kept for debugging,

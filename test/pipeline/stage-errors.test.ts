@@ -6,24 +6,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/common/log.js';
-import { resolveConfig } from '../../src/pipeline/config.js';
-import { PipelineEvents } from '../../src/pipeline/events.js';
-import { runPipeline } from '../../src/pipeline/pipeline.js';
 import { createLocalProvider } from '../../src/providers/local/index.js';
-import type { ImageManifest, ImageQuery, Provider } from '../../src/providers/provider.js';
-
-const base: ImageManifest = {
-  id: 'img-base',
-  name: 'debian-12',
-  os: 'debian-12',
-  arch: 'x86_64',
-  parent: null,
-  createdAt: '2026-01-01T00:00:00Z',
-  packages: { bash: '5.2' },
-  bakeKey: null,
-  tags: {},
-};
+import type { Provider } from '../../src/providers/provider.js';
+import { BASE_IMAGE, imagesWithKeptBake, runOnStandIn } from '../support/stand-ins.js';
 
 describe('stage of a failure', () => {
   it('reports a local launch without QEMU tools as a launch failure', async () => {
@@ -33,19 +18,8 @@ describe('stage of a failure', () => {
     // local provider's, run with a PATH on which no QEMU tool exists.
     const provider = {
       name: 'local',
-      listImages: async (q: ImageQuery = {}) =>
-        q.bakeKey
-          ? [
-              {
-                ...base,
-                id: 'img-baked',
-                parent: base.id,
-                bakeKey: q.bakeKey,
-                tags: { 'ovenproof:kept': 'true' },
-              },
-            ]
-          : [base],
-      describeImage: async () => base,
+      listImages: imagesWithKeptBake,
+      describeImage: async () => BASE_IMAGE,
       // A cache hit takes and releases this run's lease on the image.
       tagImage: async () => undefined,
       untagImage: async () => undefined,
@@ -60,25 +34,7 @@ describe('stage of a failure', () => {
         }
       },
     } as unknown as Provider;
-    const config = resolveConfig(
-      { flags: { provider: 'local', test: 'true', packages: 'jq' } },
-      { entry: 'cli', projectDir: dir },
-    );
-    const outcome = await runPipeline(
-      {
-        config,
-        provider,
-        providerSettings: { name: 'local', local: { home: join(dir, 'home') } },
-        events: new PipelineEvents(),
-        log: silentLogger,
-        signal: new AbortController().signal,
-        workDir: join(dir, 'work'),
-        commit: null,
-        repoRoot: null,
-        repository: null,
-      },
-      'run',
-    );
+    const outcome = await runOnStandIn(provider, { provider: 'local', test: 'true', packages: 'jq' }, dir);
     expect(outcome.result.error?.message).toMatch(
       /launching a local instance needs host tools that are missing: .*qemu/,
     );
