@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Provider } from '../../src/providers/provider.js';
-import { BASE_IMAGE, imagesWithKeptBake, runOnStandIn } from '../support/stand-ins.js';
+import { runOnStandIn, standInProvider } from '../support/stand-ins.js';
 
 /** A loopback port nothing listens on: every SSH attempt to it is refused. */
 async function closedPort(): Promise<number> {
@@ -27,13 +27,7 @@ describe('keep-instance', () => {
     const keptByProvider: string[] = [];
     const terminated: string[] = [];
     // Images come from a stand-in: an earlier kept bake is found by its key, so nothing is baked.
-    const provider = {
-      name: 'local',
-      listImages: imagesWithKeptBake,
-      describeImage: async () => BASE_IMAGE,
-      tagImage: async () => undefined,
-      untagImage: async () => undefined,
-      volumeBakeUnsupported: async () => null,
+    const provider = standInProvider({
       launch: async (...[ctx, spec]: Parameters<Provider['launch']>) => {
         // Scratch of the launch's own, made and removed before the instance exists.
         const scratch = `file:${dir}/work/warm-snapshot-scratch`;
@@ -54,7 +48,7 @@ describe('keep-instance', () => {
       consoleOutput: async () => '',
       keepInstance: async (id: string) => void keptByProvider.push(id),
       terminate: async (_ctx: unknown, id: string) => void terminated.push(id),
-    } as unknown as Provider;
+    });
     const outcome = await runOnStandIn(
       provider,
       {

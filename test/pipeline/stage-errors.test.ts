@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLocalProvider } from '../../src/providers/local/index.js';
 import type { Provider } from '../../src/providers/provider.js';
-import { BASE_IMAGE, imagesWithKeptBake, runOnStandIn } from '../support/stand-ins.js';
+import { runOnStandIn, standInProvider } from '../support/stand-ins.js';
 
 describe('stage of a failure', () => {
   it('reports a local launch without QEMU tools as a launch failure', async () => {
@@ -16,14 +16,7 @@ describe('stage of a failure', () => {
     const local = createLocalProvider({ home: join(dir, 'home') });
     // Images come from a stand-in (an earlier kept bake is found by its key); the launch is the real
     // local provider's, run with a PATH on which no QEMU tool exists.
-    const provider = {
-      name: 'local',
-      listImages: imagesWithKeptBake,
-      describeImage: async () => BASE_IMAGE,
-      // A cache hit takes and releases this run's lease on the image.
-      tagImage: async () => undefined,
-      untagImage: async () => undefined,
-      volumeBakeUnsupported: async () => null,
+    const provider = standInProvider({
       launch: async (...args: Parameters<Provider['launch']>) => {
         const path = process.env.PATH;
         process.env.PATH = join(dir, 'empty-bin');
@@ -33,7 +26,7 @@ describe('stage of a failure', () => {
           process.env.PATH = path;
         }
       },
-    } as unknown as Provider;
+    });
     const outcome = await runOnStandIn(provider, { provider: 'local', test: 'true', packages: 'jq' }, dir);
     expect(outcome.result.error?.message).toMatch(
       /launching a local instance needs host tools that are missing: .*qemu/,

@@ -1,7 +1,8 @@
 /**
  * Stand-ins for unit tests of the pipeline and the baker: a base image, the image listing of a provider
  * that holds an earlier kept bake for any bake key (so a run bakes nothing and goes straight to its
- * launch), and a whole `run` of the pipeline on such a provider, configured by CLI flags.
+ * launch), such a provider with the instance side a test gives it, and a whole `run` of the pipeline on
+ * it, configured by CLI flags.
  */
 import { join } from 'node:path';
 import { silentLogger } from '../../src/common/log.js';
@@ -34,6 +35,22 @@ export async function imagesWithKeptBake(query: ImageQuery = {}): Promise<ImageM
         },
       ]
     : [BASE_IMAGE];
+}
+
+/**
+ * A local provider whose images are those of `imagesWithKeptBake`; a cache hit takes and releases
+ * the run's lease on the image (tags). The instance side (launch, terminate, …) is the test's.
+ */
+export function standInProvider(instanceSide: Record<string, unknown>): Provider {
+  return {
+    name: 'local',
+    listImages: imagesWithKeptBake,
+    describeImage: async () => BASE_IMAGE,
+    tagImage: async () => undefined,
+    untagImage: async () => undefined,
+    volumeBakeUnsupported: async () => null,
+    ...instanceSide,
+  } as unknown as Provider;
 }
 
 /** `ovenproof run` with these flags in the project folder `dir` (its work folder and home inside it). */
