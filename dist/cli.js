@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-3HGPDQAI.js";
+} from "./chunks/chunk-G2NZUE2Q.js";
 import {
   Ledger,
   cleanupLedger,
@@ -47,23 +47,23 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-G7KSYT25.js";
+} from "./chunks/chunk-6JHJOXKV.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import {
   formatDuration,
   requireDuration
-} from "./chunks/chunk-ZP62OE5Z.js";
+} from "./chunks/chunk-V6T4M7ER.js";
 import "./chunks/chunk-335GSUFP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-QI7I3IDC.js";
+} from "./chunks/chunk-BDJNP7VM.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-6TC7VNMQ.js";
+} from "./chunks/chunk-B6ADKNZ7.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-2TMBJNUD.js";
-import "./chunks/chunk-765LFA7N.js";
+} from "./chunks/chunk-4S5Y4ACJ.js";
+import "./chunks/chunk-JO6QWFH4.js";
 import {
   CancelledError,
   ConfigError,

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-6Y5ON4HN.js";
+} from "./chunks/chunk-TP57SJWQ.js";
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-3HGPDQAI.js";
+} from "./chunks/chunk-G2NZUE2Q.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,
@@ -39,9 +39,9 @@ import {
   setSecret,
   warning,
   which
-} from "./chunks/chunk-G7KSYT25.js";
+} from "./chunks/chunk-6JHJOXKV.js";
 import "./chunks/chunk-DYG4SIRO.js";
-import "./chunks/chunk-ZP62OE5Z.js";
+import "./chunks/chunk-V6T4M7ER.js";
 import "./chunks/chunk-335GSUFP.js";
 import {
   EXPIRES_TAG,
@@ -49,11 +49,11 @@ import {
   KEPT_TAG,
   baseRecipeDigest,
   localPaths
-} from "./chunks/chunk-6TC7VNMQ.js";
+} from "./chunks/chunk-B6ADKNZ7.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-2TMBJNUD.js";
-import "./chunks/chunk-765LFA7N.js";
+} from "./chunks/chunk-4S5Y4ACJ.js";
+import "./chunks/chunk-JO6QWFH4.js";
 import {
   ExitCode,
   errorMessage,

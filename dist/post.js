@@ -2,16 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-6Y5ON4HN.js";
+} from "./chunks/chunk-TP57SJWQ.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-G7KSYT25.js";
-import "./chunks/chunk-ZP62OE5Z.js";
-import "./chunks/chunk-2TMBJNUD.js";
+} from "./chunks/chunk-6JHJOXKV.js";
+import "./chunks/chunk-V6T4M7ER.js";
+import "./chunks/chunk-4S5Y4ACJ.js";
 import {
   errorMessage
 } from "./chunks/chunk-PCLL46HG.js";

@@ -141,23 +141,32 @@ function vmHook(vms: string[]) {
     const localImage = amiToLocal.get(imageId);
     if (!localImage) throw new Error(`no local image behind ${imageId}`);
     const parsed = parseUserData(userData);
-    const info = await local.launch(localCtx, {
-      imageId: localImage,
-      purpose: 'test',
-      identity: {
-        hostname: parsed.hostname!,
-        authorizedKey: parsed.authorizedKeys[0]!,
-        hostKeyPrivate: parsed.hostKeyPrivate!,
-        hostKeyPublic: parsed.hostKeyPublic!,
-      },
-      ttlMs: (parsed.shutdownMinutes ?? 30) * 60_000,
-      sshUser: 'root',
-    });
+    const info = await local
+      .launch(localCtx, {
+        imageId: localImage,
+        purpose: 'test',
+        identity: {
+          hostname: parsed.hostname!,
+          authorizedKey: parsed.authorizedKeys[0]!,
+          hostKeyPrivate: parsed.hostKeyPrivate!,
+          hostKeyPublic: parsed.hostKeyPublic!,
+        },
+        ttlMs: (parsed.shutdownMinutes ?? 30) * 60_000,
+        sshUser: 'root',
+      })
+      .catch((error: unknown) => {
+        // The endpoint turns this into a 500 that the SDK retries: say here why the VM is missing.
+        process.stderr.write(`[ec2-e2e] no VM behind ${imageId}: ${(error as Error).message}\n`);
+        throw error;
+      });
     vms.push(info.id);
     return {
       port: info.port,
       stop: () => local.terminate(localCtx, info.id),
-      consoleOutput: () => local.consoleOutput(info.id),
+      // An empty console (the guest never printed) says more with QEMU's own log beside it.
+      consoleOutput: async () =>
+        (await local.consoleOutput(info.id)) ||
+        `(console empty) qemu.log: ${await readFile(join(local.paths.instances, info.id, 'qemu.log'), 'utf8').catch((e: Error) => e.message)}`,
       powerOff: () => local.stopInstance(localCtx, info.id),
       createImage: async (ami) => {
         const image = await local.createImageFromInstance(localCtx, info.id, {

@@ -9,7 +9,9 @@ import { Ledger } from '../../src/pipeline/ledger.js';
 import { mountsBelow } from '../../src/providers/local/owner.js';
 import { captureCommand } from '../../src/common/host/command.js';
 import { silentLogger } from '../../src/common/log.js';
-import { listQemu } from './helpers.js';
+import { listQemu, testContext, testIdentity } from './helpers.js';
+import { readInstance } from '../../src/providers/local/instances.js';
+import { isProcessAlive } from '../../src/common/host/process.js';
 
 const provider = localTestProvider();
 const child = new URL('./fixtures/crash-child.ts', import.meta.url).pathname;
@@ -129,4 +131,43 @@ describe('local sweep after a crash', { timeout: CRASH_AND_SWEEP }, () => {
     expect(await leftovers(ledgerPath)).toEqual(clean);
     expect(JSON.parse(await readFile(ledgerPath, 'utf8')).runId).toBe(ledger.runId);
   });
+});
+
+describe('local sweep beside a live run', () => {
+  it(
+    '(QEMU) sweeps while an instance launches and runs leave its QEMU and its watchdog alone',
+    async () => {
+      const base = await ensureBaseImage();
+      const { ctx } = await testContext();
+      const launching = provider.launch(ctx, {
+        imageId: base.id,
+        purpose: 'test',
+        identity: testIdentity('sweep-beside').identity,
+        sshUser: 'root',
+        ttlMs: 20 * 60_000,
+        warmBoot: 'never',
+      });
+      let launched = false;
+      void launching.then(
+        () => (launched = true),
+        () => (launched = true),
+      );
+      // Another job on the same host sweeping over and over, through the whole launch.
+      const found = [];
+      while (!launched) found.push(...(await provider.sweep({ dryRun: false }, silentLogger)));
+      const info = await launching;
+      try {
+        found.push(...(await provider.sweep({ dryRun: false }, silentLogger)));
+        const record = (await readInstance(provider.paths, info.id))!;
+        const pids = [String(record.qemuPid), String(record.watchdogPid)];
+        expect(found.filter((r) => r.id === info.id || pids.includes(r.id))).toEqual([]);
+        expect(isProcessAlive(record.qemuPid!)).toBe(true);
+        expect(isProcessAlive(record.watchdogPid!)).toBe(true);
+        expect(await listQemu(`${provider.paths.instances}/${info.id}/`)).toEqual([record.qemuPid]);
+      } finally {
+        await provider.terminate(ctx, info.id);
+      }
+    },
+    timeoutFor(budgets.launch, budgets.teardown),
+  );
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../common/log.js';
 import type { SweepOptions, SweptResource } from '../provider.js';
 import type { Privileged } from '../../common/host/command.js';
-import { destroyInstance, liveQemuPid, readInstance } from './instances.js';
+import { destroyInstance, readInstance } from './instances.js';
 import { mountsBelow, ownerAlive, readJson, type Owner } from './owner.js';
 import { isProcessAlive } from '../../common/host/process.js';
 import type { LocalPaths } from './paths.js';
@@ -108,7 +108,12 @@ async function sweepInstances(s: SweepContext) {
   }
 }
 
-/** QEMU or watchdog processes running from an instance folder that no longer exists. */
+/**
+ * QEMU or watchdog processes running from an instance folder whose record no longer exists. While the
+ * record exists the instance is sweepInstances' to judge: a live one's QEMU, its `timeout` watchdog
+ * and a QEMU that has not yet written its pid file are all left alone (another run on this host, or
+ * another job of the same runner, may be launching at this very moment).
+ */
 async function sweepOrphanQemu(s: SweepContext) {
   const prefix = `${s.paths.instances}/`;
   for (const pidText of (await readdir('/proc').catch(() => [] as string[])).filter((p) => /^\d+$/.test(p))) {
@@ -118,8 +123,10 @@ async function sweepOrphanQemu(s: SweepContext) {
     const ref = args.map((a) => /(?:path|file)=([^,]+)/.exec(a)?.[1] ?? a).find((a) => a.startsWith(prefix));
     if (!ref) continue;
     const id = ref.slice(prefix.length).split('/')[0]!;
-    const record = await readInstance(s.paths, id).catch(() => null);
-    if (record && (await liveQemuPid(s.paths, record)) === Number(pidText)) continue; // owned by a live record
+    if (await readInstance(s.paths, id).catch(() => null)) continue;
+    // A folder whose record is not readable yet is given the same grace as in sweepInstances.
+    const folder = await stat(join(s.paths.instances, id)).catch(() => null);
+    if (folder && s.now - folder.mtimeMs < ORPHAN_GRACE_MS) continue;
     const pid = Number(pidText);
     await act(s, { kind: 'process', id: `${pid}`, reason: `QEMU of vanished instance ${id}` }, async () => {
       if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');

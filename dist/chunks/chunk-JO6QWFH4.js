@@ -271,12 +271,21 @@ async function installIdentityInit(rootDir) {
 }
 
 // src/common/host/process.ts
+import { readFileSync } from "node:fs";
 function isProcessAlive(pid) {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return error.code === "EPERM";
+    if (error.code !== "EPERM") return false;
+  }
+  return !isZombie(pid);
+}
+function isZombie(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
+  } catch {
+    return false;
   }
 }
 
@@ -292,4 +301,4 @@ export {
   installIdentityInit,
   isProcessAlive
 };
-//# sourceMappingURL=chunk-765LFA7N.js.map
+//# sourceMappingURL=chunk-JO6QWFH4.js.map

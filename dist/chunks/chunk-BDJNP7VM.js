@@ -25,11 +25,11 @@ import {
   removeWorkDir,
   requireTools,
   withFileLock
-} from "./chunk-6TC7VNMQ.js";
+} from "./chunk-B6ADKNZ7.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-2TMBJNUD.js";
+} from "./chunk-4S5Y4ACJ.js";
 import {
   IDENTITY_DOCUMENT_NAME,
   IDENTITY_SCRIPT_PATH,
@@ -39,7 +39,7 @@ import {
   formatIdentityDocument,
   identityInitFiles,
   isProcessAlive
-} from "./chunk-765LFA7N.js";
+} from "./chunk-JO6QWFH4.js";
 import {
   PipelineError,
   errorMessage,
@@ -1090,8 +1090,9 @@ async function sweepOrphanQemu(s) {
     const ref = args.map((a) => /(?:path|file)=([^,]+)/.exec(a)?.[1] ?? a).find((a) => a.startsWith(prefix));
     if (!ref) continue;
     const id = ref.slice(prefix.length).split("/")[0];
-    const record = await readInstance(s.paths, id).catch(() => null);
-    if (record && await liveQemuPid(s.paths, record) === Number(pidText)) continue;
+    if (await readInstance(s.paths, id).catch(() => null)) continue;
+    const folder = await stat(join4(s.paths.instances, id)).catch(() => null);
+    if (folder && s.now - folder.mtimeMs < ORPHAN_GRACE_MS) continue;
     const pid = Number(pidText);
     await act(s, { kind: "process", id: `${pid}`, reason: `QEMU of vanished instance ${id}` }, async () => {
       if (isProcessAlive(pid)) process.kill(pid, "SIGKILL");
@@ -1981,4 +1982,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-QI7I3IDC.js.map
+//# sourceMappingURL=chunk-BDJNP7VM.js.map

@@ -8,7 +8,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-G7KSYT25.js";
+} from "./chunk-6JHJOXKV.js";
 import {
   client_exports as client_exports2,
   dist_es_exports,
@@ -28,7 +28,7 @@ import {
 import {
   formatDuration,
   require_dist
-} from "./chunk-ZP62OE5Z.js";
+} from "./chunk-V6T4M7ER.js";
 import {
   checksum_exports,
   client_exports,
@@ -49,17 +49,17 @@ import {
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-6TC7VNMQ.js";
+} from "./chunk-B6ADKNZ7.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-2TMBJNUD.js";
+} from "./chunk-4S5Y4ACJ.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
   identityInitFiles,
   isProcessAlive
-} from "./chunk-765LFA7N.js";
+} from "./chunk-JO6QWFH4.js";
 import {
   CancelledError,
   ConfigError,
@@ -94056,4 +94056,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-3HGPDQAI.js.map
+//# sourceMappingURL=chunk-G2NZUE2Q.js.map

@@ -23,7 +23,7 @@ import {
   formatDuration,
   parseEc2Settings,
   require_dist
-} from "./chunk-ZP62OE5Z.js";
+} from "./chunk-V6T4M7ER.js";
 import {
   checksum_exports,
   client_exports,
@@ -42,7 +42,7 @@ import {
   failureImageTags,
   formatIdentityDocument,
   isProcessAlive
-} from "./chunk-765LFA7N.js";
+} from "./chunk-JO6QWFH4.js";
 import {
   errorMessage,
   silentLogger
@@ -79618,4 +79618,4 @@ export {
   parseEc2Settings,
   parseUserData
 };
-//# sourceMappingURL=ec2-NOMDT5MT.js.map
+//# sourceMappingURL=ec2-7WFTOCL4.js.map

@@ -3,11 +3,11 @@ import {
   ec2ProviderEntry,
   parseDuration,
   require_dist
-} from "./chunk-ZP62OE5Z.js";
+} from "./chunk-V6T4M7ER.js";
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-2TMBJNUD.js";
+} from "./chunk-4S5Y4ACJ.js";
 import {
   ConfigError,
   errorMessage,
@@ -21747,4 +21747,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-G7KSYT25.js.map
+//# sourceMappingURL=chunk-6JHJOXKV.js.map

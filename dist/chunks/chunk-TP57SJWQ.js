@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-G7KSYT25.js";
+} from "./chunk-6JHJOXKV.js";
 import {
   secretLines
 } from "./chunk-PCLL46HG.js";
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-6Y5ON4HN.js.map
+//# sourceMappingURL=chunk-TP57SJWQ.js.map

@@ -1,12 +1,12 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   writeFileAtomic
-} from "./chunk-2TMBJNUD.js";
+} from "./chunk-4S5Y4ACJ.js";
 import {
   identityInitFiles,
   installIdentityInit,
   isProcessAlive
-} from "./chunk-765LFA7N.js";
+} from "./chunk-JO6QWFH4.js";
 import {
   CancelledError,
   ConfigError,
@@ -1115,4 +1115,4 @@ export {
   baseRecipeDigest,
   buildBaseImage
 };
-//# sourceMappingURL=chunk-6TC7VNMQ.js.map
+//# sourceMappingURL=chunk-B6ADKNZ7.js.map

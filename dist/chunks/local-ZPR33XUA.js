@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-QI7I3IDC.js";
+} from "./chunk-BDJNP7VM.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,11 +11,11 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-6TC7VNMQ.js";
+} from "./chunk-B6ADKNZ7.js";
 import {
   localProviderEntry
-} from "./chunk-2TMBJNUD.js";
-import "./chunk-765LFA7N.js";
+} from "./chunk-4S5Y4ACJ.js";
+import "./chunk-JO6QWFH4.js";
 import "./chunk-PCLL46HG.js";
 import "./chunk-DFPXC7JI.js";
 export {
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-NNJCHLMN.js.map
+//# sourceMappingURL=local-ZPR33XUA.js.map
