@@ -36,7 +36,7 @@ import {
   withReproduction,
   workflowFileFromEnv,
   writeResultJson
-} from "./chunks/chunk-G2NZUE2Q.js";
+} from "./chunks/chunk-PGWOHWM7.js";
 import {
   Ledger,
   cleanupLedger,
@@ -47,23 +47,23 @@ import {
   providerSettingsFor,
   readConfigFile,
   resolveConfig
-} from "./chunks/chunk-6JHJOXKV.js";
+} from "./chunks/chunk-Y7RYAHEK.js";
 import "./chunks/chunk-DYG4SIRO.js";
 import {
   formatDuration,
   requireDuration
-} from "./chunks/chunk-V6T4M7ER.js";
+} from "./chunks/chunk-X3PL5BMF.js";
 import "./chunks/chunk-335GSUFP.js";
 import {
   createLocalProvider
-} from "./chunks/chunk-BDJNP7VM.js";
+} from "./chunks/chunk-OOFDLYCT.js";
 import {
   parseImageQuery
-} from "./chunks/chunk-B6ADKNZ7.js";
+} from "./chunks/chunk-MVO3AHNY.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-4S5Y4ACJ.js";
-import "./chunks/chunk-JO6QWFH4.js";
+} from "./chunks/chunk-XKDOAQPN.js";
+import "./chunks/chunk-FIUEXO6L.js";
 import {
   CancelledError,
   ConfigError,

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   saveLedgerPath
-} from "./chunks/chunk-TP57SJWQ.js";
+} from "./chunks/chunk-WUYR54Q3.js";
 import {
   ConsoleReporter,
   DEFAULT_API_URL,
@@ -16,7 +16,7 @@ import {
   require_semver,
   startCheckRun,
   writeResultJson
-} from "./chunks/chunk-G2NZUE2Q.js";
+} from "./chunks/chunk-PGWOHWM7.js";
 import {
   BearerCredentialHandler,
   CONFIG_KEY_NAMES,
@@ -39,9 +39,9 @@ import {
   setSecret,
   warning,
   which
-} from "./chunks/chunk-6JHJOXKV.js";
+} from "./chunks/chunk-Y7RYAHEK.js";
 import "./chunks/chunk-DYG4SIRO.js";
-import "./chunks/chunk-V6T4M7ER.js";
+import "./chunks/chunk-X3PL5BMF.js";
 import "./chunks/chunk-335GSUFP.js";
 import {
   EXPIRES_TAG,
@@ -49,11 +49,11 @@ import {
   KEPT_TAG,
   baseRecipeDigest,
   localPaths
-} from "./chunks/chunk-B6ADKNZ7.js";
+} from "./chunks/chunk-MVO3AHNY.js";
 import {
   ovenproofHome
-} from "./chunks/chunk-4S5Y4ACJ.js";
-import "./chunks/chunk-JO6QWFH4.js";
+} from "./chunks/chunk-XKDOAQPN.js";
+import "./chunks/chunk-FIUEXO6L.js";
 import {
   ExitCode,
   errorMessage,

@@ -2,16 +2,16 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   actionsLogger,
   savedLedgerPath
-} from "./chunks/chunk-TP57SJWQ.js";
+} from "./chunks/chunk-WUYR54Q3.js";
 import {
   Ledger,
   cleanupLedger,
   createProvider,
   info,
   setFailed
-} from "./chunks/chunk-6JHJOXKV.js";
-import "./chunks/chunk-V6T4M7ER.js";
-import "./chunks/chunk-4S5Y4ACJ.js";
+} from "./chunks/chunk-Y7RYAHEK.js";
+import "./chunks/chunk-X3PL5BMF.js";
+import "./chunks/chunk-XKDOAQPN.js";
 import {
   errorMessage
 } from "./chunks/chunk-PCLL46HG.js";

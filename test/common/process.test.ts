@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { isProcessAlive } from '../../src/common/host/process.js';
+import { isProcessAlive, procStatField } from '../../src/common/host/process.js';
 
 describe('isProcessAlive', () => {
   it('is true for a running process and false for a pid that does not exist', () => {
@@ -18,11 +17,10 @@ describe('isProcessAlive', () => {
       const pid = Number(
         await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(String(d)))),
       );
-      let state = '';
+      let state: string | null = null;
       for (let i = 0; i < 100 && state !== 'Z'; i++) {
         await new Promise((r) => setTimeout(r, 50));
-        const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-        state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        state = procStatField(pid, 3);
       }
       expect(state).toBe('Z');
       expect(() => process.kill(pid, 0)).not.toThrow();

@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Ledger } from '../../src/pipeline/ledger.js';
 import { parseUserData } from '../../src/providers/ec2/index.js';
+import { instanceFiles } from '../../src/providers/local/instances.js';
 import type { ImageManifest, RunContext } from '../../src/providers/provider.js';
 import type { RunResult } from '../../src/common/run-result.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/github-api.js';
@@ -166,7 +167,7 @@ function vmHook(vms: string[]) {
       // An empty console (the guest never printed) says more with QEMU's own log beside it.
       consoleOutput: async () =>
         (await local.consoleOutput(info.id)) ||
-        `(console empty) qemu.log: ${await readFile(join(local.paths.instances, info.id, 'qemu.log'), 'utf8').catch((e: Error) => e.message)}`,
+        `(console empty) qemu.log: ${await readFile(instanceFiles(local.paths, info.id).qemuLog, 'utf8').catch((e: Error) => e.message)}`,
       powerOff: () => local.stopInstance(localCtx, info.id),
       createImage: async (ami) => {
         const image = await local.createImageFromInstance(localCtx, info.id, {

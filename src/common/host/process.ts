@@ -11,15 +11,16 @@ export function isProcessAlive(pid: number): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  return !isZombie(pid);
+  return !/^[ZX]$/.test(procStatField(pid, 3) ?? '');
 }
 
-function isZombie(pid: number): boolean {
+/** Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat; null where it cannot be read. */
+export function procStatField(pid: number, n: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The state follows the command name, which may itself contain spaces and parentheses.
-    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+    // The command name (field 2) may contain spaces and parentheses: count fields after its last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[n - 3] ?? null;
   } catch {
-    return false;
+    return null;
   }
 }

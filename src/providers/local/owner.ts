@@ -3,8 +3,7 @@
  * so sweep can tell a live bake's files from a dead one's leftovers even when pids are reused.
  */
 import { mountsUnder } from '../../common/host/mountinfo.js';
-import { isProcessAlive } from '../../common/host/process.js';
-import { readFileSync } from 'node:fs';
+import { isProcessAlive, procStatField } from '../../common/host/process.js';
 import { readFile } from 'node:fs/promises';
 
 export interface Owner {
@@ -14,14 +13,9 @@ export interface Owner {
   runId?: string;
 }
 
+/** Field 22 of /proc/<pid>/stat: the start time, which tells a reused pid from the original. */
 function procStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: count fields after its last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
+  return procStatField(pid, 22);
 }
 
 export function currentOwner(runId?: string): Owner {

@@ -6,6 +6,7 @@
  */
 import { errorMessage } from '../../common/errors.js';
 import { readMounts } from '../../common/host/mountinfo.js';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.js';
@@ -109,10 +110,10 @@ async function sweepInstances(s: SweepContext) {
 }
 
 /**
- * QEMU or watchdog processes running from an instance folder whose record no longer exists. While the
- * record exists the instance is sweepInstances' to judge: a live one's QEMU, its `timeout` watchdog
- * and a QEMU that has not yet written its pid file are all left alone (another run on this host, or
- * another job of the same runner, may be launching at this very moment).
+ * QEMU or watchdog processes running from an instance folder that no longer exists. While the folder
+ * exists the instance is sweepInstances' to judge (which has removed it by now if it was stale): a live
+ * one's QEMU, its `timeout` watchdog and a QEMU that has not yet written its pid file are all left alone,
+ * as another run on this host may be launching at this very moment.
  */
 async function sweepOrphanQemu(s: SweepContext) {
   const prefix = `${s.paths.instances}/`;
@@ -123,10 +124,7 @@ async function sweepOrphanQemu(s: SweepContext) {
     const ref = args.map((a) => /(?:path|file)=([^,]+)/.exec(a)?.[1] ?? a).find((a) => a.startsWith(prefix));
     if (!ref) continue;
     const id = ref.slice(prefix.length).split('/')[0]!;
-    if (await readInstance(s.paths, id).catch(() => null)) continue;
-    // A folder whose record is not readable yet is given the same grace as in sweepInstances.
-    const folder = await stat(join(s.paths.instances, id)).catch(() => null);
-    if (folder && s.now - folder.mtimeMs < ORPHAN_GRACE_MS) continue;
+    if (existsSync(join(s.paths.instances, id))) continue;
     const pid = Number(pidText);
     await act(s, { kind: 'process', id: `${pid}`, reason: `QEMU of vanished instance ${id}` }, async () => {
       if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');

@@ -23,7 +23,7 @@ import {
   formatDuration,
   parseEc2Settings,
   require_dist
-} from "./chunk-V6T4M7ER.js";
+} from "./chunk-X3PL5BMF.js";
 import {
   checksum_exports,
   client_exports,
@@ -42,7 +42,7 @@ import {
   failureImageTags,
   formatIdentityDocument,
   isProcessAlive
-} from "./chunk-JO6QWFH4.js";
+} from "./chunk-FIUEXO6L.js";
 import {
   errorMessage,
   silentLogger
@@ -79618,4 +79618,4 @@ export {
   parseEc2Settings,
   parseUserData
 };
-//# sourceMappingURL=ec2-7WFTOCL4.js.map
+//# sourceMappingURL=ec2-EERE35QL.js.map

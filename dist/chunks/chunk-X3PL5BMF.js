@@ -7423,7 +7423,7 @@ var ec2ProviderEntry = {
   },
   async create(settings, log) {
     const parsed = parseEc2Settings(settings);
-    const { createEc2Provider } = await import("./ec2-7WFTOCL4.js");
+    const { createEc2Provider } = await import("./ec2-EERE35QL.js");
     return createEc2Provider({ ...parsed, log });
   }
 };
@@ -7480,4 +7480,4 @@ export {
   parseEc2Settings,
   ec2ProviderEntry
 };
-//# sourceMappingURL=chunk-V6T4M7ER.js.map
+//# sourceMappingURL=chunk-X3PL5BMF.js.map

@@ -6,7 +6,7 @@ import {
   saveState,
   setSecret,
   warning
-} from "./chunk-6JHJOXKV.js";
+} from "./chunk-Y7RYAHEK.js";
 import {
   secretLines
 } from "./chunk-PCLL46HG.js";
@@ -35,4 +35,4 @@ export {
   saveLedgerPath,
   savedLedgerPath
 };
-//# sourceMappingURL=chunk-TP57SJWQ.js.map
+//# sourceMappingURL=chunk-WUYR54Q3.js.map

@@ -1,12 +1,13 @@
 import { createRequire as __opCreateRequire } from 'node:module'; import { fileURLToPath as __opFileURLToPath } from 'node:url'; import { dirname as __opDirname } from 'node:path'; const require = __opCreateRequire(import.meta.url); var __filename = __opFileURLToPath(import.meta.url); var __dirname = __opDirname(__filename);
 import {
   writeFileAtomic
-} from "./chunk-4S5Y4ACJ.js";
+} from "./chunk-XKDOAQPN.js";
 import {
   identityInitFiles,
   installIdentityInit,
-  isProcessAlive
-} from "./chunk-JO6QWFH4.js";
+  isProcessAlive,
+  procStatField
+} from "./chunk-FIUEXO6L.js";
 import {
   CancelledError,
   ConfigError,
@@ -774,15 +775,9 @@ async function mountsUnder(root) {
 }
 
 // src/providers/local/owner.ts
-import { readFileSync } from "node:fs";
 import { readFile as readFile6 } from "node:fs/promises";
 function procStart(pid) {
-  try {
-    const stat3 = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat3.slice(stat3.lastIndexOf(")") + 2).split(" ")[19] ?? null;
-  } catch {
-    return null;
-  }
+  return procStatField(pid, 22);
 }
 function currentOwner(runId) {
   return { pid: process.pid, start: procStart(process.pid), ...runId ? { runId } : {} };
@@ -1115,4 +1110,4 @@ export {
   baseRecipeDigest,
   buildBaseImage
 };
-//# sourceMappingURL=chunk-B6ADKNZ7.js.map
+//# sourceMappingURL=chunk-MVO3AHNY.js.map

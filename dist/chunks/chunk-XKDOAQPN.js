@@ -24,7 +24,7 @@ var localProviderEntry = {
     const parsed = localSettingsSchema.safeParse(settings);
     if (!parsed.success)
       throw new ConfigError(`local provider setting home: ${parsed.error.issues[0]?.message}`);
-    const { createLocalProvider } = await import("./local-ZPR33XUA.js");
+    const { createLocalProvider } = await import("./local-YTV7BJFC.js");
     return createLocalProvider({ home: parsed.data.home, log });
   }
 };
@@ -63,4 +63,4 @@ export {
   ovenproofHome,
   localProviderEntry
 };
-//# sourceMappingURL=chunk-4S5Y4ACJ.js.map
+//# sourceMappingURL=chunk-XKDOAQPN.js.map

@@ -3,11 +3,11 @@ import {
   ec2ProviderEntry,
   parseDuration,
   require_dist
-} from "./chunk-V6T4M7ER.js";
+} from "./chunk-X3PL5BMF.js";
 import {
   localProviderEntry,
   writeFileAtomic
-} from "./chunk-4S5Y4ACJ.js";
+} from "./chunk-XKDOAQPN.js";
 import {
   ConfigError,
   errorMessage,
@@ -21747,4 +21747,4 @@ export {
   createProvider,
   providerForName
 };
-//# sourceMappingURL=chunk-6JHJOXKV.js.map
+//# sourceMappingURL=chunk-Y7RYAHEK.js.map

@@ -2,7 +2,7 @@ import { createRequire as __opCreateRequire } from 'node:module'; import { fileU
 import {
   LocalProvider,
   createLocalProvider
-} from "./chunk-BDJNP7VM.js";
+} from "./chunk-OOFDLYCT.js";
 import {
   EXPIRES_TAG,
   ImageStore,
@@ -11,11 +11,11 @@ import {
   buildBaseImage,
   localPaths,
   parseImageQuery
-} from "./chunk-B6ADKNZ7.js";
+} from "./chunk-MVO3AHNY.js";
 import {
   localProviderEntry
-} from "./chunk-4S5Y4ACJ.js";
-import "./chunk-JO6QWFH4.js";
+} from "./chunk-XKDOAQPN.js";
+import "./chunk-FIUEXO6L.js";
 import "./chunk-PCLL46HG.js";
 import "./chunk-DFPXC7JI.js";
 export {
@@ -30,4 +30,4 @@ export {
   localProviderEntry,
   parseImageQuery
 };
-//# sourceMappingURL=local-ZPR33XUA.js.map
+//# sourceMappingURL=local-YTV7BJFC.js.map

@@ -8,7 +8,7 @@ import {
   require_tunnel,
   require_undici,
   summary
-} from "./chunk-6JHJOXKV.js";
+} from "./chunk-Y7RYAHEK.js";
 import {
   client_exports as client_exports2,
   dist_es_exports,
@@ -28,7 +28,7 @@ import {
 import {
   formatDuration,
   require_dist
-} from "./chunk-V6T4M7ER.js";
+} from "./chunk-X3PL5BMF.js";
 import {
   checksum_exports,
   client_exports,
@@ -49,17 +49,17 @@ import {
   mountsUnder,
   readMounts,
   runCommand
-} from "./chunk-B6ADKNZ7.js";
+} from "./chunk-MVO3AHNY.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-4S5Y4ACJ.js";
+} from "./chunk-XKDOAQPN.js";
 import {
   FAILURE_OF_TAG,
   IDENTITY_STATE_DIR,
   identityInitFiles,
   isProcessAlive
-} from "./chunk-JO6QWFH4.js";
+} from "./chunk-FIUEXO6L.js";
 import {
   CancelledError,
   ConfigError,
@@ -94056,4 +94056,4 @@ export {
   ConsoleReporter,
   readRunResult
 };
-//# sourceMappingURL=chunk-G2NZUE2Q.js.map
+//# sourceMappingURL=chunk-PGWOHWM7.js.map

@@ -25,11 +25,11 @@ import {
   removeWorkDir,
   requireTools,
   withFileLock
-} from "./chunk-B6ADKNZ7.js";
+} from "./chunk-MVO3AHNY.js";
 import {
   ovenproofHome,
   writeFileAtomic
-} from "./chunk-4S5Y4ACJ.js";
+} from "./chunk-XKDOAQPN.js";
 import {
   IDENTITY_DOCUMENT_NAME,
   IDENTITY_SCRIPT_PATH,
@@ -39,7 +39,7 @@ import {
   formatIdentityDocument,
   identityInitFiles,
   isProcessAlive
-} from "./chunk-JO6QWFH4.js";
+} from "./chunk-FIUEXO6L.js";
 import {
   PipelineError,
   errorMessage,
@@ -907,6 +907,7 @@ async function copyRunningInstanceDisk(paths, ctx, instanceId, workDir) {
 }
 
 // src/providers/local/sweep.ts
+import { existsSync } from "node:fs";
 import { readdir, readFile as readFile3, rm as rm3, stat } from "node:fs/promises";
 import { join as join4 } from "node:path";
 
@@ -1090,9 +1091,7 @@ async function sweepOrphanQemu(s) {
     const ref = args.map((a) => /(?:path|file)=([^,]+)/.exec(a)?.[1] ?? a).find((a) => a.startsWith(prefix));
     if (!ref) continue;
     const id = ref.slice(prefix.length).split("/")[0];
-    if (await readInstance(s.paths, id).catch(() => null)) continue;
-    const folder = await stat(join4(s.paths.instances, id)).catch(() => null);
-    if (folder && s.now - folder.mtimeMs < ORPHAN_GRACE_MS) continue;
+    if (existsSync(join4(s.paths.instances, id))) continue;
     const pid = Number(pidText);
     await act(s, { kind: "process", id: `${pid}`, reason: `QEMU of vanished instance ${id}` }, async () => {
       if (isProcessAlive(pid)) process.kill(pid, "SIGKILL");
@@ -1982,4 +1981,4 @@ export {
   LocalProvider,
   createLocalProvider
 };
-//# sourceMappingURL=chunk-BDJNP7VM.js.map
+//# sourceMappingURL=chunk-OOFDLYCT.js.map

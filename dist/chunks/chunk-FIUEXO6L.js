@@ -278,14 +278,14 @@ function isProcessAlive(pid) {
   } catch (error) {
     if (error.code !== "EPERM") return false;
   }
-  return !isZombie(pid);
+  return !/^[ZX]$/.test(procStatField(pid, 3) ?? "");
 }
-function isZombie(pid) {
+function procStatField(pid, n) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[n - 3] ?? null;
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -299,6 +299,7 @@ export {
   formatIdentityDocument,
   identityInitFiles,
   installIdentityInit,
-  isProcessAlive
+  isProcessAlive,
+  procStatField
 };
-//# sourceMappingURL=chunk-JO6QWFH4.js.map
+//# sourceMappingURL=chunk-FIUEXO6L.js.map
